@@ -1,0 +1,1 @@
+"""The dispatch service: not built yet (see its issue); nothing here is wired into the system."""

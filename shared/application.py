@@ -1,0 +1,149 @@
+"""The service layer's kernel: a unit of work over the event store, and the two ways work
+enters a service — a command, and an event from another service (through the inbox).
+
+Handlers are plain functions `handler(uow, ...)`; they load aggregates from the unit of work,
+call their methods, and the unit of work appends every pending event atomically, stamped with
+the correlation id, causation id and actor of what caused it.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, TypeVar
+
+import structlog
+from sqlalchemy import Connection
+
+from shared.contracts import ReceivedEvent, get_contract
+from shared.db import Database
+from shared.domain import Aggregate, DomainEvent
+from shared.eventstore import ConcurrencyConflict, EventStore, NewEvent, StoredEvent, StreamAppend
+from shared.inbox import Inbox
+
+log = structlog.get_logger("baodao.application")
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+
+class EventCodec:
+    """Maps a service's domain event classes to and from their public contracts."""
+
+    def __init__(self, source: str, event_classes: Iterable[type[DomainEvent]]):
+        self.source = source
+        self.classes = {cls.event_type: cls for cls in event_classes}
+        for event_type, cls in self.classes.items():
+            contract = get_contract(source, event_type)
+            if contract.version != cls.schema_version:
+                raise ValueError(f"{cls.__name__} is v{cls.schema_version}, its contract v{contract.version}")
+
+    def encode(self, event: DomainEvent, **meta) -> NewEvent:
+        data = get_contract(self.source, event.event_type).validate_outgoing(event.to_data())
+        return NewEvent(event_type=event.event_type, schema_version=event.schema_version, data=data, **meta)
+
+    def decode_data(self, stored: StoredEvent) -> dict:
+        """The stored event's data upcast to the current schema version."""
+        return get_contract(self.source, stored.event_type).decode(stored.data, stored.schema_version)
+
+    def decode(self, stored: StoredEvent) -> DomainEvent:
+        return self.classes[stored.event_type].from_data(self.decode_data(stored))
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who and what caused the work: stamped on every event it appends."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    actor: dict | None = None
+
+
+class UnitOfWork:
+    def __init__(self, store: EventStore, codec: EventCodec, conn: Connection, context: Context):
+        self.store, self.codec, self.conn, self.context = store, codec, conn, context
+        self._aggregates: dict[str, Aggregate] = {}
+        self.appended_positions: list[int] = []
+
+    def load(self, cls: type[A], aggregate_id: str) -> A:
+        """The aggregate, rebuilt from its stream (version 0 if the stream is empty)."""
+        stream_id = cls.stream_id_for(aggregate_id)
+        if stream_id in self._aggregates:
+            return self._aggregates[stream_id]  # type: ignore[return-value]
+        stored = self.store.read_stream(stream_id, conn=self.conn)
+        aggregate = cls.replay(aggregate_id, (self.codec.decode(s) for s in stored))
+        self._aggregates[stream_id] = aggregate
+        return aggregate
+
+    def flush(self) -> list[int]:
+        appends = []
+        for stream_id, aggregate in self._aggregates.items():
+            pending = aggregate.collect_pending()
+            if pending:
+                meta = dict(correlation_id=self.context.correlation_id,
+                            causation_id=self.context.causation_id, actor=self.context.actor)
+                appends.append(StreamAppend(stream_id, [self.codec.encode(e, **meta) for e in pending],
+                                            aggregate.loaded_version))
+        positions = self.store.append_many(appends, conn=self.conn)
+        self.appended_positions.extend(positions)
+        return positions
+
+
+class Application:
+    """A service's event-sourced application: the store, its codec and its inbox."""
+
+    max_conflict_retries = 8
+
+    def __init__(self, database: Database, codec: EventCodec):
+        self.db = database
+        self.store = EventStore(database)
+        self.codec = codec
+        self.inbox = Inbox(database)
+        self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def on_appended(self, listener: Callable[[], None]) -> None:
+        """`listener()` is called after a transaction that appended events commits."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def execute(self, handler: Callable[..., R], *args, context: Context = Context(), **kwargs) -> R:
+        """Run a command handler in one transaction; on a concurrency conflict, re-run it on
+        fresh state (the handler decides again), up to `max_conflict_retries` times."""
+        for attempt in range(self.max_conflict_retries + 1):
+            try:
+                with self.db.transaction() as conn:
+                    uow = UnitOfWork(self.store, self.codec, conn, context)
+                    result = handler(uow, *args, **kwargs)
+                    uow.flush()
+                if uow.appended_positions:
+                    self._notify()
+                return result
+            except ConcurrencyConflict as conflict:
+                if attempt == self.max_conflict_retries:
+                    raise
+                log.info("command_conflict_retry", stream_id=conflict.stream_id, attempt=attempt + 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def handle_once(self, event: ReceivedEvent, handler_name: str,
+                    handler: Callable[[UnitOfWork, ReceivedEvent], None]) -> bool:
+        """Apply `handler` to `event` unless this handler already has; the inbox row and the
+        handler's effects commit together. Returns False for a duplicate delivery."""
+        context = Context(correlation_id=event.correlation_id, causation_id=event.event_id, actor=event.actor)
+        for attempt in range(self.max_conflict_retries + 1):
+            try:
+                with self.db.transaction() as conn:
+                    if not self.inbox.claim(conn, event.event_id, handler_name):
+                        log.info("event_duplicate_skipped", event_id=event.event_id, handler=handler_name)
+                        return False
+                    uow = UnitOfWork(self.store, self.codec, conn, context)
+                    handler(uow, event)
+                    uow.flush()
+                if uow.appended_positions:
+                    self._notify()
+                return True
+            except ConcurrencyConflict:
+                if attempt == self.max_conflict_retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,138 @@
+"""Database adapter: one SQLAlchemy engine per service, PostgreSQL or SQLite, same code.
+
+- PostgreSQL (`postgresql://…` in `DATABASE_URL`): each service lives in its own schema,
+  selected with `search_path`; the driver is psycopg2 made cooperative under eventlet by
+  psycogreen, so a slow query yields the hub instead of blocking every greenthread.
+- SQLite (the embedded default, a file under `var/`): one writer at a time. Every transaction
+  starts with `BEGIN IMMEDIATE` and is serialised in-process by a lock that is green under
+  eventlet, so a greenthread holding SQLite's write lock is never starved by one spinning in
+  SQLite's busy handler. SQLite calls themselves block the hub while they run; that is fine for
+  the embedded default and measured in the tests; production uses PostgreSQL.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_sqlite_locks: dict[str, threading.RLock] = {}
+_sqlite_locks_guard = threading.Lock()
+
+
+def default_url(service: str) -> str:
+    data_dir = Path(os.environ.get("BAODAO_DATA_DIR", PROJECT_ROOT / "var"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / (service + '.db')}"
+
+
+def eventlet_patched() -> bool:
+    try:
+        from eventlet import patcher
+    except ImportError:  # pragma: no cover
+        return False
+    return patcher.is_monkey_patched("socket")
+
+
+def make_green_psycopg2() -> None:
+    """Install psycogreen's wait callback, so psycopg2 yields to the eventlet hub."""
+    from psycogreen.eventlet import patch_psycopg
+
+    patch_psycopg()
+
+
+class Database:
+    """A service's database: an engine plus a `transaction()` that is safe on both back ends."""
+
+    def __init__(self, url: str, schema: str | None = None, pool_size: int = 10):
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self.schema = schema
+        if self.is_postgres:
+            if schema is None or not _SCHEMA_RE.match(schema):
+                raise ValueError(f"a PostgreSQL service needs a plain schema name, got {schema!r}")
+            if eventlet_patched():
+                make_green_psycopg2()
+            url_obj = self.url.set(drivername="postgresql+psycopg2")
+            self.engine: Engine = create_engine(
+                url_obj,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                connect_args={"options": f"-c search_path={schema}"},
+            )
+            with self.engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            self._lock = None
+        elif self.is_sqlite:
+            in_memory = self.url.database in (None, "", ":memory:")
+            kwargs = {"connect_args": {"check_same_thread": False}}
+            if in_memory:
+                kwargs["poolclass"] = StaticPool
+            self.engine = create_engine(self.url, **kwargs)
+            _configure_sqlite(self.engine, wal=not in_memory)
+            key = str(self.url)
+            with _sqlite_locks_guard:
+                self._lock = _sqlite_locks.setdefault(key, threading.RLock())
+        else:
+            raise ValueError(f"unsupported database {self.url.get_backend_name()!r}")
+
+    @property
+    def advisory_key(self) -> int:
+        """A stable 32-bit key for this service's event-store append lock (PostgreSQL)."""
+        return zlib.crc32(f"baodao.events.{self.schema}".encode())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One atomic unit: commits on success, rolls back on any exception."""
+        if self._lock is not None:
+            with self._lock:
+                with self.engine.begin() as conn:
+                    yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def drop_schema(self) -> None:
+        """Tests and the demo only: remove this service's PostgreSQL schema."""
+        if self.is_postgres:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        self.dispose()
+
+
+def _configure_sqlite(engine: Engine, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (the pysqlite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def database_for(service: str, url: str | None = None, schema: str | None = None) -> Database:
+    """The database of `service`: `url` or `DATABASE_URL`, else the embedded SQLite file."""
+    url = url or os.environ.get("DATABASE_URL") or default_url(service)
+    database = Database(url, schema=schema or service)
+    return database

@@ -1,0 +1,110 @@
+"""The framework-free part of the kernel: domain events, aggregates and domain errors.
+
+Nothing here imports nameko, kombu or SQLAlchemy; every service's domain model builds on it.
+An aggregate's command methods check the rules and *trigger* events; state changes only by
+applying events, so replaying a stream rebuilds the aggregate exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar, Iterable
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """A fact that happened. Subclasses are small frozen dataclasses.
+
+    `event_type` defaults to the class name and is the routing key on the wire;
+    `schema_version` is bumped when the shape changes (old versions are upcast on read).
+    """
+
+    event_type: ClassVar[str] = ""
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "event_type" not in cls.__dict__:
+            cls.event_type = cls.__name__
+
+    def to_data(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "DomainEvent":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class DomainError(Exception):
+    """A command broke a rule. `code` is stable for machines, `message` is Chinese for people."""
+
+    code: str = "domain_error"
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Aggregate:
+    """Base for event-sourced aggregates.
+
+    A subclass implements `apply(event)` (usually with `functools.singledispatchmethod`) and
+    command methods that call `self._trigger(event)`. `version` is the number of events the
+    aggregate has been built from, including pending ones; `loaded_version` is what the store
+    held when it was loaded, used as the expected version for optimistic concurrency.
+    """
+
+    stream_prefix: ClassVar[str] = ""
+
+    def __init__(self, aggregate_id: str):
+        self.id = aggregate_id
+        self.version = 0
+        self.loaded_version = 0
+        self._pending: list[DomainEvent] = []
+
+    @classmethod
+    def stream_id_for(cls, aggregate_id: str) -> str:
+        return f"{cls.stream_prefix}-{aggregate_id}"
+
+    @property
+    def stream_id(self) -> str:
+        return self.stream_id_for(self.id)
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    @classmethod
+    def replay(cls, aggregate_id: str, events: Iterable[DomainEvent]):
+        aggregate = cls(aggregate_id)
+        for event in events:
+            aggregate.apply(event)
+            aggregate.version += 1
+        aggregate.loaded_version = aggregate.version
+        return aggregate
+
+    def apply(self, event: DomainEvent) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _trigger(self, event: DomainEvent) -> DomainEvent:
+        self.apply(event)
+        self.version += 1
+        self._pending.append(event)
+        return event
+
+    def collect_pending(self) -> list[DomainEvent]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    @property
+    def pending(self) -> tuple[DomainEvent, ...]:
+        return tuple(self._pending)

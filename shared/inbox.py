@@ -1,0 +1,42 @@
+"""The inbox: a consumer records `(event_id, handler)` in the same transaction as its effects,
+so a redelivered event is recognised and changes nothing."""
+from __future__ import annotations
+
+from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.db import Database
+from shared.eventstore import kernel_metadata, utcnow_iso
+
+inbox_table = Table(
+    "inbox",
+    kernel_metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("handler", String(200), primary_key=True),
+    Column("processed_at", String(40), nullable=False),
+)
+
+
+class Inbox:
+    def __init__(self, database: Database):
+        self.db = database
+        kernel_metadata.create_all(database.engine, tables=[inbox_table])
+        self._insert = pg_insert if database.is_postgres else sqlite_insert
+
+    def claim(self, conn: Connection, event_id: str, handler: str) -> bool:
+        """True if this handler has not processed the event yet (and now has, once `conn`
+        commits). A concurrent claim of the same pair waits for the first to commit or roll
+        back, then loses or wins accordingly."""
+        result = conn.execute(
+            self._insert(inbox_table)
+            .values(event_id=event_id, handler=handler, processed_at=utcnow_iso())
+            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+        )
+        return result.rowcount == 1
+
+    def processed(self, conn: Connection, event_id: str, handler: str) -> bool:
+        row = conn.execute(
+            inbox_table.select().where(inbox_table.c.event_id == event_id).where(inbox_table.c.handler == handler)
+        ).first()
+        return row is not None

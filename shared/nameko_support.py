@@ -1,0 +1,295 @@
+"""The nameko edge of the kernel: dependency providers and the `subscribe` entrypoint.
+
+A service class stays thin: its RPC methods validate the payload and hand a command to a
+handler; its `@subscribe` methods hand a decoded event to a handler through the inbox. All the
+machinery — database, relay, projector, topology, retries, dead letters, log context — is here.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+import time
+from functools import partial
+from typing import Callable
+
+import kombu
+import structlog
+from marshmallow import Schema, ValidationError
+from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
+from nameko.containers import ContainerBeingKilled
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.exceptions import deserialize_to_instance
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from shared import topology
+from shared.application import Application, Context, UnitOfWork
+from shared.contracts import ContractError, ReceivedEvent, decode_message
+from shared.db import Database, database_for
+from shared.domain import DomainError
+from shared.logging import bind_work, clear_work, configure_logging, logging_configured
+from shared.projections import Projector
+from shared.relay import Relay
+
+log = structlog.get_logger("baodao.kernel")
+
+DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
+
+
+# -- commands ------------------------------------------------------------------------------
+@deserialize_to_instance
+class CommandRejected(Exception):
+    """A command was refused: `code` for machines, `message` in Chinese for people, `details`
+    (e.g. field errors). Nothing was changed. Re-raised as itself in RPC callers."""
+
+    def __init__(self, code: str, message: str, details: dict | None = None):
+        super().__init__(code, message, details or {})
+        self.code, self.message, self.details = code, message, details or {}
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def command(schema: type[Schema] | None = None):
+    """An RPC command: validates the payload with `schema` and turns domain refusals into
+    CommandRejected, an expected outcome (logged as a refusal, not as a crash)."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, payload=None, **kwargs):
+            raw = payload if payload is not None else kwargs
+            try:
+                data = schema().load(raw) if schema is not None else raw
+            except ValidationError as exc:
+                raise CommandRejected("invalid_input", "提交的内容有误，请检查后重试", exc.messages) from None
+            try:
+                return fn(self, data)
+            except DomainError as exc:
+                raise CommandRejected(exc.code, exc.message, exc.details) from None
+
+        return rpc(expected_exceptions=CommandRejected)(wrapper)
+
+    return decorate
+
+
+# -- the application as a dependency ---------------------------------------------------------
+class Wakeup:
+    """A resettable signal: appenders `set()` it, background loops `wait()` on it."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+class WorkerApp:
+    """What a service method sees as `self.app`: the application bound to this worker's context."""
+
+    def __init__(self, provider: "EventSourcedApp", context: Context):
+        self._provider = provider
+        self.context = context
+        self.application: Application = provider.application
+        self.projector: Projector | None = provider.projector
+        self.db: Database = provider.database
+
+    def execute(self, handler: Callable, *args, **kwargs):
+        return self.application.execute(handler, *args, context=self.context, **kwargs)
+
+    def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
+                    name: str | None = None) -> bool:
+        return self.application.handle_once(event, name or handler.__qualname__, handler)
+
+    def query(self, fn: Callable, *args, fresh: bool = True, **kwargs):
+        """Run a read-model query; with `fresh`, first bring the projections up to date, so a
+        caller reads its own writes."""
+        if fresh and self.projector is not None:
+            self.projector.catch_up()
+        with self.db.transaction() as conn:
+            return fn(conn, *args, **kwargs)
+
+
+class EventSourcedApp(DependencyProvider):
+    """Gives a service its database, application, projector and relay.
+
+    `build(database)` returns `(application, projections)`. Config keys: `DATABASE_URL`
+    (default: the embedded SQLite file), `DATABASE_SCHEMA` (default: the service name),
+    `RELAY_ENABLED` (default true), `TOPOLOGY` ("module:callable" returning every
+    subscription to declare before publishing; default `deploy.topology:all_subscriptions`).
+    """
+
+    def __init__(self, build: Callable[[Database], tuple[Application, list]]):
+        self.build = build
+
+    def setup(self):
+        cfg = self.container.config
+        name = self.container.service_name
+        self.database = database_for(name, cfg.get("DATABASE_URL"), cfg.get("DATABASE_SCHEMA", name))
+        self.application, projections = self.build(self.database)
+        self.projector = (Projector(self.database, self.application.store, self.application.codec, projections)
+                          if projections else None)
+        self.amqp_uri = cfg[AMQP_URI_CONFIG_KEY]
+        self.relay_enabled = bool(cfg.get("RELAY_ENABLED", True))
+        self.relay = Relay(name, self.application.store, self.amqp_uri,
+                           window=int(cfg.get("RELAY_WINDOW", 500)),
+                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)))
+        self._relay_wakeup, self._projector_wakeup = Wakeup(), Wakeup()
+        self.application.on_appended(self._relay_wakeup.set)
+        self.application.on_appended(self._projector_wakeup.set)
+        self._stopping = False
+
+    def start(self):
+        subs = load_topology(self.container.config.get("TOPOLOGY", "deploy.topology:all_subscriptions"))
+        n = topology.declare(self.amqp_uri, subs, sources=[self.container.service_name])
+        log.info("topology_declared", service=self.container.service_name, subscriptions=n)
+        if self.relay_enabled:
+            self.container.spawn_managed_thread(self._run_relay, identifier="relay")
+        if self.projector is not None:
+            self.container.spawn_managed_thread(self._run_projector, identifier="projector")
+
+    def _run_relay(self):
+        self.relay.run_forever(lambda: self._stopping, wakeup=self._relay_wakeup, sleep=time.sleep)
+
+    def _run_projector(self):
+        while not self._stopping:
+            try:
+                self.projector.catch_up()
+            except Exception as exc:  # noqa: BLE001 - keep projecting after a database hiccup
+                log.warning("projector_error", error=repr(exc))
+                time.sleep(1.0)
+            self._projector_wakeup.wait(0.5)
+
+    def stop(self):
+        self._stopping = True
+        self._relay_wakeup.set()
+        self._projector_wakeup.set()
+
+    def kill(self):
+        self._stopping = True
+
+    def get_dependency(self, worker_ctx):
+        data = worker_ctx.data
+        context = Context(correlation_id=data.get("correlation_id") or worker_ctx.call_id,
+                          actor=data.get("actor") if isinstance(data.get("actor"), dict) else None)
+        return WorkerApp(self, context)
+
+
+def load_topology(path: str) -> list[topology.Subscription]:
+    module_name, _, attr = path.partition(":")
+    return list(getattr(importlib.import_module(module_name), attr)())
+
+
+class WorkLogging(DependencyProvider):
+    """Binds the worker's service, entrypoint and correlation id into every log line."""
+
+    def setup(self):
+        if not logging_configured():
+            configure_logging(self.container.service_name)
+
+    def worker_setup(self, worker_ctx):
+        args = worker_ctx.args
+        event = args[0] if args and isinstance(args[0], ReceivedEvent) else None
+        bind_work(
+            service=self.container.service_name,
+            entrypoint=worker_ctx.entrypoint.method_name,
+            correlation_id=worker_ctx.data.get("correlation_id") or worker_ctx.call_id,
+            causation_id=event.event_id if event else None,
+            event_type=event.event_type if event else None,
+        )
+
+    def worker_teardown(self, worker_ctx):
+        clear_work()
+
+
+# -- consuming events ------------------------------------------------------------------------
+class Subscribe(EventHandler):
+    """An event handler that does not lose events.
+
+    nameko's EventHandler acks a message even when the handler raises. This one decodes the
+    envelope through its contract (a message that can never be decoded goes straight to the
+    dead-letter queue), and when the handler raises it re-publishes the message, with
+    confirms, to the queue's retry queue with the next back-off (`INBOX_RETRY_DELAYS`,
+    seconds), or after the last attempt to its dead-letter queue with the reason, and only then
+    acks it. The consumer keeps consuming the rest meanwhile.
+    """
+
+    def __init__(self, source_service, event_type, **kwargs):
+        super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
+                         reliable_delivery=True, requeue_on_error=False, **kwargs)
+
+    def setup(self):
+        super().setup()
+        cfg = self.container.config
+        self.retry_delays = [float(d) for d in cfg.get("INBOX_RETRY_DELAYS", DEFAULT_RETRY_DELAYS)]
+        amqp_uri = cfg[AMQP_URI_CONFIG_KEY]
+        with kombu.Connection(amqp_uri) as conn:
+            topology.declare_subscription(conn.default_channel, topology.Subscription(
+                self.source_service, self.event_type, self.container.service_name, self.method_name))
+        self.republisher = Publisher(amqp_uri, use_confirms=True, serializer="json",
+                                     delivery_mode=PERSISTENT, mandatory=True)
+
+    def handle_message(self, body, message):
+        try:
+            event = decode_message(self.source_service, body)
+        except ContractError as exc:
+            log.error("event_undecodable", queue=self.queue.name, error=str(exc))
+            self._park(body, message, attempts=int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)),
+                       reason=f"undecodable: {exc}")
+            return
+        context_data = self.unpack_message_headers(message)
+        if event.correlation_id:
+            context_data["correlation_id"] = event.correlation_id
+        handle_result = partial(self.handle_result, message)
+        try:
+            self.container.spawn_worker(self, (event,), {}, context_data=context_data,
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return
+        attempts = int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)) + 1
+        reason = f"{type(exc_info[1]).__name__}: {exc_info[1]}"
+        if attempts <= len(self.retry_delays):
+            delay = self.retry_delays[attempts - 1]
+            log.warning("event_retry_scheduled", queue=self.queue.name, attempt=attempts, delay_s=delay, error=reason)
+            self._republish(message.payload, message, topology.retry_queue_name(self.queue.name),
+                            attempts, reason, expiration=delay)
+        else:
+            self._park(message.payload, message, attempts, reason)
+
+    def _park(self, body, message, attempts: int, reason: str):
+        log.error("event_dead_lettered", queue=self.queue.name, attempts=attempts, reason=reason)
+        self._republish(body, message, topology.dead_letter_queue_name(self.queue.name), attempts, reason)
+
+    def _republish(self, body, message, queue_name: str, attempts: int, reason: str, expiration=None):
+        headers = dict(message.headers)
+        headers.update({topology.RETRY_ATTEMPTS_HEADER: attempts, topology.ERROR_HEADER: reason[:1000],
+                        topology.ORIGIN_QUEUE_HEADER: self.queue.name})
+        try:
+            self.republisher.publish(body, exchange="", routing_key=queue_name, headers=headers,
+                                     expiration=expiration)
+        except Exception as exc:  # noqa: BLE001 - keep the message rather than lose it
+            log.error("event_republish_failed", queue=queue_name, error=repr(exc))
+            time.sleep(1.0)
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+
+def subscribe(source_service: str, event_type: str, **kwargs):
+    """Decorate a service method as a reliable consumer of `<source_service>.<event_type>`."""
+
+    def decorate(fn):
+        fn.__baodao_subscriptions__ = getattr(fn, "__baodao_subscriptions__", ()) + ((source_service, event_type),)
+        return Subscribe.decorator(source_service, event_type, **kwargs)(fn)
+
+    return decorate

@@ -1,0 +1,130 @@
+"""Projections: read models built from a service's own event store, with a checkpoint.
+
+A projection applies events in global-position order; each batch and the new checkpoint commit
+together, and the checkpoint only moves from the position it was read at, so two instances of
+a service running the same projector never apply a batch twice. `rebuild` empties the
+projection's tables and replays from position zero; it must end with the same rows.
+"""
+from __future__ import annotations
+
+from typing import Callable, ClassVar, Iterable
+
+import structlog
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.application import EventCodec
+from shared.db import Database
+from shared.eventstore import EventStore, StoredEvent, kernel_metadata
+
+log = structlog.get_logger("baodao.projections")
+
+checkpoints_table = Table(
+    "projection_checkpoints",
+    kernel_metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+)
+
+
+class Projection:
+    """Subclass: set `name`, `metadata` (its tables), and `when_<EventType>(conn, event, data)`."""
+
+    name: ClassVar[str] = ""
+    metadata: ClassVar[MetaData]
+
+    def handles(self, event_type: str) -> bool:
+        return hasattr(self, f"when_{event_type}")
+
+    def apply(self, conn: Connection, event: StoredEvent, data: dict) -> None:
+        getattr(self, f"when_{event.event_type}")(conn, event, data)
+
+    def create_tables(self, database: Database) -> None:
+        self.metadata.create_all(database.engine)
+
+    def clear(self, conn: Connection) -> None:
+        for table in reversed(self.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+class CheckpointMoved(Exception):
+    pass
+
+
+class Projector:
+    def __init__(self, database: Database, store: EventStore, codec: EventCodec,
+                 projections: Iterable[Projection], batch_size: int = 1000):
+        self.db, self.store, self.codec = database, store, codec
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        kernel_metadata.create_all(database.engine, tables=[checkpoints_table])
+        ins = pg_insert if database.is_postgres else sqlite_insert
+        for p in self.projections:
+            p.create_tables(database)
+            with database.transaction() as conn:
+                conn.execute(ins(checkpoints_table).values(name=p.name, position=0)
+                             .on_conflict_do_nothing(index_elements=["name"]))
+
+    def get(self, name: str) -> Projection:
+        return next(p for p in self.projections if p.name == name)
+
+    def position(self, projection: Projection, conn: Connection | None = None) -> int:
+        q = select(checkpoints_table.c.position).where(checkpoints_table.c.name == projection.name)
+        if conn is not None:
+            return conn.execute(q).scalar_one()
+        with self.db.transaction() as own:
+            return own.execute(q).scalar_one()
+
+    def _step(self, projection: Projection) -> int:
+        """Apply one batch; returns how many events were read (0 when caught up)."""
+        start = self.position(projection)
+        events = self.store.read_all(start, limit=self.batch_size)
+        if not events:
+            return 0
+        with self.db.transaction() as conn:
+            for event in events:
+                if projection.handles(event.event_type):
+                    projection.apply(conn, event, self.codec.decode_data(event))
+            moved = conn.execute(
+                update(checkpoints_table)
+                .where(checkpoints_table.c.name == projection.name)
+                .where(checkpoints_table.c.position == start)
+                .values(position=events[-1].global_position)
+            )
+            if moved.rowcount != 1:
+                raise CheckpointMoved(projection.name)  # another instance applied it: roll back
+        return len(events)
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Bring every projection up to the head of the store; returns events applied."""
+        total = 0
+        for projection in self.projections:
+            while True:
+                try:
+                    n = self._step(projection)
+                except CheckpointMoved:
+                    continue
+                if n == 0:
+                    break
+                total += n
+                if progress:
+                    progress(self.position(projection), self.store.max_position())
+        return total
+
+    def rebuild(self, name: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the projection and replay it from position zero."""
+        projection = self.get(name)
+        with self.db.transaction() as conn:
+            projection.clear(conn)
+            conn.execute(update(checkpoints_table).where(checkpoints_table.c.name == name).values(position=0))
+        applied = 0
+        while True:
+            n = self._step(projection)
+            if n == 0:
+                break
+            applied += n
+            if progress:
+                progress(self.position(projection), self.store.max_position())
+        log.info("projection_rebuilt", projection=name, events=applied)
+        return applied

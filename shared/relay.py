@@ -1,0 +1,269 @@
+"""The relay: the event store is the outbox; this publishes it to RabbitMQ, in order, at least once.
+
+Each service runs one relay (several instances of a service elect one through a lease row).
+It reads stored events after its checkpoint, publishes each to the topic exchange
+`<service>.events` with the event type as routing key, with publisher confirms, keeping up to
+`window` confirms outstanding instead of waiting for each one (nameko's EventDispatcher waits
+for every confirm in turn). The checkpoint advances only over a contiguous run of confirmed
+events, so a crash at any point re-publishes from the last confirmed event: never loses, may
+repeat, and consumers' inboxes make a repeat harmless.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+import amqp
+import kombu
+import structlog
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, BigInteger, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.eventstore import EventStore, StoredEvent, kernel_metadata
+
+log = structlog.get_logger("baodao.relay")
+
+relay_state_table = Table(
+    "relay_state",
+    kernel_metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False, default=0),
+    Column("owner", String(100)),
+    Column("lease_until", Float, nullable=False, default=0.0),
+)
+
+
+class PublishNacked(Exception):
+    pass
+
+
+class LeaseLost(Exception):
+    pass
+
+
+def event_exchange_name(service: str) -> str:
+    return f"{service}.events"
+
+
+def message_for(event: StoredEvent) -> amqp.Message:
+    """The AMQP message of a stored event: nameko-compatible JSON body and headers."""
+    body = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = {"event_type": event.event_type, "schema_version": event.schema_version}
+    if event.correlation_id:
+        # nameko turns `nameko.*` headers into the worker's context data.
+        headers["nameko.correlation_id"] = event.correlation_id
+    return amqp.Message(
+        body,
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=2,
+        message_id=event.event_id,
+        correlation_id=event.correlation_id or "",
+        type=event.event_type,
+        application_headers=headers,
+    )
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+
+
+class Relay:
+    def __init__(self, service: str, store: EventStore, amqp_uri: str, *, batch_size: int = 1000,
+                 window: int = 500, lease_seconds: float = 10.0, instance_id: str | None = None,
+                 confirm_timeout: float = 30.0):
+        self.service = service
+        self.store = store
+        self.db = store.db
+        self.amqp_uri = amqp_uri
+        self.batch_size = batch_size
+        self.window = window
+        self.lease_seconds = lease_seconds
+        self.confirm_timeout = confirm_timeout
+        self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.exchange = event_exchange_name(service)
+        self.stats = RelayStats()
+        self._conn: kombu.Connection | None = None
+        self._channel = None
+        kernel_metadata.create_all(self.db.engine, tables=[relay_state_table])
+        self._ensure_state_row()
+
+    # -- lease and checkpoint ---------------------------------------------------------------
+    def _ensure_state_row(self) -> None:
+        ins = pg_insert if self.db.is_postgres else sqlite_insert
+        with self.db.transaction() as conn:
+            conn.execute(
+                ins(relay_state_table)
+                .values(name=self.service, position=0, owner=None, lease_until=0.0)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+
+    def acquire_lease(self) -> bool:
+        now = time.time()
+        t = relay_state_table
+        with self.db.transaction() as conn:
+            result = conn.execute(
+                update(t)
+                .where(t.c.name == self.service)
+                .where((t.c.owner == self.instance_id) | (t.c.lease_until < now) | (t.c.owner.is_(None)))
+                .values(owner=self.instance_id, lease_until=now + self.lease_seconds)
+            )
+            return result.rowcount == 1
+
+    def release_lease(self) -> None:
+        t = relay_state_table
+        with self.db.transaction() as conn:
+            conn.execute(update(t).where(t.c.name == self.service).where(t.c.owner == self.instance_id)
+                         .values(owner=None, lease_until=0.0))
+
+    def checkpoint(self) -> int:
+        with self.db.transaction() as conn:
+            return conn.execute(select(relay_state_table.c.position)
+                                .where(relay_state_table.c.name == self.service)).scalar_one()
+
+    def _save_checkpoint(self, position: int) -> None:
+        t = relay_state_table
+        with self.db.transaction() as conn:
+            result = conn.execute(
+                update(t).where(t.c.name == self.service).where(t.c.owner == self.instance_id)
+                .values(position=position, lease_until=time.time() + self.lease_seconds)
+            )
+            if result.rowcount != 1:
+                raise LeaseLost(f"relay {self.instance_id} lost the lease of {self.service}")
+
+    def lag(self) -> int:
+        """Events stored but not yet confirmed by the broker."""
+        return self.store.max_position() - self.checkpoint()
+
+    # -- broker ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        if self._channel is not None:
+            return
+        self._conn = kombu.Connection(self.amqp_uri, heartbeat=0)
+        self._conn.connect()
+        kombu.Exchange(self.exchange, type="topic", durable=True)(self._conn.default_channel).declare()
+        channel = self._conn.connection.channel()
+        channel.confirm_select()
+        self._acked_upto = 0
+        self._nacked = False
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        self._next_tag = 1
+        self._channel = channel
+
+    def close(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.release()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+        self._conn, self._channel = None, None
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._acks.append((delivery_tag, multiple))
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._nacked = True
+
+    # -- publishing -----------------------------------------------------------------------
+    def publish_batch(self, events: list[StoredEvent]) -> int:
+        """Publish `events` with a window of outstanding confirms; returns the last position
+        such that it and everything before it in the batch is confirmed."""
+        self._connect()
+        channel, conn = self._channel, self._conn.connection
+        self._acks: deque = deque()
+        outstanding: deque[tuple[int, int]] = deque()  # (delivery tag, position), in tag order
+        confirmed_tags: set[int] = set()
+        confirmed_upto = None
+
+        def absorb_acks():
+            nonlocal confirmed_upto
+            while self._acks:
+                tag, multiple = self._acks.popleft()
+                if multiple:
+                    while outstanding and outstanding[0][0] <= tag:
+                        confirmed_upto = outstanding.popleft()[1]
+                else:
+                    confirmed_tags.add(tag)
+                while outstanding and outstanding[0][0] in confirmed_tags:
+                    t, pos = outstanding.popleft()
+                    confirmed_tags.discard(t)
+                    confirmed_upto = pos
+            if self._nacked:
+                raise PublishNacked(f"broker refused an event of {self.service}")
+
+        def wait_for_confirms(max_outstanding: int):
+            deadline = time.monotonic() + self.confirm_timeout
+            while len(outstanding) > max_outstanding:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no publisher confirm within {self.confirm_timeout}s")
+                try:
+                    conn.drain_events(timeout=min(remaining, 1.0))
+                except socket.timeout:
+                    pass
+                absorb_acks()
+
+        for event in events:
+            channel.basic_publish(message_for(event), exchange=self.exchange, routing_key=event.event_type)
+            outstanding.append((self._next_tag, event.global_position))
+            self._next_tag += 1
+            if len(outstanding) >= self.window:
+                wait_for_confirms(self.window // 2)
+        wait_for_confirms(0)
+        return confirmed_upto
+
+    def run_once(self) -> int:
+        """Publish everything stored now; returns how many events were published."""
+        if not self.acquire_lease():
+            return 0
+        published = 0
+        position = self.checkpoint()
+        while True:
+            events = self.store.read_all(position, limit=self.batch_size)
+            if not events:
+                return published
+            try:
+                upto = self.publish_batch(events)
+            except Exception:
+                self.close()
+                raise
+            self._save_checkpoint(upto)
+            published += len(events)
+            self.stats.published += len(events)
+            self.stats.batches += 1
+            position = upto
+            log.debug("relay_batch_confirmed", service=self.service, count=len(events), position=upto)
+
+    def run_forever(self, should_stop, wakeup=None, idle_sleep: float = 0.05, sleep=time.sleep) -> None:
+        """Loop until `should_stop()`; `wakeup` (optional) is an object with `wait(timeout)`
+        that an appender can signal to skip the idle sleep. Errors are logged and retried
+        with backoff: a broker or database outage delays events, never drops them."""
+        backoff = idle_sleep
+        while not should_stop():
+            try:
+                count = self.run_once()
+                backoff = idle_sleep
+            except Exception as exc:  # noqa: BLE001 - the loop must survive outages
+                log.warning("relay_error", service=self.service, error=repr(exc), retry_in=backoff)
+                sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if count == 0:
+                if wakeup is not None:
+                    wakeup.wait(idle_sleep)
+                else:
+                    sleep(idle_sleep)
+        self.close()
+        try:
+            self.release_lease()
+        except Exception:  # noqa: BLE001
+            pass
