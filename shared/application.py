@@ -74,7 +74,7 @@ class UnitOfWork:
         return aggregate
 
     def flush(self) -> list[int]:
-        appends = []
+        appends, flushed = [], []
         for stream_id, aggregate in self._aggregates.items():
             pending = aggregate.collect_pending()
             if pending:
@@ -82,7 +82,10 @@ class UnitOfWork:
                             causation_id=self.context.causation_id, actor=self.context.actor)
                 appends.append(StreamAppend(stream_id, [self.codec.encode(e, **meta) for e in pending],
                                             aggregate.loaded_version))
+                flushed.append(aggregate)
         positions = self.store.append_many(appends, conn=self.conn)
+        for aggregate in flushed:  # the store now holds them: a later flush appends after them
+            aggregate.loaded_version = aggregate.version
         self.appended_positions.extend(positions)
         return positions
 
@@ -117,6 +120,8 @@ class Application:
                     uow = UnitOfWork(self.store, self.codec, conn, context)
                     result = handler(uow, *args, **kwargs)
                     uow.flush()
+                log.info("command_executed", handler=getattr(handler, "__name__", str(handler)),
+                         events=len(uow.appended_positions))
                 if uow.appended_positions:
                     self._notify()
                 return result
@@ -140,6 +145,8 @@ class Application:
                     uow = UnitOfWork(self.store, self.codec, conn, context)
                     handler(uow, event)
                     uow.flush()
+                log.info("event_handled", handler=handler_name, event_id=event.event_id,
+                         events=len(uow.appended_positions))
                 if uow.appended_positions:
                     self._notify()
                 return True

@@ -3,7 +3,11 @@
 eventlet is monkey-patched first thing: nameko's pytest plugin no longer does it, and the
 services under test run on eventlet.
 """
-import eventlet
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import eventlet
 
 eventlet.monkey_patch()
 

@@ -1,0 +1,105 @@
+"""The relay publishes the event store to RabbitMQ in order, at least once, through crashes."""
+import kombu
+import pytest
+
+from shared.eventstore import EventStore
+from shared.relay import LeaseLost, Relay
+from tests.messaging.helpers import campaign_event, drain_queue, unique
+
+
+def bind_probe(amqp_uri, service):
+    """A queue that sees everything the relay of `service` publishes."""
+    name = unique("probe-")
+    with kombu.Connection(amqp_uri) as conn:
+        exchange = kombu.Exchange(f"{service}.events", type="topic", durable=True)
+        kombu.Queue(name, exchange=exchange, routing_key="#", durable=False, auto_delete=False)(conn.default_channel).declare()
+    return name
+
+
+def store_events(store, n, per_stream=1):
+    for i in range(n):
+        store.append(f"unit-u{i}", [campaign_event(i)], 0)
+
+
+def test_relay_publishes_everything_in_order_and_checkpoints(database, amqp_uri):
+    service = unique("relaytest")
+    store = EventStore(database)
+    store_events(store, 250)
+    relay = Relay(service, store, amqp_uri, batch_size=40, window=16)
+    probe = bind_probe(amqp_uri, service)  # after the exchange exists
+    assert relay.run_once() == 250
+    assert relay.checkpoint() == store.max_position() and relay.lag() == 0
+    got = drain_queue(amqp_uri, probe)
+    positions = [body["global_position"] for body, _ in got]
+    assert positions == sorted(positions) and len(positions) == 250
+    assert {body["event_type"] for body, _ in got} == {"CampaignOpened"}
+    assert got[0][0]["data"]["title"] == "报到活动0"
+    assert relay.run_once() == 0  # nothing new, nothing re-published
+    relay.close()
+
+
+def test_a_crash_before_the_checkpoint_republishes_and_loses_nothing(database, amqp_uri, monkeypatch):
+    service = unique("relaytest")
+    store = EventStore(database)
+    store_events(store, 100)
+    crashing = Relay(service, store, amqp_uri, batch_size=30, window=8, lease_seconds=0.2)
+    probe = bind_probe(amqp_uri, service)
+    calls = {"n": 0}
+    real_save = crashing._save_checkpoint
+
+    def save_then_crash(position):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("simulated crash after confirms, before the checkpoint")
+        real_save(position)
+
+    monkeypatch.setattr(crashing, "_save_checkpoint", save_then_crash)
+    with pytest.raises(SystemExit):
+        crashing.run_once()
+    crashing.close()
+    assert crashing.checkpoint() == 30  # only the first batch was checkpointed
+
+    import time
+    time.sleep(0.3)  # the crashed relay's lease runs out
+    survivor = Relay(service, store, amqp_uri, batch_size=30, window=8)
+    assert survivor.run_once() == 70
+    survivor.close()
+    ids = [body["event_id"] for body, _ in drain_queue(amqp_uri, probe)]
+    all_ids = [e.event_id for e in store.read_all(0, limit=1000)]
+    assert set(ids) == set(all_ids)            # nothing lost
+    assert len(ids) == 100 + 30                # the unchecked batch came twice: at least once
+    assert ids[60:] == all_ids[30:]            # and the re-publication is in order
+
+
+def test_only_the_lease_holder_publishes(database, amqp_uri):
+    service = unique("relaytest")
+    store = EventStore(database)
+    store_events(store, 20)
+    first = Relay(service, store, amqp_uri, lease_seconds=30)
+    second = Relay(service, store, amqp_uri, lease_seconds=30)
+    probe = bind_probe(amqp_uri, service)
+    assert first.acquire_lease() is True
+    assert second.run_once() == 0              # another instance holds the lease
+    assert first.run_once() == 20
+    with pytest.raises(LeaseLost):
+        second._save_checkpoint(5)             # a relay without the lease cannot move the checkpoint
+    first.release_lease()
+    store_events_more = [campaign_event(100 + i) for i in range(5)]
+    store.append("unit-extra", store_events_more, 0)
+    assert second.run_once() == 5              # the lease passes on once released
+    assert len(drain_queue(amqp_uri, probe)) == 25
+    first.close(), second.close()
+
+
+def test_events_carry_the_nameko_compatible_envelope(database, amqp_uri):
+    service = unique("relaytest")
+    store = EventStore(database)
+    store.append("unit-u1", [campaign_event(1, correlation_id="corr-1")], 0)
+    relay = Relay(service, store, amqp_uri)
+    probe = bind_probe(amqp_uri, service)
+    relay.run_once()
+    relay.close()
+    [(body, headers)] = drain_queue(amqp_uri, probe)
+    assert set(body) == {"event_id", "event_type", "schema_version", "stream_id", "stream_version",
+                         "global_position", "occurred_at", "correlation_id", "causation_id", "actor", "data"}
+    assert headers["nameko.correlation_id"] == "corr-1" and body["stream_version"] == 1
