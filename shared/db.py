@@ -83,7 +83,8 @@ class Database:
             _configure_sqlite(self.engine, wal=not in_memory)
             key = str(self.url)
             with _sqlite_locks_guard:
-                self._lock = _sqlite_locks.setdefault(key, threading.RLock())
+                self._lock = _sqlite_locks.setdefault(key, threading.Lock())
+            self._owner = None
         else:
             raise ValueError(f"unsupported database {self.url.get_backend_name()!r}")
 
@@ -96,9 +97,18 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         """One atomic unit: commits on success, rolls back on any exception."""
         if self._lock is not None:
+            me = threading.get_ident()  # the greenthread's id under eventlet
+            if self._owner == me:
+                raise RuntimeError(
+                    "nested transaction on SQLite in the same thread: pass the open connection (conn=) "
+                    "instead of opening a second transaction, which would wait on the first for ever")
             with self._lock:
-                with self.engine.begin() as conn:
-                    yield conn
+                self._owner = me
+                try:
+                    with self.engine.begin() as conn:
+                        yield conn
+                finally:
+                    self._owner = None
         else:
             with self.engine.begin() as conn:
                 yield conn

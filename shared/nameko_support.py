@@ -10,6 +10,7 @@ import functools
 import importlib
 import threading
 import time
+import uuid
 from functools import partial
 from typing import Callable
 
@@ -106,6 +107,14 @@ class WorkerApp:
                     name: str | None = None) -> bool:
         return self.application.handle_once(event, name or handler.__qualname__, handler)
 
+    def health(self) -> dict:
+        """Readiness for operators: the database answers, and how far the relay lags."""
+        with self.db.transaction() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"service": self._provider.container.service_name, "status": "ok",
+                "relay_lag": self._provider.relay.lag(),
+                "database": "postgresql" if self.db.is_postgres else "sqlite"}
+
     def query(self, fn: Callable, *args, fresh: bool = True, **kwargs):
         """Run a read-model query; with `fresh`, first bring the projections up to date, so a
         caller reads its own writes."""
@@ -175,9 +184,19 @@ class EventSourcedApp(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         data = worker_ctx.data
-        context = Context(correlation_id=data.get("correlation_id") or worker_ctx.call_id,
+        context = Context(correlation_id=ensure_correlation_id(worker_ctx),
                           actor=data.get("actor") if isinstance(data.get("actor"), dict) else None)
         return WorkerApp(self, context)
+
+
+def ensure_correlation_id(worker_ctx) -> str:
+    """The worker's correlation id: the caller's, or a new one; kept in the context data, so
+    nameko forwards it on every RPC call and event this worker makes."""
+    value = worker_ctx.data.get("correlation_id")
+    if not isinstance(value, str) or not value or len(value) > 64:
+        value = str(uuid.uuid4())
+        worker_ctx.data["correlation_id"] = value
+    return value
 
 
 def load_topology(path: str) -> list[topology.Subscription]:
@@ -198,13 +217,21 @@ class WorkLogging(DependencyProvider):
         bind_work(
             service=self.container.service_name,
             entrypoint=worker_ctx.entrypoint.method_name,
-            correlation_id=worker_ctx.data.get("correlation_id") or worker_ctx.call_id,
+            correlation_id=ensure_correlation_id(worker_ctx),
             causation_id=event.event_id if event else None,
             event_type=event.event_type if event else None,
         )
 
     def worker_teardown(self, worker_ctx):
         clear_work()
+
+
+class EventSourcedService:
+    """Base of every service class: the operator's `health` RPC (needs an `app` dependency)."""
+
+    @rpc
+    def health(self):
+        return self.app.health()
 
 
 # -- consuming events ------------------------------------------------------------------------

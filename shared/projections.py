@@ -77,12 +77,20 @@ class Projector:
             return own.execute(q).scalar_one()
 
     def _step(self, projection: Projection) -> int:
-        """Apply one batch; returns how many events were read (0 when caught up)."""
-        start = self.position(projection)
-        events = self.store.read_all(start, limit=self.batch_size)
-        if not events:
-            return 0
+        """Apply one batch; returns how many events were read (0 when caught up).
+
+        The checkpoint row is locked first (FOR UPDATE on PostgreSQL; SQLite has one writer),
+        and the batch is read and applied in the same transaction, so two projectors of the
+        same projection — another instance, or a query catching up to read its own writes —
+        take turns instead of applying a batch twice.
+        """
+        q = (select(checkpoints_table.c.position).where(checkpoints_table.c.name == projection.name)
+             .with_for_update())
         with self.db.transaction() as conn:
+            start = conn.execute(q).scalar_one()
+            events = self.store.read_all(start, limit=self.batch_size, conn=conn)
+            if not events:
+                return 0
             for event in events:
                 if projection.handles(event.event_type):
                     projection.apply(conn, event, self.codec.decode_data(event))
@@ -93,7 +101,7 @@ class Projector:
                 .values(position=events[-1].global_position)
             )
             if moved.rowcount != 1:
-                raise CheckpointMoved(projection.name)  # another instance applied it: roll back
+                raise CheckpointMoved(projection.name)  # belt and braces: roll the batch back
         return len(events)
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:

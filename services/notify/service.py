@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 from services.notify import domain, handlers, readmodels
 from services.notify.templates import Templates
 from shared.application import Application, EventCodec
-from shared.nameko_support import EventSourcedApp, WorkLogging, subscribe
+from shared.nameko_support import EventSourcedApp, EventSourcedService, WorkLogging, subscribe
 
 TEMPLATES = Templates(handlers.TEMPLATE_NAMES)  # a missing or broken template fails start-up
 RETURN_RECEIPT = handlers.return_check_in_receipt(TEMPLATES)
@@ -16,7 +16,7 @@ def build_application(database):
     return Application(database, EventCodec("notify", domain.EVENTS)), [readmodels.InboxProjection()]
 
 
-class NotifyService:
+class NotifyService(EventSourcedService):
     """通知: receipts, reminders and feedback."""
 
     name = "notify"

@@ -9,7 +9,7 @@ from nameko.rpc import rpc
 from services.registration import domain, handlers, readmodels, schemas
 from shared.application import Application, EventCodec
 from shared.eventstore import utcnow_iso
-from shared.nameko_support import EventSourcedApp, WorkLogging, command
+from shared.nameko_support import EventSourcedApp, EventSourcedService, WorkLogging, command
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -18,7 +18,7 @@ def build_application(database):
     return Application(database, EventCodec("registration", domain.EVENTS)), [readmodels.RosterProjection()]
 
 
-class RegistrationService:
+class RegistrationService(EventSourcedService):
     """报到: the community check-in programme."""
 
     name = "registration"

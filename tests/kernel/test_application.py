@@ -1,0 +1,327 @@
+"""The application kernel on both back ends: commands through a unit of work, and events from
+other services handled exactly once through the inbox."""
+from __future__ import annotations
+
+from uuid import uuid4
+
+import eventlet
+import pytest
+
+from shared.application import Application, Context
+from shared.contracts import ContractError, ReceivedEvent
+from shared.domain import DomainError
+from shared.eventstore import ConcurrencyConflict, EventStore
+
+from .helpers import AlreadyRegistered, Unit, UnitRegistered, registration_codec, unit_registered
+
+ACTOR = {"user_id": "admin-1", "name": "李四", "role": "组织部管理员"}
+
+
+@pytest.fixture
+def app(database):
+    return Application(database, registration_codec())
+
+
+def register_unit(uow, unit_id, name, kind="机关"):
+    unit = uow.load(Unit, unit_id)
+    unit.register(name, kind=kind)
+    return unit.version
+
+
+def everything(app: Application) -> list[dict]:
+    return [e.to_wire() for e in app.store.read_all(0)]
+
+
+# -- commands ------------------------------------------------------------------------------
+
+def test_execute_appends_events_stamped_with_the_context(app):
+    notified = []
+    app.on_appended(lambda: notified.append(True))
+    ctx = Context(correlation_id="corr-42", causation_id="cmd-1", actor=ACTOR)
+
+    assert app.execute(register_unit, "u1", "区教育局", context=ctx) == 1
+
+    [stored] = app.store.read_stream("unit-u1")
+    assert stored.stream_version == 1
+    assert stored.event_type == "UnitRegistered"
+    assert stored.schema_version == UnitRegistered.schema_version
+    assert stored.data == {"unit_id": "u1", "name": "区教育局", "kind": "机关", "district_id": "d-1",
+                           "linked_community_id": None}
+    assert stored.correlation_id == "corr-42"
+    assert stored.causation_id == "cmd-1"
+    assert stored.actor == ACTOR
+    assert notified == [True]
+
+    # the aggregate is rebuilt from its stream on the next command
+    seen = {}
+
+    def inspect(uow, unit_id):
+        unit = uow.load(Unit, unit_id)
+        seen.update(version=unit.version, loaded=unit.loaded_version, name=unit.name, kind=unit.kind)
+
+    app.execute(inspect, "u1")
+    assert seen == {"version": 1, "loaded": 1, "name": "区教育局", "kind": "机关"}
+    assert notified == [True]  # nothing appended, nobody notified
+
+
+def test_execute_with_default_context_stamps_nothing(app):
+    app.execute(register_unit, "u1", "区财政局")
+    [stored] = app.store.read_all(0)
+    assert (stored.correlation_id, stored.causation_id, stored.actor) == (None, None, None)
+
+
+def test_a_domain_error_writes_nothing(app):
+    app.execute(register_unit, "u1", "区教育局", context=Context(correlation_id="c1"))
+    before = everything(app)
+    notified = []
+    app.on_appended(lambda: notified.append(True))
+
+    with pytest.raises(AlreadyRegistered) as info:
+        app.execute(register_unit, "u1", "别的名字")
+    assert isinstance(info.value, DomainError)
+    assert "已经报到" in str(info.value)
+    assert everything(app) == before
+    assert notified == []
+
+
+def test_a_domain_error_after_events_were_flushed_rolls_everything_back(app):
+    """Even events already appended inside the command's transaction are rolled back."""
+
+    def register_two_then_fail(uow):
+        uow.load(Unit, "u1").register("单位一")
+        uow.load(Unit, "u2").register("单位二", kind="企业")
+        assert len(uow.flush()) == 2  # written in this transaction...
+        assert len(app.store.read_stream("unit-u1", conn=uow.conn)) == 1
+        raise DomainError("规则不允许")  # ...and undone by the failure
+
+    with pytest.raises(DomainError):
+        app.execute(register_two_then_fail)
+    assert everything(app) == []
+    assert app.store.max_position() == 0
+
+
+def test_flushing_twice_in_one_command_appends_after_the_first_flush(app):
+    """A handler may flush mid-way and then trigger more events on the same aggregate; the
+    second flush must expect the version the first one wrote, not conflict with itself."""
+    calls = []
+
+    def register_flush_and_again(uow):
+        calls.append(1)
+        unit = uow.load(Unit, "u1")
+        unit.register("第一次")
+        assert len(uow.flush()) == 1
+        assert unit.loaded_version == 1
+        unit._trigger(UnitRegistered("u1", "第二次", "机关", "d-1"))
+
+    app.execute(register_flush_and_again, context=Context(correlation_id="c"))
+    assert calls == [1]  # not re-run as if it had conflicted
+    stream = app.store.read_stream("unit-u1")
+    assert [(e.stream_version, e.data["name"]) for e in stream] == [(1, "第一次"), (2, "第二次")]
+
+
+def test_an_event_breaking_its_contract_writes_nothing(app):
+    def bad_kind(uow):
+        uow.load(Unit, "u1").register("单位一")
+        uow.load(Unit, "u2").register("单位二", kind="个体户")  # not one of UNIT_KINDS
+
+    with pytest.raises(ContractError):
+        app.execute(bad_kind)
+    assert everything(app) == []
+
+
+def test_one_command_touching_two_aggregates_appends_both_atomically(app):
+    def register_both(uow):
+        uow.load(Unit, "a").register("甲")
+        uow.load(Unit, "b").register("乙", kind="社会组织")
+
+    app.execute(register_both, context=Context(correlation_id="both"))
+    stored = app.store.read_all(0)
+    assert sorted(e.stream_id for e in stored) == ["unit-a", "unit-b"]
+    assert {e.correlation_id for e in stored} == {"both"}
+
+
+# (PostgreSQL only: on SQLite no other transaction can commit while a command runs.)
+def test_a_conflicting_command_is_rerun_on_fresh_state(pg_database):
+    """A concurrent writer moves the stream after the handler loaded it: execute re-runs the
+    handler, which now sees the new event and decides again."""
+    app = Application(pg_database, registration_codec())
+    store = EventStore(pg_database)
+    calls = []
+
+    def handler(uow):
+        unit = uow.load(Unit, "u1")
+        calls.append(unit.version)
+        if len(calls) == 1:  # someone else registers it meanwhile, in their own transaction
+            store.append("unit-u1", [unit_registered("u1", name="抢先")], expected_version=0)
+        if not unit.exists:
+            unit.register("我的")
+        return unit.name
+
+    assert app.execute(handler) == "抢先"
+    assert calls == [0, 1]
+    assert [e.data["name"] for e in app.store.read_stream("unit-u1")] == ["抢先"]
+
+
+def test_conflicts_beyond_the_retry_limit_propagate(pg_database):
+    app = Application(pg_database, registration_codec())
+    store = EventStore(pg_database)
+    app.max_conflict_retries = 2
+    calls = []
+
+    def always_raced(uow):
+        unit = uow.load(Unit, "u1")
+        calls.append(unit.version)
+        store.append("unit-u1", [unit_registered("u1", name=f"抢先{len(calls)}")],
+                     expected_version=unit.version)
+        unit._trigger(UnitRegistered("u1", "我的", "机关", "d-1"))
+
+    with pytest.raises(ConcurrencyConflict):
+        app.execute(always_raced)
+    assert calls == [0, 1, 2]
+    assert [e.data["name"] for e in app.store.read_stream("unit-u1")] == ["抢先1", "抢先2", "抢先3"]
+
+
+def test_concurrent_commands_on_one_aggregate_one_wins_the_rest_decide_again(app):
+    """Five greenthreads register the same unit at once: one succeeds; the others conflict,
+    are re-run on fresh state, and then fail on the rule, not on the conflict."""
+    outcomes = []
+
+    runs = []
+
+    def slow_register(uow, unit_id, name):
+        runs.append(name)
+        unit = uow.load(Unit, unit_id)
+        eventlet.sleep(0.01)  # everyone loads before anyone commits (where the back end allows)
+        unit.register(name)
+
+    def attempt(i):
+        try:
+            app.execute(slow_register, "u1", f"名字{i}")
+            outcomes.append(("ok", i))
+        except AlreadyRegistered:
+            outcomes.append(("already", i))
+
+    pool = eventlet.GreenPool(5)
+    for i in range(5):
+        pool.spawn(attempt, i)
+    pool.waitall()
+
+    assert sorted(o[0] for o in outcomes) == ["already"] * 4 + ["ok"]
+    [stored] = app.store.read_stream("unit-u1")
+    winner = next(i for kind, i in outcomes if kind == "ok")
+    assert stored.data["name"] == f"名字{winner}"
+    if app.db.is_postgres:  # the four losers really conflicted and were re-run
+        assert len(runs) == 5 + 4
+    else:  # one writer at a time: each saw the registered unit straight away
+        assert len(runs) == 5
+
+
+# -- events from other services, exactly once ----------------------------------------------
+
+def received(event_id=None, **data) -> ReceivedEvent:
+    return ReceivedEvent(
+        source="registration",
+        event_id=event_id or str(uuid4()),
+        event_type="UnitRegistered",
+        schema_version=1,
+        stream_id="unit-ext-1",
+        stream_version=1,
+        global_position=17,
+        occurred_at="2024-06-01T08:00:00+00:00",
+        correlation_id="corr-ext",
+        causation_id="cmd-ext",
+        actor=ACTOR,
+        data={"unit_id": "ext-1", "name": "外部单位", "kind": "事业单位", "district_id": "d-9",
+              "linked_community_id": None, **data},
+    )
+
+
+def mirror_unit(calls):
+    def handler(uow, event: ReceivedEvent):
+        calls.append(event.event_id)
+        unit = uow.load(Unit, "mirror-" + event.data["unit_id"])
+        unit.register(event.data["name"], kind=event.data["kind"])
+    return handler
+
+
+def test_handle_once_applies_an_event_once(app):
+    calls = []
+    notified = []
+    app.on_appended(lambda: notified.append(True))
+    event = received()
+
+    assert app.handle_once(event, "mirror", mirror_unit(calls)) is True
+    [stored] = app.store.read_stream("unit-mirror-ext-1")
+    assert stored.data["name"] == "外部单位" and stored.data["kind"] == "事业单位"
+    # the effect is stamped with what caused it
+    assert stored.correlation_id == "corr-ext"
+    assert stored.causation_id == event.event_id
+    assert stored.actor == ACTOR
+    before = everything(app)
+
+    # redelivery: the same event to the same handler does nothing (the handler would raise
+    # AlreadyRegistered were it run again)
+    assert app.handle_once(event, "mirror", mirror_unit(calls)) is False
+    assert calls == [event.event_id]
+    assert everything(app) == before
+    assert notified == [True]
+    with app.db.transaction() as conn:
+        assert app.inbox.processed(conn, event.event_id, "mirror")
+
+
+def test_handle_once_is_per_handler_and_per_event(app):
+    counted = []
+
+    def count(uow, event):
+        counted.append((event.event_id, "count"))
+
+    e1, e2 = received(), received()
+    assert app.handle_once(e1, "count", count) is True
+    assert app.handle_once(e1, "count-v2", count) is True  # another handler: its own claim
+    assert app.handle_once(e2, "count", count) is True     # another event
+    assert app.handle_once(e1, "count", count) is False
+    assert app.handle_once(e2, "count-v2", count) is True
+    assert app.handle_once(e2, "count-v2", count) is False
+    assert len(counted) == 4
+    assert app.store.read_all(0) == []  # a handler that appends nothing leaves no events
+
+
+def test_concurrent_deliveries_of_one_event_are_handled_once(app):
+    """The same event delivered to two consumers of one service at once: one applies it, the
+    other's inbox claim waits for that commit and then loses."""
+    event = received()
+    calls = []
+
+    def slow_mirror(uow, ev):
+        calls.append(ev.event_id)
+        eventlet.sleep(0.05)  # hold the claim open while the other delivery arrives
+        uow.load(Unit, "mirror-ext-1").register(ev.data["name"])
+
+    g1 = eventlet.spawn(app.handle_once, event, "mirror", slow_mirror)
+    g2 = eventlet.spawn(app.handle_once, event, "mirror", slow_mirror)
+    assert sorted([g1.wait(), g2.wait()]) == [False, True]
+    assert len(calls) == 1
+    assert len(app.store.read_stream("unit-mirror-ext-1")) == 1
+
+
+def test_a_failed_handling_is_not_recorded_and_can_be_retried(app):
+    event = received()
+    attempts = []
+
+    def flaky(uow, ev):
+        attempts.append(ev.event_id)
+        uow.load(Unit, "mirror-ext-1").register("外部单位")
+        uow.flush()
+        if len(attempts) == 1:
+            raise RuntimeError("downstream hiccup")
+
+    with pytest.raises(RuntimeError):
+        app.handle_once(event, "flaky", flaky)
+    assert everything(app) == []  # effects rolled back with the inbox claim
+    with app.db.transaction() as conn:
+        assert not app.inbox.processed(conn, event.event_id, "flaky")
+
+    assert app.handle_once(event, "flaky", flaky) is True
+    assert app.handle_once(event, "flaky", flaky) is False
+    assert len(attempts) == 2
+    assert len(app.store.read_stream("unit-mirror-ext-1")) == 1
