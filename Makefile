@@ -1,0 +1,34 @@
+# Baodao: `make demo` sets everything up and runs the demo; `make test` runs the tests.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONWARNINGS := ignore
+
+.PHONY: setup services demo test bench topology clean
+
+setup: $(VENV)/.installed services
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "needs $(PY) (Python 3.11)"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip "setuptools<81" wheel
+	$(BIN)/pip install -q -e ".[test,bench]"
+	@touch $@
+
+services:
+	@bash deploy/local-services.sh
+
+demo: setup
+	$(BIN)/python -m deploy.demo
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m bench.eventstore
+
+topology: setup
+	$(BIN)/python -m deploy.topology
+
+clean:
+	rm -rf $(VENV) var *.egg-info

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Start the local RabbitMQ and PostgreSQL if they are installed and down, and wait for them.
+# Says clearly what to do when one is not installed.
+set -uo pipefail
+
+wait_for() {  # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  for _ in $(seq "$seconds"); do
+    if "$@" >/dev/null 2>&1; then echo "  $name is up"; return 0; fi
+    sleep 1
+  done
+  echo "ERROR: $name did not come up within ${seconds}s" >&2
+  return 1
+}
+
+rabbit_up() { rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+pg_up() { pg_isready -q -h localhost -p 5432; }
+
+status=0
+if command -v rabbitmq-server >/dev/null 2>&1; then
+  if ! rabbit_up 2>/dev/null; then
+    echo "  starting RabbitMQ (rabbitmq-server -detached)"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    wait_for RabbitMQ 90 rabbit_up || status=1
+  else
+    echo "  RabbitMQ is up"
+  fi
+else
+  echo "RabbitMQ is not installed: apt-get install rabbitmq-server, or set AMQP_URI to a broker" >&2
+  status=1
+fi
+
+if command -v pg_isready >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&1; then
+  if ! pg_up; then
+    echo "  starting PostgreSQL (pg_ctlcluster)"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >/dev/null 2>&1 || true
+    wait_for PostgreSQL 60 pg_up || status=1
+  else
+    echo "  PostgreSQL is up"
+  fi
+else
+  echo "PostgreSQL is not installed: apt-get install postgresql (the tests need it; the demo falls back to SQLite)" >&2
+  status=1
+fi
+exit $status
