@@ -1,4 +1,5 @@
-"""Registration (报到): communities, units, campaigns, members, introduction letters, check-in.
+"""Registration (报到): communities, units, campaigns, members, letters, check-in, and what
+follows it — moves, overdue members, posts, commitments and teams.
 
 Pure domain model: no nameko, SQLAlchemy or kombu. Aggregates check the rules of seeds 000/002
 and record what happened as events; the Chinese messages of the refusals are what a person at
@@ -6,11 +7,23 @@ the desk reads.
 """
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 from datetime import date
 from functools import singledispatchmethod
 
 from shared.domain import Aggregate, DomainError, DomainEvent, NotFound
+
+MAX_POSTS_PER_MEMBER = 2
+WEEKDAYS = ("周一", "周二", "周三", "周四", "周五")
+WEEKEND = ("周六", "周日")
+OFF_HOURS = {**{d: ("晚上",) for d in WEEKDAYS}, **{d: ("上午", "下午", "晚上") for d in WEEKEND}}
+
+
+def one_month_after(day: date) -> date:
+    """The same day next month (the last day of it when that month is shorter)."""
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- events -------------------------------------------------------------------------------
@@ -26,12 +39,36 @@ class CommunityRegistered(DomainEvent):
 
 
 @dataclass(frozen=True)
+class GridAdded(DomainEvent):
+    community_id: str
+    grid_id: str
+    name: str
+    leader_name: str
+
+
+@dataclass(frozen=True)
+class BranchAdded(DomainEvent):
+    community_id: str
+    branch_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class RegistrationCardIssued(DomainEvent):
     """登记卡编号: issued by the community when a member checks in."""
 
     community_id: str
     card_no: str
     member_id: str
+
+
+@dataclass(frozen=True)
+class PostPublished(DomainEvent):
+    community_id: str
+    post_id: str
+    title: str
+    category: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +92,8 @@ class CampaignOpened(DomainEvent):
 class MemberEnrolled(DomainEvent):
     """On the unit's roster of in-service members (在职党员名册)."""
 
+    schema_version = 2
+
     member_id: str
     unit_id: str
     name: str
@@ -65,6 +104,20 @@ class MemberEnrolled(DomainEvent):
     probationary: bool
     leading_cadre: bool
     skills: list = field(default_factory=list)
+    age: int | None = None
+    willingness: str = ""
+    joined_reason: str = "roster"
+    joined_on: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationObligationOpened(DomainEvent):
+    member_id: str
+    unit_id: str
+    obligation_id: str
+    kind: str
+    due_date: str
+    community_id: str
 
 
 @dataclass(frozen=True)
@@ -83,6 +136,8 @@ class IntroductionLetterIssued(DomainEvent):
 class MemberCheckedIn(DomainEvent):
     """报到: the member presented the letter and the community filled the registration card."""
 
+    schema_version = 2
+
     member_id: str
     member_name: str
     unit_id: str
@@ -91,12 +146,99 @@ class MemberCheckedIn(DomainEvent):
     letter_id: str
     community_id: str
     community_name: str
+    district_id: str
+    street_id: str
+    grid_id: str | None
+    branch_id: str | None
     card_no: str
+    skills: list
+    willingness: str
+    availability: list
     checked_in_at: str
 
 
-EVENTS = (CommunityRegistered, RegistrationCardIssued, UnitRegistered, CampaignOpened, MemberEnrolled,
-          IntroductionLetterIssued, MemberCheckedIn)
+@dataclass(frozen=True)
+class ReceiptReturned(DomainEvent):
+    member_id: str
+    unit_id: str
+    community_id: str
+    card_no: str
+    campaign_id: str
+
+
+@dataclass(frozen=True)
+class RegistrationOverdue(DomainEvent):
+    member_id: str
+    unit_id: str
+    obligation_id: str
+    due_date: str
+    detected_on: str
+
+
+@dataclass(frozen=True)
+class OverdueReasonRecorded(DomainEvent):
+    member_id: str
+    unit_id: str
+    obligation_id: str
+    reason: str
+    note: str
+
+
+@dataclass(frozen=True)
+class MemberMoved(DomainEvent):
+    member_id: str
+    unit_id: str
+    from_community_id: str
+    to_community_id: str
+    closed_card_no: str | None
+    moved_on: str
+
+
+@dataclass(frozen=True)
+class PostClaimed(DomainEvent):
+    member_id: str
+    community_id: str
+    post_id: str
+    post_title: str
+
+
+@dataclass(frozen=True)
+class CommitmentMade(DomainEvent):
+    member_id: str
+    member_name: str
+    community_id: str
+    commitment_id: str
+    items: list
+    deadline: str
+
+
+@dataclass(frozen=True)
+class TeamFormed(DomainEvent):
+    team_id: str
+    community_id: str
+    name: str
+    basis: str
+    service: str
+
+
+@dataclass(frozen=True)
+class MemberJoinedTeam(DomainEvent):
+    team_id: str
+    member_id: str
+    member_name: str
+
+
+@dataclass(frozen=True)
+class TeamLeaderElected(DomainEvent):
+    team_id: str
+    member_id: str
+    votes: int
+
+
+EVENTS = (CommunityRegistered, GridAdded, BranchAdded, RegistrationCardIssued, PostPublished, UnitRegistered,
+          CampaignOpened, MemberEnrolled, RegistrationObligationOpened, IntroductionLetterIssued, MemberCheckedIn,
+          ReceiptReturned, RegistrationOverdue, OverdueReasonRecorded, MemberMoved, PostClaimed, CommitmentMade,
+          TeamFormed, MemberJoinedTeam, TeamLeaderElected)
 
 
 # -- refusals ------------------------------------------------------------------------------
@@ -120,6 +262,18 @@ class UnknownCampaign(NotFound):
     code = "unknown_campaign"
 
 
+class UnknownPlace(NotFound):
+    code = "unknown_place"
+
+
+class UnknownPost(NotFound):
+    code = "unknown_post"
+
+
+class UnknownTeam(NotFound):
+    code = "unknown_team"
+
+
 class CampaignClosed(DomainError):
     code = "campaign_closed"
 
@@ -132,13 +286,55 @@ class WrongCommunity(DomainError):
     code = "wrong_community"
 
 
+class WrongDistrict(DomainError):
+    code = "wrong_district"
+
+
 class AlreadyCheckedIn(DomainError):
     code = "already_checked_in"
 
 
+class NotRegisteredHere(DomainError):
+    code = "not_registered_here"
+
+
+class TooManyPosts(DomainError):
+    code = "too_many_posts"
+
+
+class InvalidAvailability(DomainError):
+    code = "invalid_availability"
+
+
+class NotOverdue(DomainError):
+    code = "not_overdue"
+
+
+class InvalidMove(DomainError):
+    code = "invalid_move"
+
+
+class NotATeamMember(DomainError):
+    code = "not_a_team_member"
+
+
+def check_availability(slots) -> list[str]:
+    """Weekly availability outside working hours: weekday evenings, weekend any time."""
+    checked = []
+    for slot in slots:
+        day, period = slot[:2], slot[2:]
+        if day not in OFF_HOURS or period not in ("上午", "下午", "晚上"):
+            raise InvalidAvailability(f"可服务时间“{slot}”格式不对，应如“周六上午”“周三晚上”")
+        if period not in OFF_HOURS[day]:
+            raise InvalidAvailability(f"“{slot}”是工作时间，在职党员在八小时以外服务社区（工作日请填晚上）")
+        checked.append(slot)
+    return checked
+
+
 # -- aggregates ----------------------------------------------------------------------------
 class Community(Aggregate):
-    """社区: receives members and numbers their registration cards."""
+    """社区: receives members, numbers their cards, places them in grids and branches, and
+    publishes its menu of posts."""
 
     stream_prefix = "community"
 
@@ -146,8 +342,13 @@ class Community(Aggregate):
         super().__init__(aggregate_id)
         self.name = ""
         self.district_id = ""
+        self.district_name = ""
+        self.street_id = ""
         self.card_prefix = ""
         self.cards_issued = 0
+        self.grids: dict[str, str] = {}
+        self.branches: dict[str, str] = {}
+        self.posts: dict[str, str] = {}
 
     def register(self, *, name, district_id, district_name, street_id, street_name, card_prefix) -> None:
         if self.exists:
@@ -160,11 +361,41 @@ class Community(Aggregate):
             raise UnknownCommunity(f"社区 {self.id} 不存在", community_id=self.id)
         return self
 
+    def add_grid(self, *, grid_id: str, name: str, leader_name: str) -> None:
+        self.require_exists()
+        if grid_id in self.grids:
+            raise AlreadyRegistered(f"网格 {grid_id} 已存在")
+        self._trigger(GridAdded(self.id, grid_id, name, leader_name))
+
+    def add_branch(self, *, branch_id: str, name: str) -> None:
+        self.require_exists()
+        if branch_id in self.branches:
+            raise AlreadyRegistered(f"支部 {branch_id} 已存在")
+        self._trigger(BranchAdded(self.id, branch_id, name))
+
+    def require_place(self, grid_id: str | None, branch_id: str | None) -> None:
+        if grid_id is not None and grid_id not in self.grids:
+            raise UnknownPlace(f"{self.name}没有网格 {grid_id}", grid_id=grid_id)
+        if branch_id is not None and branch_id not in self.branches:
+            raise UnknownPlace(f"{self.name}没有支部 {branch_id}", branch_id=branch_id)
+
     def issue_card(self, member_id: str) -> str:
         """The next registration card number: unique per community, human-readable."""
         card_no = f"{self.card_prefix}-{self.cards_issued + 1:05d}"
         self._trigger(RegistrationCardIssued(self.id, card_no, member_id))
         return card_no
+
+    def publish_post(self, *, post_id: str, title: str, category: str, description: str = "") -> None:
+        self.require_exists()
+        if post_id in self.posts:
+            raise AlreadyRegistered(f"岗位 {post_id} 已发布")
+        self._trigger(PostPublished(self.id, post_id, title, category, description))
+
+    def post_title(self, post_id: str) -> str:
+        try:
+            return self.posts[post_id]
+        except KeyError:
+            raise UnknownPost(f"{self.name}没有岗位 {post_id}", post_id=post_id) from None
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -172,11 +403,24 @@ class Community(Aggregate):
 
     @apply.register
     def _(self, e: CommunityRegistered) -> None:
-        self.name, self.district_id, self.card_prefix = e.name, e.district_id, e.card_prefix
+        self.name, self.district_id, self.district_name = e.name, e.district_id, e.district_name
+        self.street_id, self.card_prefix = e.street_id, e.card_prefix
+
+    @apply.register
+    def _(self, e: GridAdded) -> None:
+        self.grids[e.grid_id] = e.name
+
+    @apply.register
+    def _(self, e: BranchAdded) -> None:
+        self.branches[e.branch_id] = e.name
 
     @apply.register
     def _(self, e: RegistrationCardIssued) -> None:
         self.cards_issued += 1
+
+    @apply.register
+    def _(self, e: PostPublished) -> None:
+        self.posts[e.post_id] = e.title
 
 
 @dataclass
@@ -219,12 +463,6 @@ class Unit(Aggregate):
             raise CampaignClosed(f"截止日期 {deadline.isoformat()} 已过，不能开启报到活动")
         self._trigger(CampaignOpened(self.id, campaign_id, title, deadline.isoformat()))
 
-    def campaign(self, campaign_id: str) -> Campaign:
-        try:
-            return self.campaigns[campaign_id]
-        except KeyError:
-            raise UnknownCampaign(f"本单位没有报到活动 {campaign_id}", campaign_id=campaign_id) from None
-
     @singledispatchmethod
     def apply(self, event) -> None:
         raise TypeError(f"Unit cannot apply {type(event).__name__}")
@@ -246,8 +484,20 @@ class Letter:
     superseded: bool = False
 
 
+@dataclass
+class Obligation:
+    """Something the member must register for: a unit campaign or a one-month obligation."""
+
+    obligation_id: str
+    title: str
+    due_date: date
+    card_no: str | None = None
+    overdue: bool = False
+    reason: str | None = None
+
+
 class Member(Aggregate):
-    """在职党员: on a unit's roster; checks in with a community for a campaign."""
+    """在职党员: on a unit's roster; checks in with a community, claims posts, commits."""
 
     stream_prefix = "member"
 
@@ -255,19 +505,37 @@ class Member(Aggregate):
         super().__init__(aggregate_id)
         self.unit_id = ""
         self.name = ""
+        self.phone = ""
         self.residence_community_id = ""
         self.letters: dict[str, Letter] = {}
-        self.checked_in: dict[str, str] = {}  # campaign id -> card number
+        self.personal_obligations: dict[str, Obligation] = {}
+        self.checked_in: dict[str, str] = {}  # obligation (campaign) id -> card number
+        self.overdue: dict[str, str | None] = {}  # obligation id -> reason recorded, if any
+        self.registered_at: str | None = None  # community id of the current registration
+        self.card_no: str | None = None
+        self.posts: dict[str, str] = {}  # post id -> community id
+        self.commitments = 0
+        self.moves = 0
 
+    # roster ---------------------------------------------------------------------------------
     def enroll(self, *, unit: Unit, residence: Community, name, gender, phone, position="",
-               probationary=False, leading_cadre=False, skills=()) -> bool:
-        """Put the member on the unit's roster; enrolling the same person again changes nothing."""
+               probationary=False, leading_cadre=False, skills=(), age=None, willingness="",
+               joined_reason="roster", joined_on: date | None = None) -> bool:
+        """Put the member on the unit's roster; enrolling the same person again changes nothing.
+        Newly admitted and transferred-in members must register within one month."""
         unit.require_exists()
         residence.require_exists()
         if self.exists:
             return False
         self._trigger(MemberEnrolled(self.id, unit.id, name, gender, phone, position, residence.id,
-                                     bool(probationary), bool(leading_cadre), list(skills)))
+                                     bool(probationary), bool(leading_cadre), list(skills), age, willingness,
+                                     joined_reason, joined_on.isoformat() if joined_on else None))
+        if joined_reason in ("newly_admitted", "transferred_in"):
+            if joined_on is None:
+                raise InvalidMove("新入党或转入的党员须填写日期")
+            self._trigger(RegistrationObligationOpened(self.id, unit.id, f"{joined_reason}-{joined_on.isoformat()}",
+                                                       joined_reason, one_month_after(joined_on).isoformat(),
+                                                       residence.id))
         return True
 
     def require_exists(self) -> "Member":
@@ -275,19 +543,34 @@ class Member(Aggregate):
             raise UnknownMember(f"党员 {self.id} 不在任何单位的名册中", member_id=self.id)
         return self
 
+    def obligation(self, unit: Unit, obligation_id: str) -> Obligation:
+        """A campaign of the member's unit, or one of the member's one-month obligations."""
+        if obligation_id in unit.campaigns:
+            c = unit.campaigns[obligation_id]
+            return Obligation(c.campaign_id, c.title, c.deadline, self.checked_in.get(obligation_id))
+        if obligation_id in self.personal_obligations:
+            return self.personal_obligations[obligation_id]
+        raise UnknownCampaign(f"没有报到活动或报到要求 {obligation_id}", campaign_id=obligation_id)
+
+    # letters and check-in -----------------------------------------------------------------
     def issue_letter(self, *, letter_id: str, unit: Unit, campaign_id: str, community: Community,
                      issued_at: str) -> Letter:
         """Issue a letter to `community` (a newer letter for the campaign supersedes the old)."""
         self.require_exists()
-        campaign = unit.campaign(campaign_id)
+        obligation = self.obligation(unit, campaign_id)
         community.require_exists()
         if campaign_id in self.checked_in:
-            raise AlreadyCheckedIn(f"{self.name} 同志已在“{campaign.title}”中报到，无需再开介绍信")
+            raise AlreadyCheckedIn(f"{self.name} 同志已在“{obligation.title}”中报到，无需再开介绍信")
         self._trigger(IntroductionLetterIssued(letter_id, self.id, unit.id, campaign_id, community.id, issued_at))
         return self.letters[letter_id]
 
-    def check_in(self, *, letter_id: str, unit: Unit, community: Community, checked_in_at: str) -> str:
-        """报到 with a letter at `community`; returns the registration card number."""
+    def check_in(self, *, letter_id: str, unit: Unit, community: Community, checked_in_at: str,
+                 letter_community: Community | None = None, grid_id: str | None = None,
+                 branch_id: str | None = None, skills=(), willingness: str = "", availability=()) -> str:
+        """报到 with a letter at `community`; returns the registration card number.
+
+        `letter_community` is the community the letter was issued to, to tell a letter for
+        another district from one for another community of the same district."""
         self.require_exists()
         community.require_exists()
         letter = self.letters.get(letter_id)
@@ -300,12 +583,78 @@ class Member(Aggregate):
         if letter.superseded:
             raise InvalidLetter(f"介绍信 {letter_id} 已被新的介绍信取代，请持最新的介绍信报到", letter_id=letter_id)
         if letter.community_id != community.id:
+            if letter_community is not None and letter_community.district_id != community.district_id:
+                raise WrongDistrict(
+                    f"介绍信开往{letter_community.district_name}的{letter_community.name}，"
+                    f"不能在{community.district_name}的{community.name}报到",
+                    letter_community_id=letter.community_id)
             raise WrongCommunity(f"介绍信开往社区 {letter.community_id}，不能在 {community.name} 报到",
                                  letter_community_id=letter.community_id)
+        community.require_place(grid_id, branch_id)
+        slots = check_availability(availability)
         card_no = community.issue_card(self.id)
         self._trigger(MemberCheckedIn(self.id, self.name, self.unit_id, unit.name, letter.campaign_id, letter_id,
-                                      community.id, community.name, card_no, checked_in_at))
+                                      community.id, community.name, community.district_id, community.street_id,
+                                      grid_id, branch_id, card_no, list(skills), willingness, slots, checked_in_at))
+        self._trigger(ReceiptReturned(self.id, self.unit_id, community.id, card_no, letter.campaign_id))
         return card_no
+
+    # deadlines ----------------------------------------------------------------------------
+    def mark_overdue(self, *, unit: Unit, obligation_id: str, today: date) -> bool:
+        """Past the deadline and not registered: overdue (once). Returns whether it was marked."""
+        obligation = self.obligation(unit, obligation_id)
+        if obligation_id in self.checked_in or obligation_id in self.overdue or today <= obligation.due_date:
+            return False
+        self._trigger(RegistrationOverdue(self.id, self.unit_id, obligation_id, obligation.due_date.isoformat(),
+                                          today.isoformat()))
+        return True
+
+    def record_overdue_reason(self, *, obligation_id: str, reason: str, note: str = "") -> None:
+        self.require_exists()
+        if obligation_id not in self.overdue:
+            raise NotOverdue(f"{self.name} 同志在 {obligation_id} 中没有逾期，无需填写原因")
+        self._trigger(OverdueReasonRecorded(self.id, self.unit_id, obligation_id, reason, note))
+
+    # changes --------------------------------------------------------------------------------
+    def move(self, *, to: Community, moved_on: date) -> str:
+        """Residence changed: the old registration closes, and the member must register at the
+        new community within one month. Returns the new obligation's id."""
+        self.require_exists()
+        to.require_exists()
+        if to.id == self.residence_community_id:
+            raise InvalidMove(f"{self.name} 同志已居住在{to.name}")
+        obligation_id = f"moved-{moved_on.isoformat()}-{self.moves + 1}"
+        self._trigger(MemberMoved(self.id, self.unit_id, self.residence_community_id, to.id, self.card_no,
+                                  moved_on.isoformat()))
+        self._trigger(RegistrationObligationOpened(self.id, self.unit_id, obligation_id, "moved",
+                                                   one_month_after(moved_on).isoformat(), to.id))
+        return obligation_id
+
+    # posts, commitments -------------------------------------------------------------------
+    def require_registered_at(self, community: Community) -> None:
+        if self.registered_at != community.id:
+            raise NotRegisteredHere(f"{self.name} 同志未在{community.name}报到，不能在此认岗、承诺或加入服务队")
+
+    def claim_post(self, *, community: Community, post_id: str) -> None:
+        """认岗: at most two posts, at the community where the member is registered."""
+        self.require_registered_at(community)
+        title = community.post_title(post_id)
+        if post_id in self.posts:
+            raise AlreadyRegistered(f"{self.name} 同志已认领岗位“{title}”")
+        if len(self.posts) >= MAX_POSTS_PER_MEMBER:
+            raise TooManyPosts(f"每名党员最多认领 {MAX_POSTS_PER_MEMBER} 个岗位，{self.name} 同志已认领 {len(self.posts)} 个")
+        self._trigger(PostClaimed(self.id, community.id, post_id, title))
+
+    def make_commitment(self, *, community: Community, items, deadline: date, today: date) -> str:
+        self.require_registered_at(community)
+        items = [i.strip() for i in items if i and i.strip()]
+        if not items:
+            raise DomainError("承诺事项不能为空")
+        if deadline < today:
+            raise DomainError(f"承诺期限 {deadline.isoformat()} 已过")
+        commitment_id = f"{self.id}-{self.commitments + 1}"
+        self._trigger(CommitmentMade(self.id, self.name, community.id, commitment_id, items, deadline.isoformat()))
+        return commitment_id
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -313,7 +662,14 @@ class Member(Aggregate):
 
     @apply.register
     def _(self, e: MemberEnrolled) -> None:
-        self.unit_id, self.name, self.residence_community_id = e.unit_id, e.name, e.residence_community_id
+        self.unit_id, self.name, self.phone = e.unit_id, e.name, e.phone
+        self.residence_community_id = e.residence_community_id
+
+    @apply.register
+    def _(self, e: RegistrationObligationOpened) -> None:
+        titles = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到"}
+        self.personal_obligations[e.obligation_id] = Obligation(e.obligation_id, titles[e.kind],
+                                                                date.fromisoformat(e.due_date))
 
     @apply.register
     def _(self, e: IntroductionLetterIssued) -> None:
@@ -325,3 +681,100 @@ class Member(Aggregate):
     @apply.register
     def _(self, e: MemberCheckedIn) -> None:
         self.checked_in[e.campaign_id] = e.card_no
+        self.registered_at, self.card_no = e.community_id, e.card_no
+        if e.campaign_id in self.personal_obligations:
+            self.personal_obligations[e.campaign_id].card_no = e.card_no
+
+    @apply.register
+    def _(self, e: ReceiptReturned) -> None:
+        pass
+
+    @apply.register
+    def _(self, e: RegistrationOverdue) -> None:
+        self.overdue[e.obligation_id] = None
+
+    @apply.register
+    def _(self, e: OverdueReasonRecorded) -> None:
+        self.overdue[e.obligation_id] = e.reason
+
+    @apply.register
+    def _(self, e: MemberMoved) -> None:
+        self.residence_community_id = e.to_community_id
+        self.registered_at, self.card_no = None, None
+        self.posts = {}
+        self.moves += 1
+
+    @apply.register
+    def _(self, e: PostClaimed) -> None:
+        self.posts[e.post_id] = e.community_id
+
+    @apply.register
+    def _(self, e: CommitmentMade) -> None:
+        self.commitments += 1
+
+
+class Team(Aggregate):
+    """服务队: members grouped by proximity, trade or interest, with an elected leader."""
+
+    stream_prefix = "team"
+
+    def __init__(self, aggregate_id: str):
+        super().__init__(aggregate_id)
+        self.community_id = ""
+        self.name = ""
+        self.members: dict[str, str] = {}
+        self.leader_id: str | None = None
+
+    def form(self, *, community: Community, name: str, basis: str, service: str) -> None:
+        community.require_exists()
+        if self.exists:
+            raise AlreadyRegistered(f"服务队 {self.id} 已存在")
+        self._trigger(TeamFormed(self.id, community.id, name, basis, service))
+
+    def require_exists(self) -> "Team":
+        if not self.exists:
+            raise UnknownTeam(f"服务队 {self.id} 不存在", team_id=self.id)
+        return self
+
+    def join(self, *, member: Member, community: Community) -> bool:
+        self.require_exists()
+        if community.id != self.community_id:
+            raise NotRegisteredHere(f"服务队“{self.name}”不属于{community.name}")
+        member.require_registered_at(community)
+        if member.id in self.members:
+            return False
+        self._trigger(MemberJoinedTeam(self.id, member.id, member.name))
+        return True
+
+    def elect_leader(self, *, ballots: dict[str, str]) -> str:
+        """ballots: voter member id -> candidate member id; only team members vote and stand.
+        The candidate with the most votes leads; a tie goes to who joined the team first."""
+        self.require_exists()
+        for voter, candidate in ballots.items():
+            if voter not in self.members or candidate not in self.members:
+                raise NotATeamMember("只有服务队成员才能投票和当选队长")
+        if not ballots:
+            raise DomainError("没有选票，不能选举队长")
+        counts: dict[str, int] = {}
+        for candidate in ballots.values():
+            counts[candidate] = counts.get(candidate, 0) + 1
+        order = list(self.members)
+        winner = max(counts, key=lambda c: (counts[c], -order.index(c)))
+        self._trigger(TeamLeaderElected(self.id, winner, counts[winner]))
+        return winner
+
+    @singledispatchmethod
+    def apply(self, event) -> None:
+        raise TypeError(f"Team cannot apply {type(event).__name__}")
+
+    @apply.register
+    def _(self, e: TeamFormed) -> None:
+        self.community_id, self.name = e.community_id, e.name
+
+    @apply.register
+    def _(self, e: MemberJoinedTeam) -> None:
+        self.members[e.member_id] = e.member_name
+
+    @apply.register
+    def _(self, e: TeamLeaderElected) -> None:
+        self.leader_id = e.member_id

@@ -4,23 +4,35 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from services.registration.domain import Community, Member, Unit
+from services.registration.domain import Community, Member, Team, Unit, UnknownMember
 
 ID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4b7b-9c55-3c4bb1a0b0a1")
 
 
 def member_id_for(unit_id: str, person_key: str) -> str:
-    """A member's id is derived from the unit and the person's key (ID number or phone), so
-    enrolling the same person again finds the same member."""
+    """A member's id is derived from the unit and the person's key (their phone number), so
+    enrolling the same person again — a re-imported roster — finds the same member."""
     return str(uuid.uuid5(ID_NAMESPACE, f"member:{unit_id}:{person_key}"))
 
 
+# -- hierarchy ------------------------------------------------------------------------------
 def register_community(uow, cmd: dict) -> dict:
     community = uow.load(Community, cmd["community_id"])
     community.register(name=cmd["name"], district_id=cmd["district_id"], district_name=cmd["district_name"],
                        street_id=cmd["street_id"], street_name=cmd["street_name"],
                        card_prefix=cmd.get("card_prefix") or cmd["community_id"].upper())
     return {"community_id": community.id}
+
+
+def add_grid(uow, cmd: dict) -> dict:
+    uow.load(Community, cmd["community_id"]).add_grid(grid_id=cmd["grid_id"], name=cmd["name"],
+                                                      leader_name=cmd["leader_name"])
+    return {"grid_id": cmd["grid_id"]}
+
+
+def add_branch(uow, cmd: dict) -> dict:
+    uow.load(Community, cmd["community_id"]).add_branch(branch_id=cmd["branch_id"], name=cmd["name"])
+    return {"branch_id": cmd["branch_id"]}
 
 
 def register_unit(uow, cmd: dict) -> dict:
@@ -36,6 +48,7 @@ def open_campaign(uow, cmd: dict, today: date) -> dict:
     return {"campaign_id": cmd["campaign_id"]}
 
 
+# -- roster ---------------------------------------------------------------------------------
 def enroll_member(uow, cmd: dict) -> dict:
     unit = uow.load(Unit, cmd["unit_id"])
     residence = uow.load(Community, cmd["residence_community_id"])
@@ -43,10 +56,21 @@ def enroll_member(uow, cmd: dict) -> dict:
     created = member.enroll(unit=unit, residence=residence, name=cmd["name"], gender=cmd["gender"],
                             phone=cmd["phone"], position=cmd.get("position", ""),
                             probationary=cmd.get("probationary", False),
-                            leading_cadre=cmd.get("leading_cadre", False), skills=cmd.get("skills", ()))
+                            leading_cadre=cmd.get("leading_cadre", False), skills=cmd.get("skills", ()),
+                            age=cmd.get("age"), willingness=cmd.get("willingness", ""),
+                            joined_reason=cmd.get("joined_reason", "roster"), joined_on=cmd.get("joined_on"))
     return {"member_id": member.id, "created": created}
 
 
+def enroll_members(uow, unit_id: str, members: list[dict]) -> dict:
+    """A validated roster (or a chunk of one) in one transaction: all of it or none of it."""
+    created = 0
+    for cmd in members:
+        created += enroll_member(uow, {**cmd, "unit_id": unit_id})["created"]
+    return {"received": len(members), "created": created, "unchanged": len(members) - created}
+
+
+# -- letters and check-in -------------------------------------------------------------------
 def issue_letter(uow, cmd: dict, issued_at: str) -> dict:
     """To the residence community by default (就近就便), or the unit's linked community."""
     member = uow.load(Member, cmd["member_id"]).require_exists()
@@ -63,10 +87,93 @@ def issue_letter(uow, cmd: dict, issued_at: str) -> dict:
             "community_name": community.name}
 
 
+def issue_letters(uow, unit_id: str, campaign_id: str, member_ids: list[str], to: str, issued_at: str) -> list[dict]:
+    """Letters for many members of a unit at once (the unit prints them for its whole roster)."""
+    letters = []
+    for member_id in member_ids:
+        member = uow.load(Member, member_id)
+        if member.unit_id != unit_id:
+            raise UnknownMember(f"党员 {member_id} 不在本单位名册中", member_id=member_id)
+        if campaign_id in member.checked_in:
+            continue
+        letters.append(issue_letter(uow, {"member_id": member_id, "campaign_id": campaign_id, "to": to}, issued_at))
+    return letters
+
+
 def check_in(uow, cmd: dict, checked_in_at: str) -> dict:
     member = uow.load(Member, cmd["member_id"]).require_exists()
     unit = uow.load(Unit, member.unit_id)
     community = uow.load(Community, cmd["community_id"])
+    letter = member.letters.get(cmd["letter_id"])
+    letter_community = (uow.load(Community, letter.community_id)
+                        if letter is not None and letter.community_id != community.id else None)
     card_no = member.check_in(letter_id=cmd["letter_id"], unit=unit, community=community,
-                              checked_in_at=checked_in_at)
+                              checked_in_at=checked_in_at, letter_community=letter_community,
+                              grid_id=cmd.get("grid_id"), branch_id=cmd.get("branch_id"),
+                              skills=cmd.get("skills", ()), willingness=cmd.get("willingness", ""),
+                              availability=cmd.get("availability", ()))
     return {"member_id": member.id, "community_id": community.id, "card_no": card_no}
+
+
+# -- deadlines ------------------------------------------------------------------------------
+def mark_overdue(uow, candidates: list[tuple[str, str]], today: date) -> int:
+    """Mark each (member, obligation) past its deadline and unregistered; returns how many."""
+    marked = 0
+    for member_id, obligation_id in candidates:
+        member = uow.load(Member, member_id)
+        unit = uow.load(Unit, member.unit_id)
+        marked += member.mark_overdue(unit=unit, obligation_id=obligation_id, today=today)
+    return marked
+
+
+def record_overdue_reason(uow, cmd: dict) -> dict:
+    member = uow.load(Member, cmd["member_id"])
+    member.record_overdue_reason(obligation_id=cmd["obligation_id"], reason=cmd["reason"], note=cmd.get("note", ""))
+    return {"member_id": member.id}
+
+
+def move_member(uow, cmd: dict) -> dict:
+    member = uow.load(Member, cmd["member_id"])
+    obligation_id = member.move(to=uow.load(Community, cmd["to_community_id"]), moved_on=cmd["moved_on"])
+    return {"member_id": member.id, "obligation_id": obligation_id}
+
+
+# -- posts, commitments, teams --------------------------------------------------------------
+def publish_post(uow, cmd: dict) -> dict:
+    uow.load(Community, cmd["community_id"]).publish_post(post_id=cmd["post_id"], title=cmd["title"],
+                                                          category=cmd["category"],
+                                                          description=cmd.get("description", ""))
+    return {"post_id": cmd["post_id"]}
+
+
+def claim_post(uow, cmd: dict) -> dict:
+    member = uow.load(Member, cmd["member_id"]).require_exists()
+    member.claim_post(community=uow.load(Community, cmd["community_id"]), post_id=cmd["post_id"])
+    return {"member_id": member.id, "post_id": cmd["post_id"]}
+
+
+def make_commitment(uow, cmd: dict, today: date) -> dict:
+    member = uow.load(Member, cmd["member_id"]).require_exists()
+    commitment_id = member.make_commitment(community=uow.load(Community, cmd["community_id"]),
+                                           items=cmd["items"], deadline=cmd["deadline"], today=today)
+    return {"commitment_id": commitment_id}
+
+
+def form_team(uow, cmd: dict) -> dict:
+    team = uow.load(Team, cmd["team_id"])
+    team.form(community=uow.load(Community, cmd["community_id"]), name=cmd["name"], basis=cmd["basis"],
+              service=cmd["service"])
+    return {"team_id": team.id}
+
+
+def join_team(uow, cmd: dict) -> dict:
+    team = uow.load(Team, cmd["team_id"]).require_exists()
+    member = uow.load(Member, cmd["member_id"]).require_exists()
+    joined = team.join(member=member, community=uow.load(Community, team.community_id))
+    return {"team_id": team.id, "joined": joined}
+
+
+def elect_team_leader(uow, cmd: dict) -> dict:
+    team = uow.load(Team, cmd["team_id"])
+    leader = team.elect_leader(ballots=cmd["ballots"])
+    return {"team_id": team.id, "leader_member_id": leader}

@@ -1,70 +1,496 @@
-"""Registration's read models: the roster with check-in state, and the statistics it answers."""
+"""Registration's read models, all rebuilt from its events by one projection:
+
+- the hierarchy (communities with district and street, grids, branches, units, campaigns);
+- the roster (every member, where they live, where and with which card they are registered);
+- obligations (what each member must register for, by when, fulfilled or overdue, and why);
+- the noticeboard (posts and who claimed them, commitments, teams).
+
+And the queries people ask of them: the statistics table (报到情况统计表) by unit, community,
+street or district; overdue lists; the noticeboard with personal data masked.
+"""
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, case, func, select, update
+import json
 
+from sqlalchemy import (
+    Boolean, Column, Connection, Integer, MetaData, String, Table, Text, and_, case, func, insert, literal, select,
+    union, update,
+)
+
+from shared.privacy import mask_phone
 from shared.projections import Projection
 
 metadata = MetaData()
 
-roster_units = Table(
-    "rm_roster_units", metadata,
+communities = Table(
+    "rm_communities", metadata,
+    Column("community_id", String(100), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("district_id", String(100), nullable=False, index=True),
+    Column("district_name", String(100), nullable=False),
+    Column("street_id", String(100), nullable=False, index=True),
+    Column("street_name", String(100), nullable=False),
+)
+grids = Table(
+    "rm_grids", metadata,
+    Column("community_id", String(100), primary_key=True),
+    Column("grid_id", String(100), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("leader_name", String(50), nullable=False),
+)
+branches = Table(
+    "rm_branches", metadata,
+    Column("community_id", String(100), primary_key=True),
+    Column("branch_id", String(100), primary_key=True),
+    Column("name", String(100), nullable=False),
+)
+units = Table(
+    "rm_units", metadata,
     Column("unit_id", String(100), primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("district_id", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("district_id", String(100), nullable=False, index=True),
+    Column("linked_community_id", String(100)),
 )
-
-roster_members = Table(
-    "rm_roster_members", metadata,
+campaigns = Table(
+    "rm_campaigns", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("campaign_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("deadline", String(10), nullable=False),
+)
+members = Table(
+    "rm_members", metadata,
     Column("member_id", String(36), primary_key=True),
     Column("unit_id", String(100), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("residence_community_id", String(100), nullable=False),
-    Column("community_id", String(100)),
+    Column("name", String(50), nullable=False),
+    Column("gender", String(2), nullable=False),
+    Column("age", Integer),
+    Column("phone", String(20), nullable=False),
+    Column("position", String(100), nullable=False),
+    Column("probationary", Boolean, nullable=False),
+    Column("leading_cadre", Boolean, nullable=False),
+    Column("skills", Text, nullable=False),
+    Column("willingness", Text, nullable=False),
+    Column("residence_community_id", String(100), nullable=False, index=True),
+    Column("registered_community_id", String(100), index=True),
     Column("card_no", String(60)),
+    Column("grid_id", String(100)),
+    Column("branch_id", String(100)),
+    Column("availability", Text),
     Column("checked_in_at", String(40)),
 )
+letters = Table(
+    "rm_letters", metadata,
+    Column("letter_id", String(36), primary_key=True),
+    Column("member_id", String(36), nullable=False, index=True),
+    Column("unit_id", String(100), nullable=False),
+    Column("campaign_id", String(100), nullable=False),
+    Column("community_id", String(100), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+)
+registration_history = Table(
+    "rm_registration_history", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", String(36), nullable=False, index=True),
+    Column("community_id", String(100), nullable=False),
+    Column("card_no", String(60)),
+    Column("event", String(40), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+obligations = Table(
+    "rm_obligations", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("obligation_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("due_date", String(10), nullable=False, index=True),
+    Column("card_no", String(60)),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("reason", String(20)),
+    Column("note", Text),
+)
+posts = Table(
+    "rm_posts", metadata,
+    Column("community_id", String(100), primary_key=True),
+    Column("post_id", String(100), primary_key=True),
+    Column("title", String(100), nullable=False),
+    Column("category", String(50), nullable=False),
+    Column("description", Text, nullable=False),
+)
+post_claims = Table(
+    "rm_post_claims", metadata,
+    Column("community_id", String(100), primary_key=True),
+    Column("post_id", String(100), primary_key=True),
+    Column("member_id", String(36), primary_key=True),
+)
+commitments = Table(
+    "rm_commitments", metadata,
+    Column("commitment_id", String(100), primary_key=True),
+    Column("member_id", String(36), nullable=False),
+    Column("community_id", String(100), nullable=False, index=True),
+    Column("items", Text, nullable=False),
+    Column("deadline", String(10), nullable=False),
+)
+teams = Table(
+    "rm_teams", metadata,
+    Column("team_id", String(100), primary_key=True),
+    Column("community_id", String(100), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("basis", String(10), nullable=False),
+    Column("service", String(100), nullable=False),
+    Column("leader_member_id", String(36)),
+)
+team_members = Table(
+    "rm_team_members", metadata,
+    Column("team_id", String(100), primary_key=True),
+    Column("member_id", String(36), primary_key=True),
+    Column("joined_position", Integer, nullable=False),
+)
+
+OBLIGATION_TITLES = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到"}
 
 
-class RosterProjection(Projection):
-    """Each unit's roster and who has checked in (在职党员名册与报到情况)."""
+class RegistrationProjection(Projection):
+    """Everything registration shows people, from its events."""
 
-    name = "roster"
+    name = "registration"
     metadata = metadata
 
-    def when_UnitRegistered(self, conn: Connection, event, data: dict) -> None:
-        conn.execute(roster_units.insert().values(unit_id=data["unit_id"], name=data["name"],
-                                                  district_id=data["district_id"]))
+    def when_CommunityRegistered(self, conn: Connection, event, d: dict) -> None:
+        conn.execute(communities.insert().values(
+            community_id=d["community_id"], name=d["name"], district_id=d["district_id"],
+            district_name=d["district_name"], street_id=d["street_id"], street_name=d["street_name"]))
 
-    def when_MemberEnrolled(self, conn: Connection, event, data: dict) -> None:
-        conn.execute(roster_members.insert().values(member_id=data["member_id"], unit_id=data["unit_id"],
-                                                    name=data["name"],
-                                                    residence_community_id=data["residence_community_id"]))
+    def when_GridAdded(self, conn, event, d) -> None:
+        conn.execute(grids.insert().values(community_id=d["community_id"], grid_id=d["grid_id"], name=d["name"],
+                                           leader_name=d["leader_name"]))
 
-    def when_MemberCheckedIn(self, conn: Connection, event, data: dict) -> None:
-        conn.execute(update(roster_members).where(roster_members.c.member_id == data["member_id"])
-                     .values(community_id=data["community_id"], card_no=data["card_no"],
-                             checked_in_at=data["checked_in_at"]))
+    def when_BranchAdded(self, conn, event, d) -> None:
+        conn.execute(branches.insert().values(community_id=d["community_id"], branch_id=d["branch_id"],
+                                              name=d["name"]))
+
+    def when_UnitRegistered(self, conn, event, d) -> None:
+        conn.execute(units.insert().values(unit_id=d["unit_id"], name=d["name"], kind=d["kind"],
+                                           district_id=d["district_id"],
+                                           linked_community_id=d["linked_community_id"]))
+
+    def when_CampaignOpened(self, conn, event, d) -> None:
+        conn.execute(campaigns.insert().values(unit_id=d["unit_id"], campaign_id=d["campaign_id"], title=d["title"],
+                                               deadline=d["deadline"]))
+        # every member on the roster now must register by the deadline
+        conn.execute(insert(obligations).from_select(
+            ["member_id", "obligation_id", "unit_id", "title", "due_date", "overdue"],
+            select(members.c.member_id, literal(d["campaign_id"]), members.c.unit_id,
+                   literal(d["title"]), literal(d["deadline"]), literal(False))
+            .where(members.c.unit_id == d["unit_id"])))
+
+    def when_MemberEnrolled(self, conn, event, d) -> None:
+        conn.execute(members.insert().values(
+            member_id=d["member_id"], unit_id=d["unit_id"], name=d["name"], gender=d["gender"], age=d["age"],
+            phone=d["phone"], position=d["position"], probationary=d["probationary"],
+            leading_cadre=d["leading_cadre"], skills=json.dumps(d["skills"], ensure_ascii=False),
+            willingness=d["willingness"], residence_community_id=d["residence_community_id"]))
+        # the unit's campaigns still open on the day the member joined apply to them too
+        joined = d["joined_on"] or event.occurred_at[:10]
+        rows = conn.execute(select(campaigns).where(campaigns.c.unit_id == d["unit_id"])
+                            .where(campaigns.c.deadline >= joined)).all()
+        for c in rows:
+            conn.execute(obligations.insert().values(member_id=d["member_id"], obligation_id=c.campaign_id,
+                                                     unit_id=d["unit_id"], title=c.title, due_date=c.deadline,
+                                                     overdue=False))
+
+    def when_RegistrationObligationOpened(self, conn, event, d) -> None:
+        conn.execute(obligations.insert().values(member_id=d["member_id"], obligation_id=d["obligation_id"],
+                                                 unit_id=d["unit_id"], title=OBLIGATION_TITLES[d["kind"]],
+                                                 due_date=d["due_date"], overdue=False))
+
+    def when_IntroductionLetterIssued(self, conn, event, d) -> None:
+        conn.execute(letters.insert().values(letter_id=d["letter_id"], member_id=d["member_id"],
+                                             unit_id=d["unit_id"], campaign_id=d["campaign_id"],
+                                             community_id=d["community_id"], issued_at=d["issued_at"]))
+
+    def when_MemberCheckedIn(self, conn, event, d) -> None:
+        conn.execute(update(members).where(members.c.member_id == d["member_id"]).values(
+            registered_community_id=d["community_id"], card_no=d["card_no"], grid_id=d["grid_id"],
+            branch_id=d["branch_id"], checked_in_at=d["checked_in_at"],
+            availability=json.dumps(d["availability"], ensure_ascii=False),
+            **({"skills": json.dumps(d["skills"], ensure_ascii=False)} if d["skills"] else {}),
+            **({"willingness": d["willingness"]} if d["willingness"] else {})))
+        conn.execute(update(obligations).where(obligations.c.member_id == d["member_id"])
+                     .where(obligations.c.obligation_id == d["campaign_id"]).values(card_no=d["card_no"]))
+        conn.execute(registration_history.insert().values(member_id=d["member_id"], community_id=d["community_id"],
+                                                          card_no=d["card_no"], event="checked_in",
+                                                          at=d["checked_in_at"]))
+
+    def when_RegistrationOverdue(self, conn, event, d) -> None:
+        conn.execute(update(obligations).where(obligations.c.member_id == d["member_id"])
+                     .where(obligations.c.obligation_id == d["obligation_id"]).values(overdue=True))
+
+    def when_OverdueReasonRecorded(self, conn, event, d) -> None:
+        conn.execute(update(obligations).where(obligations.c.member_id == d["member_id"])
+                     .where(obligations.c.obligation_id == d["obligation_id"])
+                     .values(reason=d["reason"], note=d["note"]))
+
+    def when_MemberMoved(self, conn, event, d) -> None:
+        conn.execute(update(members).where(members.c.member_id == d["member_id"]).values(
+            residence_community_id=d["to_community_id"], registered_community_id=None, card_no=None,
+            grid_id=None, branch_id=None, checked_in_at=None))
+        conn.execute(post_claims.delete().where(post_claims.c.member_id == d["member_id"]))
+        conn.execute(registration_history.insert().values(member_id=d["member_id"],
+                                                          community_id=d["from_community_id"],
+                                                          card_no=d["closed_card_no"], event="closed_by_move",
+                                                          at=event.occurred_at))
+
+    def when_PostPublished(self, conn, event, d) -> None:
+        conn.execute(posts.insert().values(community_id=d["community_id"], post_id=d["post_id"], title=d["title"],
+                                           category=d["category"], description=d["description"]))
+
+    def when_PostClaimed(self, conn, event, d) -> None:
+        conn.execute(post_claims.insert().values(community_id=d["community_id"], post_id=d["post_id"],
+                                                 member_id=d["member_id"]))
+
+    def when_CommitmentMade(self, conn, event, d) -> None:
+        conn.execute(commitments.insert().values(commitment_id=d["commitment_id"], member_id=d["member_id"],
+                                                 community_id=d["community_id"],
+                                                 items=json.dumps(d["items"], ensure_ascii=False),
+                                                 deadline=d["deadline"]))
+
+    def when_TeamFormed(self, conn, event, d) -> None:
+        conn.execute(teams.insert().values(team_id=d["team_id"], community_id=d["community_id"], name=d["name"],
+                                           basis=d["basis"], service=d["service"]))
+
+    def when_MemberJoinedTeam(self, conn, event, d) -> None:
+        conn.execute(team_members.insert().values(team_id=d["team_id"], member_id=d["member_id"],
+                                                  joined_position=event.global_position))
+
+    def when_TeamLeaderElected(self, conn, event, d) -> None:
+        conn.execute(update(teams).where(teams.c.team_id == d["team_id"]).values(leader_member_id=d["member_id"]))
+
+
+# -- queries --------------------------------------------------------------------------------
+GROUPINGS = ("unit", "community", "street", "district")
+
+
+def statistics(conn: Connection, group_by: str = "unit", *, district_id: str | None = None,
+               street_id: str | None = None, community_id: str | None = None,
+               unit_id: str | None = None) -> dict:
+    """报到情况统计表: members in total, registered, overdue (with reasons), rate, grouped by
+    unit (the unit's roster) or by the community, street or district where members live."""
+    if group_by not in GROUPINGS:
+        raise ValueError(f"group_by must be one of {GROUPINGS}")
+    residence = communities.alias("residence")
+    keys = {
+        "unit": (units.c.unit_id, units.c.name),
+        "community": (residence.c.community_id, residence.c.name),
+        "street": (residence.c.street_id, residence.c.street_name),
+        "district": (residence.c.district_id, residence.c.district_name),
+    }[group_by]
+    base = (members.join(units, units.c.unit_id == members.c.unit_id)
+            .join(residence, residence.c.community_id == members.c.residence_community_id))
+    filters = []
+    if district_id:
+        filters.append(units.c.district_id == district_id if group_by == "unit"
+                       else residence.c.district_id == district_id)
+    if street_id:
+        filters.append(residence.c.street_id == street_id)
+    if community_id:
+        filters.append(residence.c.community_id == community_id)
+    if unit_id:
+        filters.append(members.c.unit_id == unit_id)
+
+    open_overdue = (select(obligations.c.member_id).where(obligations.c.overdue.is_(True))
+                    .where(obligations.c.card_no.is_(None)).distinct().subquery())
+    registered = func.sum(case((members.c.registered_community_id.is_not(None), 1), else_=0))
+    overdue = func.sum(case((open_overdue.c.member_id.is_not(None), 1), else_=0))
+    q = (select(*keys, func.count(members.c.member_id), registered, overdue)
+         .select_from(base.outerjoin(open_overdue, open_overdue.c.member_id == members.c.member_id))
+         .where(and_(True, *filters)).group_by(*keys).order_by(keys[0]))
+    reasons_q = (select(keys[0], func.coalesce(obligations.c.reason, "未填写原因"), func.count())
+                 .select_from(base.join(obligations, obligations.c.member_id == members.c.member_id))
+                 .where(obligations.c.overdue.is_(True)).where(obligations.c.card_no.is_(None))
+                 .where(and_(True, *filters)).group_by(keys[0], obligations.c.reason))
+    reasons: dict[str, dict[str, int]] = {}
+    for key, reason, count in conn.execute(reasons_q):
+        reasons.setdefault(key, {})[reason] = count
+    rows = []
+    for key, name, total, done, late in conn.execute(q):
+        done, late = int(done or 0), int(late or 0)
+        rows.append({"id": key, "name": name, "members": int(total), "registered": done, "overdue": late,
+                     "rate": round(done / total, 4) if total else 0.0, "overdue_reasons": reasons.get(key, {})})
+    totals = {"members": sum(r["members"] for r in rows), "registered": sum(r["registered"] for r in rows),
+              "overdue": sum(r["overdue"] for r in rows)}
+    totals["rate"] = round(totals["registered"] / totals["members"], 4) if totals["members"] else 0.0
+    return {"group_by": group_by, "rows": rows, "totals": totals}
 
 
 def unit_statistics(conn: Connection, unit_id: str | None = None) -> list[dict]:
-    """报到情况统计表 by unit: members in total, registered, rate."""
-    registered = func.sum(case((roster_members.c.card_no.is_not(None), 1), else_=0))
-    q = (select(roster_units.c.unit_id, roster_units.c.name, func.count(roster_members.c.member_id), registered)
-         .select_from(roster_units.outerjoin(roster_members, roster_members.c.unit_id == roster_units.c.unit_id))
-         .group_by(roster_units.c.unit_id, roster_units.c.name)
-         .order_by(roster_units.c.unit_id))
-    if unit_id is not None:
-        q = q.where(roster_units.c.unit_id == unit_id)
-    rows = []
-    for uid, name, total, done in conn.execute(q):
-        done = int(done or 0)
-        rows.append({"unit_id": uid, "unit_name": name, "members": int(total), "registered": done,
-                     "rate": round(done / total, 4) if total else 0.0})
-    return rows
+    """The per-unit table in the shape the first flow uses."""
+    table = statistics(conn, "unit", unit_id=unit_id)
+    return [{"unit_id": r["id"], "unit_name": r["name"], "members": r["members"], "registered": r["registered"],
+             "rate": r["rate"]} for r in table["rows"]]
+
+
+def roster(conn: Connection, unit_id: str, page: int = 1, page_size: int = 50) -> dict:
+    """A unit's roster, paged, with where each member is registered."""
+    page, page_size = max(1, int(page)), min(max(1, int(page_size)), 500)
+    where = members.c.unit_id == unit_id
+    total = conn.execute(select(func.count()).select_from(members).where(where)).scalar_one()
+    q = (select(members.c.member_id, members.c.name, members.c.gender, members.c.phone, members.c.position,
+                members.c.residence_community_id, members.c.registered_community_id, members.c.card_no)
+         .where(where).order_by(members.c.name, members.c.member_id).limit(page_size).offset((page - 1) * page_size))
+    return {"total": total, "page": page, "page_size": page_size, "items": [dict(r._mapping) for r in conn.execute(q)]}
+
+
+def members_without_letter(conn: Connection, unit_id: str, campaign_id: str) -> list[str]:
+    """The unit's members who have no letter for the campaign yet."""
+    have = select(letters.c.member_id).where(letters.c.campaign_id == campaign_id)
+    q = (select(members.c.member_id).where(members.c.unit_id == unit_id).where(members.c.member_id.not_in(have))
+         .order_by(members.c.member_id))
+    return list(conn.execute(q).scalars())
+
+
+def overdue_members(conn: Connection, unit_id: str) -> list[dict]:
+    """The unit's members past a deadline and not registered, with the reason found."""
+    q = (select(members.c.member_id, members.c.name, members.c.phone, obligations.c.obligation_id,
+                obligations.c.title, obligations.c.due_date, obligations.c.reason, obligations.c.note)
+         .select_from(obligations.join(members, members.c.member_id == obligations.c.member_id))
+         .where(obligations.c.unit_id == unit_id).where(obligations.c.overdue.is_(True))
+         .where(obligations.c.card_no.is_(None)).order_by(obligations.c.due_date, members.c.name))
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def overdue_candidates(conn: Connection, today: str, limit: int = 500) -> list[tuple[str, str]]:
+    """(member, obligation) pairs past their due date, unregistered and not yet marked."""
+    q = (select(obligations.c.member_id, obligations.c.obligation_id)
+         .where(obligations.c.due_date < today).where(obligations.c.card_no.is_(None))
+         .where(obligations.c.overdue.is_(False)).order_by(obligations.c.member_id).limit(limit))
+    return [tuple(r) for r in conn.execute(q)]
+
+
+def member_view(conn: Connection, member_id: str) -> dict | None:
+    row = conn.execute(select(members).where(members.c.member_id == member_id)).first()
+    if row is None:
+        return None
+    view = dict(row._mapping)
+    view["skills"] = json.loads(view["skills"])
+    view["availability"] = json.loads(view["availability"]) if view["availability"] else []
+    view["obligations"] = [dict(r._mapping) for r in conn.execute(
+        select(obligations).where(obligations.c.member_id == member_id).order_by(obligations.c.due_date))]
+    view["history"] = [dict(r._mapping) for r in conn.execute(
+        select(registration_history).where(registration_history.c.member_id == member_id)
+        .order_by(registration_history.c.id))]
+    return view
+
+
+def noticeboard(conn: Connection, community_id: str) -> dict:
+    """公示栏: posts and who claimed them, commitments, teams — phone numbers masked."""
+    def person(member_id):
+        return people.get(member_id, {"name": "", "phone": ""})
+
+    people = {r.member_id: {"name": r.name, "phone": mask_phone(r.phone)} for r in conn.execute(
+        select(members.c.member_id, members.c.name, members.c.phone).where(
+            members.c.member_id.in_(union(
+                select(post_claims.c.member_id).where(post_claims.c.community_id == community_id),
+                select(commitments.c.member_id).where(commitments.c.community_id == community_id),
+                select(team_members.c.member_id).join(teams, teams.c.team_id == team_members.c.team_id)
+                .where(teams.c.community_id == community_id)))))}
+    claims: dict[str, list] = {}
+    for r in conn.execute(select(post_claims).where(post_claims.c.community_id == community_id)):
+        claims.setdefault(r.post_id, []).append(person(r.member_id))
+    board_posts = [{"post_id": r.post_id, "title": r.title, "category": r.category, "description": r.description,
+                    "claimed_by": claims.get(r.post_id, [])}
+                   for r in conn.execute(select(posts).where(posts.c.community_id == community_id)
+                                         .order_by(posts.c.post_id))]
+    board_commitments = [{**person(r.member_id), "items": json.loads(r.items), "deadline": r.deadline}
+                         for r in conn.execute(select(commitments).where(commitments.c.community_id == community_id)
+                                               .order_by(commitments.c.deadline, commitments.c.commitment_id))]
+    rosters: dict[str, list] = {}
+    for r in conn.execute(select(team_members).join(teams, teams.c.team_id == team_members.c.team_id)
+                          .where(teams.c.community_id == community_id).order_by(team_members.c.joined_position)):
+        rosters.setdefault(r.team_id, []).append(person(r.member_id))
+    board_teams = [{"team_id": r.team_id, "name": r.name, "basis": r.basis, "service": r.service,
+                    "leader": person(r.leader_member_id)["name"] if r.leader_member_id else None,
+                    "members": rosters.get(r.team_id, [])}
+                   for r in conn.execute(select(teams).where(teams.c.community_id == community_id)
+                                         .order_by(teams.c.team_id))]
+    return {"community_id": community_id, "posts": board_posts, "commitments": board_commitments,
+            "teams": board_teams}
+
+
+def letter_view(conn: Connection, letter_id: str) -> dict | None:
+    """What the introduction letter (介绍信) prints."""
+    q = (select(letters.c.letter_id, letters.c.issued_at, letters.c.campaign_id, members.c.name.label("member_name"),
+                members.c.gender, members.c.age, members.c.position, members.c.phone, members.c.skills,
+                members.c.probationary, units.c.name.label("unit_name"), communities.c.name.label("community_name"))
+         .select_from(letters.join(members, members.c.member_id == letters.c.member_id)
+                      .join(units, units.c.unit_id == letters.c.unit_id)
+                      .join(communities, communities.c.community_id == letters.c.community_id))
+         .where(letters.c.letter_id == letter_id))
+    row = conn.execute(q).first()
+    if row is None:
+        return None
+    view = dict(row._mapping)
+    view["skills"] = json.loads(view["skills"])
+    view["issued_date"] = view["issued_at"][:10]
+    return view
+
+
+def card_view(conn: Connection, member_id: str) -> dict | None:
+    """What the registration card (登记卡) and the receipt (回执) print."""
+    q = (select(members, units.c.name.label("unit_name"), communities.c.name.label("community_name"),
+                grids.c.name.label("grid_name"), branches.c.name.label("branch_name"))
+         .select_from(members.join(units, units.c.unit_id == members.c.unit_id)
+                      .join(communities, communities.c.community_id == members.c.registered_community_id)
+                      .outerjoin(grids, and_(grids.c.community_id == members.c.registered_community_id,
+                                             grids.c.grid_id == members.c.grid_id))
+                      .outerjoin(branches, and_(branches.c.community_id == members.c.registered_community_id,
+                                                branches.c.branch_id == members.c.branch_id)))
+         .where(members.c.member_id == member_id))
+    row = conn.execute(q).first()
+    if row is None:
+        return None
+    view = dict(row._mapping)
+    view["member_name"] = view["name"]
+    view["skills"] = json.loads(view["skills"])
+    view["availability"] = json.loads(view["availability"]) if view["availability"] else []
+    view["checked_in_date"] = view["checked_in_at"][:10]
+    return view
+
+
+def place_names(conn: Connection, group_by: str, key: str | None) -> str:
+    """A readable name for a statistics scope."""
+    if not key:
+        return "全市"
+    table, id_col, name_col = {"district": (communities, communities.c.district_id, communities.c.district_name),
+                               "street": (communities, communities.c.street_id, communities.c.street_name),
+                               "community": (communities, communities.c.community_id, communities.c.name),
+                               "unit": (units, units.c.unit_id, units.c.name)}[group_by]
+    return conn.execute(select(name_col).where(id_col == key).limit(1)).scalar() or key
+
+
+def community_lookup(conn: Connection):
+    """Resolve a roster's community cell (an id or a name) to a community id."""
+    by_id, by_name = {}, {}
+    for r in conn.execute(select(communities.c.community_id, communities.c.name)):
+        by_id[r.community_id] = r.community_id
+        by_name.setdefault(r.name, r.community_id)
+    return lambda text: by_id.get(text) or by_name.get(text)
 
 
 def roster_rows(conn: Connection) -> list[dict]:
     """Every roster row, in a stable order (used to compare a rebuild with the live model)."""
-    q = select(roster_members).order_by(roster_members.c.member_id)
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return [dict(r._mapping) for r in conn.execute(select(members).order_by(members.c.member_id))]
+
+
+def all_rows(conn: Connection) -> dict[str, list[dict]]:
+    """Every read-model table's rows in a stable order (rebuild comparisons)."""
+    out = {}
+    for table in metadata.sorted_tables:
+        order = [c for c in table.primary_key.columns] or list(table.columns)
+        rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(*order))]
+        if table is registration_history:
+            for row in rows:
+                row.pop("id")
+        out[table.name] = rows
+    return out

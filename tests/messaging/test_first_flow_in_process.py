@@ -87,7 +87,7 @@ def test_read_models_rebuild_from_zero_to_the_same_rows(amqp_uri, tmp_path):
     from services.notify import domain as notify_domain
     from services.registration import domain as reg_domain
     for url, source, events, projection, rows in [
-        (reg_cfg["DATABASE_URL"], "registration", reg_domain.EVENTS, reg_rm.RosterProjection(), reg_rm.roster_rows),
+        (reg_cfg["DATABASE_URL"], "registration", reg_domain.EVENTS, reg_rm.RegistrationProjection(), reg_rm.all_rows),
         (notify_cfg["DATABASE_URL"], "notify", notify_domain.EVENTS, notify_rm.InboxProjection(), notify_rm.inbox_rows),
     ]:
         db = Database(url)

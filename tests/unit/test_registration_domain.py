@@ -114,5 +114,9 @@ def test_replaying_the_events_rebuilds_the_same_state():
     m = enrolled(u, sq)
     m.issue_letter(letter_id="L1", unit=u, campaign_id="c1", community=sq, issued_at=NOW)
     m.check_in(letter_id="L1", unit=u, community=sq, checked_in_at=NOW)
-    replayed = Member.replay("m1", m.collect_pending())
-    assert replayed.checked_in == {"c1": "XF-00001"} and replayed.version == 3 == replayed.loaded_version
+    events = m.collect_pending()
+    assert [type(e).__name__ for e in events] == ["MemberEnrolled", "IntroductionLetterIssued", "MemberCheckedIn",
+                                                  "ReceiptReturned"]
+    replayed = Member.replay("m1", events)
+    assert replayed.checked_in == {"c1": "XF-00001"} and replayed.version == 4 == replayed.loaded_version
+    assert replayed.registered_at == "sq1" and replayed.card_no == "XF-00001"

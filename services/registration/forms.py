@@ -1,0 +1,497 @@
+"""Registration's printed forms (seeds 000 附件1/附件2, 002 forms 2-4), rendered as documents.
+
+An adapter, not domain: pure functions that take plain dicts/lists and return the bytes of a PDF
+or an xlsx file. No nameko, no SQLAlchemy; callers read the facts from the read models and hand
+them over.
+
+- ``introduction_letter_pdf`` — 在职党员报到介绍信, with the tear-off 回执 below a cut line.
+- ``receipt_pdf`` — 在职党员报到介绍信（回执）, filled by the community after check-in.
+- ``registration_card_pdf`` — 社区在职党员报到登记卡 (phone masked unless ``show_phone``).
+- ``statistics_xlsx`` — 在职党员报到情况统计表.
+- ``mask_phone`` / ``mask_id_number`` — what a printed form shows of personal numbers.
+
+Chinese text uses reportlab's built-in CID font STSong-Light (Adobe-GB1; not embedded, so no
+font file is needed; viewers substitute a Song/Ming face). Its text extracts as Unicode.
+"""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from functools import lru_cache
+from xml.sax.saxutils import escape
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from shared.privacy import mask_id_number, mask_phone  # noqa: F401 - re-exported
+from reportlab.platypus import (
+    Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle,
+    XPreformatted,
+)
+
+__all__ = [
+    "introduction_letter_pdf", "receipt_pdf", "registration_card_pdf", "statistics_xlsx",
+    "mask_phone", "mask_id_number", "chinese_date",
+]
+
+FONT = "STSong-Light"
+
+
+# masking lives in shared.privacy (re-exported here for the forms' callers)
+
+
+# -- small text helpers --------------------------------------------------------------------
+def chinese_date(value) -> str:
+    """'2026-11-22' (or a datetime/ISO timestamp) → '2026年11月22日'; empty → blank form date."""
+    if value in (None, ""):
+        return "　　年　　月　　日"
+    if isinstance(value, datetime):
+        d = value.date()
+    elif isinstance(value, date):
+        d = value
+    else:
+        d = date.fromisoformat(str(value).strip()[:10])
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, set)):
+        return "、".join(str(v) for v in value if v not in (None, ""))
+    return str(value)
+
+
+def _unit_and_position(unit_name, position) -> str:
+    return " ".join(p for p in (_text(unit_name), _text(position)) if p)
+
+
+def _party_status(probationary) -> str:
+    return "预备党员" if probationary else "正式党员"
+
+
+# -- PDF plumbing --------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _styles():
+    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    base = dict(fontName=FONT, wordWrap="CJK")
+    return {
+        "title": ParagraphStyle("title", fontSize=20, leading=28, alignment=TA_CENTER, spaceAfter=4, **base),
+        "meta": ParagraphStyle("meta", fontSize=10.5, leading=16, alignment=TA_RIGHT, **base),
+        "addressee": ParagraphStyle("addressee", fontSize=13, leading=24, spaceBefore=10, **base),
+        "body": ParagraphStyle("body", fontSize=13, leading=24, firstLineIndent=26, **base),
+        "line": ParagraphStyle("line", fontSize=12, leading=22, **base),
+        "right": ParagraphStyle("right", fontSize=12, leading=22, alignment=TA_RIGHT, **base),
+        "sign": ParagraphStyle("sign", fontSize=12, leading=22, alignment=TA_RIGHT, rightIndent=18, **base),
+        "cell_label": ParagraphStyle("cell_label", fontSize=11, leading=15, alignment=TA_CENTER, **base),
+        "cell": ParagraphStyle("cell", fontSize=11, leading=15, alignment=TA_LEFT, **base),
+        "cut": ParagraphStyle("cut", fontSize=9, leading=12, alignment=TA_CENTER, **base),
+        "note": ParagraphStyle("note", fontSize=9.5, leading=14, **base),
+    }
+
+
+def _p(text, style: str):
+    """A paragraph of markup. Text holding ideographic spaces (U+3000: blanks to fill in by hand,
+    '　　年　　月　　日') is a one-line XPreformatted, since Paragraph would collapse them."""
+    if "\u3000" in text:
+        return XPreformatted(text, _styles()[style])
+    return Paragraph(text, _styles()[style])
+
+
+def _pe(value, style: str):
+    """A paragraph of escaped plain text."""
+    return _p(escape(_text(value)), style)
+
+
+def _blank(value, width: int = 10, wrapping: bool = False) -> str:
+    """Escaped value, or an underlined blank ``width`` characters wide to fill in by hand.
+
+    The blank is underlined ideographic spaces (one-line text only, see ``_p``; Adobe-GB1 has no
+    U+00A0); inside text that must wrap it is a row of underscores instead.
+    """
+    text = _text(value)
+    if text:
+        return escape(text)
+    if wrapping:
+        return "_" * (width * 2)
+    return "<u>" + "\u3000" * width + "</u>"
+
+
+def _two_sided(left_html: str, right_html: str, width):
+    """One line with a left part and a right part (e.g. '联系人：…' and '联系电话：…')."""
+
+    t = Table([[_p(left_html, "line"), _p(right_html, "line")]], colWidths=[width * 0.55, width * 0.45])
+    t.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                           ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return t
+
+
+def _form_table(rows, col_widths, spans=(), row_heights=None):
+    """A ruled form table; label cells (odd positions given as str) are centred and shaded."""
+
+    cells = []
+    label_cells = []
+    for r, row in enumerate(rows):
+        out = []
+        for c, item in enumerate(row):
+            if isinstance(item, tuple):  # ("label", text)
+                kind, text = item
+                if kind == "label":  # "\n" in a label is a chosen line break
+                    label_cells.append((c, r))
+                    out.append(_p(escape(text).replace("\n", "<br/>"), "cell_label"))
+                else:
+                    out.append(_pe(text, "cell"))
+            elif item is None:
+                out.append("")
+            elif isinstance(item, Flowable):
+                out.append(item)
+            else:
+                out.append(_pe(item, "cell"))
+        cells.append(out)
+    t = Table(cells, colWidths=col_widths, rowHeights=row_heights)
+    style = [
+        ("GRID", (0, 0), (-1, -1), 0.8, colors.black),
+        ("BOX", (0, 0), (-1, -1), 1.4, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+    ]
+    for c, r in label_cells:
+        style.append(("BACKGROUND", (c, r), (c, r), colors.Color(0.94, 0.94, 0.94)))
+    for (c0, r0), (c1, r1) in spans:
+        style.append(("SPAN", (c0, r0), (c1, r1)))
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def _L(text):
+    return ("label", text)
+
+
+def _V(text):
+    return ("value", text)
+
+
+class _CutLine(Flowable):
+    """The dashed tear-off line with a caption in the middle."""
+
+    def __init__(self, caption: str):
+        super().__init__()
+        self.caption = caption
+
+    def wrap(self, avail_width, avail_height):
+        self.width, self.height = avail_width, 16
+        return self.width, self.height
+
+    def draw(self):
+        style = _styles()["cut"]
+        c = self.canv
+        gap, mid_y = 8, self.height / 2
+        left_end = (self.width - c.stringWidth(self.caption, style.fontName, style.fontSize)) / 2 - gap
+        c.saveState()
+        c.setDash(4, 3)
+        c.setLineWidth(0.7)
+        c.line(0, mid_y, left_end, mid_y)
+        c.line(self.width - left_end, mid_y, self.width, mid_y)
+        c.setFont(style.fontName, style.fontSize)
+        c.drawCentredString(self.width / 2, mid_y - style.fontSize / 3, self.caption)
+        c.restoreState()
+
+
+def _build_pdf(title: str, story) -> bytes:
+
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=22 * mm,
+                            bottomMargin=20 * mm, title=title, author="报到", subject=title)
+    doc.build(story)
+    return buf.getvalue()
+
+
+def _content_width():
+
+    return A4[0] - 50 * mm
+
+
+def _receipt_story(*, unit_name, member_name, community_name=None, card_no=None, letter_id=None,
+                   contact=None, contact_phone=None, checked_in_date=None):
+    """The 回执 paragraphs: used on its own and as the tear-off part of the letter."""
+
+    width = _content_width()
+    numbers = f"登记卡编号：{_blank(card_no, 6)}"
+    if letter_id:
+        numbers = f"介绍信编号：{escape(_text(letter_id))}\u3000\u3000{numbers}"
+    meta = [_p(f"报到社区：{escape(_text(community_name))}", "meta")] if community_name else []
+    return [
+        _p("在职党员报到介绍信（回执）", "title"),
+        *meta,
+        _p(numbers, "meta"),
+        _p(f"{_blank(unit_name, 8)}党组织：", "addressee"),
+        _p(f"{_blank(member_name, 4, wrapping=True)}同志已到我处报到，并提交了《在职党员报到介绍信》，特此回复。",
+           "body"),
+        Spacer(1, 10),
+        _two_sided(f"社区联系人：{_blank(contact, 6)}", f"联系电话：{_blank(contact_phone, 7)}", width),
+        Spacer(1, 22),
+        _p("社区党组织（盖章）", "sign"),
+        _p(escape(chinese_date(checked_in_date)), "sign"),
+    ]
+
+
+# -- 1. 在职党员报到介绍信 --------------------------------------------------------------------
+def introduction_letter_pdf(letter: dict) -> bytes:
+    """在职党员报到介绍信 (seed 002 form 2, facts as in seed 000 附件2), with a tear-off 回执.
+
+    ``letter``: letter_id, community_name, member_name, gender, age (optional), unit_name,
+    position, phone, skills (list), probationary (bool), unit_contact (optional),
+    unit_contact_phone (optional), issued_date (ISO date). The phone is printed in full: the
+    letter goes to the community, which needs to reach the member.
+    """
+
+    width = _content_width()
+    name = _text(letter.get("member_name"))
+    unit = _text(letter.get("unit_name"))
+    status = "预备" if letter.get("probationary") else "正式"
+    facts = _form_table(
+        [
+            [_L("姓名"), _V(name), _L("性别"), _V(letter.get("gender")), _L("年龄"), _V(letter.get("age"))],
+            [_L("工作单位及职务"), _V(_unit_and_position(unit, letter.get("position"))), None, None,
+             _L("联系方式"), _V(letter.get("phone"))],
+            [_L("技能特长"), _V(letter.get("skills")), None, None, None, None],
+        ],
+        col_widths=[w * mm for w in (32, 30, 18, 26, 20, 34)],
+        spans=[((1, 1), (3, 1)), ((1, 2), (5, 2))],
+        row_heights=[None, None, 16 * mm],
+    )
+    story = [
+        _p("在职党员报到介绍信", "title"),
+        _p(f"编号：{escape(_text(letter.get('letter_id')))}", "meta"),
+        _p(f"{_blank(letter.get('community_name'), 8)}党组织：", "addressee"),
+        _p(f"{_blank(name, 4, wrapping=True)}同志系{_blank(unit, 6, wrapping=True)}中共{status}党员，现介绍该同志到你处报到，"
+           "并参加社区服务活动，请予以接洽。该同志基本情况如下：", "body"),
+        Spacer(1, 6),
+        facts,
+        Spacer(1, 10),
+        _two_sided(f"单位联系人：{_blank(letter.get('unit_contact'), 6)}",
+                   f"联系电话：{_blank(letter.get('unit_contact_phone'), 7)}", width),
+        Spacer(1, 18),
+        _p("单位党组织（盖章）", "sign"),
+        _p(escape(chinese_date(letter.get("issued_date"))), "sign"),
+        Spacer(1, 12 * mm),
+        _CutLine("沿此线剪开（回执由社区党组织填写后交回单位党组织）"),
+        Spacer(1, 6 * mm),
+        KeepTogether(_receipt_story(unit_name=unit, member_name=name, letter_id=letter.get("letter_id"),
+                                    community_name=letter.get("community_name"))),
+    ]
+    return _build_pdf("在职党员报到介绍信", story)
+
+
+# -- 2. 回执 ----------------------------------------------------------------------------------
+def receipt_pdf(receipt: dict) -> bytes:
+    """在职党员报到介绍信（回执）: the community tells the unit the member has checked in.
+
+    ``receipt``: unit_name, member_name, community_name, card_no, checked_in_date (ISO date),
+    community_contact (optional), community_contact_phone (optional), letter_id (optional).
+    """
+    story = _receipt_story(
+        unit_name=receipt.get("unit_name"), member_name=receipt.get("member_name"),
+        community_name=receipt.get("community_name"), card_no=receipt.get("card_no"),
+        letter_id=receipt.get("letter_id"), contact=receipt.get("community_contact"),
+        contact_phone=receipt.get("community_contact_phone"), checked_in_date=receipt.get("checked_in_date"),
+    )
+    return _build_pdf("在职党员报到介绍信（回执）", story)
+
+
+# -- 3. 登记卡 --------------------------------------------------------------------------------
+def registration_card_pdf(card: dict) -> bytes:
+    """社区在职党员报到登记卡 (seed 002 form 3, rows as in seed 000 附件1).
+
+    ``card``: community_name, card_no, member_name, gender, age (optional), unit_name, position,
+    phone, skills (list or str), willingness (服务意愿, list or str), availability (每周可服务时间,
+    list of str such as "周六 上午"), grid_name (所在网格), branch_name (编入支部),
+    checked_in_date (ISO date), probationary (bool), leading_cadre (bool), show_phone (bool,
+    default False: the phone is masked 138****5678).
+    """
+
+    width = _content_width()
+    phone = card.get("phone")
+    phone_shown = _text(phone) if card.get("show_phone") is True else mask_phone(phone)
+    availability = card.get("availability") or []
+    if isinstance(availability, str):
+        availability = [availability]
+    header = Table(
+        [[_p(f"报到地党组织：{_blank(card.get('community_name'), 8)}", "line"),
+          _p(f"编号：{_blank(card.get('card_no'), 6)}", "right")]],
+        colWidths=[width * 0.62, width * 0.38])
+    header.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    header.hAlign = "CENTER"
+    body = _form_table(
+        [
+            [_L("姓名"), _V(card.get("member_name")), _L("性别"), _V(card.get("gender")),
+             _L("年龄"), _V(card.get("age"))],
+            [_L("工作单位及职务"), _V(_unit_and_position(card.get("unit_name"), card.get("position"))), None, None,
+             _L("联系方式"), _V(phone_shown)],
+            [_L("正式/预备党员"), _V(_party_status(card.get("probationary"))),
+             _L("是否党员\n领导干部"), _V("是" if card.get("leading_cadre") else "否"),
+             _L("报到日期"), _V(chinese_date(card.get("checked_in_date")))],
+            [_L("技能特长"), _V(card.get("skills")), None, None, None, None],
+            [_L("服务意愿"), _V(card.get("willingness")), None, None, None, None],
+            [_L("每周可服务时间"), _V("；".join(_text(a) for a in availability)), None, None, None, None],
+            [_L("所在网格"), _V(card.get("grid_name")), None, _L("编入支部"), _V(card.get("branch_name")), None],
+            [_L("社区党组织意见"), _p("社区党组织（盖章）\n\u3000\u3000年\u3000\u3000月\u3000\u3000日", "sign"), None, None, None, None],
+        ],
+        col_widths=[w * mm for w in (32, 28, 26, 22, 20, 32)],
+        spans=[((1, 1), (3, 1)), ((1, 3), (5, 3)), ((1, 4), (5, 4)), ((1, 5), (5, 5)), ((1, 6), (2, 6)),
+               ((4, 6), (5, 6)), ((1, 7), (5, 7))],
+        row_heights=[None, None, None, 16 * mm, 20 * mm, 14 * mm, None, 30 * mm],
+    )
+    # The stamp and date sit in the bottom right of the 意见 cell, as on the paper form.
+    body.setStyle(TableStyle([("VALIGN", (1, 7), (5, 7), "BOTTOM")]))
+    return _build_pdf("社区在职党员报到登记卡", [
+        _p("社区在职党员报到登记卡", "title"),
+        Spacer(1, 6),
+        header,
+        Spacer(1, 4),
+        body,
+        Spacer(1, 6),
+        _p("注：本卡由社区党组织填写留存，编入支部、网格后报街道党工委备案；联系方式按规定遮挡。", "note"),
+    ])
+
+
+# -- 4. 统计表 --------------------------------------------------------------------------------
+STAT_HEADERS = ("序号", "名称", "在职党员总数", "已报到", "未报到", "报到率", "逾期未报到原因")
+
+
+def _reasons_text(reasons, overdue=None) -> str:
+    """{'病假': 2, '外派': 1} → '病假 2；外派 1'; overdue members without a reason → '未说明 k'."""
+    reasons = dict(reasons or {})
+    parts = [f"{k} {v}" for k, v in reasons.items() if v]
+    if overdue:
+        missing = int(overdue) - sum(int(v) for v in reasons.values() if v)
+        if missing > 0:
+            parts.append(f"未说明 {missing}")
+    return "；".join(parts)
+
+
+def _rate(registered, members, given=None) -> float:
+    if given is not None:
+        return float(given)
+    return (registered / members) if members else 0.0
+
+
+def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict, generated_at: str) -> bytes:
+    """在职党员报到情况统计表 (seed 002 form 4) as an xlsx workbook.
+
+    ``rows``: dicts with name, members, registered, overdue, rate (0..1; computed if missing),
+    overdue_reasons (reason → count). The 未报到 column is members − registered; the reasons
+    column lists overdue_reasons and, if ``overdue`` exceeds their sum, '未说明 k'.
+    ``totals``: members, registered (both required: they fill the 注 line), overdue, rate and
+    overdue_reasons optional (summed over ``rows`` when missing). ``scope_label`` names what the
+    table covers (a unit, community, street or district); ``generated_at`` is printed at the foot.
+    """
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "报到情况统计表"
+    ncol = len(STAT_HEADERS)
+    last = get_column_letter(ncol)
+    font = "宋体"
+    thin = Side(style="thin", color="000000")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    left = Alignment(horizontal="left", vertical="center", wrap_text=True)
+
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"] = title
+    ws["A1"].font = Font(name=font, size=16, bold=True)
+    ws["A1"].alignment = centre
+    ws.row_dimensions[1].height = 32
+
+    ws.merge_cells("A2:D2")
+    ws["A2"] = "单位党组织盖章："
+    ws.merge_cells(f"E2:{last}2")
+    ws["E2"] = f"统计范围：{scope_label}"
+    for ref in ("A2", "E2"):
+        ws[ref].font = Font(name=font, size=11)
+    ws["A2"].alignment = Alignment(horizontal="left", vertical="center")
+    ws["E2"].alignment = Alignment(horizontal="right", vertical="center")
+    ws.row_dimensions[2].height = 22
+
+    header_row = 3
+    for c, h in enumerate(STAT_HEADERS, start=1):
+        cell = ws.cell(row=header_row, column=c, value=h)
+        cell.font = Font(name=font, size=11, bold=True)
+        cell.alignment = centre
+        cell.border = border
+        cell.fill = PatternFill("solid", fgColor="EDEDED")
+    ws.row_dimensions[header_row].height = 24
+
+    def write_row(r, values, bold=False):
+        for c, v in enumerate(values, start=1):
+            cell = ws.cell(row=r, column=c, value=v)
+            cell.font = Font(name=font, size=11, bold=bold)
+            cell.border = border
+            cell.alignment = left if c in (2, 7) else centre
+        ws.cell(row=r, column=6).number_format = "0.0%"
+
+    r = header_row
+    sums = {"members": 0, "registered": 0, "overdue": 0}
+    reason_sums: dict = {}
+    for i, row in enumerate(rows, start=1):
+        r += 1
+        members = int(row.get("members") or 0)
+        registered = int(row.get("registered") or 0)
+        overdue = int(row.get("overdue") or 0)
+        sums["members"] += members
+        sums["registered"] += registered
+        sums["overdue"] += overdue
+        for k, v in (row.get("overdue_reasons") or {}).items():
+            reason_sums[k] = reason_sums.get(k, 0) + int(v or 0)
+        write_row(r, [i, _text(row.get("name")), members, registered, members - registered,
+                      _rate(registered, members, row.get("rate")),
+                      _reasons_text(row.get("overdue_reasons"), overdue)])
+
+    t_members = int(totals.get("members", sums["members"]) or 0)
+    t_registered = int(totals.get("registered", sums["registered"]) or 0)
+    t_overdue = int(totals.get("overdue", sums["overdue"]) or 0)
+    t_reasons = totals.get("overdue_reasons", reason_sums)
+    r += 1
+    total_row = r
+    write_row(r, ["合计", "", t_members, t_registered, t_members - t_registered,
+                  _rate(t_registered, t_members, totals.get("rate")), _reasons_text(t_reasons, t_overdue)],
+              bold=True)
+    ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
+
+    r += 1
+    ws.merge_cells(f"A{r}:{last}{r}")
+    ws[f"A{r}"] = f"注：本单位共有在职党员 {t_members} 名，到社区报到党员 {t_registered} 名"
+    ws[f"A{r}"].font = Font(name=font, size=11)
+    ws[f"A{r}"].alignment = Alignment(horizontal="left", vertical="center")
+    ws.row_dimensions[r].height = 22
+    r += 1
+    ws.merge_cells(f"A{r}:{last}{r}")
+    ws[f"A{r}"] = f"生成时间：{generated_at}"
+    ws[f"A{r}"].font = Font(name=font, size=9, color="666666")
+    ws[f"A{r}"].alignment = Alignment(horizontal="right", vertical="center")
+
+    for col, w in zip("ABCDEFG", (7, 28, 14, 10, 10, 10, 36)):
+        ws.column_dimensions[col].width = w
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,213 @@
+"""Every registration rule, through the service layer, on SQLite and PostgreSQL."""
+from datetime import date
+
+import pytest
+
+from services.registration import domain, handlers, readmodels
+from services.registration.domain import (
+    AlreadyCheckedIn, InvalidAvailability, InvalidLetter, NotOverdue, NotRegisteredHere, TooManyPosts, UnknownPlace,
+    WrongCommunity, WrongDistrict,
+)
+from tests.registration.conftest import TODAY
+
+
+def unchanged(reg):
+    """A context manager asserting that a refused command wrote nothing."""
+    class _Unchanged:
+        def __enter__(self):
+            self.before = reg.app.store.max_position()
+
+        def __exit__(self, *exc):
+            assert reg.app.store.max_position() == self.before
+            return False
+    return _Unchanged()
+
+
+# -- hierarchy, letters, check-in -----------------------------------------------------------
+def test_check_in_fills_the_registration_card_and_returns_a_receipt(reg):
+    reg.do(handlers.add_grid, {"community_id": "xf", "grid_id": "g1", "name": "第一网格", "leader_name": "周网格"})
+    reg.do(handlers.add_branch, {"community_id": "xf", "branch_id": "b1", "name": "第一支部"})
+    member = reg.enroll("czj", "13800000001", name="李梅", age=36, willingness="周末义诊", skills=["护理"])
+    letter = reg.letter(member["member_id"])
+    assert letter["community_id"] == "xf"                      # residence community by default (就近就便)
+    card = reg.check_in(member["member_id"], letter, grid_id="g1", branch_id="b1", skills=["护理", "急救"],
+                        willingness="每月两次义诊", availability=["周六上午", "周三晚上"])
+    assert card["card_no"] == "XF-00001"
+    view = reg.query(readmodels.member_view, member["member_id"])
+    assert (view["registered_community_id"], view["grid_id"], view["branch_id"]) == ("xf", "g1", "b1")
+    assert view["skills"] == ["护理", "急救"] and view["availability"] == ["周六上午", "周三晚上"]
+    assert [o["card_no"] for o in view["obligations"]] == ["XF-00001"]
+    types = [e.event_type for e in reg.app.store.read_stream(f"member-{member['member_id']}")]
+    assert types[-2:] == ["MemberCheckedIn", "ReceiptReturned"]
+
+
+def test_card_numbers_are_unique_and_sequential_per_community(reg):
+    cards = [reg.registered_member("czj", f"1380000{i:04d}", community="xf" if i % 2 else "yg")[1]
+             for i in range(6)]
+    assert sorted(c for c in cards if c.startswith("XF")) == ["XF-00001", "XF-00002", "XF-00003"]
+    assert sorted(c for c in cards if c.startswith("YG")) == ["YG-00001", "YG-00002", "YG-00003"]
+
+
+def test_letter_to_the_units_linked_community(reg):
+    member = reg.enroll("czj", "13800000001")
+    letter = reg.letter(member["member_id"], to="linked")
+    assert letter["community_id"] == "yg"
+    assert reg.check_in(member["member_id"], letter)["card_no"] == "YG-00001"
+
+
+def test_refusals_at_check_in_change_nothing(reg):
+    member = reg.enroll("czj", "13800000001")["member_id"]
+    letter = reg.letter(member)
+    with unchanged(reg), pytest.raises(InvalidLetter):
+        reg.check_in(member, {"letter_id": "forged", "community_id": "xf"})
+    with unchanged(reg), pytest.raises(WrongDistrict) as wrong_district:
+        reg.check_in(member, letter, community="dq")
+    assert "西区" in wrong_district.value.message and "东区" in wrong_district.value.message
+    with unchanged(reg), pytest.raises(WrongCommunity):
+        reg.check_in(member, letter, community="yg")
+    with unchanged(reg), pytest.raises(UnknownPlace):
+        reg.check_in(member, letter, grid_id="no-such-grid")
+    with unchanged(reg), pytest.raises(InvalidAvailability) as working_hours:
+        reg.check_in(member, letter, availability=["周二上午"])
+    assert "工作时间" in working_hours.value.message
+    reg.check_in(member, letter)
+    with unchanged(reg), pytest.raises(AlreadyCheckedIn):
+        reg.check_in(member, letter)
+
+
+# -- changes --------------------------------------------------------------------------------
+def test_a_newly_admitted_member_must_register_within_one_month(reg):
+    member = reg.enroll("czj", "13800000009", joined_reason="newly_admitted", joined_on=date(2027, 1, 31))
+    view = reg.query(readmodels.member_view, member["member_id"])
+    due = {o["obligation_id"]: o["due_date"] for o in view["obligations"]}
+    assert due == {"newly_admitted-2027-01-31": "2027-02-28"}   # the campaign closed before they joined
+    letter = reg.letter(member["member_id"], campaign="newly_admitted-2027-01-31")
+    assert reg.check_in(member["member_id"], letter)["card_no"] == "XF-00001"
+
+
+def test_a_move_closes_the_old_registration_and_opens_the_obligation_at_the_new_one(reg):
+    member_id, card = reg.registered_member("czj", "13800000001", community="xf")
+    reg.do(handlers.publish_post, {"community_id": "xf", "post_id": "p1", "title": "政策宣传员", "category": "政策宣传"})
+    reg.do(handlers.claim_post, {"member_id": member_id, "community_id": "xf", "post_id": "p1"})
+    moved = reg.do(handlers.move_member, {"member_id": member_id, "to_community_id": "yg",
+                                          "moved_on": date(2026, 12, 10)})
+    view = reg.query(readmodels.member_view, member_id)
+    assert view["residence_community_id"] == "yg" and view["registered_community_id"] is None
+    assert [(h["community_id"], h["card_no"], h["event"]) for h in view["history"]] == [
+        ("xf", card, "checked_in"), ("xf", card, "closed_by_move")]
+    assert {o["obligation_id"]: o["due_date"] for o in view["obligations"]}[moved["obligation_id"]] == "2027-01-10"
+    assert reg.query(readmodels.noticeboard, "xf")["posts"][0]["claimed_by"] == []   # the claim went with the move
+    new_card = reg.check_in(member_id, reg.letter(member_id, campaign=moved["obligation_id"]))["card_no"]
+    assert new_card == "YG-00001"
+    assert reg.query(readmodels.member_view, member_id)["registered_community_id"] == "yg"
+
+
+# -- overdue --------------------------------------------------------------------------------
+def scan(reg, day):
+    candidates = reg.query(readmodels.overdue_candidates, day.isoformat())
+    return reg.do(handlers.mark_overdue, candidates, today=day) if candidates else 0
+
+
+def test_after_the_deadline_every_unregistered_member_becomes_overdue_once(reg):
+    reg.registered_member("czj", "13800000001", name="已报到")
+    late = [reg.enroll("czj", f"1390000000{i}", name=f"未报到{i}")["member_id"] for i in range(3)]
+    assert scan(reg, date(2026, 12, 31)) == 0                 # the deadline day itself is not late
+    assert scan(reg, date(2027, 1, 1)) == 3
+    assert scan(reg, date(2027, 1, 2)) == 0                   # once
+    newcomer = reg.enroll("czj", "13700000000")["member_id"]
+    with unchanged(reg), pytest.raises(NotOverdue):
+        reg.do(handlers.record_overdue_reason, {"member_id": newcomer, "obligation_id": "2026", "reason": "病假"})
+    reg.do(handlers.record_overdue_reason, {"member_id": late[0], "obligation_id": "2026", "reason": "病假",
+                                            "note": "住院"})
+    reg.do(handlers.record_overdue_reason, {"member_id": late[1], "obligation_id": "2026", "reason": "外派"})
+    overdue = reg.query(readmodels.overdue_members, "czj")
+    assert sorted((o["name"], o["reason"]) for o in overdue) == [("未报到0", "病假"), ("未报到1", "外派"),
+                                                               ("未报到2", None)]
+    [row] = reg.query(readmodels.statistics, "unit")["rows"]
+    assert (row["members"], row["registered"], row["overdue"]) == (5, 1, 3)
+    assert row["overdue_reasons"] == {"病假": 1, "外派": 1, "未填写原因": 1}
+
+
+def test_a_late_check_in_clears_the_overdue_count(reg):
+    member = reg.enroll("czj", "13800000001")["member_id"]
+    letter = reg.letter(member)
+    scan(reg, date(2027, 1, 5))
+    assert reg.query(readmodels.statistics, "unit")["rows"][0]["overdue"] == 1
+    reg.check_in(member, letter)
+    row = reg.query(readmodels.statistics, "unit")["rows"][0]
+    assert (row["registered"], row["overdue"]) == (1, 0)
+
+
+# -- posts, commitments, teams, noticeboard -------------------------------------------------
+def test_a_member_claims_at_most_two_posts_where_registered(reg):
+    member_id, _ = reg.registered_member("czj", "13800001234", name="王芳")
+    stranger = reg.enroll("czj", "13900001111")["member_id"]
+    for i, (title, cat) in enumerate([("政策宣传员", "政策宣传"), ("环境卫生监督员", "环境卫生"), ("巡逻员", "综治巡逻")]):
+        reg.do(handlers.publish_post, {"community_id": "xf", "post_id": f"p{i}", "title": title, "category": cat})
+    reg.do(handlers.claim_post, {"member_id": member_id, "community_id": "xf", "post_id": "p0"})
+    reg.do(handlers.claim_post, {"member_id": member_id, "community_id": "xf", "post_id": "p1"})
+    with unchanged(reg), pytest.raises(TooManyPosts):
+        reg.do(handlers.claim_post, {"member_id": member_id, "community_id": "xf", "post_id": "p2"})
+    with unchanged(reg), pytest.raises(NotRegisteredHere):
+        reg.do(handlers.claim_post, {"member_id": stranger, "community_id": "xf", "post_id": "p2"})
+    reg.do(handlers.make_commitment, {"member_id": member_id, "community_id": "xf",
+                                      "items": ["每月宣讲一次政策", "结对帮扶一户困难家庭"], "deadline": date(2027, 6, 30)},
+           today=TODAY)
+    board = reg.query(readmodels.noticeboard, "xf")
+    assert [p["claimed_by"] for p in board["posts"]] == [[{"name": "王芳", "phone": "138****1234"}]] * 2 + [[]]
+    [commitment] = board["commitments"]
+    assert commitment["items"] == ["每月宣讲一次政策", "结对帮扶一户困难家庭"] and commitment["phone"] == "138****1234"
+    assert "13800001234" not in repr(board)
+
+
+def test_teams_form_take_registered_members_and_elect_a_leader(reg):
+    a, _ = reg.registered_member("czj", "13800000001", name="甲")
+    b, _ = reg.registered_member("czj", "13800000002", name="乙")
+    c, _ = reg.registered_member("czj", "13800000003", name="丙", community="yg")
+    reg.do(handlers.form_team, {"team_id": "t1", "community_id": "xf", "name": "法律维权服务队", "basis": "业缘",
+                                "service": "法律维权"})
+    reg.do(handlers.join_team, {"team_id": "t1", "member_id": a})
+    reg.do(handlers.join_team, {"team_id": "t1", "member_id": b})
+    assert reg.do(handlers.join_team, {"team_id": "t1", "member_id": b})["joined"] is False
+    with unchanged(reg), pytest.raises(NotRegisteredHere):
+        reg.do(handlers.join_team, {"team_id": "t1", "member_id": c})
+    with unchanged(reg), pytest.raises(domain.NotATeamMember):
+        reg.do(handlers.elect_team_leader, {"team_id": "t1", "ballots": {a: c}})
+    result = reg.do(handlers.elect_team_leader, {"team_id": "t1", "ballots": {a: b, b: b}})
+    assert result["leader_member_id"] == b
+    [team] = reg.query(readmodels.noticeboard, "xf")["teams"]
+    assert team["leader"] == "乙" and [m["name"] for m in team["members"]] == ["甲", "乙"]
+
+
+# -- statistics at every level, and rebuild --------------------------------------------------
+def test_statistics_by_unit_community_street_and_district(reg):
+    reg.unit("yy", "市第一人民医院")
+    reg.campaign("yy")
+    reg.registered_member("czj", "13800000001", community="xf")
+    reg.registered_member("czj", "13800000002", community="yg")
+    reg.enroll("czj", "13800000003", community="dq")
+    reg.registered_member("yy", "13800000004", community="dq")
+    by_unit = reg.query(readmodels.statistics, "unit")
+    assert [(r["name"], r["members"], r["registered"]) for r in by_unit["rows"]] == [("市财政局", 3, 2),
+                                                                                     ("市第一人民医院", 1, 1)]
+    assert by_unit["totals"] == {"members": 4, "registered": 3, "overdue": 0, "rate": 0.75}
+    by_district = reg.query(readmodels.statistics, "district")
+    assert [(r["name"], r["members"], r["registered"]) for r in by_district["rows"]] == [("东区", 2, 1),
+                                                                                         ("西区", 2, 2)]
+    by_street = reg.query(readmodels.statistics, "street", district_id="xq")
+    assert [(r["name"], r["members"]) for r in by_street["rows"]] == [("和平街道", 2)]
+    by_community = reg.query(readmodels.statistics, "community", district_id="xq")
+    assert [(r["id"], r["registered"]) for r in by_community["rows"]] == [("xf", 1), ("yg", 1)]
+    assert reg.query(readmodels.statistics, "unit", unit_id="yy")["totals"]["members"] == 1
+
+
+def test_the_registration_read_models_rebuild_to_the_same_rows(reg):
+    member_id, _ = reg.registered_member("czj", "13800000001")
+    reg.enroll("czj", "13800000002")
+    reg.do(handlers.move_member, {"member_id": member_id, "to_community_id": "yg", "moved_on": date(2026, 12, 1)})
+    reg.do(handlers.form_team, {"team_id": "t1", "community_id": "xf", "name": "队", "basis": "地缘", "service": "巡逻"})
+    scan(reg, date(2027, 1, 2))
+    live = reg.query(readmodels.all_rows)
+    reg.projector.rebuild("registration")
+    with reg.db.transaction() as conn:
+        assert readmodels.all_rows(conn) == live
