@@ -1,10 +1,13 @@
-"""The demo: a small district checks in (报到), and every unit gets its receipts (回执).
+"""The demo: a small district's check-in campaign (报到), start to deadline.
 
 Starts registration and notify as separate `nameko run` processes on the local RabbitMQ and
-PostgreSQL (or the embedded SQLite files with `--database sqlite`), registers communities and
-units, puts dozens of members on the rosters, issues introduction letters, checks most members
-in, tries one double check-in, waits for the receipts to reach the units' inboxes, prints the
-statistics table and stops the services.
+PostgreSQL (or the embedded SQLite files with `--database sqlite`). Registers four communities
+with grids and branches and four units; each unit uploads its roster as .xlsx (the first upload
+has two bad rows and is sent back whole); letters go out; most members check in (one double
+check-in is refused); one member moves house and registers again; the deadline passes and the
+rest become overdue, with reasons; a community publishes posts and a team. It waits for every
+receipt (回执) to reach its unit's inbox, prints the statistics table, writes it as .xlsx and a
+receipt as PDF under var/demo/, and stops the services.
 
     python -m deploy.demo [--database auto|postgres|sqlite] [--members 24]
 """
@@ -25,7 +28,9 @@ DISTRICT = ("xq", "西区")
 STREET = ("hp", "和平街道")
 COMMUNITIES = [("xf", "幸福社区", "XF"), ("yg", "阳光社区", "YG"), ("hx", "和谐社区", "HX"), ("jm", "锦绣社区", "JX")]
 UNITS = [("czj", "市财政局", "机关", "xf"), ("rmyy", "市第一人民医院", "事业单位", "yg"),
-         ("cjjt", "城建集团有限公司", "企业", None)]
+         ("cjjt", "城建集团有限公司", "企业", None), ("lsxh", "市律师协会", "社会组织", "hx")]
+SKILLS = ["法律咨询", "健康义诊", "政策宣传", "电脑维修", "文艺", "心理疏导", "矛盾调解", "书法"]
+WILLINGNESS = ["周末参加社区志愿服务", "结对帮扶困难家庭", "参加综治巡逻", "为老人提供义诊"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
 DEMO_DB = "baodao_demo"
@@ -36,7 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/"))
     parser.add_argument("--database", choices=("auto", "postgres", "sqlite"), default="auto")
     parser.add_argument("--pg-url", default=os.environ.get("BAODAO_PG_URL", "postgresql://postgres@localhost:5432/"))
-    parser.add_argument("--members", type=int, default=24, help="members per unit")
+    parser.add_argument("--members", type=int, default=60, help="members per unit")
     parser.add_argument("--seed", type=int, default=2026)
     return parser.parse_args(argv)
 
@@ -98,6 +103,8 @@ def person(rng: random.Random) -> str:
 
 
 def run_flow(rpc, members_per_unit: int, rng: random.Random) -> dict:
+    """A small district's campaign: roster import, letters, check-ins, a move, the deadline."""
+    from services.registration.roster_import import make_roster_xlsx
     from shared.nameko_support import CommandRejected
 
     reg = rpc.registration
@@ -105,36 +112,86 @@ def run_flow(rpc, members_per_unit: int, rng: random.Random) -> dict:
         reg.register_community({"community_id": cid, "name": name, "district_id": DISTRICT[0],
                                 "district_name": DISTRICT[1], "street_id": STREET[0], "street_name": STREET[1],
                                 "card_prefix": prefix})
-    checked_in, refusal = {}, None
+        for g in (1, 2):
+            reg.add_grid({"community_id": cid, "grid_id": f"{cid}-g{g}", "name": f"第{g}网格",
+                          "leader_name": person(rng)})
+        reg.add_branch({"community_id": cid, "branch_id": f"{cid}-b1", "name": f"{name}第一支部"})
+    out = {"checked_in": {}, "refusal": None, "import": None, "move": None, "late": {}}
     phone = 13800000000
-    for unit_id, unit_name, kind, linked in UNITS:
+    for n, (unit_id, unit_name, kind, linked) in enumerate(UNITS):
         reg.register_unit({"unit_id": unit_id, "name": unit_name, "kind": kind, "district_id": DISTRICT[0],
                            "linked_community_id": linked})
         reg.open_campaign({"unit_id": unit_id, "campaign_id": "2026", "title": "2026年在职党员到社区报到",
                            "deadline": "2026-12-31"})
-        checked_in[unit_id] = 0
+        rows = []
         for i in range(members_per_unit):
             phone += 1
-            community = rng.choice(COMMUNITIES)[0]
-            member = reg.enroll_member({
-                "unit_id": unit_id, "person_key": str(phone), "name": person(rng), "gender": rng.choice("男女"),
-                "phone": str(phone), "residence_community_id": community, "position": "科员",
-                "leading_cadre": i == 0, "probationary": rng.random() < 0.1,
-                "skills": rng.sample(["法律咨询", "健康义诊", "政策宣传", "电脑维修", "文艺", "心理疏导"], 2)})
-            to = "linked" if (linked and i % 5 == 0) else "residence"
-            letter = reg.issue_letter({"member_id": member["member_id"], "campaign_id": "2026", "to": to})
+            rows.append({"name": person(rng), "gender": rng.choice("男女"), "age": rng.randint(24, 58),
+                         "position": "科员" if i else "党组书记", "phone": str(phone),
+                         "skills": "、".join(rng.sample(SKILLS, 2)), "willingness": rng.choice(WILLINGNESS),
+                         "residence_community": rng.choice(COMMUNITIES)[1],
+                         "status": "预备" if rng.random() < 0.1 else "正式", "leading_cadre": "是" if i == 0 else "否"})
+        if n == 0:
+            # The unit secretary's first upload has two mistakes: nothing of it is applied.
+            bad = rows[:3] + [{**rows[3], "phone": "1380000"}, {**rows[4], "residence_community": "不存在社区"}]
+            first = reg.import_roster(upload("名册.xlsx", make_roster_xlsx(bad), unit_id))
+            out["import"] = {"first": first}
+        result = reg.import_roster(upload("名册.xlsx", make_roster_xlsx(rows), unit_id))
+        if n == 0:
+            out["import"]["second"] = result
+        letters = reg.issue_letters({"unit_id": unit_id, "campaign_id": "2026",
+                                     "to": "linked" if linked and n % 2 else "residence"})["letters"]
+        out["checked_in"][unit_id] = 0
+        for i, letter in enumerate(letters):
             if i % 7 == 3:
-                continue  # not registered yet: the unit will have to find out why
-            reg.check_in({"member_id": member["member_id"], "letter_id": letter["letter_id"],
-                          "community_id": letter["community_id"]})
-            checked_in[unit_id] += 1
-            if refusal is None:
+                continue  # not registered by the deadline: the unit will have to find out why
+            cid = letter["community_id"]
+            reg.check_in({"member_id": letter["member_id"], "letter_id": letter["letter_id"], "community_id": cid,
+                          "grid_id": f"{cid}-g{1 + i % 2}", "branch_id": f"{cid}-b1",
+                          "availability": rng.sample(["周六上午", "周六下午", "周日上午", "周三晚上", "周五晚上"], 2)})
+            out["checked_in"][unit_id] += 1
+            if out["refusal"] is None:
                 try:
-                    reg.check_in({"member_id": member["member_id"], "letter_id": letter["letter_id"],
-                                  "community_id": letter["community_id"]})
+                    reg.check_in({"member_id": letter["member_id"], "letter_id": letter["letter_id"],
+                                  "community_id": cid})
                 except CommandRejected as exc:
-                    refusal = exc
-    return {"checked_in": checked_in, "refusal": refusal}
+                    out["refusal"] = exc.message
+    # One member moves house: the old registration closes, and they register again at the new community.
+    mover = next(m for m in reg.roster(UNITS[0][0], 1, 50)["items"] if m["card_no"])
+    to = next(c for c, _, _ in COMMUNITIES if c != mover["residence_community_id"])
+    moved = reg.move_member({"member_id": mover["member_id"], "to_community_id": to, "moved_on": "2026-12-05"})
+    letter = reg.issue_letter({"member_id": mover["member_id"], "campaign_id": moved["obligation_id"]})
+    new_card = reg.check_in({"member_id": mover["member_id"], "letter_id": letter["letter_id"], "community_id": to})
+    out["checked_in"][UNITS[0][0]] += 1
+    out["move"] = {"name": mover["name"], "old_card": mover["card_no"], "new_card": new_card["card_no"]}
+    # The deadline passes: every member not registered becomes overdue; units record why.
+    out["overdue_scan"] = reg.mark_overdue("2027-01-01")
+    for unit_id, *_ in UNITS:
+        late = reg.overdue_members(unit_id)
+        out["late"][unit_id] = len(late)
+        for member, reason in zip(late, ("病假", "外派", "出差")):
+            reg.record_overdue_reason({"member_id": member["member_id"], "obligation_id": "2026", "reason": reason})
+    # The community's noticeboard: posts, a claim, a commitment, a team.
+    xf = [m for unit_id, *_ in UNITS for m in reg.roster(unit_id, 1, 500)["items"]
+          if m["registered_community_id"] == "xf"][:3]
+    reg.publish_post({"community_id": "xf", "post_id": "xf-p1", "title": "政策宣传员", "category": "政策宣传"})
+    reg.publish_post({"community_id": "xf", "post_id": "xf-p2", "title": "矛盾调解员", "category": "矛盾调解"})
+    reg.form_team({"team_id": "xf-t1", "community_id": "xf", "name": "健康义诊服务队", "basis": "业缘",
+                   "service": "健康义诊"})
+    for m in xf:
+        reg.claim_post({"member_id": m["member_id"], "community_id": "xf", "post_id": "xf-p1"})
+        reg.join_team({"team_id": "xf-t1", "member_id": m["member_id"]})
+    if xf:
+        reg.make_commitment({"member_id": xf[0]["member_id"], "community_id": "xf",
+                             "items": ["每月宣讲一次政策", "结对帮扶一户困难家庭"], "deadline": "2027-06-30"})
+        reg.elect_team_leader({"team_id": "xf-t1", "ballots": {m["member_id"]: xf[0]["member_id"] for m in xf}})
+    return out
+
+
+def upload(filename: str, content: bytes, unit_id: str) -> dict:
+    import base64
+
+    return {"unit_id": unit_id, "filename": filename, "content_base64": base64.b64encode(content).decode()}
 
 
 def quiet_amqp_client() -> None:
@@ -185,29 +242,60 @@ def main(argv=None) -> int:
                 if receipts == expected or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
-            stats = rpc.registration.unit_statistics()
+            by_unit = rpc.registration.statistics({"group_by": "unit", "district_id": DISTRICT[0]})
+            by_community = rpc.registration.statistics({"group_by": "community", "district_id": DISTRICT[0]})
+            board = rpc.registration.noticeboard("xf")
             sample = rpc.notify.inbox("unit", UNITS[0][0], 1, 1)["items"]
+            xlsx = rpc.registration.statistics_xlsx({"group_by": "unit", "district_id": DISTRICT[0]})
+            some_member = next(m for m in rpc.registration.roster(UNITS[0][0], 1, 50)["items"] if m["card_no"])
+            receipt = rpc.registration.receipt_pdf(some_member["member_id"])
     finally:
         codes = [s.stop() for s in services]
 
-    print("在职党员报到情况统计表（西区·和平街道）")
-    widths = (18, 10, 10, 10, 12)
-    print(row_text(("单位", "党员总数", "已报到", "报到率", "回执已送达"), widths))
-    for row in stats:
-        print(row_text((row["unit_name"], row["members"], row["registered"], f"{row['rate']:.0%}",
-                        receipts.get(row["unit_id"], 0)), widths))
-    total_members = sum(r["members"] for r in stats)
-    total_registered = sum(r["registered"] for r in stats)
-    print(row_text(("合计", total_members, total_registered, f"{total_registered / max(total_members, 1):.0%}",
+    import base64
+
+    files = []
+    for doc in (xlsx, receipt):
+        path = work_dir / doc["filename"]
+        path.write_bytes(base64.b64decode(doc["content_base64"]))
+        files.append(path)
+
+    imported = outcome["import"]
+    print(f"{UNITS[0][1]}上传名册：{imported['first']['summary']}，整份退回：")
+    for e in imported["first"]["errors"]:
+        print(f"  第 {e['row']} 行 [{e['column']}] {e['reason']}")
+    print(f"改正后重新上传：{imported['second']['summary']}，新增 {imported['second']['created']} 名\n")
+
+    print(f"在职党员报到情况统计表（{DISTRICT[1]}，截至 {outcome['overdue_scan']['as_of']} 逾期检查后）")
+    widths = (18, 10, 8, 6, 8, 12)
+    print(row_text(("单位", "党员总数", "已报到", "逾期", "报到率", "回执已送达"), widths) + "  逾期原因")
+    for row in by_unit["rows"]:
+        reasons = "、".join(f"{k}{v}" for k, v in row["overdue_reasons"].items())
+        print(row_text((row["name"], row["members"], row["registered"], row["overdue"], f"{row['rate']:.0%}",
+                        receipts.get(row["id"], 0)), widths) + "  " + reasons)
+    t = by_unit["totals"]
+    print(row_text(("合计", t["members"], t["registered"], t["overdue"], f"{t['rate']:.0%}",
                     sum(receipts.values())), widths))
-    if outcome["refusal"] is not None:
-        print(f"\n重复报到被拒绝：{outcome['refusal'].message}")
+    print("\n按居住社区：")
+    for row in by_community["rows"]:
+        print(row_text((row["name"], row["members"], row["registered"], row["overdue"], f"{row['rate']:.0%}"),
+                       widths[:5]))
+    print(f"\n重复报到被拒绝：{outcome['refusal']}")
+    move = outcome["move"]
+    print(f"搬家重新报到：{move['name']} 原登记卡 {move['old_card']} 已关闭，在新社区报到，新登记卡 {move['new_card']}")
+    if board["teams"]:
+        team = board["teams"][0]
+        print(f"幸福社区公示栏：岗位 {len(board['posts'])} 个，承诺 {len(board['commitments'])} 条，"
+              f"服务队“{team['name']}”队长 {team['leader']}，队员 "
+              + "、".join(f"{m['name']}({m['phone']})" for m in team["members"]))
     if sample:
         print(f"\n{UNITS[0][1]} 收件箱中的一份回执：\n{sample[0]['title']}\n{sample[0]['body']}")
-    ok = receipts == expected and total_registered == sum(expected.values())
-    print(f"\n{'OK' if ok else 'INCOMPLETE'}: {sum(receipts.values())} receipts for {total_registered} check-ins "
-          f"in {time.monotonic() - started:.1f}s; services stopped (exit codes {codes}); "
-          f"logs in {work_dir / 'logs'}")
+    expected_total = sum(expected.values())
+    ok = receipts == expected and t["registered"] == expected_total - 1  # the mover registered twice
+    print(f"\n{'OK' if ok else 'INCOMPLETE'}: {sum(receipts.values())} receipts for {expected_total} check-ins "
+          f"({t['members']} members, {t['overdue']} overdue) in {time.monotonic() - started:.1f}s; "
+          f"services stopped (exit codes {codes})")
+    print(f"statistics table: {files[0]}\nreceipt: {files[1]}\nlogs: {work_dir / 'logs'}")
     return 0 if ok else 1
 
 

@@ -15,9 +15,12 @@ def test_the_demo_registers_a_district_and_delivers_every_receipt():
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "在职党员报到情况统计表" in out and "重复报到被拒绝" in out and "在职党员报到介绍信（回执）" in out
+    assert "整份退回" in out and "第 6 行 [联系方式]" in out and "新增 8 名" in out     # the roster import
+    assert "搬家重新报到" in out and "公示栏" in out
     total = next(line for line in out.splitlines() if line.startswith("合计")).split()
-    assert total[1:3] == ["24", "21"] and total[-1] == "21"   # 24 members, 21 checked in, 21 receipts
-    assert "OK: 21 receipts for 21 check-ins" in out
+    assert total[1:4] == ["32", "28", "4"]   # 32 members, 28 registered, 4 overdue
+    assert "OK: 29 receipts for 29 check-ins (32 members, 4 overdue)" in out   # the mover registered twice
+    assert "报到情况统计表-西区.xlsx" in out
 
 
 def test_the_demo_fails_fast_with_advice_when_no_broker_is_reachable():
