@@ -66,3 +66,20 @@ def test_old_versions_are_upcast_step_by_step_and_newer_ones_refused():
     broken = EventContract("test", "Gap", _V3(), version=3, upcasters={1: lambda d: d})
     with pytest.raises(ContractError):
         broken.decode(v1, 1)
+
+
+def test_stored_v1_registration_events_are_upcast_to_v2():
+    from services.registration.domain import MemberCheckedIn, MemberEnrolled
+
+    enrolled_v1 = {"member_id": "m1", "unit_id": "u1", "name": "张三", "gender": "男", "phone": "13800000001",
+                   "position": "科员", "residence_community_id": "xf", "probationary": False, "leading_cadre": False,
+                   "skills": ["法律咨询"]}
+    data = get_contract("registration", "MemberEnrolled").decode(enrolled_v1, 1)
+    event = MemberEnrolled.from_data(data)
+    assert (event.joined_reason, event.age, event.willingness, event.joined_on) == ("roster", None, "", None)
+
+    checked_in_v1 = {"member_id": "m1", "member_name": "张三", "unit_id": "u1", "unit_name": "市财政局",
+                     "campaign_id": "c1", "letter_id": "L1", "community_id": "xf", "community_name": "幸福社区",
+                     "card_no": "XF-00001", "checked_in_at": "2026-11-22T08:00:00+00:00"}
+    event = MemberCheckedIn.from_data(get_contract("registration", "MemberCheckedIn").decode(checked_in_v1, 1))
+    assert event.card_no == "XF-00001" and event.availability == [] and event.grid_id is None
