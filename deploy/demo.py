@@ -23,6 +23,7 @@ import unicodedata
 from pathlib import Path
 
 from deploy.processes import ROOT, BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready
+from shared.logging import quiet_amqp_client
 
 DISTRICT = ("xq", "西区")
 STREET = ("hp", "和平街道")
@@ -192,14 +193,6 @@ def upload(filename: str, content: bytes, unit_id: str) -> dict:
     import base64
 
     return {"unit_id": unit_id, "filename": filename, "content_base64": base64.b64encode(content).decode()}
-
-
-def quiet_amqp_client() -> None:
-    # py-amqp warns when a publisher confirm arrives on a channel the RPC client is closing
-    # while it waits for a service to come up; harmless, and noise in the demo's output.
-    import logging
-
-    logging.getLogger("amqp").setLevel(logging.ERROR)
 
 
 def main(argv=None) -> int:

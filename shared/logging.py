@@ -68,3 +68,9 @@ def bind_work(**values) -> None:
 
 def clear_work() -> None:
     structlog.contextvars.clear_contextvars()
+
+
+def quiet_amqp_client() -> None:
+    """py-amqp warns when a publisher confirm arrives on a channel that nameko's standalone RPC
+    client is closing; harmless, and noise in a command-line tool's output."""
+    logging.getLogger("amqp").setLevel(logging.ERROR)

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from shared.logging import quiet_amqp_client
 from services.registration.roster_import import ImportReport, ProgressBar, RowError, error_report_csv
 
 CHUNK = 500
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/"))
     parser.add_argument("--dry-run", action="store_true", help="check the file only")
     args = parser.parse_args(argv)
+    quiet_amqp_client()
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
