@@ -278,6 +278,20 @@ def _row_to_event(row, _new=object.__new__, _loads=json.loads) -> StoredEvent:
     return event
 
 
+def _classify(rows, heads: dict) -> tuple[dict, set, dict]:
+    """Split the check rows of an append: kind 0 (event id, position written), kind 1 (an id of
+    the batch already stored), kind 2 (a stream and its actual head) — updating `heads`."""
+    written, existing = {}, set()
+    for kind, key, value in rows:
+        if kind == 0:
+            written[key] = value
+        elif kind == 1:
+            existing.add(key)
+        else:
+            heads[key] = value
+    return written, existing, heads
+
+
 class EventStore:
     """The recorder: hides the database behind append and read."""
 
@@ -364,12 +378,7 @@ class EventStore:
         check_sql = _sqlite_check_sql(len(ids), len(streams))
         with _dbapi_cursor(conn, check_sql) as cursor:
             cursor.execute(check_sql, (*ids, *streams))
-            existing, heads = set(), {}
-            for kind, key, value in cursor.fetchall():
-                if kind == 1:
-                    existing.add(key)
-                else:
-                    heads[key] = value
+            _, existing, heads = _classify(cursor.fetchall(), {})
             if not self._check(appends, ids, existing, heads):
                 return []
             positions = []
@@ -402,15 +411,7 @@ class EventStore:
             result = cursor.fetchall()
         ids = [r[0] for r in rows]
         # only heads that differ from the expected version come back: the others are as expected
-        heads = {a.stream_id: a.expected_version for a in appends}
-        written, existing = {}, set()
-        for kind, key, value in result:
-            if kind == 0:
-                written[key] = value
-            elif kind == 1:
-                existing.add(key)
-            else:
-                heads[key] = value
+        written, existing, heads = _classify(result, {a.stream_id: a.expected_version for a in appends})
         if not self._check(appends, ids, existing, heads):
             return []
         return [written[i] for i in ids]
