@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SERVICE_CLASSES = {
     "registration": "services.registration.service:RegistrationService",
+    "dispatch": "services.dispatch.service:DispatchService",
     "notify": "services.notify.service:NotifyService",
 }
 

@@ -11,8 +11,9 @@ import os
 
 from shared import topology
 
-SERVICES = ("services.registration.service:RegistrationService", "services.notify.service:NotifyService")
-EVENT_SOURCES = ("registration", "notify")
+SERVICES = ("services.registration.service:RegistrationService", "services.dispatch.service:DispatchService",
+            "services.notify.service:NotifyService")
+EVENT_SOURCES = ("registration", "dispatch", "notify")
 
 
 def service_classes():

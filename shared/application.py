@@ -131,8 +131,8 @@ class Application:
                 log.info("command_conflict_retry", stream_id=conflict.stream_id, attempt=attempt + 1)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def handle_once(self, event: ReceivedEvent, handler_name: str,
-                    handler: Callable[[UnitOfWork, ReceivedEvent], None]) -> bool:
+    def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
+                    handler_name: str) -> bool:
         """Apply `handler` to `event` unless this handler already has; the inbox row and the
         handler's effects commit together. Returns False for a duplicate delivery."""
         context = Context(correlation_id=event.correlation_id, causation_id=event.event_id, actor=event.actor)

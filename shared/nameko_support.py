@@ -24,6 +24,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
+from nameko.timer import Timer
 
 from shared import topology
 from shared.application import Application, Context, UnitOfWork
@@ -99,13 +100,14 @@ class WorkerApp:
         self.application: Application = provider.application
         self.projector: Projector | None = provider.projector
         self.db: Database = provider.database
+        self.config: dict = provider.container.config
 
     def execute(self, handler: Callable, *args, **kwargs):
         return self.application.execute(handler, *args, context=self.context, **kwargs)
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
                     name: str | None = None) -> bool:
-        return self.application.handle_once(event, name or handler.__qualname__, handler)
+        return self.application.handle_once(event, handler, name or handler.__qualname__)
 
     def health(self) -> dict:
         """Readiness for operators: the database answers, and how far the relay lags."""
@@ -232,6 +234,21 @@ class EventSourcedService:
     @rpc
     def health(self):
         return self.app.health()
+
+
+class ConfigTimer(Timer):
+    """A nameko timer whose interval (seconds) comes from the config key `config_key`."""
+
+    def __init__(self, config_key: str, default: float, **kwargs):
+        super().__init__(interval=default, **kwargs)
+        self.config_key = config_key
+
+    def setup(self):
+        self.interval = float(self.container.config.get(self.config_key, self.interval))
+        super().setup()
+
+
+config_timer = ConfigTimer.decorator
 
 
 # -- consuming events ------------------------------------------------------------------------

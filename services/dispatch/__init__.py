@@ -1,1 +1,1 @@
-"""The dispatch service: not built yet (see its issue); nothing here is wired into the system."""
+"""The dispatch service (三单制): demands, dispatch, acceptance, service records, wishes, activities."""

@@ -259,7 +259,7 @@ def test_handle_once_applies_an_event_once(app):
     app.on_appended(lambda: notified.append(True))
     event = received()
 
-    assert app.handle_once(event, "mirror", mirror_unit(calls)) is True
+    assert app.handle_once(event, mirror_unit(calls), "mirror") is True
     [stored] = app.store.read_stream("unit-mirror-ext-1")
     assert stored.data["name"] == "外部单位" and stored.data["kind"] == "事业单位"
     # the effect is stamped with what caused it
@@ -270,7 +270,7 @@ def test_handle_once_applies_an_event_once(app):
 
     # redelivery: the same event to the same handler does nothing (the handler would raise
     # AlreadyRegistered were it run again)
-    assert app.handle_once(event, "mirror", mirror_unit(calls)) is False
+    assert app.handle_once(event, mirror_unit(calls), "mirror") is False
     assert calls == [event.event_id]
     assert everything(app) == before
     assert notified == [True]
@@ -285,12 +285,12 @@ def test_handle_once_is_per_handler_and_per_event(app):
         counted.append((event.event_id, "count"))
 
     e1, e2 = received(), received()
-    assert app.handle_once(e1, "count", count) is True
-    assert app.handle_once(e1, "count-v2", count) is True  # another handler: its own claim
-    assert app.handle_once(e2, "count", count) is True     # another event
-    assert app.handle_once(e1, "count", count) is False
-    assert app.handle_once(e2, "count-v2", count) is True
-    assert app.handle_once(e2, "count-v2", count) is False
+    assert app.handle_once(e1, count, "count") is True
+    assert app.handle_once(e1, count, "count-v2") is True  # another handler: its own claim
+    assert app.handle_once(e2, count, "count") is True     # another event
+    assert app.handle_once(e1, count, "count") is False
+    assert app.handle_once(e2, count, "count-v2") is True
+    assert app.handle_once(e2, count, "count-v2") is False
     assert len(counted) == 4
     assert app.store.read_all(0) == []  # a handler that appends nothing leaves no events
 
@@ -306,8 +306,8 @@ def test_concurrent_deliveries_of_one_event_are_handled_once(app):
         eventlet.sleep(0.05)  # hold the claim open while the other delivery arrives
         uow.load(Unit, "mirror-ext-1").register(ev.data["name"])
 
-    g1 = eventlet.spawn(app.handle_once, event, "mirror", slow_mirror)
-    g2 = eventlet.spawn(app.handle_once, event, "mirror", slow_mirror)
+    g1 = eventlet.spawn(app.handle_once, event, slow_mirror, "mirror")
+    g2 = eventlet.spawn(app.handle_once, event, slow_mirror, "mirror")
     assert sorted([g1.wait(), g2.wait()]) == [False, True]
     assert len(calls) == 1
     assert len(app.store.read_stream("unit-mirror-ext-1")) == 1
@@ -325,12 +325,12 @@ def test_a_failed_handling_is_not_recorded_and_can_be_retried(app):
             raise RuntimeError("downstream hiccup")
 
     with pytest.raises(RuntimeError):
-        app.handle_once(event, "flaky", flaky)
+        app.handle_once(event, flaky, "flaky")
     assert everything(app) == []  # effects rolled back with the inbox claim
     with app.db.transaction() as conn:
         assert not app.inbox.processed(conn, event.event_id, "flaky")
 
-    assert app.handle_once(event, "flaky", flaky) is True
-    assert app.handle_once(event, "flaky", flaky) is False
+    assert app.handle_once(event, flaky, "flaky") is True
+    assert app.handle_once(event, flaky, "flaky") is False
     assert len(attempts) == 2
     assert len(app.store.read_stream("unit-mirror-ext-1")) == 1

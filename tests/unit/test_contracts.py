@@ -4,12 +4,14 @@ import dataclasses
 import pytest
 from marshmallow import Schema, fields
 
+from services.dispatch import domain as dispatch_domain
 from services.notify import domain as notify_domain
 from services.registration import domain as registration_domain
 from shared.contracts import ContractError, EventContract, contracts_of, decode_message, get_contract
 
 
-@pytest.mark.parametrize("source, module", [("registration", registration_domain), ("notify", notify_domain)])
+@pytest.mark.parametrize("source, module", [("registration", registration_domain), ("notify", notify_domain),
+                                            ("dispatch", dispatch_domain)])
 def test_every_domain_event_has_a_contract_with_the_same_fields(source, module):
     for cls in module.EVENTS:
         contract = get_contract(source, cls.event_type)

@@ -1,0 +1,642 @@
+"""Dispatch (三单制): residents order (点单), the community dispatches (下单), members accept (接单)
+and serve; wishes (微心愿) and community activities.
+
+Pure domain model. One `ServiceOrder` carries a demand through its whole life, so "exactly one
+member wins an order" is the optimistic concurrency of one stream: of many simultaneous
+acceptances one appends, the others are re-run on the new state and refused as already taken.
+Times are ISO strings on events and timezone-aware datetimes in the methods; the caller passes
+`now`, so every time rule runs on a controllable clock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import singledispatchmethod
+
+from shared.domain import Aggregate, DomainError, DomainEvent, NotFound
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# -- events -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DemandRecorded(DomainEvent):
+    demand_id: str
+    community_id: str
+    grid_id: str | None
+    resident_id: str
+    resident_name: str
+    category: str
+    description: str
+    address: str
+    window_start: str
+    window_end: str
+    urgency: str
+    public: bool
+    channel: str
+    recorded_by: str
+    possible_duplicate_of: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DemandsMerged(DomainEvent):
+    demand_id: str
+    merged_into: str
+    merged_by: str
+
+
+@dataclass(frozen=True)
+class OrderDispatched(DomainEvent):
+    demand_id: str
+    community_id: str
+    assignee: dict
+    accept_by: str
+    due_at: str
+    remaining_candidates: list
+    reasons: list
+    dispatched_by: str
+    round: int
+
+
+@dataclass(frozen=True)
+class OrderPublished(DomainEvent):
+    demand_id: str
+    community_id: str
+    accept_by: str
+    due_at: str
+
+
+@dataclass(frozen=True)
+class OrderAccepted(DomainEvent):
+    demand_id: str
+    community_id: str
+    assignee: dict
+    accepted_at: str
+    resident_id: str
+
+
+@dataclass(frozen=True)
+class OrderDeclined(DomainEvent):
+    demand_id: str
+    assignee: dict
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderAcceptanceTimedOut(DomainEvent):
+    demand_id: str
+    assignee: dict
+    accept_by: str
+
+
+@dataclass(frozen=True)
+class OrderEscalated(DomainEvent):
+    demand_id: str
+    community_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderOverdue(DomainEvent):
+    demand_id: str
+    assignee: dict
+    due_at: str
+
+
+@dataclass(frozen=True)
+class ServiceCompleted(DomainEvent):
+    demand_id: str
+    community_id: str
+    assignee: dict
+    member_ids: list
+    hours: float
+    participants: int
+    content: str
+    photo_links: list
+    completed_at: str
+    category: str
+
+
+@dataclass(frozen=True)
+class ServiceVerified(DomainEvent):
+    demand_id: str
+    community_id: str
+    member_ids: list
+    hours: float
+    verified_by: str
+    verified_at: str
+
+
+@dataclass(frozen=True)
+class ServiceRejected(DomainEvent):
+    demand_id: str
+    community_id: str
+    member_ids: list
+    reason: str
+    rejected_by: str
+
+
+@dataclass(frozen=True)
+class ServiceRated(DomainEvent):
+    demand_id: str
+    member_ids: list
+    resident_id: str
+    rating: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class OrderCancelled(DomainEvent):
+    demand_id: str
+    cancelled_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderReopened(DomainEvent):
+    demand_id: str
+    reopened_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WishPosted(DomainEvent):
+    wish_id: str
+    community_id: str
+    resident_id: str
+    resident_name: str
+    group: str
+    content: str
+
+
+@dataclass(frozen=True)
+class WishClaimed(DomainEvent):
+    wish_id: str
+    claimant_kind: str
+    claimant_id: str
+    claimant_name: str
+    member_ids: list
+
+
+@dataclass(frozen=True)
+class WishFulfilled(DomainEvent):
+    wish_id: str
+    member_ids: list
+    record: str
+    fulfilled_at: str
+
+
+@dataclass(frozen=True)
+class ActivityScheduled(DomainEvent):
+    activity_id: str
+    community_id: str
+    title: str
+    kind: str
+    starts_at: str
+    capacity: int
+
+
+@dataclass(frozen=True)
+class ActivitySignedUp(DomainEvent):
+    activity_id: str
+    member_id: str
+
+
+@dataclass(frozen=True)
+class AttendanceRecorded(DomainEvent):
+    activity_id: str
+    community_id: str
+    attended: list
+    absent: list
+    starts_at: str
+
+
+EVENTS = (DemandRecorded, DemandsMerged, OrderDispatched, OrderPublished, OrderAccepted, OrderDeclined,
+          OrderAcceptanceTimedOut, OrderEscalated, OrderOverdue, ServiceCompleted, ServiceVerified, ServiceRejected,
+          ServiceRated, OrderCancelled, OrderReopened, WishPosted, WishClaimed, WishFulfilled, ActivityScheduled,
+          ActivitySignedUp, AttendanceRecorded)
+
+
+# -- refusals ------------------------------------------------------------------------------
+class UnknownOrder(NotFound):
+    code = "unknown_order"
+
+
+class AlreadyTaken(DomainError):
+    code = "already_taken"
+
+
+class NotYourOrder(DomainError):
+    code = "not_your_order"
+
+
+class WrongState(DomainError):
+    code = "wrong_state"
+
+
+class TooLate(DomainError):
+    code = "too_late"
+
+
+class InvalidRecord(DomainError):
+    code = "invalid_record"
+
+
+class AlreadyExists(DomainError):
+    code = "already_exists"
+
+
+class UnknownWish(NotFound):
+    code = "unknown_wish"
+
+
+class UnknownActivity(NotFound):
+    code = "unknown_activity"
+
+
+class ActivityFull(DomainError):
+    code = "activity_full"
+
+
+STATE_NAMES = {"recorded": "待派单", "dispatched": "已派单待接单", "published": "已发布待认领", "accepted": "已接单",
+               "completed": "已完成待查验", "verified": "已查验", "escalated": "无人接单，待社区处理",
+               "cancelled": "已取消", "merged": "已合并"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str
+    id: str
+    name: str
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "name": self.name}
+
+
+def _same(a: dict | None, b: dict) -> bool:
+    return a is not None and a["kind"] == b["kind"] and a["id"] == b["id"]
+
+
+# -- the order -----------------------------------------------------------------------------
+class ServiceOrder(Aggregate):
+    """A resident's demand and the order it becomes (点单 → 下单 → 接单 → 服务纪实)."""
+
+    stream_prefix = "order"
+
+    def __init__(self, aggregate_id: str):
+        super().__init__(aggregate_id)
+        self.state = ""
+        self.community_id = ""
+        self.resident_id = ""
+        self.category = ""
+        self.assignee: dict | None = None
+        self.remaining: list[dict] = []
+        self.round = 0
+        self.accept_by: datetime | None = None
+        self.due_at: datetime | None = None
+        self.overdue = False
+        self.member_ids: list[str] = []
+        self.hours = 0.0
+        self.rated = False
+        self.declined: list[dict] = []
+
+    def require_exists(self) -> "ServiceOrder":
+        if not self.exists:
+            raise UnknownOrder(f"订单 {self.id} 不存在", demand_id=self.id)
+        return self
+
+    def _require(self, *states: str, doing: str) -> None:
+        self.require_exists()
+        if self.state not in states:
+            raise WrongState(f"订单当前状态为“{STATE_NAMES.get(self.state, self.state)}”，不能{doing}",
+                             state=self.state)
+
+    # 点单 ------------------------------------------------------------------------------------
+    def record(self, *, community_id, grid_id, resident_id, resident_name, category, description, address,
+               window_start: datetime, window_end: datetime, urgency, public, channel, recorded_by,
+               possible_duplicates=()) -> None:
+        if self.exists:
+            raise AlreadyExists(f"需求 {self.id} 已登记")
+        if window_end <= window_start:
+            raise InvalidRecord("服务时段的结束时间应晚于开始时间")
+        if not description.strip():
+            raise InvalidRecord("需求描述不能为空")
+        self._trigger(DemandRecorded(self.id, community_id, grid_id, resident_id, resident_name, category,
+                                     description.strip(), address, iso(window_start), iso(window_end), urgency,
+                                     bool(public), channel, recorded_by, list(possible_duplicates)))
+
+    def merge_into(self, other: "ServiceOrder", *, by: str) -> None:
+        self._require("recorded", "escalated", doing="合并")
+        other._require("recorded", "dispatched", "published", "accepted", "escalated", doing="作为合并目标")
+        if other.id == self.id or other.community_id != self.community_id:
+            raise InvalidRecord("只能合并到同一社区的另一条需求")
+        self._trigger(DemandsMerged(self.id, other.id, by))
+
+    # 下单 ------------------------------------------------------------------------------------
+    def dispatch(self, *, candidates: list[Candidate], now: datetime, accept_within: timedelta,
+                 due_within: timedelta, by: str, reasons=()) -> dict:
+        """Assign to the first candidate; the rest wait their turn if it is declined or times out."""
+        self._require("recorded", "escalated", doing="派单")
+        if not candidates:
+            raise InvalidRecord("派单需要至少一名党员或一个服务队")
+        first, *rest = [c.as_dict() for c in candidates]
+        self._trigger(OrderDispatched(self.id, self.community_id, first, iso(now + accept_within),
+                                      iso(now + due_within), rest, list(reasons), by, self.round + 1))
+        return first
+
+    def publish(self, *, now: datetime, accept_within: timedelta, due_within: timedelta) -> None:
+        """To the community's menu: any registered member of the community may claim it."""
+        self._require("recorded", "escalated", doing="发布")
+        self._trigger(OrderPublished(self.id, self.community_id, iso(now + accept_within), iso(now + due_within)))
+
+    # 接单 ------------------------------------------------------------------------------------
+    def accept(self, *, candidate: Candidate, now: datetime) -> None:
+        self.require_exists()
+        who = candidate.as_dict()
+        if self.state in ("accepted", "completed", "verified"):
+            raise AlreadyTaken(f"该订单已由{self.assignee['name']}接单", taken_by=self.assignee["name"])
+        self._require("dispatched", "published", doing="接单")
+        if self.state == "dispatched" and not _same(self.assignee, who):
+            raise NotYourOrder("该订单已派给其他党员，您不能接单")
+        if any(_same(d, who) for d in self.declined):
+            raise NotYourOrder("您已谢绝该订单")
+        if now > self.accept_by:
+            raise TooLate("接单时限已过，订单正在重新派发")
+        self._trigger(OrderAccepted(self.id, self.community_id, who, iso(now), self.resident_id))
+
+    def decline(self, *, candidate: Candidate, reason: str, now: datetime, accept_within: timedelta,
+                by: str = "system") -> dict | None:
+        """谢绝: the next candidate gets the order, or staff get it back. Returns the next assignee."""
+        self._require("dispatched", doing="谢绝")
+        if not _same(self.assignee, candidate.as_dict()):
+            raise NotYourOrder("该订单不是派给您的")
+        if not reason.strip():
+            raise InvalidRecord("请说明谢绝的原因")
+        self._trigger(OrderDeclined(self.id, self.assignee, reason.strip()))
+        return self._next(now, accept_within, by)
+
+    def time_out(self, *, now: datetime, accept_within: timedelta, by: str = "system") -> bool:
+        """Not accepted in time: the next candidate, or escalation. False if not due yet."""
+        if self.state not in ("dispatched", "published") or now <= self.accept_by:
+            return False
+        if self.state == "published":
+            self._trigger(OrderEscalated(self.id, self.community_id, "发布后无人在时限内认领"))
+            return True
+        self._trigger(OrderAcceptanceTimedOut(self.id, self.assignee, iso(self.accept_by)))
+        self._next(now, accept_within, by)
+        return True
+
+    def _next(self, now: datetime, accept_within: timedelta, by: str) -> dict | None:
+        if not self.remaining:
+            self._trigger(OrderEscalated(self.id, self.community_id, "候选人均未接单，请社区工作人员处理"))
+            return None
+        first, *rest = self.remaining
+        due_in = self.due_at - self.accept_by if self.due_at and self.accept_by else accept_within
+        self._trigger(OrderDispatched(self.id, self.community_id, first, iso(now + accept_within),
+                                      iso(now + accept_within + due_in), rest, [], by, self.round + 1))
+        return first
+
+    def mark_overdue(self, *, now: datetime) -> bool:
+        if self.state != "accepted" or self.overdue or now <= self.due_at:
+            return False
+        self._trigger(OrderOverdue(self.id, self.assignee, iso(self.due_at)))
+        return True
+
+    # 服务纪实 --------------------------------------------------------------------------------
+    def complete(self, *, by: Candidate, member_ids: list[str], hours: float, participants: int, content: str,
+                 photo_links=(), now: datetime) -> None:
+        self._require("accepted", doing="登记服务纪实")
+        if not _same(self.assignee, by.as_dict()):
+            raise NotYourOrder("只有接单的党员或服务队才能登记服务纪实")
+        if hours <= 0 or hours > 24:
+            raise InvalidRecord("服务时长应在 0 到 24 小时之间")
+        if participants < 1 or not member_ids:
+            raise InvalidRecord("至少一名党员参与服务")
+        if not content.strip():
+            raise InvalidRecord("请填写服务内容")
+        self._trigger(ServiceCompleted(self.id, self.community_id, self.assignee, list(member_ids), float(hours),
+                                       int(participants), content.strip(), list(photo_links), iso(now),
+                                       self.category))
+
+    def verify(self, *, by: str, now: datetime) -> None:
+        """据实查验: the community confirms the record."""
+        self._require("completed", doing="查验")
+        self._trigger(ServiceVerified(self.id, self.community_id, self.member_ids, self.hours, by, iso(now)))
+
+    def reject(self, *, by: str, reason: str) -> None:
+        """The record goes back to the member to be corrected."""
+        self._require("completed", doing="退回")
+        if not reason.strip():
+            raise InvalidRecord("请说明退回的原因")
+        self._trigger(ServiceRejected(self.id, self.community_id, self.member_ids, reason.strip(), by))
+
+    def rate(self, *, resident_id: str, rating: int, comment: str = "") -> None:
+        self._require("completed", "verified", doing="评价")
+        if resident_id != self.resident_id:
+            raise NotYourOrder("只有提出需求的居民才能评价这次服务")
+        if self.rated:
+            raise AlreadyExists("这次服务已评价过")
+        if not 1 <= int(rating) <= 5:
+            raise InvalidRecord("评分应为 1-5 分")
+        self._trigger(ServiceRated(self.id, self.member_ids, resident_id, int(rating), comment.strip()))
+
+    # cancel and reopen ------------------------------------------------------------------------
+    def cancel(self, *, by: str, reason: str) -> None:
+        self._require("recorded", "dispatched", "published", "accepted", "escalated", doing="取消")
+        if not reason.strip():
+            raise InvalidRecord("请说明取消的原因")
+        self._trigger(OrderCancelled(self.id, by, reason.strip()))
+
+    def reopen(self, *, by: str, reason: str) -> None:
+        self._require("cancelled", "escalated", doing="重新打开")
+        self._trigger(OrderReopened(self.id, by, reason.strip() or "重新处理"))
+
+    # state ------------------------------------------------------------------------------------
+    @singledispatchmethod
+    def apply(self, event) -> None:
+        raise TypeError(f"ServiceOrder cannot apply {type(event).__name__}")
+
+    @apply.register
+    def _(self, e: DemandRecorded) -> None:
+        self.state, self.community_id, self.resident_id, self.category = ("recorded", e.community_id,
+                                                                           e.resident_id, e.category)
+
+    @apply.register
+    def _(self, e: DemandsMerged) -> None:
+        self.state = "merged"
+
+    @apply.register
+    def _(self, e: OrderDispatched) -> None:
+        self.state, self.assignee, self.remaining, self.round = "dispatched", e.assignee, e.remaining_candidates, e.round
+        self.accept_by, self.due_at = parse(e.accept_by), parse(e.due_at)
+
+    @apply.register
+    def _(self, e: OrderPublished) -> None:
+        self.state, self.assignee, self.remaining = "published", None, []
+        self.accept_by, self.due_at = parse(e.accept_by), parse(e.due_at)
+
+    @apply.register
+    def _(self, e: OrderAccepted) -> None:
+        self.state, self.assignee = "accepted", e.assignee
+
+    @apply.register
+    def _(self, e: OrderDeclined) -> None:
+        self.declined.append(e.assignee)
+
+    @apply.register
+    def _(self, e: OrderAcceptanceTimedOut) -> None:
+        self.declined.append(e.assignee)
+
+    @apply.register
+    def _(self, e: OrderEscalated) -> None:
+        self.state, self.assignee, self.remaining = "escalated", None, []
+
+    @apply.register
+    def _(self, e: OrderOverdue) -> None:
+        self.overdue = True
+
+    @apply.register
+    def _(self, e: ServiceCompleted) -> None:
+        self.state, self.member_ids, self.hours = "completed", e.member_ids, e.hours
+
+    @apply.register
+    def _(self, e: ServiceVerified) -> None:
+        self.state = "verified"
+
+    @apply.register
+    def _(self, e: ServiceRejected) -> None:
+        self.state = "accepted"
+
+    @apply.register
+    def _(self, e: ServiceRated) -> None:
+        self.rated = True
+
+    @apply.register
+    def _(self, e: OrderCancelled) -> None:
+        self.state = "cancelled"
+
+    @apply.register
+    def _(self, e: OrderReopened) -> None:
+        self.state, self.assignee, self.remaining, self.declined, self.overdue = "recorded", None, [], [], False
+
+
+# -- wishes ---------------------------------------------------------------------------------
+class Wish(Aggregate):
+    """微心愿: a vulnerable resident's small wish on the wish wall (圆梦行动)."""
+
+    stream_prefix = "wish"
+
+    def __init__(self, aggregate_id: str):
+        super().__init__(aggregate_id)
+        self.state = ""
+        self.member_ids: list[str] = []
+        self.claimant = ""
+
+    def post(self, *, community_id, resident_id, resident_name, group, content) -> None:
+        if self.exists:
+            raise AlreadyExists(f"心愿 {self.id} 已发布")
+        if not content.strip():
+            raise InvalidRecord("心愿内容不能为空")
+        self._trigger(WishPosted(self.id, community_id, resident_id, resident_name, group, content.strip()))
+
+    def claim(self, *, claimant_kind: str, claimant_id: str, claimant_name: str, member_ids: list[str]) -> None:
+        """By a member, or collectively by a unit with some of its members (集体认领)."""
+        if not self.exists:
+            raise UnknownWish(f"心愿 {self.id} 不存在")
+        if self.state != "posted":
+            raise AlreadyTaken(f"这个心愿已由{self.claimant}认领")
+        if not member_ids:
+            raise InvalidRecord("认领心愿至少要有一名党员")
+        self._trigger(WishClaimed(self.id, claimant_kind, claimant_id, claimant_name, list(member_ids)))
+
+    def fulfil(self, *, record: str, now: datetime) -> None:
+        if self.state != "claimed":
+            raise WrongState("心愿尚未认领或已经实现")
+        if not record.strip():
+            raise InvalidRecord("请填写圆梦记录")
+        self._trigger(WishFulfilled(self.id, self.member_ids, record.strip(), iso(now)))
+
+    @singledispatchmethod
+    def apply(self, event) -> None:
+        raise TypeError(f"Wish cannot apply {type(event).__name__}")
+
+    @apply.register
+    def _(self, e: WishPosted) -> None:
+        self.state = "posted"
+
+    @apply.register
+    def _(self, e: WishClaimed) -> None:
+        self.state, self.member_ids, self.claimant = "claimed", e.member_ids, e.claimant_name
+
+    @apply.register
+    def _(self, e: WishFulfilled) -> None:
+        self.state = "fulfilled"
+
+
+# -- activities -----------------------------------------------------------------------------
+class Activity(Aggregate):
+    """A community activity (三会一课, festival, themed day, policy talk) with sign-up and attendance."""
+
+    stream_prefix = "activity"
+
+    def __init__(self, aggregate_id: str):
+        super().__init__(aggregate_id)
+        self.community_id = ""
+        self.capacity = 0
+        self.starts_at: datetime | None = None
+        self.signed_up: list[str] = []
+        self.attendance_recorded = False
+
+    def schedule(self, *, community_id, title, kind, starts_at: datetime, capacity: int, now: datetime) -> None:
+        if self.exists:
+            raise AlreadyExists(f"活动 {self.id} 已安排")
+        if starts_at <= now:
+            raise InvalidRecord("活动时间应在将来")
+        if capacity < 1:
+            raise InvalidRecord("活动名额至少为 1")
+        self._trigger(ActivityScheduled(self.id, community_id, title, kind, iso(starts_at), int(capacity)))
+
+    def sign_up(self, *, member_id: str, now: datetime) -> bool:
+        if not self.exists:
+            raise UnknownActivity(f"活动 {self.id} 不存在")
+        if member_id in self.signed_up:
+            return False
+        if now >= self.starts_at:
+            raise TooLate("活动已开始，不能再报名")
+        if len(self.signed_up) >= self.capacity:
+            raise ActivityFull(f"活动名额已满（{self.capacity} 人）")
+        self._trigger(ActivitySignedUp(self.id, member_id))
+        return True
+
+    def record_attendance(self, *, attended: list[str], now: datetime) -> None:
+        if not self.exists:
+            raise UnknownActivity(f"活动 {self.id} 不存在")
+        if now < self.starts_at:
+            raise TooLate("活动尚未开始，不能登记出勤")
+        if self.attendance_recorded:
+            raise AlreadyExists("出勤已登记")
+        attended = list(dict.fromkeys(attended))
+        absent = [m for m in self.signed_up if m not in attended]
+        self._trigger(AttendanceRecorded(self.id, self.community_id, attended, absent, iso(self.starts_at)))
+
+    @singledispatchmethod
+    def apply(self, event) -> None:
+        raise TypeError(f"Activity cannot apply {type(event).__name__}")
+
+    @apply.register
+    def _(self, e: ActivityScheduled) -> None:
+        self.community_id, self.capacity, self.starts_at = e.community_id, e.capacity, parse(e.starts_at)
+
+    @apply.register
+    def _(self, e: ActivitySignedUp) -> None:
+        self.signed_up.append(e.member_id)
+
+    @apply.register
+    def _(self, e: AttendanceRecorded) -> None:
+        self.attendance_recorded = True

@@ -1,0 +1,253 @@
+"""The dispatch nameko service: thin entrypoints over the handlers, matching and read models."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from nameko.rpc import rpc
+
+from services.dispatch import domain, handlers, matching, readmodels, schemas
+from shared.application import Application, EventCodec
+from shared.domain import DomainError, NotFound
+from shared.nameko_support import (
+    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, command, config_timer, subscribe,
+)
+
+DIRECTORY = "dispatch.directory"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def build_application(database):
+    readmodels.directory_metadata.create_all(database.engine)
+    return Application(database, EventCodec("dispatch", domain.EVENTS)), [readmodels.DispatchProjection()]
+
+
+class NotRegisteredHere(DomainError):
+    code = "not_registered_here"
+
+
+class DispatchService(EventSourcedService):
+    """三单制: demands, dispatch, acceptance, service records, wishes, activities."""
+
+    name = "dispatch"
+
+    app = EventSourcedApp(build_application)
+    work_logging = WorkLogging()
+
+    # -- policy (config) ----------------------------------------------------------------------
+    def _policy(self) -> tuple[timedelta, timedelta]:
+        cfg = self.app.config
+        return (timedelta(minutes=float(cfg.get("ACCEPTANCE_LIMIT_MINUTES", 120))),
+                timedelta(hours=float(cfg.get("SERVICE_DUE_HOURS", 72))))
+
+    def _actor(self, who: dict, community_id: str) -> dict:
+        """A member or team of `community_id`, by id, with the name people see."""
+        if who["kind"] == "team":
+            team = self.app.query(readmodels.team_view, who["id"], fresh=False)
+            if team is None or team["community_id"] != community_id:
+                raise NotRegisteredHere(f"服务队 {who['id']} 不属于该社区")
+            return {"kind": "team", "id": team["team_id"], "name": team["name"]}
+        member = self.app.query(readmodels.directory_member, who["id"], fresh=False)
+        if member is None or not member["registered"] or member["community_id"] != community_id:
+            raise NotRegisteredHere("您未在该社区报到，不能接受或办理该社区的订单")
+        return {"kind": "member", "id": member["member_id"], "name": member["name"]}
+
+    def _order(self, demand_id: str) -> dict:
+        order = self.app.query(readmodels.order_view, demand_id)
+        if order is None:
+            raise NotFound(f"订单 {demand_id} 不存在")
+        return order
+
+    # -- registration's events keep the directory --------------------------------------------
+    @subscribe("registration", "MemberCheckedIn")
+    def on_member_checked_in(self, event):
+        self.app.handle_once(event, handlers.directory_registered, name=DIRECTORY)
+
+    @subscribe("registration", "MemberMoved")
+    def on_member_moved(self, event):
+        self.app.handle_once(event, handlers.directory_moved, name=DIRECTORY)
+
+    @subscribe("registration", "TeamFormed")
+    def on_team_formed(self, event):
+        self.app.handle_once(event, handlers.directory_team_formed, name=DIRECTORY)
+
+    @subscribe("registration", "MemberJoinedTeam")
+    def on_member_joined_team(self, event):
+        self.app.handle_once(event, handlers.directory_team_joined, name=DIRECTORY)
+
+    @subscribe("registration", "TeamLeaderElected")
+    def on_team_leader_elected(self, event):
+        self.app.handle_once(event, handlers.directory_team_leader, name=DIRECTORY)
+
+    # -- 点单 ----------------------------------------------------------------------------------
+    @command(schemas.RecordDemandSchema)
+    def record_demand(self, cmd):
+        """A resident's demand; near-identical open ones in the same grid are flagged."""
+        open_ones = self.app.query(readmodels.open_in_grid, cmd["community_id"], cmd.get("grid_id"),
+                                   cmd["category"], cmd["address"])
+        duplicates = matching.similar_demands(cmd, open_ones)
+        return self.app.execute(handlers.record_demand, cmd, duplicates)
+
+    @command(schemas.MergeDemandsSchema)
+    def merge_demands(self, cmd):
+        return self.app.execute(handlers.merge_demands, cmd)
+
+    @rpc(expected_exceptions=CommandRejected)
+    def shortlist(self, demand_id, limit=10):
+        """Ranked members for a demand, each with the reasons for its place."""
+        try:
+            order = self._order(demand_id)
+        except DomainError as exc:
+            raise CommandRejected(exc.code, exc.message) from None
+        candidates = self.app.query(readmodels.candidates_in, order["community_id"], now().year, fresh=False)
+        return matching.rank_candidates(order, candidates, limit=int(limit))
+
+    # -- 下单 ----------------------------------------------------------------------------------
+    @command(schemas.DispatchOrderSchema)
+    def dispatch_order(self, cmd):
+        """To named members/teams in order, or to the top of the suggested shortlist; the next
+        one gets the order if the first declines or does not accept in time."""
+        order = self._order(cmd["demand_id"])
+        if cmd["candidates"]:
+            queue = [self._actor(c, order["community_id"]) for c in cmd["candidates"]]
+            reasons = ["社区工作人员指定"]
+        else:
+            ranked = self.shortlist(cmd["demand_id"], cmd["suggested"])
+            if not ranked:
+                raise CommandRejected("no_candidates", "该社区暂无可派单的已报到党员，请发布到服务菜单或指定人员")
+            queue = [{"kind": r["kind"], "id": r["member_id"], "name": r["name"]} for r in ranked]
+            reasons = ranked[0]["reasons"]
+        accept_within, due_within = self._policy()
+        return self.app.execute(handlers.dispatch_order, cmd["demand_id"], queue, reasons, cmd["by"], now(),
+                                accept_within, due_within)
+
+    @command(schemas.StaffActionSchema)
+    def publish_order(self, cmd):
+        accept_within, due_within = self._policy()
+        return self.app.execute(handlers.publish_order, cmd["demand_id"], now(), accept_within, due_within)
+
+    # -- 接单 ----------------------------------------------------------------------------------
+    @command(schemas.AcceptOrderSchema)
+    def accept_order(self, cmd):
+        who = self._actor(cmd["who"], self._order(cmd["demand_id"])["community_id"])
+        return self.app.execute(handlers.accept_order, cmd["demand_id"], who, now())
+
+    @command(schemas.DeclineOrderSchema)
+    def decline_order(self, cmd):
+        who = self._actor(cmd["who"], self._order(cmd["demand_id"])["community_id"])
+        return self.app.execute(handlers.decline_order, cmd["demand_id"], who, cmd["reason"], now(),
+                                self._policy()[0])
+
+    # -- 服务纪实 ------------------------------------------------------------------------------
+    @command(schemas.CompleteServiceSchema)
+    def complete_service(self, cmd):
+        order = self._order(cmd["demand_id"])
+        who = self._actor(cmd["who"], order["community_id"])
+        if who["kind"] == "team":
+            team = self.app.query(readmodels.team_view, who["id"], fresh=False)
+            member_ids = [m for m in cmd["member_ids"] if m in team["member_ids"]] or team["member_ids"]
+        else:
+            member_ids = list(dict.fromkeys([who["id"], *cmd["member_ids"]]))
+        return self.app.execute(handlers.complete_service, cmd, who, member_ids, now())
+
+    @command(schemas.StaffActionSchema)
+    def verify_service(self, cmd):
+        return self.app.execute(handlers.verify_service, cmd, now())
+
+    @command(schemas.RejectServiceSchema)
+    def reject_service(self, cmd):
+        return self.app.execute(handlers.reject_service, cmd)
+
+    @command(schemas.RateServiceSchema)
+    def rate_service(self, cmd):
+        return self.app.execute(handlers.rate_service, cmd)
+
+    @command(schemas.CancelOrderSchema)
+    def cancel_order(self, cmd):
+        return self.app.execute(handlers.cancel_order, cmd)
+
+    @command(schemas.StaffActionSchema)
+    def reopen_order(self, cmd):
+        return self.app.execute(handlers.reopen_order, cmd)
+
+    # -- time rules ----------------------------------------------------------------------------
+    @rpc
+    def check_deadlines(self, as_of=None):
+        """Re-dispatch orders not accepted in time (or escalate), and mark overdue ones."""
+        moment = datetime.fromisoformat(as_of) if as_of else now()
+        accept_within, _ = self._policy()
+        timed_out = overdue = 0
+        for batch in iter(lambda: self.app.query(readmodels.due_for_timeout, moment.isoformat()), []):
+            done = self.app.execute(handlers.time_out_orders, batch, moment, accept_within)
+            timed_out += done
+            if not done:
+                break
+        for batch in iter(lambda: self.app.query(readmodels.due_for_overdue, moment.isoformat()), []):
+            done = self.app.execute(handlers.mark_overdue_orders, batch, moment)
+            overdue += done
+            if not done:
+                break
+        return {"as_of": moment.isoformat(), "timed_out": timed_out, "overdue": overdue}
+
+    @config_timer("DEADLINE_SCAN_SECONDS", 30)
+    def scan_deadlines(self):
+        self.check_deadlines()
+
+    # -- wishes and activities -----------------------------------------------------------------
+    @command(schemas.PostWishSchema)
+    def post_wish(self, cmd):
+        return self.app.execute(handlers.post_wish, cmd)
+
+    @command(schemas.ClaimWishSchema)
+    def claim_wish(self, cmd):
+        """By a member, or collectively by a unit with its members registered there (集体认领)."""
+        if cmd["claimant_kind"] == "member":
+            member = self.app.query(readmodels.directory_member, cmd["claimant_id"], fresh=False)
+            if member is None or not member["registered"]:
+                raise NotRegisteredHere("只有已报到的党员才能认领心愿")
+            cmd.update(claimant_name=member["name"], member_ids=[member["member_id"]])
+        else:
+            members = [self.app.query(readmodels.directory_member, m, fresh=False) for m in cmd["member_ids"]]
+            if not members or any(m is None or m["unit_id"] != cmd["claimant_id"] for m in members):
+                raise NotRegisteredHere("集体认领须由本单位已报到的党员参与")
+            cmd.update(claimant_name=members[0]["unit_name"])
+        return self.app.execute(handlers.claim_wish, cmd)
+
+    @command(schemas.FulfilWishSchema)
+    def fulfil_wish(self, cmd):
+        return self.app.execute(handlers.fulfil_wish, cmd, now())
+
+    @command(schemas.ScheduleActivitySchema)
+    def schedule_activity(self, cmd):
+        return self.app.execute(handlers.schedule_activity, cmd, now())
+
+    @command(schemas.SignUpSchema)
+    def sign_up(self, cmd):
+        return self.app.execute(handlers.sign_up, cmd, now())
+
+    @command(schemas.AttendanceSchema)
+    def record_attendance(self, cmd):
+        return self.app.execute(handlers.record_attendance, cmd, now())
+
+    # -- queries -------------------------------------------------------------------------------
+    @rpc
+    def order(self, demand_id):
+        return self.app.query(readmodels.order_view, demand_id)
+
+    @rpc
+    def open_demands(self, community_id, page=1, page_size=50):
+        return self.app.query(readmodels.open_demands, community_id, page, page_size)
+
+    @rpc
+    def member_orders(self, member_id):
+        return self.app.query(readmodels.member_orders, member_id)
+
+    @rpc
+    def yearly_minimum(self, year, unit_id=None, community_id=None):
+        return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id)
+
+    @rpc
+    def wish_wall(self, community_id):
+        return self.app.query(readmodels.wish_wall, community_id)

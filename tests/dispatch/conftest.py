@@ -1,0 +1,60 @@
+"""Dispatch's service layer on a real database (both back ends), with a controllable clock."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.dispatch import handlers, readmodels
+from services.dispatch.service import build_application
+from shared.application import Context
+from shared.contracts import ReceivedEvent
+from shared.projections import Projector
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # 09:00 Monday in Beijing
+ACCEPT, DUE = timedelta(hours=2), timedelta(hours=72)
+
+
+class Dispatch:
+    def __init__(self, database):
+        self.db = database
+        self.app, projections = build_application(database)
+        self.projector = Projector(database, self.app.store, self.app.codec, projections)
+        self.clock = T0
+        self._versions = {}
+
+    def do(self, handler, *args, **kwargs):
+        return self.app.execute(handler, *args, context=Context(correlation_id="test"), **kwargs)
+
+    def query(self, fn, *args, **kwargs):
+        self.projector.catch_up()
+        with self.db.transaction() as conn:
+            return fn(conn, *args, **kwargs)
+
+    def registered(self, member_id, name, community="xf", grid="g1", skills=("法律咨询",), unit=("czj", "市财政局"),
+                   availability=("周六上午",)):
+        """As if registration's MemberCheckedIn had arrived."""
+        self._versions[member_id] = self._versions.get(member_id, 0) + 3
+        event = ReceivedEvent(
+            source="registration", event_id=f"ev-{member_id}-{self._versions[member_id]}", event_type="MemberCheckedIn",
+            schema_version=2, stream_id=f"member-{member_id}", stream_version=self._versions[member_id],
+            global_position=1, occurred_at=T0.isoformat(), correlation_id=None, causation_id=None, actor=None,
+            data={"member_id": member_id, "member_name": name, "unit_id": unit[0], "unit_name": unit[1],
+                  "community_id": community, "grid_id": grid, "skills": list(skills),
+                  "availability": list(availability)})
+        self.app.handle_once(event, handlers.directory_registered, "dispatch.directory")
+        return {"kind": "member", "id": member_id, "name": name}
+
+    def demand(self, demand_id="d1", category="法律援助", description="邻里纠纷需要法律咨询", grid="g1", resident="r1"):
+        start = T0 + timedelta(days=5)  # Saturday 09:00 in Beijing
+        return self.do(handlers.record_demand, {
+            "demand_id": demand_id, "community_id": "xf", "grid_id": grid, "resident_id": resident,
+            "resident_name": "赵大爷", "category": category, "description": description, "address": "幸福小区3栋",
+            "window_start": start, "window_end": start + timedelta(hours=3), "urgency": "一般", "public": True,
+            "channel": "上门", "recorded_by": "staff-1"}, [])
+
+    def dispatch(self, demand_id, *candidates):
+        return self.do(handlers.dispatch_order, demand_id, list(candidates), ["指定"], "staff-1", self.clock, ACCEPT, DUE)
+
+
+@pytest.fixture
+def dsp(database):
+    return Dispatch(database)
