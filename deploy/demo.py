@@ -22,7 +22,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from deploy.processes import ROOT, BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready
+from deploy.processes import ROOT, SERVICE_CLASSES, BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready
 from shared.logging import quiet_amqp_client
 
 DISTRICT = ("xq", "西区")
@@ -60,7 +60,7 @@ def prepare_postgres(base_url: str) -> str | None:
         url = base_url.rstrip("/") + f"/{DEMO_DB}"
         engine = create_engine(url)
         with engine.begin() as conn:
-            for schema in ("registration", "notify"):
+            for schema in SERVICE_CLASSES:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
         return url
@@ -189,6 +189,122 @@ def run_flow(rpc, members_per_unit: int, rng: random.Random) -> dict:
     return out
 
 
+WEEK_DEMANDS = [
+    ("维修", "厨房水龙头漏水，请帮忙修理", "幸福小区3栋201", "一般"),
+    ("维修", "厨房的水龙头漏水了，麻烦来修一下", "幸福小区3栋201", "一般"),
+    ("法律援助", "和邻居因漏水赔偿起了纠纷，想咨询法律", "幸福小区5栋102", "较急"),
+    ("助老", "独居老人需要每周陪同买菜", "幸福小区1栋301", "一般"),
+    ("健康义诊", "老伴血压偏高，想请人上门量血压", "幸福小区2栋502", "较急"),
+    ("矛盾调处", "楼上装修噪音大，双方需要调解", "幸福小区6栋101", "一般"),
+]
+
+
+def run_week(rpc, rng: random.Random) -> dict:
+    """A week of 幸福社区: demands in, suggestions with reasons, dispatch, a decline, a timeout
+    re-dispatch, accepts, completions, verification, ratings, a collective wish, an activity."""
+    from datetime import datetime, timedelta, timezone
+
+    from shared.nameko_support import CommandRejected
+
+    dsp, reg = rpc.dispatch, rpc.registration
+    rosters = {unit_id: reg.roster(unit_id, 1, 500)["items"] for unit_id, *_ in UNITS}
+    unit_members = {unit_id: {m["member_id"] for m in items} for unit_id, items in rosters.items()}
+    in_xf = [m for items in rosters.values() for m in items if m["registered_community_id"] == "xf"]
+    deadline = time.monotonic() + 30
+    while len(dsp.yearly_minimum(2026, community_id="xf")["members"]) < len(in_xf) and time.monotonic() < deadline:
+        time.sleep(0.2)   # the directory fills from registration's events
+    saturday = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)
+    out = {"orders": [], "suggestions": {}, "duplicate": None, "declined": None, "timed_out": None}
+    for n, (category, text, address, urgency) in enumerate(WEEK_DEMANDS):
+        demand_id = f"xf-{n + 1:03d}"
+        recorded = dsp.record_demand({
+            "demand_id": demand_id, "community_id": "xf", "grid_id": "xf-g1", "resident_id": f"r{n}",
+            "resident_name": person(rng), "category": category, "description": text, "address": address,
+            "urgency": urgency, "window_start": (saturday + timedelta(days=n % 2)).isoformat(),
+            "window_end": (saturday + timedelta(days=n % 2, hours=4)).isoformat(), "channel": "网格员",
+            "recorded_by": "xf-staff"})
+        if recorded["possible_duplicate_of"]:
+            out["duplicate"] = (demand_id, recorded["possible_duplicate_of"])
+            dsp.merge_demands({"demand_id": demand_id, "into_demand_id": recorded["possible_duplicate_of"][0],
+                               "by": "xf-staff"})
+            continue
+        out["orders"].append(demand_id)
+    ratings = [5, 5, 4, 5, 3]
+    for n, demand_id in enumerate(out["orders"]):
+        shortlist = dsp.shortlist(demand_id, 3)
+        if n < 2:
+            out["suggestions"][demand_id] = shortlist
+        dsp.dispatch_order({"demand_id": demand_id, "by": "xf-staff", "suggested": 3})
+        order = dsp.order(demand_id)
+        if n == 1:    # the member declines; the next candidate gets the order
+            nxt = dsp.decline_order({"demand_id": demand_id, "who": {"id": order["assignee_id"]},
+                                     "reason": "周末在外地出差"})
+            out["declined"] = (order["assignee_name"], nxt["next"]["name"])
+        elif n == 2:  # the member does not answer in time; the deadline scan re-dispatches it
+            while dsp.order(demand_id)["assignee_id"] == order["assignee_id"]:
+                time.sleep(0.5)
+            out["timed_out"] = (order["assignee_name"], dsp.order(demand_id)["assignee_name"])
+        order = dsp.order(demand_id)
+        dsp.accept_order({"demand_id": demand_id, "who": {"id": order["assignee_id"]}})
+        dsp.complete_service({"demand_id": demand_id, "who": {"id": order["assignee_id"]},
+                              "hours": rng.choice([1, 1.5, 2, 3]), "content": "已上门服务，居民确认问题解决"})
+        dsp.verify_service({"demand_id": demand_id, "by": "xf-staff"})
+        dsp.rate_service({"demand_id": demand_id, "resident_id": order["resident_id"], "rating": ratings[n],
+                          "comment": "感谢党员同志"})
+    try:
+        dsp.accept_order({"demand_id": out["orders"][0], "who": {"id": in_xf[-1]["member_id"]}})
+    except CommandRejected as exc:
+        out["taken"] = exc.message
+    # a wish claimed collectively by a unit with its members
+    dsp.post_wish({"wish_id": "xf-w1", "community_id": "xf", "resident_id": "r-child", "resident_name": "小雨",
+                   "group": "留守儿童", "content": "想要一个书包和几本课外书"})
+    crews = {}
+    for m in in_xf:
+        unit = next(u for u, *_ in UNITS if m["member_id"] in unit_members[u])
+        crews.setdefault(unit, []).append(m["member_id"])
+    unit_id, crew = max(crews.items(), key=lambda kv: len(kv[1]))
+    dsp.claim_wish({"wish_id": "xf-w1", "claimant_kind": "unit", "claimant_id": unit_id, "member_ids": crew[:3]})
+    dsp.fulfil_wish({"wish_id": "xf-w1", "record": "送去新书包一个、课外书 12 本"})
+    # an activity: sign-up and attendance
+    starts = datetime.now(timezone.utc) + timedelta(seconds=2)
+    dsp.schedule_activity({"activity_id": "xf-a1", "community_id": "xf", "title": "主题党日：垃圾分类宣传",
+                           "kind": "主题党日", "starts_at": starts.isoformat(), "capacity": 30})
+    for m in in_xf[:8]:
+        dsp.sign_up({"activity_id": "xf-a1", "member_id": m["member_id"]})
+    time.sleep(max(0.0, (starts - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+    dsp.record_attendance({"activity_id": "xf-a1", "attended": [m["member_id"] for m in in_xf[:7]]})
+    out["final"] = [dsp.order(d) for d in out["orders"]]
+    out["wish"] = dsp.wish_wall("xf")[0]
+    out["minimum"] = dsp.yearly_minimum(2026, community_id="xf")
+    return out
+
+
+def print_week(week: dict) -> None:
+    print("\n幸福社区的一周（点单 → 下单 → 接单）")
+    if week["duplicate"]:
+        print(f"  疑似重复需求 {week['duplicate'][0]} 与 {week['duplicate'][1][0]}，已由工作人员合并")
+    for demand_id, shortlist in week["suggestions"].items():
+        print(f"  {demand_id} 推荐人选：")
+        for s in shortlist:
+            print(f"    {s['name']}（{s['score']:.2f}）：" + "；".join(s["reasons"]))
+    print(f"  谢绝：{week['declined'][0]} 谢绝后，订单转给 {week['declined'][1]}")
+    print(f"  超时：{week['timed_out'][0]} 未在时限内接单，订单转给 {week['timed_out'][1]}")
+    if week.get("taken"):
+        print(f"  抢单被拒：{week['taken']}")
+    from services.dispatch.domain import STATE_NAMES
+
+    widths = (10, 10, 12, 10, 6, 6)
+    print("  " + row_text(("订单", "类别", "服务党员", "状态", "时长", "评分"), widths))
+    for o in week["final"]:
+        print("  " + row_text((o["demand_id"], o["category"], o["assignee_name"] or "", STATE_NAMES[o["state"]],
+                               o["hours"] or "", o["rating"] or ""), widths))
+    wish = week["wish"]
+    print(f"  微心愿：{wish['resident_name']}“{wish['content']}”由{wish['claimant']}认领，已实现：{wish['record']}")
+    m = week["minimum"]
+    print(f"  年度底线（服务 ≥{m['minimum']['services']} 次、活动 ≥{m['minimum']['activities']} 次）："
+          f"幸福社区 {len(m['members'])} 名已报到党员中 {len(m['behind'])} 名尚未达到")
+
+
 def upload(filename: str, content: bytes, unit_id: str) -> dict:
     import base64
 
@@ -199,7 +315,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     quiet_amqp_client()
-    print("报到 Baodao demo — registration and notify as separate processes")
+    print("报到 Baodao demo — registration, dispatch and notify as separate processes")
     try:
         check_broker(args.amqp_uri)
     except BrokerUnreachable as exc:
@@ -219,8 +335,9 @@ def main(argv=None) -> int:
     reset_broker_state(args.amqp_uri)
 
     env = service_env(args.amqp_uri, database_url, work_dir)
+    env.update(ACCEPTANCE_LIMIT_MINUTES="0.05", DEADLINE_SCAN_SECONDS="0.5")  # a 3-second limit, to show a timeout
     services = [ServiceProcess(name, env, work_dir / "logs" / f"{name}.log").start()
-                for name in ("registration", "notify")]
+                for name in ("registration", "dispatch", "notify")]
     from nameko.standalone.rpc import ClusterRpcProxy
 
     try:
@@ -228,6 +345,7 @@ def main(argv=None) -> int:
         print(f"  services ready: {', '.join(f'{s.name} (pid {s.process.pid})' for s in services)}\n")
         with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=30) as rpc:
             outcome = run_flow(rpc, args.members, random.Random(args.seed))
+            week = run_week(rpc, random.Random(args.seed))
             expected = outcome["checked_in"]
             deadline = time.monotonic() + 60
             while True:
@@ -281,6 +399,7 @@ def main(argv=None) -> int:
         print(f"幸福社区公示栏：岗位 {len(board['posts'])} 个，承诺 {len(board['commitments'])} 条，"
               f"服务队“{team['name']}”队长 {team['leader']}，队员 "
               + "、".join(f"{m['name']}({m['phone']})" for m in team["members"]))
+    print_week(week)
     if sample:
         print(f"\n{UNITS[0][1]} 收件箱中的一份回执：\n{sample[0]['title']}\n{sample[0]['body']}")
     expected_total = sum(expected.values())

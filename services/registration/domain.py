@@ -507,6 +507,8 @@ class Member(Aggregate):
         self.name = ""
         self.phone = ""
         self.residence_community_id = ""
+        self.skills: list[str] = []
+        self.willingness = ""
         self.letters: dict[str, Letter] = {}
         self.personal_obligations: dict[str, Obligation] = {}
         self.checked_in: dict[str, str] = {}  # obligation (campaign) id -> card number
@@ -593,9 +595,11 @@ class Member(Aggregate):
         community.require_place(grid_id, branch_id)
         slots = check_availability(availability)
         card_no = community.issue_card(self.id)
+        # the card starts from what the roster says; the community may record more at the desk
         self._trigger(MemberCheckedIn(self.id, self.name, self.unit_id, unit.name, letter.campaign_id, letter_id,
                                       community.id, community.name, community.district_id, community.street_id,
-                                      grid_id, branch_id, card_no, list(skills), willingness, slots, checked_in_at))
+                                      grid_id, branch_id, card_no, list(skills) or list(self.skills),
+                                      willingness or self.willingness, slots, checked_in_at))
         self._trigger(ReceiptReturned(self.id, self.unit_id, community.id, card_no, letter.campaign_id))
         return card_no
 
@@ -664,6 +668,7 @@ class Member(Aggregate):
     def _(self, e: MemberEnrolled) -> None:
         self.unit_id, self.name, self.phone = e.unit_id, e.name, e.phone
         self.residence_community_id = e.residence_community_id
+        self.skills, self.willingness = list(e.skills), e.willingness
 
     @apply.register
     def _(self, e: RegistrationObligationOpened) -> None:
@@ -681,6 +686,7 @@ class Member(Aggregate):
     @apply.register
     def _(self, e: MemberCheckedIn) -> None:
         self.checked_in[e.campaign_id] = e.card_no
+        self.skills, self.willingness = list(e.skills), e.willingness
         self.registered_at, self.card_no = e.community_id, e.card_no
         if e.campaign_id in self.personal_obligations:
             self.personal_obligations[e.campaign_id].card_no = e.card_no
