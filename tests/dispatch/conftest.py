@@ -5,29 +5,18 @@ import pytest
 
 from services.dispatch import handlers, readmodels
 from services.dispatch.service import build_application
-from shared.application import Context
 from shared.contracts import ReceivedEvent
-from shared.projections import Projector
+from tests.service_layer import ServiceLayer
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # 09:00 Monday in Beijing
 ACCEPT, DUE = timedelta(hours=2), timedelta(hours=72)
 
 
-class Dispatch:
+class Dispatch(ServiceLayer):
     def __init__(self, database):
-        self.db = database
-        self.app, projections = build_application(database)
-        self.projector = Projector(database, self.app.store, self.app.codec, projections)
+        super().__init__(database, build_application)
         self.clock = T0
         self._versions = {}
-
-    def do(self, handler, *args, **kwargs):
-        return self.app.execute(handler, *args, context=Context(correlation_id="test"), **kwargs)
-
-    def query(self, fn, *args, **kwargs):
-        self.projector.catch_up()
-        with self.db.transaction() as conn:
-            return fn(conn, *args, **kwargs)
 
     def registered(self, member_id, name, community="xf", grid="g1", skills=("法律咨询",), unit=("czj", "市财政局"),
                    availability=("周六上午",)):

@@ -5,28 +5,17 @@ import pytest
 
 from services.registration import handlers, readmodels
 from services.registration.service import build_application
-from shared.application import Context
-from shared.projections import Projector
+from tests.service_layer import ServiceLayer
 
 NOW = "2026-11-22T08:00:00+00:00"
 TODAY = date(2026, 11, 22)
 
 
-class Registration:
+class Registration(ServiceLayer):
     """Runs handlers and queries the way the service does, with a controllable clock."""
 
     def __init__(self, database):
-        self.db = database
-        self.app, projections = build_application(database)
-        self.projector = Projector(database, self.app.store, self.app.codec, projections)
-
-    def do(self, handler, *args, **kwargs):
-        return self.app.execute(handler, *args, context=Context(correlation_id="test"), **kwargs)
-
-    def query(self, fn, *args, **kwargs):
-        self.projector.catch_up()
-        with self.db.transaction() as conn:
-            return fn(conn, *args, **kwargs)
+        super().__init__(database, build_application)
 
     # a small district --------------------------------------------------------------------
     def community(self, cid, name, district=("xq", "西区"), street=("hp", "和平街道"), prefix=None):
