@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, ClassVar, Iterable
 
 import structlog
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, select, update
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -26,6 +26,15 @@ checkpoints_table = Table(
     Column("name", String(100), primary_key=True),
     Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
 )
+
+
+# Built once: building a statement costs more than executing a cached one (the hot path runs
+# them for every batch).
+_LOCK_CHECKPOINT = (select(checkpoints_table.c.position).where(checkpoints_table.c.name == bindparam("p_name"))
+                    .with_for_update())
+_MOVE_CHECKPOINT = (update(checkpoints_table).where(checkpoints_table.c.name == bindparam("p_name"))
+                    .where(checkpoints_table.c.position == bindparam("p_start"))
+                    .values(position=bindparam("p_position")))
 
 
 class Projection:
@@ -84,22 +93,16 @@ class Projector:
         same projection — another instance, or a query catching up to read its own writes —
         take turns instead of applying a batch twice.
         """
-        q = (select(checkpoints_table.c.position).where(checkpoints_table.c.name == projection.name)
-             .with_for_update())
         with self.db.transaction() as conn:
-            start = conn.execute(q).scalar_one()
+            start = conn.execute(_LOCK_CHECKPOINT, {"p_name": projection.name}).scalar_one()
             events = self.store.read_all(start, limit=self.batch_size, conn=conn)
             if not events:
                 return 0
             for event in events:
                 if projection.handles(event.event_type):
                     projection.apply(conn, event, self.codec.decode_data(event))
-            moved = conn.execute(
-                update(checkpoints_table)
-                .where(checkpoints_table.c.name == projection.name)
-                .where(checkpoints_table.c.position == start)
-                .values(position=events[-1].global_position)
-            )
+            moved = conn.execute(_MOVE_CHECKPOINT, {"p_name": projection.name, "p_start": start,
+                                                    "p_position": events[-1].global_position})
             if moved.rowcount != 1:
                 raise CheckpointMoved(projection.name)  # belt and braces: roll the batch back
         return len(events)
@@ -113,11 +116,11 @@ class Projector:
                     n = self._step(projection)
                 except CheckpointMoved:
                     continue
-                if n == 0:
-                    break
                 total += n
-                if progress:
+                if n and progress:
                     progress(self.position(projection), self.store.max_position())
+                if n < self.batch_size:
+                    break  # a short batch read up to the head: no need to read again to find nothing
         return total
 
     def rebuild(self, name: str, progress: Callable[[int, int], None] | None = None) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import amqp
 import kombu
 import structlog
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, BigInteger, select, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, BigInteger, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -37,6 +37,20 @@ relay_state_table = Table(
     Column("owner", String(100)),
     Column("lease_until", Float, nullable=False, default=0.0),
 )
+
+# Built once (building a statement costs more than running a cached one; the relay runs these
+# after every commit of its service).
+_t = relay_state_table
+_ACQUIRE = (update(_t).where(_t.c.name == bindparam("r_name"))
+            .where((_t.c.owner == bindparam("r_owner")) | (_t.c.lease_until < bindparam("r_now"))
+                   | (_t.c.owner.is_(None)))
+            .values(owner=bindparam("r_owner"), lease_until=bindparam("r_until")))
+_RELEASE = (update(_t).where(_t.c.name == bindparam("r_name")).where(_t.c.owner == bindparam("r_owner"))
+            .values(owner=None, lease_until=0.0))
+_POSITION = select(_t.c.position).where(_t.c.name == bindparam("r_name"))
+_SAVE = (update(_t).where(_t.c.name == bindparam("r_name")).where(_t.c.owner == bindparam("r_owner"))
+         .values(position=bindparam("r_position"), lease_until=bindparam("r_until")))
+del _t
 
 
 class PublishNacked(Exception):
@@ -93,6 +107,11 @@ class Relay:
         self.stats = RelayStats()
         self._conn: kombu.Connection | None = None
         self._channel = None
+        # While this relay holds the lease, no other instance can take it before `_lease_until`
+        # nor move the checkpoint; so `run_once` renews the lease only once half of it is used
+        # up, and keeps the checkpoint it read or wrote instead of reading it on every run.
+        self._lease_until = 0.0
+        self._position: int | None = None
         kernel_metadata.create_all(self.db.engine, tables=[relay_state_table])
         self._ensure_state_row()
 
@@ -108,36 +127,42 @@ class Relay:
 
     def acquire_lease(self) -> bool:
         now = time.time()
-        t = relay_state_table
+        self._forget_lease()  # until the database says otherwise
         with self.db.transaction() as conn:
-            result = conn.execute(
-                update(t)
-                .where(t.c.name == self.service)
-                .where((t.c.owner == self.instance_id) | (t.c.lease_until < now) | (t.c.owner.is_(None)))
-                .values(owner=self.instance_id, lease_until=now + self.lease_seconds)
-            )
-            return result.rowcount == 1
+            result = conn.execute(_ACQUIRE, {"r_name": self.service, "r_owner": self.instance_id, "r_now": now,
+                                             "r_until": now + self.lease_seconds})
+            if result.rowcount != 1:
+                return False
+        self._lease_until = now + self.lease_seconds
+        return True
 
     def release_lease(self) -> None:
-        t = relay_state_table
+        self._forget_lease()
         with self.db.transaction() as conn:
-            conn.execute(update(t).where(t.c.name == self.service).where(t.c.owner == self.instance_id)
-                         .values(owner=None, lease_until=0.0))
+            conn.execute(_RELEASE, {"r_name": self.service, "r_owner": self.instance_id})
+
+    def _forget_lease(self) -> None:
+        self._lease_until, self._position = 0.0, None
+
+    def _hold_lease(self) -> bool:
+        """Take the lease, or renew it once half of it is used up."""
+        if self._lease_until - time.time() > self.lease_seconds / 2:
+            return True
+        return self.acquire_lease()
 
     def checkpoint(self) -> int:
         with self.db.transaction() as conn:
-            return conn.execute(select(relay_state_table.c.position)
-                                .where(relay_state_table.c.name == self.service)).scalar_one()
+            return conn.execute(_POSITION, {"r_name": self.service}).scalar_one()
 
     def _save_checkpoint(self, position: int) -> None:
-        t = relay_state_table
+        until = time.time() + self.lease_seconds
         with self.db.transaction() as conn:
-            result = conn.execute(
-                update(t).where(t.c.name == self.service).where(t.c.owner == self.instance_id)
-                .values(position=position, lease_until=time.time() + self.lease_seconds)
-            )
+            result = conn.execute(_SAVE, {"r_name": self.service, "r_owner": self.instance_id,
+                                          "r_position": position, "r_until": until})
             if result.rowcount != 1:
+                self._forget_lease()
                 raise LeaseLost(f"relay {self.instance_id} lost the lease of {self.service}")
+        self._lease_until, self._position = until, position
 
     def lag(self) -> int:
         """Events stored but not yet confirmed by the broker."""
@@ -223,25 +248,33 @@ class Relay:
 
     def run_once(self) -> int:
         """Publish everything stored now; returns how many events were published."""
-        if not self.acquire_lease():
+        if not self._hold_lease():
             return 0
         published = 0
-        position = self.checkpoint()
-        while True:
-            events = self.store.read_all(position, limit=self.batch_size)
-            if not events:
-                return published
-            try:
-                upto = self.publish_batch(events)
-            except Exception:
-                self.close()
-                raise
-            self._save_checkpoint(upto)
-            published += len(events)
-            self.stats.published += len(events)
-            self.stats.batches += 1
-            position = upto
-            log.debug("relay_batch_confirmed", service=self.service, count=len(events), position=upto)
+        try:
+            if self._position is None:
+                self._position = self.checkpoint()
+            position = self._position
+            while True:
+                events = self.store.read_all(position, limit=self.batch_size)
+                if not events:
+                    return published
+                try:
+                    upto = self.publish_batch(events)
+                except Exception:
+                    self.close()
+                    raise
+                self._save_checkpoint(upto)
+                published += len(events)
+                self.stats.published += len(events)
+                self.stats.batches += 1
+                position = upto
+                log.debug("relay_batch_confirmed", service=self.service, count=len(events), position=upto)
+                if len(events) < self.batch_size:
+                    return published  # a short batch read up to the head
+        except BaseException:
+            self._forget_lease()  # read the lease and the checkpoint afresh next time
+            raise
 
     def run_forever(self, should_stop, wakeup=None, idle_sleep: float = 0.05, sleep=time.sleep) -> None:
         """Loop until `should_stop()`; `wakeup` (optional) is an object with `wait(timeout)`

@@ -265,13 +265,17 @@ class DispatchProjection(Projection):
 
 # -- queries --------------------------------------------------------------------------------
 def candidates_in(conn: Connection, community_id: str, year: int) -> list[dict]:
-    """Registered members of the community with their open load and this year's services."""
-    load = (select(orders.c.assignee_id, func.count().label("n")).where(orders.c.assignee_kind == "member")
-            .where(orders.c.state.in_(LOAD_STATES)).group_by(orders.c.assignee_id).subquery())
+    """Registered members of the community with their open load and this year's services.
+
+    The open load is counted per member (a correlated count on the assignee index), not by
+    grouping every open order of the city and joining: the cost stays with the community's
+    members however many orders are open elsewhere."""
+    load = (select(func.count()).select_from(orders).where(orders.c.assignee_id == directory.c.member_id)
+            .where(orders.c.assignee_kind == "member").where(orders.c.state.in_(LOAD_STATES))
+            .scalar_subquery())
     q = (select(directory.c.member_id, directory.c.name, directory.c.grid_id, directory.c.skills,
-                directory.c.availability, func.coalesce(load.c.n, 0), func.coalesce(member_year.c.services, 0))
-         .select_from(directory.outerjoin(load, load.c.assignee_id == directory.c.member_id)
-                      .outerjoin(member_year, and_(member_year.c.member_id == directory.c.member_id,
+                directory.c.availability, load, func.coalesce(member_year.c.services, 0))
+         .select_from(directory.outerjoin(member_year, and_(member_year.c.member_id == directory.c.member_id,
                                                    member_year.c.year == year)))
          .where(directory.c.community_id == community_id).where(directory.c.registered.is_(True)))
     return [{"member_id": r[0], "name": r[1], "grid_id": r[2], "skills": json.loads(r[3]),

@@ -187,3 +187,22 @@ def test_dispatch_read_models_rebuild_to_the_same_rows(dsp):
     dsp.projector.rebuild("dispatch")
     with dsp.db.transaction() as conn:
         assert readmodels.all_rows(conn) == live
+
+
+def test_candidates_carry_their_open_load_and_this_years_services(dsp):
+    a, b = dsp.registered("m1", "甲"), dsp.registered("m2", "乙")
+    dsp.registered("m9", "丙", community="yg")
+    for d in ("d1", "d2", "d3", "d4"):
+        dsp.demand(d)
+    dsp.dispatch("d1", a)                                      # dispatched to a: open
+    dsp.dispatch("d2", a)
+    dsp.do(handlers.accept_order, "d2", a, T0)                 # accepted by a: open
+    dsp.dispatch("d3", b)
+    dsp.do(handlers.accept_order, "d3", b, T0)
+    dsp.do(handlers.complete_service, {"demand_id": "d3", "hours": 1, "participants": 1, "content": "好"}, b, ["m2"], T0)
+    dsp.do(handlers.verify_service, {"demand_id": "d3", "by": "s"}, T0)  # done: not open, one service this year
+    by_id = {c["member_id"]: c for c in dsp.query(readmodels.candidates_in, "xf", T0.year)}
+    assert sorted(by_id) == ["m1", "m2"]
+    assert (by_id["m1"]["open_orders"], by_id["m1"]["services_this_year"]) == (2, 0)
+    assert (by_id["m2"]["open_orders"], by_id["m2"]["services_this_year"]) == (0, 1)
+    assert dsp.query(readmodels.candidates_in, "yg", T0.year)[0]["open_orders"] == 0
