@@ -20,8 +20,8 @@ import shutil
 import sys
 import time
 import unicodedata
-from pathlib import Path
 
+from deploy.pg import drop_schemas, ensure_database
 from deploy.processes import ROOT, SERVICE_CLASSES, BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready
 from shared.logging import quiet_amqp_client
 
@@ -49,20 +49,9 @@ def parse_args(argv=None):
 
 def prepare_postgres(base_url: str) -> str | None:
     """The demo's own database, emptied; None if PostgreSQL is not reachable."""
-    from sqlalchemy import create_engine, text
-
     try:
-        admin = create_engine(base_url.rstrip("/") + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": DEMO_DB}).first():
-                conn.execute(text(f'CREATE DATABASE "{DEMO_DB}"'))
-        admin.dispose()
-        url = base_url.rstrip("/") + f"/{DEMO_DB}"
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            for schema in SERVICE_CLASSES:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        url = ensure_database(base_url, DEMO_DB)
+        drop_schemas(url, SERVICE_CLASSES)
         return url
     except Exception as exc:  # noqa: BLE001
         print(f"  PostgreSQL not reachable ({exc.__class__.__name__}); using the embedded SQLite files")
