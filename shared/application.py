@@ -8,6 +8,7 @@ the correlation id, causation id and actor of what caused it.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
@@ -57,9 +58,42 @@ class Context:
     actor: dict | None = None
 
 
+class StreamCache:
+    """The decoded events of recently loaded streams, in this process.
+
+    A stream only ever grows, and its events are immutable, so what was read once stays true:
+    loading a cached stream reads only the events after the cached version. A stream another
+    instance appended to meanwhile is therefore still read in full; a stale cache costs a
+    concurrency conflict at worst, never a wrong decision. Bounded by a number of events
+    (least recently used streams are dropped first).
+    """
+
+    def __init__(self, max_events: int = 200_000):
+        self.max_events = max_events
+        self._streams: OrderedDict[str, tuple[DomainEvent, ...]] = OrderedDict()
+        self._size = 0
+
+    def get(self, stream_id: str) -> tuple[DomainEvent, ...]:
+        events = self._streams.get(stream_id, ())
+        if events:
+            self._streams.move_to_end(stream_id)
+        return events
+
+    def put(self, stream_id: str, events: tuple[DomainEvent, ...]) -> None:
+        if len(events) > self.max_events:
+            return
+        self._size += len(events) - len(self._streams.pop(stream_id, ()))
+        self._streams[stream_id] = events
+        while self._size > self.max_events:
+            _, dropped = self._streams.popitem(last=False)
+            self._size -= len(dropped)
+
+
 class UnitOfWork:
-    def __init__(self, store: EventStore, codec: EventCodec, conn: Connection, context: Context):
+    def __init__(self, store: EventStore, codec: EventCodec, conn: Connection, context: Context,
+                 cache: StreamCache | None = None):
         self.store, self.codec, self.conn, self.context = store, codec, conn, context
+        self.cache = cache
         self._aggregates: dict[str, Aggregate] = {}
         self.appended_positions: list[int] = []
 
@@ -68,8 +102,13 @@ class UnitOfWork:
         stream_id = cls.stream_id_for(aggregate_id)
         if stream_id in self._aggregates:
             return self._aggregates[stream_id]  # type: ignore[return-value]
-        stored = self.store.read_stream(stream_id, conn=self.conn)
-        aggregate = cls.replay(aggregate_id, (self.codec.decode(s) for s in stored))
+        known = self.cache.get(stream_id) if self.cache is not None else ()
+        stored = self.store.read_stream(stream_id, after_version=len(known), conn=self.conn)
+        events = known + tuple(self.codec.decode(s) for s in stored) if stored else known
+        if stored and self.cache is not None:
+            # Read before this unit of work wrote to the stream: committed events only.
+            self.cache.put(stream_id, events)
+        aggregate = cls.replay(aggregate_id, events)
         self._aggregates[stream_id] = aggregate
         return aggregate
 
@@ -100,6 +139,7 @@ class Application:
         self.store = EventStore(database)
         self.codec = codec
         self.inbox = Inbox(database)
+        self.streams = StreamCache()
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -117,7 +157,7 @@ class Application:
         for attempt in range(self.max_conflict_retries + 1):
             try:
                 with self.db.transaction() as conn:
-                    uow = UnitOfWork(self.store, self.codec, conn, context)
+                    uow = UnitOfWork(self.store, self.codec, conn, context, self.streams)
                     result = handler(uow, *args, **kwargs)
                     uow.flush()
                 log.info("command_executed", handler=getattr(handler, "__name__", str(handler)),
@@ -142,7 +182,7 @@ class Application:
                     if not self.inbox.claim(conn, event.event_id, handler_name):
                         log.info("event_duplicate_skipped", event_id=event.event_id, handler=handler_name)
                         return False
-                    uow = UnitOfWork(self.store, self.codec, conn, context)
+                    uow = UnitOfWork(self.store, self.codec, conn, context, self.streams)
                     handler(uow, event)
                     uow.flush()
                 log.info("event_handled", handler=handler_name, event_id=event.event_id,

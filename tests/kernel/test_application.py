@@ -334,3 +334,56 @@ def test_a_failed_handling_is_not_recorded_and_can_be_retried(app):
     assert app.handle_once(event, flaky, "flaky") is False
     assert len(attempts) == 2
     assert len(app.store.read_stream("unit-mirror-ext-1")) == 1
+
+
+# -- the stream cache -----------------------------------------------------------------------
+
+def inspect_unit(uow, unit_id):
+    unit = uow.load(Unit, unit_id)
+    return unit.version, unit.name, unit.registrations
+
+
+def test_a_cached_stream_still_sees_what_another_instance_appended(database):
+    first, second = Application(database, registration_codec()), Application(database, registration_codec())
+    first.execute(register_unit, "u1", "区教育局")
+    assert first.execute(inspect_unit, "u1") == (1, "区教育局", 1)
+    assert len(first.streams.get("unit-u1")) == 1
+
+    # another instance of the service appends to the same stream
+    second.store.append("unit-u1", [unit_registered("u1", name="区教育体育局")], expected_version=1)
+
+    assert first.execute(inspect_unit, "u1") == (2, "区教育体育局", 2)
+    assert [e.name for e in first.streams.get("unit-u1")] == ["区教育局", "区教育体育局"]
+    # and a command on the stale cache decides on fresh state, not on the cached prefix
+    with pytest.raises(AlreadyRegistered):
+        first.execute(register_unit, "u1", "区教育局")
+    assert [e.data["name"] for e in first.store.read_stream("unit-u1")] == ["区教育局", "区教育体育局"]
+
+
+def test_a_refused_command_on_a_new_stream_caches_nothing(app):
+    app.execute(register_unit, "u1", "区教育局")
+
+    def register_then_fail(uow, unit_id):
+        uow.load(Unit, unit_id)
+        raise DomainError("不行")
+
+    with pytest.raises(DomainError):
+        app.execute(register_then_fail, "u2")
+    assert app.streams.get("unit-u2") == ()
+    assert app.execute(register_unit, "u2", "区财政局") == 1
+    assert app.execute(inspect_unit, "u2") == (1, "区财政局", 1)
+
+
+def test_the_stream_cache_drops_the_least_recently_used_streams_beyond_its_bound():
+    from shared.application import StreamCache
+
+    cache = StreamCache(max_events=4)
+    a, b, c = (UnitRegistered("a", "甲", "机关", "d"),) * 2, (UnitRegistered("b", "乙", "机关", "d"),) * 2, \
+        (UnitRegistered("c", "丙", "机关", "d"),) * 2
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.get("a") == a  # a is now the most recently used
+    cache.put("c", c)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (a, (), c)
+    cache.put("huge", a + b + c)  # larger than the whole cache: not kept
+    assert cache.get("huge") == () and cache.get("a") == a
