@@ -11,15 +11,15 @@ import os
 
 from shared import topology
 
-SERVICES = ("services.registration.service:RegistrationService", "services.dispatch.service:DispatchService",
-            "services.notify.service:NotifyService")
-EVENT_SOURCES = ("registration", "dispatch", "notify")
+from deploy.processes import SERVICE_CLASSES
+
+EVENT_SOURCES = tuple(SERVICE_CLASSES)
 
 
 def service_classes():
     import importlib
 
-    for path in SERVICES:
+    for path in SERVICE_CLASSES.values():
         module, _, attr = path.partition(":")
         yield getattr(importlib.import_module(module), attr)
 
