@@ -273,6 +273,10 @@ class Subscribe(EventHandler):
 
     def setup(self):
         super().setup()
+        # nameko's queue carries no `x-queue-type`; ours does, so its re-declare on consume
+        # matches the queue the topology declared (quorum by default).
+        self.queue = topology.consumer_queue(self.source_service, self.event_type,
+                                             self.container.service_name, self.method_name)
         cfg = self.container.config
         self.retry_delays = [float(d) for d in cfg.get("INBOX_RETRY_DELAYS", DEFAULT_RETRY_DELAYS)]
         amqp_uri = cfg[AMQP_URI_CONFIG_KEY]
