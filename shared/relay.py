@@ -25,6 +25,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, BigInteg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared import metrics
 from shared.eventstore import EventStore, StoredEvent, kernel_metadata
 
 log = structlog.get_logger("baodao.relay")
@@ -267,6 +268,7 @@ class Relay:
                 self._save_checkpoint(upto)
                 published += len(events)
                 self.stats.published += len(events)
+                metrics.observe_published(self.service, len(events))
                 self.stats.batches += 1
                 position = upto
                 log.debug("relay_batch_confirmed", service=self.service, count=len(events), position=upto)
