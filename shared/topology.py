@@ -127,9 +127,8 @@ def explain_precondition_failed(exc: Exception) -> Exception:
         f"{text}\nAn existing queue was declared with other arguments than {QUEUE_TYPE_ENV}={queue_type()} "
         "asks for (RabbitMQ cannot change the type of an existing queue). Either set "
         f"{QUEUE_TYPE_ENV} to the type the queues already have, or migrate: stop the services, "
-        "check the queues are empty (`python -m deploy.ops status`), delete them "
-        "(`python -m deploy.ops delete-queues --empty-only`), then redeclare with "
-        "`python -m deploy.topology` - see docs/operations.md, 'Changing the queue type'.")
+        "then run `python -m deploy.ops migrate-queues` (it re-creates each queue with the new type and "
+        "keeps its messages) - see docs/operations.md, 'Changing the queue type'.")
 
 
 def subscriptions_of(service_cls) -> list[Subscription]:
