@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, text
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "deploy" / "migrations"
@@ -120,12 +120,32 @@ def _is_version_table(item) -> bool:
 
 
 def upgrade(service: str, database=None, revision: str = "head") -> str:
-    """Bring the service's database to `revision`; returns what was done."""
-    from alembic import command
-
+    """Bring the service's database to `revision`; returns what was done. On PostgreSQL a
+    session advisory lock makes concurrent runs (replicas starting together) take turns."""
     if not (MIGRATIONS / service / "env.py").exists():
         raise MigrationError(f"no migration history for {service!r}: run `python -m deploy.migrate new-service {service}`")
     database = database or database_for_service(service)
+    if database.is_postgres:
+        # Several replicas start at once, each running its migrations first: one at a time.
+        with database.engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": migration_lock_key(database)})
+            try:
+                return _upgrade(service, database, revision)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": migration_lock_key(database)})
+                lock.commit()
+    return _upgrade(service, database, revision)
+
+
+def migration_lock_key(database) -> int:
+    import zlib
+
+    return zlib.crc32(f"baodao.migrate.{database.schema}".encode())
+
+
+def _upgrade(service: str, database, revision: str) -> str:
+    from alembic import command
+
     cfg = alembic_config(service, database)
     tables = set(inspect(database.engine).get_table_names())
     if "alembic_version" not in tables and tables & {t.name for m in target_metadata(service) for t in m.tables.values()}:

@@ -85,3 +85,27 @@ def test_the_command_line_upgrades_and_checks(monkeypatch, capsys):
             db = Database(PG_URL, schema=prefix + service)
             db.drop_schema()
             db.dispose()
+
+
+def test_replicas_starting_together_migrate_one_at_a_time():
+    """Several processes upgrading the same empty schema at once: all succeed, one history."""
+    import subprocess
+    import sys
+
+    from deploy.processes import ROOT
+
+    schema = fresh_schema()
+    code = ("import sys; from deploy import migrate; from shared.db import Database; "
+            f"print(migrate.upgrade('dispatch', Database({PG_URL!r}, schema={schema!r})))")
+    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=120) for p in procs]
+    db = Database(PG_URL, schema=schema)
+    try:
+        assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in results]
+        outcomes = sorted(out.strip() for out, _ in results)
+        assert outcomes.count("upgraded to head") == 3
+        assert migrate.schema_diff(db, "dispatch") == []
+    finally:
+        db.drop_schema()
+        db.dispose()
