@@ -8,6 +8,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy import probe
 from services.notify.service import NotifyService
 from services.registration.service import RegistrationService
 from shared import metrics, topology
@@ -93,9 +94,13 @@ def test_metrics_count_commands_events_relay_and_dead_letters(amqp_uri, tmp_path
         status, body = get(reg_port, "/health")
         assert status == 200 and json.loads(body)["alive"] is True
         assert get(reg_port, "/nothing")[0] == 404
-    # Stopped: the port no longer answers.
+        # The container health check command sees the same.
+        assert probe.main(["ready", "--port", str(nt_port)]) == 0
+        assert probe.main(["live", str(reg_port)]) == 0 and probe.main(["tcp", str(reg_port)]) == 0
+    # Stopped: the port no longer answers, and the probes fail.
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{reg_port}/health", timeout=2)
+    assert probe.main(["ready", "--port", str(nt_port)]) == 1 and probe.main(["tcp", str(reg_port)]) == 1
 
 
 def test_a_failing_handler_counts_retries_then_a_dead_letter(amqp_uri, tmp_path, pg_database):
