@@ -9,7 +9,7 @@ from deploy.processes import SERVICE_CLASSES
 from shared.db import Database
 from tests.conftest import PG_URL, fresh_schema
 
-pytestmark = pytest.mark.postgres
+pytestmark = pytest.mark.postgres  # (the SQLite test at the end needs none)
 
 
 @pytest.fixture
@@ -109,3 +109,27 @@ def test_replicas_starting_together_migrate_one_at_a_time():
     finally:
         db.drop_schema()
         db.dispose()
+
+
+@pytest.mark.parametrize("service", migrate.services_with_history())
+def test_upgrade_from_empty_equals_the_models_on_sqlite(tmp_path, service):
+    db = Database(f"sqlite:///{tmp_path / service}.db")
+    try:
+        migrate.upgrade(service, db)
+        assert migrate.schema_diff(db, service) == []
+    finally:
+        db.dispose()
+
+
+def test_new_service_is_one_command_that_writes_a_working_history(tmp_path, monkeypatch, empty_pg):
+    """What `python -m deploy.migrate new-service evaluation` does, here for notify in a scratch folder."""
+    import shutil
+
+    shutil.copy(migrate.MIGRATIONS / "script.py.mako", tmp_path / "script.py.mako")
+    monkeypatch.setattr(migrate, "MIGRATIONS", tmp_path)
+    assert migrate.main(["new-service", "notify"]) == 0
+    [revision] = list((tmp_path / "notify" / "versions").glob("*.py"))
+    assert "notify: initial schema" in revision.read_text() and "create_table('rm_inbox_messages'" in revision.read_text()
+    assert migrate.upgrade("notify", empty_pg) == "upgraded to head"
+    assert migrate.schema_diff(empty_pg, "notify") == []
+    assert migrate.main(["new-service", "notify"]) == 1   # not twice
