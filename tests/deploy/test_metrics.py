@@ -133,3 +133,30 @@ def test_readiness_reports_the_failing_check():
     probes.add("broker", lambda: None)
     ready, body = probes.readiness()
     assert not ready and list(body["failed"]) == ["database"] and "ZeroDivisionError" in body["failed"]["database"]
+
+
+def test_a_batch_consumer_counts_each_event_and_the_bad_one_alone(amqp_uri, tmp_path, pg_database):
+    from tests.messaging.test_batch_consuming import batch_config, make_batch_consumer
+    from tests.messaging.test_consuming import campaign_event, publish
+
+    bad = {}
+
+    def behaviour(event):
+        if event.data["unit_id"] == "u3":
+            bad[event.event_id] = True
+            raise RuntimeError("this one fails")
+
+    Consumer, seen, batches = make_batch_consumer(behaviour, tmp_path)
+    topology.declare(amqp_uri, topology.subscriptions_of(Consumer), sources=["registration"])
+    queue = topology.consumer_queue_name("registration", "CampaignOpened", Consumer.name, "on_campaign_opened")
+    with running(Consumer, config=batch_config(amqp_uri, tmp_path, METRICS_PORT=0, INBOX_RETRY_DELAYS=[0.1])) as runner:
+        port = port_of(runner, Consumer.name)
+        publish(pg_database, amqp_uri, [campaign_event(i) for i in range(10)])
+        wait_for(lambda: value(samples(port), "baodao_dead_letters_total", service=Consumer.name, queue=queue) == 1)
+        found = samples(port)
+    labels = dict(service=Consumer.name, source="registration", event_type="CampaignOpened")
+    assert len(seen.read()) == 9
+    assert value(found, "baodao_events_in_total", outcome="handled", **labels) == 9
+    assert value(found, "baodao_events_in_total", outcome="retry", **labels) == 1
+    assert value(found, "baodao_events_in_total", outcome="dead_lettered", **labels) == 1
+    assert value(found, "baodao_event_delivery_seconds_count", **labels) == 9
