@@ -144,3 +144,10 @@ def test_migrate_queues_changes_the_type_and_keeps_messages(own_vhost, monkeypat
         conn.Producer().publish({"n": 3}, exchange="registration.events", routing_key="MemberCheckedIn")
     wait_for(lambda: queue_depth(own_vhost, sub.queue_name) == 4)
     assert ops.migrate_queues(own_vhost, [sub], out=lambda _: None) == 0   # nothing left to change
+
+
+def test_migrate_queues_refuses_while_a_service_runs(own_vhost, tmp_path, capsys):
+    cfg = {"AMQP_URI": own_vhost, "DATABASE_URL": f"sqlite:///{tmp_path}/notify.db"}
+    with running(NotifyService, config=cfg):
+        assert ops.main(["--amqp-uri", own_vhost, "migrate-queues"]) == 1
+    assert "stop every service first; still running: notify" in capsys.readouterr().err
