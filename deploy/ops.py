@@ -378,6 +378,13 @@ def _table(rows, headers) -> str:
 
 def cmd_status(args) -> int:
     services = service_states(args.amqp_uri, _services(args))
+    if args.json:
+        from dataclasses import asdict
+
+        queues = queue_states(args.amqp_uri, _subscriptions(args))
+        print(json.dumps({"services": services, "queues": [asdict(q) for q in queues]}, ensure_ascii=False, indent=1))
+        return 1 if any(not s["instances"] for s in services) or any(
+            not q.exists or q.type_ok is False or (q.kind == "dead-letter" and q.messages) for q in queues) else 0
     print(_table([[s["service"], s["instances"], s["rpc_backlog"], (s["health"] or {}).get("status", "down"),
                    (s["health"] or {}).get("relay_lag", "-")] for s in services],
                  ["service", "instances", "rpc backlog", "health", "relay lag"]))
@@ -448,6 +455,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("status", help="services and queues")
     p.add_argument("--service", action="append", help="only these services (repeatable)")
+    p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_status)
     p = sub.add_parser("lag", help="relay and projection lag per service")
     p.add_argument("--service", action="append")

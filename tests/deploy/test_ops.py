@@ -1,6 +1,7 @@
 """The operator CLI on the real broker and PostgreSQL: status, lag, dead letters and replay,
 projection rebuild, queue-type migration."""
 import io
+import json
 import time
 
 import kombu
@@ -59,6 +60,11 @@ def test_status_lag_and_rebuild_of_running_services(own_vhost, schema_prefix, ca
         queue = topology.consumer_queue_name("registration", "MemberCheckedIn", "notify", "on_member_checked_in")
         row = next(line for line in out.splitlines() if line.startswith(queue + " "))
         assert row.split()[1:] == ["consumer", "0", "1", "quorum"]
+        assert ops.main(["--amqp-uri", own_vhost, "status", "--json", "--service", "notify"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["services"][0]["instances"] == 1 and report["services"][0]["health"]["status"] == "ok"
+        assert {"name": queue, "kind": "consumer", "exists": True, "messages": 0, "consumers": 1,
+                "type_ok": True} in report["queues"]
 
         lag = ops.lags("registration")
         assert lag["head"] >= 15 and lag["relay_lag"] == 0
