@@ -296,8 +296,9 @@ def account_view(conn: Connection, community_id: str, year: int) -> dict | None:
 
 
 def ledger_entries(conn: Connection, community_id: str, year: int | None = None) -> dict:
-    """The community's fund account (专项经费科目), entries in order with a running balance."""
-    q = select(ledger).where(ledger.c.community_id == community_id).order_by(ledger.c.position)
+    """The community's fund account (专项经费科目): entries by date (then as recorded) with a
+    running balance."""
+    q = select(ledger).where(ledger.c.community_id == community_id).order_by(ledger.c.entry_on, ledger.c.position)
     entries, balance = [], 0
     for row in conn.execute(q).mappings():
         balance += row["income_fen"] - row["expense_fen"]

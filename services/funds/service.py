@@ -78,18 +78,22 @@ class FundsService(EventSourcedService):
                                 amount, cmd["source"], self._on(cmd))
 
     @rpc(expected_exceptions=CommandRejected)
-    def import_budgets(self, csv_text, source="市财政"):
+    def import_budgets(self, csv_text, source="市财政", on=None):
         """Budgets from a CSV (see budget_import); every row checked before any is applied, and
         an import run twice changes nothing."""
         try:
             rows = parse_budget_csv(csv_text)
         except BudgetFileError as exc:
             raise CommandRejected("invalid_input", str(exc)) from None
+        try:
+            allocated_on = date.fromisoformat(on) if on else today()
+        except (TypeError, ValueError):
+            raise CommandRejected("invalid_input", "下达日期格式应为 YYYY-MM-DD") from None
         done = []
         for row in sorted(rows, key=lambda r: r["year"]):
             try:
                 done.append(self.app.execute(handlers.allocate_budget, row["community_id"], row["community_name"],
-                                             row["year"], row["allocated_fen"], source, today()))
+                                             row["year"], row["allocated_fen"], source, allocated_on))
             except DomainError as exc:
                 raise CommandRejected(exc.code, f"{row['community_id']} {row['year']}：{exc.message}",
                                       {"done": done}) from None
