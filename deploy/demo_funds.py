@@ -27,8 +27,10 @@ from datetime import datetime, timedelta, timezone
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from deploy.pg import drop_schemas  # noqa: E402, ensure_database
-from deploy.processes import ROOT,  # noqa: E402 BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready
+from deploy.pg import drop_schemas, ensure_database  # noqa: E402
+from deploy.processes import (  # noqa: E402
+    ROOT, BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready,
+)
 from shared.logging import quiet_amqp_client  # noqa: E402
 
 DEMO_DB = "baodao_funds_demo"
