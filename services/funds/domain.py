@@ -131,6 +131,17 @@ class BudgetAllocated(DomainEvent):
 
 
 @dataclass(frozen=True)
+class SurplusCarriedOver(DomainEvent):
+    """Last year closed after this year's budget was allocated: its surplus arrives now."""
+
+    community_id: str
+    year: int
+    from_year: int
+    amount_fen: int
+    carried_on: str
+
+
+@dataclass(frozen=True)
 class ProjectProposed(DomainEvent):
     community_id: str
     year: int
@@ -336,7 +347,7 @@ class YearClosed(DomainEvent):
     closed_on: str
 
 
-EVENTS = [BudgetAllocated, ProjectProposed, ProjectApplied, JointMeetingDecided, NoticePublished, ObjectionRaised,
+EVENTS = [BudgetAllocated, SurplusCarriedOver, ProjectProposed, ProjectApplied, JointMeetingDecided, NoticePublished, ObjectionRaised,
           ObjectionResolved, ProjectSubmitted, DecisionOverdue, ProjectApproved, ProjectRejected, ProjectWithdrawn,
           ProjectChanged, ProjectAccepted, PaymentMade, ReportIssued, FundsReportDue, YearClosed]
 
@@ -464,8 +475,9 @@ class CommunityFundYear(Aggregate):
     # -- budget ----------------------------------------------------------------------------------
     def allocate(self, *, community_name: str, allocated_fen: int, previous: "CommunityFundYear | None",
                  source: str, on: date) -> bool:
-        """下达年度经费, with last year's surplus carried over. The same allocation again is a
-        no-op (an import run twice); a different one is refused."""
+        """下达年度经费, with last year's surplus carried over (if last year is still open, its
+        surplus follows when it closes). The same allocation again is a no-op (an import run
+        twice); a different one is refused."""
         check_fen(allocated_fen, "年度经费")
         if self.exists:
             if self.allocated_fen == allocated_fen:
@@ -473,9 +485,7 @@ class CommunityFundYear(Aggregate):
             raise RuleBroken(f"{self.year} 年度经费已下达 {yuan(self.allocated_fen)} 元，不能重复下达不同金额",
                              allocated_fen=self.allocated_fen)
         carried = 0
-        if previous is not None and previous.exists:
-            if not previous.closed:
-                raise RuleBroken(f"{previous.year} 年度尚未结账，结余无法结转；请先办理 {previous.year} 年度结账")
+        if previous is not None and previous.closed:
             carried = previous.surplus_fen
         self._trigger(BudgetAllocated(self.community_id, community_name, self.year, allocated_fen, carried, source,
                                       on.isoformat()))
@@ -738,8 +748,16 @@ class CommunityFundYear(Aggregate):
         return sent
 
     # -- 年度结账 ------------------------------------------------------------------------------------
-    def close(self, *, by: str, on: date) -> int:
-        """年度结账: the surplus carries over to next year. Refused while a project is unfinished."""
+    def receive_surplus(self, *, from_year: int, amount_fen: int, on: date) -> None:
+        """上年结余结转 into this (already allocated) year."""
+        if self.closed:
+            raise RuleBroken(f"{self.year} 年度已结账，{from_year} 年度结余无法结转")
+        if amount_fen:
+            self._trigger(SurplusCarriedOver(self.community_id, self.year, from_year, amount_fen, on.isoformat()))
+
+    def close(self, *, by: str, on: date, following: "CommunityFundYear | None" = None) -> int:
+        """年度结账: the surplus carries over to next year — now, if next year's budget is
+        already allocated, else when it is. Refused while a project is unfinished."""
         self._require_open()
         unfinished = [p.title for p in self.projects.values() if p.state not in FINISHED]
         if unfinished:
@@ -748,6 +766,8 @@ class CommunityFundYear(Aggregate):
         surplus = self.budget_fen - self.paid_fen
         self._trigger(YearClosed(self.community_id, self.year, self.allocated_fen, self.carried_over_fen,
                                  self.paid_fen, surplus, by, on.isoformat()))
+        if following is not None and following.exists:
+            following.receive_surplus(from_year=self.year, amount_fen=surplus, on=on)
         return surplus
 
     # -- applying events ---------------------------------------------------------------------------
@@ -759,6 +779,10 @@ class CommunityFundYear(Aggregate):
     def _(self, e: BudgetAllocated):
         self.community_name, self.allocated_fen, self.carried_over_fen = e.community_name, e.allocated_fen, e.carried_over_fen
         self.budget_source = e.source
+
+    @apply.register
+    def _(self, e: SurplusCarriedOver):
+        self.carried_over_fen += e.amount_fen
 
     @apply.register
     def _(self, e: ProjectProposed):

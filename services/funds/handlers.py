@@ -125,7 +125,7 @@ def issue_report(uow, community_id: str, year: int, report: str, on: date, calen
 
 
 def close_year(uow, community_id: str, year: int, by: str, on: date) -> dict:
-    surplus = _fund(uow, community_id, year).close(by=by, on=on)
+    surplus = _fund(uow, community_id, year).close(by=by, on=on, following=_fund(uow, community_id, year + 1))
     return {"community_id": community_id, "year": year, "surplus_fen": surplus}
 
 

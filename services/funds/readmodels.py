@@ -154,6 +154,15 @@ class FundsProjection(Projection):
                                             summary=f"{d['year']} 年度专项经费下达（{d['source']}）", voucher=None,
                                             income_fen=d["allocated_fen"], expense_fen=0))
 
+    def when_SurplusCarriedOver(self, conn, event, d):
+        conn.execute(update(accounts).where(and_(accounts.c.community_id == d["community_id"],
+                                                 accounts.c.year == d["year"]))
+                     .values(carried_over_fen=accounts.c.carried_over_fen + d["amount_fen"]))
+        conn.execute(ledger.insert().values(position=event.global_position * 10 + 1, community_id=d["community_id"],
+                                            year=d["year"], entry_on=d["carried_on"], kind="carry_over",
+                                            summary=f"上年（{d['from_year']} 年）结余结转", voucher=None,
+                                            income_fen=d["amount_fen"], expense_fen=0))
+
     def when_ProjectProposed(self, conn, event, d):
         conn.execute(projects.insert().values(
             community_id=d["community_id"], year=d["year"], project_id=d["project_id"], title=d["title"],

@@ -48,6 +48,15 @@ class BudgetAllocatedSchema(_FundEvent):
 
 
 @event_contract(SOURCE)
+class SurplusCarriedOverSchema(_FundEvent):
+    """上年结余结转, when last year closes after this year's budget was allocated."""
+
+    from_year = fields.Integer(required=True)
+    amount_fen = Fen(required=True)
+    carried_on = IsoDate(required=True)
+
+
+@event_contract(SOURCE)
 class ProjectProposedSchema(_ProjectEvent):
     """项目提议 (一事一议), answering the dispatch demands it links."""
 

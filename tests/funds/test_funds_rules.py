@@ -316,13 +316,26 @@ def test_closing_carries_the_surplus_exactly_into_next_year():
     with pytest.raises(RuleBroken, match="未办结"):
         last.close(by="财务", on=D("2025-12-31"))
     last.withdraw("p1", reason="并入下年", by="社区党委", on=D("2025-12-30"))
-    with pytest.raises(RuleBroken, match="尚未结账"):
-        fund(year=2026, previous=last)
     assert last.close(by="财务", on=D("2025-12-31")) == 5_000_000
     f = fund(budget=4_000_000, previous=last)
     assert f.budget_fen == 9_000_000
     with pytest.raises(RuleBroken, match="已结账"):
         propose(last, "late", on="2025-12-31")
+
+
+def test_a_year_closed_after_next_years_allocation_carries_its_surplus_over_once():
+    last = fund(budget=3_000_000, year=2025)
+    propose(last, amount=1_000_001, on="2025-03-02")
+    to_accepted(last)
+    last.pay("p1", payment_id="x", amount_fen=1_000_001, payee="某公司", voucher="invoice", invoice_no="No.9",
+             signatures=THREE_SIGNATURES, on=D("2026-06-02"), final=True, calendar=CAL)   # paid the next year
+    this = fund(budget=4_000_000, previous=last)        # allocated while last year is still open
+    assert this.carried_over_fen == 0
+    this.collect_pending()
+    assert last.close(by="财务", on=D("2026-06-03"), following=this) == 1_999_999
+    [carried] = this.collect_pending()
+    assert (carried.event_type, carried.from_year, carried.amount_fen) == ("SurplusCarriedOver", 2025, 1_999_999)
+    assert this.budget_fen == 5_999_999 and this.small_group_limit_fen == 1_199_999
 
 
 def test_an_allocation_imported_twice_is_applied_once_and_a_different_amount_is_refused():

@@ -36,6 +36,17 @@ def test_closing_the_year_carries_over_into_next_years_ledger(funds):
         ("allocation", 5_000_000), ("carry_forward", 0), ("carry_over", 5_000_000), ("allocation", 9_000_000)]
 
 
+def test_a_late_closing_carries_the_surplus_into_the_allocated_year(funds):
+    funds.allocate(5_000_000, year=2025)
+    funds.allocate(4_000_000, year=2026)
+    funds.do(handlers.close_year, "xf", 2025, "财务", D("2026-01-09"))
+    account = funds.query(readmodels.account_view, "xf", 2026)
+    assert (account["carried_over_fen"], account["budget_fen"]) == (5_000_000, 9_000_000)
+    ledger = funds.query(readmodels.ledger_entries, "xf")
+    assert [(e["kind"], e["balance_fen"]) for e in ledger["entries"]] == [
+        ("allocation", 5_000_000), ("allocation", 9_000_000), ("carry_forward", 4_000_000), ("carry_over", 9_000_000)]
+
+
 def test_a_proposal_linking_an_unknown_or_foreign_demand_is_refused_and_changes_nothing(funds):
     funds.allocate()
     funds.demand("d-other", community="elsewhere")
