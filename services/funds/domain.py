@@ -91,6 +91,13 @@ class Calendar(Protocol):
     def add_working_days(self, start: date, n: int) -> date: ...
 
 
+def first_reminder_day(year: int) -> date:
+    """The first day a FundsReportDue can fall due in `year`."""
+    from datetime import timedelta
+    earliest = min(date(year, *STREET_REPORT_DUE), date(year, *YEARLY_SUMMARY_DUE))
+    return earliest - timedelta(days=max(days for _, days in REMINDER_THRESHOLDS))
+
+
 def yuan(fen: int) -> str:
     """An amount in fen shown in yuan, exactly (no float on the way)."""
     sign = "-" if fen < 0 else ""

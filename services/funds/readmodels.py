@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, and_, select, update
+from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -327,8 +327,11 @@ def noticeboard(conn: Connection, community_id: str, day: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def accounts_of_year(conn: Connection, year: int) -> list[tuple[str, int]]:
-    rows = conn.execute(select(accounts.c.community_id, accounts.c.year).where(accounts.c.year == year))
+def accounts_to_remind(conn: Connection, year: int) -> list[tuple[str, int]]:
+    """Accounts of `year` with a report not yet issued."""
+    rows = conn.execute(select(accounts.c.community_id, accounts.c.year).where(and_(
+        accounts.c.year == year, or_(accounts.c.street_report_on.is_(None), accounts.c.yearly_summary_on.is_(None))))
+        .order_by(accounts.c.community_id))
     return [(r.community_id, r.year) for r in rows]
 
 

@@ -195,8 +195,10 @@ class FundsService(EventSourcedService):
         """Remind reports due (FundsReportDue, once per report and threshold) and flag street
         committee decisions not made within 5 working days."""
         day = date.fromisoformat(as_of) if as_of else today()
-        reminded = sum(self.app.execute(handlers.remind_reports, [acc], day)
-                       for acc in self.app.query(readmodels.accounts_of_year, day.year))
+        reminded = 0
+        if day >= domain.first_reminder_day(day.year):     # nothing falls due before November
+            reminded = sum(self.app.execute(handlers.remind_reports, [acc], day)
+                           for acc in self.app.query(readmodels.accounts_to_remind, day.year))
         overdue = sum(self.app.execute(handlers.flag_overdue_decisions, [acc], day)
                       for acc in self.app.query(readmodels.accounts_with_pending_decisions, day.isoformat()))
         return {"as_of": day.isoformat(), "reminders": reminded, "overdue_decisions": overdue}

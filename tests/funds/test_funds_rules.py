@@ -292,6 +292,14 @@ def test_reminders_a_month_and_a_week_before_each_report_never_twice():
     assert again.remind_reports(D("2026-11-26")) == []                 # replayed state remembers them
 
 
+def test_no_reminder_can_fall_due_before_the_first_reminder_day():
+    from services.funds.domain import first_reminder_day
+    day = first_reminder_day(2026)
+    assert day == D("2026-11-01")
+    f = fund()
+    assert f.remind_reports(D("2026-10-31")) == [] and f.remind_reports(day) == [("street_report", "month")]
+
+
 def test_a_first_scan_inside_the_last_week_sends_only_the_week_reminder():
     f = fund()
     assert f.remind_reports(D("2026-12-15")) == [("yearly_summary", "week")]

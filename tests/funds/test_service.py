@@ -153,3 +153,20 @@ def test_report_reminders_are_published_once_per_threshold(services, amqp_uri):
         ("rm-a", "street_report", 7), ("rm-a", "yearly_summary", 26),
         ("rm-b", "street_report", 7), ("rm-b", "yearly_summary", 26)]
     assert {d["community_name"] for d in seen} == {"安康社区", "和谐社区"}
+
+
+def test_concurrent_proposals_never_overspend_the_account(services):
+    rpc, _, _ = services
+    cid = "c" + uuid.uuid4().hex[:6]
+    rpc.funds.allocate_budget({"community_id": cid, "community_name": "幸福社区", "year": 2026, "allocated_fen": 1_000_000,
+                               "on": "2026-01-05"})
+    calls = [rpc.funds.propose_project.call_async(proposal(cid, f"{cid}-{i}", 200_000)) for i in range(12)]
+    won, refused = [], []
+    for call in calls:
+        try:
+            won.append(call.result())
+        except CommandRejected as exc:
+            refused.append(exc.code)
+    assert len(won) == 5 and refused == ["over_budget"] * 7
+    account = rpc.funds.account(cid, 2026)
+    assert (account["reserved_fen"], account["available_fen"]) == (1_000_000, 0)

@@ -99,7 +99,7 @@ def test_reminders_and_overdue_decisions_from_the_scan_are_recorded_once(funds):
         pending = funds.query(readmodels.accounts_with_pending_decisions, day)
         funds.do(handlers.flag_overdue_decisions, pending, D(day))
     for day in ("2026-11-01", "2026-11-01", "2026-11-24", "2026-11-24"):
-        funds.do(handlers.remind_reports, funds.query(readmodels.accounts_of_year, 2026), D(day))
+        funds.do(handlers.remind_reports, funds.query(readmodels.accounts_to_remind, 2026), D(day))
     events = funds.app.store.read_stream(CommunityFundYear.stream_id_for("xf:2026"))
     assert [e.data["project_id"] for e in events if e.event_type == "DecisionOverdue"] == ["p1"]
     assert [(e.data["report"], e.data["days_left"]) for e in events if e.event_type == "FundsReportDue"] == [
