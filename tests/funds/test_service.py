@@ -170,3 +170,26 @@ def test_concurrent_proposals_never_overspend_the_account(services):
     assert len(won) == 5 and refused == ["over_budget"] * 7
     account = rpc.funds.account(cid, 2026)
     assert (account["reserved_fen"], account["available_fen"]) == (1_000_000, 0)
+
+
+def test_the_relay_publishes_the_accounts_events_in_order_and_consumers_decode_them(services, amqp_uri):
+    from shared.contracts import decode_message
+
+    rpc, _, _ = services
+    probe = unique("funds-all-")
+    with kombu.Connection(amqp_uri) as conn:
+        exchange = kombu.Exchange("funds.events", type="topic", durable=True)
+        kombu.Queue(probe, exchange=exchange, routing_key="#", durable=False)(conn.default_channel).declare()
+    cid = "c" + uuid.uuid4().hex[:6]
+    rpc.funds.allocate_budget({"community_id": cid, "community_name": "幸福社区", "year": 2026, "allocated_fen": 900_000,
+                               "on": "2026-01-05"})
+    rpc.funds.propose_project(proposal(cid, f"{cid}-p", 300_000))
+    rpc.funds.withdraw_project({"project_id": f"{cid}-p", "reason": "改由其他渠道解决", "by": "社区党委",
+                                "on": "2026-03-03"})
+    got = []
+    wait_for(lambda: got.extend(b for b, _ in drain_queue(amqp_uri, probe, max_idle=0.5)
+                                if b["data"].get("community_id") == cid) or len(got) >= 3, timeout=15)
+    decoded = [decode_message("funds", body) for body in got]
+    assert [e.event_type for e in decoded] == ["BudgetAllocated", "ProjectProposed", "ProjectWithdrawn"]
+    assert [e.stream_version for e in decoded] == [1, 2, 3]
+    assert decoded[1].data["amount_fen"] == 300_000 and decoded[0].correlation_id
