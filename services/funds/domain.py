@@ -36,7 +36,7 @@ STREET_REPORT_DUE = (12, 1)             # 第十六条: 每年 12 月 1 日前�
 YEARLY_SUMMARY_DUE = (12, 20)           # 第十五条: 每年 12 月 20 日前公示年度汇总
 REMINDER_THRESHOLDS = (("month", 30), ("week", 7))
 REPORTS = ("street_report", "yearly_summary")
-REPORT_NAMES = {"street_report": "专项经费年度使用情况报告（报社区党工委）", "yearly_summary": "专项经费年度使用情况汇总公示"}
+REPORT_NAMES = {"street_report": "专项经费使用情况报告（报社区党工委）", "yearly_summary": "专项经费使用情况汇总公示"}
 
 # 第八条: what the fund is for (使用范围).
 USE_CATEGORIES = ("特困群体服务", "便民利民服务", "就业创业服务", "物业管理服务", "文体活动服务", "其他服务")
