@@ -4,7 +4,8 @@ from datetime import date
 import pytest
 
 from services.funds.domain import (
-    CommunityFundYear, ForbiddenExpense, NoBudget, OverBudget, RuleBroken, SmallGroupLimit, WrongStage, yuan,
+    CommunityFundYear, ForbiddenExpense, NoBudget, NotFound, OverBudget, RuleBroken, SmallGroupLimit, WrongStage,
+    yuan,
 )
 from services.funds.workdays import WorkingCalendar
 
@@ -356,3 +357,33 @@ def test_an_allocation_imported_twice_is_applied_once_and_a_different_amount_is_
 
 def test_yuan_formatting_is_exact():
     assert yuan(123_456_789) == "1,234,567.89" and yuan(5) == "0.05" and yuan(-100) == "-1.00"
+
+
+def test_the_street_committee_may_reject_and_the_money_is_free_again():
+    f = fund(budget=1_000_000)
+    propose(f, amount=1_000_000)
+    to_notice(f)
+    with pytest.raises(WrongStage, match="不能不予批准"):
+        f.reject("p1", reason="不符合使用范围", by="党工委张", on=D("2026-03-13"))
+    f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
+    f.reject("p1", reason="与政府已安排项目重复", by="党工委张", on=D("2026-03-18"))
+    assert f.projects["p1"].state == "rejected" and f.reserved_fen == 0
+    with pytest.raises(WrongStage):
+        f.approve("p1", by="党工委张", construction_committee_by="建管委刘", on=D("2026-03-19"))
+    propose(f, "p2", amount=1_000_000, on="2026-03-20")
+
+
+def test_objections_are_taken_only_while_the_plan_is_on_notice():
+    f = fund()
+    propose(f)
+    with pytest.raises(WrongStage, match="公示期间"):
+        f.raise_objection("p1", objection_id="o1", raised_by="居民", content="反对", on=D("2026-03-03"))
+    to_notice(f)
+    f.raise_objection("p1", objection_id="o1", raised_by="居民甲", content="反对一", on=D("2026-03-10"))
+    f.raise_objection("p1", objection_id="o2", raised_by="居民乙", content="反对二", on=D("2026-03-10"))
+    f.resolve_objection("p1", objection_id="o1", resolution="已解释", republish=False, by="监督委员会", on=D("2026-03-11"))
+    assert f.projects["p1"].state == "parked"                     # one objection still open
+    with pytest.raises(NotFound):
+        f.resolve_objection("p1", objection_id="o1", resolution="再次", republish=False, by="x", on=D("2026-03-11"))
+    f.resolve_objection("p1", objection_id="o2", resolution="已协商", republish=False, by="监督委员会", on=D("2026-03-11"))
+    assert f.projects["p1"].state == "on_notice"

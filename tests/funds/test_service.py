@@ -123,6 +123,11 @@ def test_bad_input_and_rule_refusals_are_clear_and_change_nothing(services):
         rpc.funds.propose_project({**proposal(cid, f"{cid}-o", 500), "lines": [
             {"item": "办公室打印纸", "kind": "社区办公开支", "amount_fen": 500}]})
     assert forbidden.value.code == "forbidden_expense" and "办公开支" in forbidden.value.message
+    other = "c" + uuid.uuid4().hex[:6]
+    rpc.funds.allocate_budget({"community_id": other, "community_name": "阳光社区", "year": 2026, "on": "2026-01-05"})
+    with pytest.raises(CommandRejected) as taken:
+        rpc.funds.propose_project({**proposal(other, f"{cid}-s1", 100)})
+    assert taken.value.code == "rule_broken" and "已被使用" in taken.value.message
     account = rpc.funds.account(cid, 2026)
     assert [p["project_id"] for p in account["projects"]] == [f"{cid}-s1"]
     with pytest.raises(CommandRejected) as uncovered:
@@ -139,6 +144,7 @@ def test_report_reminders_are_published_once_per_threshold(services, amqp_uri):
     with pytest.raises(CommandRejected) as bad_file:
         rpc.funds.import_budgets("community_id,community_name,year,amount_yuan\nx,某社区,2026,12.345\n")
     assert "第 2 行" in bad_file.value.message
+    assert rpc.funds.check_deadlines("2026-10-15")["reminders"] == 0
     first = rpc.funds.check_deadlines("2026-11-24")
     again = rpc.funds.check_deadlines("2026-11-24")
     assert first["reminders"] >= 4 and again["reminders"] == 0
