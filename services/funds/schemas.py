@@ -2,7 +2,7 @@
 float or a string is refused, never rounded."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.funds.domain import EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY, USE_CATEGORIES
+from services.funds.domain import EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY
 from shared.contracts.funds import PAYEE_KINDS, REPORTS, SIGNATURE_ROLES, VOUCHERS
 
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
