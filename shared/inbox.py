@@ -35,6 +35,21 @@ class Inbox:
         )
         return result.rowcount == 1
 
+    def claim_many(self, conn: Connection, event_ids: list[str], handler: str) -> set[str]:
+        """The ids among `event_ids` this handler has not processed yet (now claimed, once
+        `conn` commits), in one statement."""
+        unique_ids = list(dict.fromkeys(event_ids))
+        if not unique_ids:
+            return set()
+        now = utcnow_iso()
+        rows = conn.execute(
+            self._insert(inbox_table)
+            .values([{"event_id": e, "handler": handler, "processed_at": now} for e in unique_ids])
+            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+            .returning(inbox_table.c.event_id)
+        ).scalars().all()
+        return set(rows)
+
     def processed(self, conn: Connection, event_id: str, handler: str) -> bool:
         row = conn.execute(
             inbox_table.select().where(inbox_table.c.event_id == event_id).where(inbox_table.c.handler == handler)
