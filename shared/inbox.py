@@ -2,7 +2,7 @@
 so a redelivered event is recognised and changes nothing."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy import Column, Connection, String, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
