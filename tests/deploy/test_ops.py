@@ -74,7 +74,10 @@ def test_status_lag_and_rebuild_of_running_services(own_vhost, schema_prefix, ca
         assert "inbox=0" in capsys.readouterr().out
 
         notify_db = Database(PG_URL, schema=schema_prefix + "notify")
-        rows = lambda: sorted(notify_db.engine.connect().execute(select(notify_rm.inbox_messages)).all())  # noqa: E731
+        def rows():
+            with notify_db.engine.connect() as conn:
+                return sorted(conn.execute(select(notify_rm.inbox_messages)).all())
+
         before = rows()
         progress = io.StringIO()
         done = ops.rebuild("notify", stream=progress)
