@@ -110,8 +110,8 @@ class WorkerApp:
         return self.application.execute(handler, *args, context=self.context, **kwargs)
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                    name: str | None = None) -> bool:
-        return self.application.handle_once(event, handler, name or handler.__qualname__)
+                    name: str | None = None, ordered: bool = False) -> bool:
+        return self.application.handle_once(event, handler, name or handler.__qualname__, ordered=ordered)
 
     def health(self) -> dict:
         """Readiness for operators: the database answers, and how far the relay lags."""
