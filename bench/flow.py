@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-CATEGORIES = ("助老", "助残", "助学", "环境整治", "法律咨询", "医疗保健", "文体活动", "其他")
+from shared.contracts.dispatch import CATEGORIES
+
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 TZ = timezone(timedelta(hours=8))
 LIFECYCLE_STEPS = ("record_demand", "dispatch_order", "accept_order", "complete_service", "verify_service",
@@ -122,6 +123,7 @@ class Lifecycle:
     finished: float = 0.0           # rate_service answered
     steps_ms: dict = field(default_factory=dict)
     error: str | None = None
+    detail: str | None = None
 
 
 def run_lifecycle(rpc, job: Lifecycle, rng: random.Random, community_id: str) -> Lifecycle:
@@ -150,6 +152,7 @@ def run_lifecycle(rpc, job: Lifecycle, rng: random.Random, community_id: str) ->
                 job.recorded = time.time()
     except Exception as exc:  # noqa: BLE001 - counted and reported by the caller
         job.error = f"{step}:{getattr(exc, 'code', type(exc).__name__)}"
+        job.detail = str(exc)[:500]
         return job
     job.finished = time.time()
     return job

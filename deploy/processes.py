@@ -144,12 +144,18 @@ class Cluster:
         return ServiceProcess(name, self.env, self.log_dir / f"{name}-{index}.log")
 
     def start(self, timeout: float = 90.0) -> "Cluster":
-        # The first instance of each service first (each declares the whole topology before its
-        # relay publishes), then the others.
+        # The first instance of each service first: it creates the service's tables (two
+        # processes creating them at once on a fresh schema collide in PostgreSQL's catalogue;
+        # a deployment migrates before it starts) and declares the whole topology before its
+        # relay publishes. Then the other instances.
         for name in self.services:
-            for i in range(self.instances[name]):
-                self.processes[name].append(self._new(name, i).start())
+            self.processes[name].append(self._new(name, 0).start())
         wait_ready(self.amqp_uri, self.all(), timeout=timeout)
+        for name in self.services:
+            for i in range(1, self.instances[name]):
+                self.processes[name].append(self._new(name, i).start())
+        for proc in self.all():
+            wait_alive(proc, timeout)
         return self
 
     def all(self) -> list[ServiceProcess]:
