@@ -213,8 +213,8 @@ def wait_alive(proc: ServiceProcess, timeout: float = 90.0, log_offset: int = 0)
     """Wait until one given process consumes: its log says its containers started.
 
     `health` by RPC may be answered by another instance of the same service, so a restarted
-    instance is watched through its own log instead (nameko logs nothing at WARNING; the kernel
-    logs `topology_declared` once the service's dependencies started)."""
+    instance is watched through its own log instead: the kernel logs `topology_declared` (INFO,
+    so the processes must log at INFO) once the service's dependencies started."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not proc.alive():
