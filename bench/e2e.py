@@ -52,7 +52,7 @@ from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from bench import flow  # noqa: E402
-from bench.support import cpu_by_program, fresh_vhost, host_cpu, prepare_postgres, proc_cpu_s, rnd, summary  # noqa: E402
+from bench.support import fresh_vhost, host_cpu, prepare_postgres, proc_cpu_s, rnd, summary  # noqa: E402
 
 PG_URL = os.environ.get("BAODAO_BENCH_PG_URL", "postgresql://postgres@localhost:5432/")
 AMQP_BASE = os.environ.get("BAODAO_BENCH_AMQP_BASE", "amqp://guest:guest@localhost:5672")
@@ -308,7 +308,7 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
                          "member_id": m["member_id"], "community_id": m["community_id"]})
         pids = [p.process.pid for p in cluster.all()]
         cpu0 = {pid: proc_cpu_s(pid) or 0.0 for pid in pids}
-        progs0, host0 = cpu_by_program(), host_cpu()
+        progs0, host0 = cpu_by_pid(), host_cpu()
         spy = []
 
         def on_go():
@@ -335,7 +335,7 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
         settle = wait_settled(amqp_uri, services, all_observed, 180)
         for _, s in spy:
             s.stop()
-        progs1, host1 = cpu_by_program(), host_cpu()
+        progs1, host1 = cpu_by_pid(), host_cpu()
         svc_cpu = {}
         for name, procs in cluster.processes.items():
             svc_cpu[name] = rnd(sum((proc_cpu_s(p.process.pid) or 0.0) - cpu0.get(p.process.pid, 0.0)
@@ -358,7 +358,8 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
         n = len(done) or 1
         tck = os.sysconf("SC_CLK_TCK")
         host_busy = (host1[0] - host0[0]) / tck
-        other = {k: rnd(progs1[k] - progs0.get(k, 0.0), 1) for k in ("postgres", "beam.smp")}
+        other = {k: rnd(sum(cpu - progs0.get(pid, (k, 0.0))[1] for pid, (comm, cpu) in progs1.items() if comm == k), 1)
+                 for k in ("postgres", "beam.smp")}  # processes that ended meanwhile are not counted
         result["lifecycles"] = {
             "done": len(done), "errors": _count(r["error"] for r in res if r["error"]),
             "error_examples": list({r["detail"] for r in res if r["error"]})[:3],
@@ -392,6 +393,21 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
 
             drop_schemas(url, [f"{prefix}{s}" for s in SERVICE_CLASSES])
     return result
+
+
+def cpu_by_pid() -> dict:
+    """{pid: (program, CPU seconds so far)} of every running process."""
+    out = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                raw = (d / "stat").read_text()
+            except OSError:
+                continue
+            fields = raw.rsplit(")", 1)[1].split()
+            out[int(d.name)] = (raw[raw.index("(") + 1:raw.rindex(")")], (int(fields[11]) + int(fields[12])) / tck)
+    return out
 
 
 def _count(items) -> dict:
