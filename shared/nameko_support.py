@@ -153,7 +153,9 @@ class EventSourcedApp(DependencyProvider):
         self.relay_enabled = bool(cfg.get("RELAY_ENABLED", True))
         self.relay = Relay(name, self.application.store, self.amqp_uri,
                            window=int(cfg.get("RELAY_WINDOW", 500)),
-                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)))
+                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)),
+                           # a second instance asks for the lease every 2.5 s, not after every commit
+                           standby_seconds=float(cfg.get("RELAY_STANDBY_SECONDS", 2.5)))
         self._relay_wakeup, self._projector_wakeup = Wakeup(), Wakeup()
         self.application.on_appended(self._relay_wakeup.set)
         self.application.on_appended(self._projector_wakeup.set)
