@@ -239,8 +239,9 @@ def reconcile(database_url: str, prefix: str, *, checked_in: list[dict], lifecyc
                     lost += n == 0
                     dup += max(0, n - 1)
             report["order_events"] = {"expected": len(done) * len(expected_types), "lost": lost, "duplicated": dup}
-            rated = [r for r in _rows(conn, f'SELECT demand_id FROM "{dis}".rm_orders WHERE rating IS NOT NULL')]
-            report["orders_read_model"] = {"rated_rows": len(rated)}
+            rated = {r[0] for r in _rows(conn, f'SELECT demand_id FROM "{dis}".rm_orders WHERE rating IS NOT NULL')}
+            report["orders_read_model"] = {"expected": len(done), "lost": sum(1 for j in done if j.demand_id not in rated),
+                                           "rated_rows": len(rated)}
             if outcomes.get("resident_notifications") and _table_exists(conn, ntf, "rm_inbox_messages"):
                 msgs = _rows(conn, f'SELECT recipient_id, data FROM (SELECT m.data::json->>\'recipient_id\' AS recipient_id, '
                                    f"m.data::json->>'caused_by_event_id' AS data FROM \"{ntf}\".events m "
