@@ -195,3 +195,22 @@ def test_two_relays_of_one_service_never_both_publish_and_one_takes_over(amqp_ur
     positions = drain_ids(amqp_uri, probe)
     assert sorted(positions) == list(range(1, 401))   # every event, each once, no two publishers
     assert positions == sorted(positions)             # in store order
+
+
+def test_a_relay_without_the_lease_stands_by_instead_of_asking_after_every_commit(amqp_uri, source_db):
+    store = EventStore(source_db)
+    holder = Relay("registration", store, amqp_uri, instance_id="holder")
+    standby = Relay("registration", store, amqp_uri, instance_id="standby", standby_seconds=60)
+    assert holder.acquire_lease()
+    asked = []
+    real_acquire = standby.acquire_lease
+    standby.acquire_lease = lambda: asked.append(1) or real_acquire()
+    store.append("unit-a", [version_event(1, 1)], 0)
+    for _ in range(20):                        # twenty commits' wake-ups: one question to the database
+        assert standby.run_once() == 0
+    assert len(asked) == 1
+    holder.release_lease()
+    assert standby.run_once() == 0             # still standing by
+    standby._standby_until = 0.0               # its standby is over
+    assert standby.run_once() == 1 and len(asked) == 2
+    standby.close(), holder.close()
