@@ -114,6 +114,7 @@ class Load:
         self.refused: list[str] = []
         self.uncertain = 0
         self.uncertain_check_ins = 0
+        self.settled_refusals = 0
         self._stop = False
         self._n = 0
         self._pool = eventlet.GreenPool(clients)
@@ -175,6 +176,7 @@ class Load:
 
         who = {"kind": "member", "id": job.member_id}
         state, unsure = None, False
+        history = job.steps_ms.setdefault("history", [])  # what the client saw, for a refusal's report
         while not self._stop or state is not None or unsure:
             step = STATE_STEPS.get(state)
             if step is None:
@@ -199,23 +201,29 @@ class Load:
                     job.finished = time.time()
                     return
             except CommandRejected as exc:
-                if unsure:
-                    # the earlier attempt whose answer was lost was applied after all (it was still
-                    # queued when we asked): the state says how far the order got
-                    unsure = False
-                    state = self._state_of(job.demand_id)
+                # Either an earlier attempt whose answer was lost was applied after all (it was
+                # still queued when we asked), or this very request was delivered twice: the
+                # instance that applied it died before acking it, RabbitMQ redelivered it, and
+                # the second delivery's refusal ("already rated") is the answer that came back.
+                # Either way the order's state says whether the step happened.
+                unsure = False
+                state = self._state_of(job.demand_id)
+                history.append((step, exc.code, state))
+                if state == "rated" or STATE_STEPS.get(state) != step:
+                    self.settled_refusals += 1
                     if state == "rated":
                         job.finished = time.time()
                         return
-                    if STATE_STEPS.get(state) != step:
-                        continue
+                    continue
                 job.error = f"{step}:{exc.code}"
-                self.refused.append(job.error)
+                history.append((step, exc.code, state))
+                self.refused.append(f"{job.demand_id} {job.error} after {history}")
                 return
             except Exception:  # noqa: BLE001 - unknown outcome: ask the service where the order is
                 self.uncertain += 1
                 unsure = True
                 state = self._state_of(job.demand_id)
+                history.append((step, "uncertain", state))
                 if state == "rated":
                     job.finished = time.time()
                     return
@@ -315,6 +323,7 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
             "unexpected_dead_letters": unexpected_dlq,
             "reconciliation": report, "lost": report["lost"], "duplicated": report["duplicated"],
             "uncertain_check_ins": load.uncertain_check_ins,
+            "refusals_of_applied_steps": load.settled_refusals,
         }
         out(result)
         return result
