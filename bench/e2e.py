@@ -92,7 +92,8 @@ def client_worker() -> int:
                     results[i] = {"member_id": out["member_id"], "community_id": out["community_id"],
                                   "unit_id": out["unit_id"], "checked_in_at": out["checked_in_at"], "started": t0}
                 except Exception as exc:  # noqa: BLE001 - counted
-                    results[i] = {"error": f"check_in:{getattr(exc, 'code', type(exc).__name__)}"}
+                    results[i] = {"error": f"check_in:{getattr(exc, 'code', type(exc).__name__)}",
+                                  "detail": str(exc)[:300]}
             else:
                 lc = flow.Lifecycle(job["demand_id"], job["resident_id"], job["member_id"])
                 flow.run_lifecycle(proxy, lc, rng, job["community_id"])
@@ -296,6 +297,7 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
         receipts = times.pop("__receipts__")
         lat = [1000.0 * (receipts[c["member_id"]] - c["checked_in_at"]) for c in checked if c["member_id"] in receipts]
         result["check_ins"] = {"done": len(checked), "errors": errors, "wall_s": rnd(s1 - s0, 2),
+                               "error_examples": list({r["detail"] for r in res if "error" in r})[:3],
                                "per_s": rnd(len(checked) / (s1 - s0), 1),
                                "to_unit_receipt_ms": summary(lat, 1), "settle_s": rnd(settle, 1)}
 
