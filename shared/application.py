@@ -19,7 +19,7 @@ from shared.contracts import ReceivedEvent, get_contract
 from shared.db import Database
 from shared.domain import Aggregate, DomainEvent
 from shared.eventstore import ConcurrencyConflict, EventStore, NewEvent, StoredEvent, StreamAppend
-from shared.inbox import Inbox
+from shared.inbox import Inbox, StreamWatermarks
 
 log = structlog.get_logger("baodao.application")
 A = TypeVar("A", bound=Aggregate)
@@ -168,6 +168,7 @@ class Application:
         self.store = EventStore(database)
         self.codec = codec
         self.inbox = Inbox(database)
+        self.watermarks = StreamWatermarks(database)
         self.streams = StreamCache()
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -201,15 +202,24 @@ class Application:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                    handler_name: str) -> bool:
+                    handler_name: str, ordered: bool = False) -> bool:
         """Apply `handler` to `event` unless this handler already has; the inbox row and the
-        handler's effects commit together. Returns False for a duplicate delivery."""
+        handler's effects commit together. Returns False for a duplicate delivery.
+
+        `ordered`: the handler keeps the state of the source stream (not a sum of its events),
+        so it must never apply an older event after a newer one of the same stream; such a
+        stale event is skipped (see StreamWatermarks) and False is returned."""
         context = Context(correlation_id=event.correlation_id, causation_id=event.event_id, actor=event.actor)
         for attempt in range(self.max_conflict_retries + 1):
             try:
                 with self.db.transaction() as conn:
                     if not self.inbox.claim(conn, event.event_id, handler_name):
                         log.info("event_duplicate_skipped", event_id=event.event_id, handler=handler_name)
+                        return False
+                    if ordered and not self.watermarks.advance(conn, handler_name, f"{event.source}:{event.stream_id}",
+                                                               event.stream_version):
+                        log.info("event_stale_skipped", event_id=event.event_id, handler=handler_name,
+                                 stream_id=event.stream_id, stream_version=event.stream_version)
                         return False
                     uow = UnitOfWork(self.store, self.codec, conn, context, self.streams)
                     handler(uow, event)

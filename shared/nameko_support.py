@@ -123,8 +123,8 @@ class WorkerApp:
         return self.application.execute(handler, *args, context=self.context, **kwargs)
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                    name: str | None = None) -> bool:
-        return self.application.handle_once(event, handler, name or handler.__qualname__)
+                    name: str | None = None, ordered: bool = False) -> bool:
+        return self.application.handle_once(event, handler, name or handler.__qualname__, ordered=ordered)
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
                      name: str | None = None) -> BatchOutcome:
@@ -171,7 +171,9 @@ class EventSourcedApp(DependencyProvider):
         self.relay_enabled = bool(cfg.get("RELAY_ENABLED", True))
         self.relay = Relay(name, self.application.store, self.amqp_uri,
                            window=int(cfg.get("RELAY_WINDOW", 500)),
-                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)))
+                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)),
+                           # a second instance asks for the lease every 2.5 s, not after every commit
+                           standby_seconds=float(cfg.get("RELAY_STANDBY_SECONDS", 2.5)))
         self._relay_wakeup, self._projector_wakeup = Wakeup(), Wakeup()
         self.application.on_appended(self._relay_wakeup.set)
         self.application.on_appended(self._projector_wakeup.set)

@@ -55,7 +55,14 @@ class DispatchService(EventSourcedService):
         return {"kind": "member", "id": member["member_id"], "name": member["name"]}
 
     def _order(self, demand_id: str) -> dict:
-        order = self.app.query(readmodels.order_view, demand_id)
+        """The order's row, for what never changes after 点单 (community, category, grid, window);
+        the command's handler decides on the aggregate itself. So a row already projected is
+        good enough, and only a missing one (recorded a moment ago, maybe by another instance)
+        costs catching the projection up (measured: the catch-up was a fifth of dispatch's CPU
+        in bench.e2e)."""
+        order = self.app.query(readmodels.order_view, demand_id, fresh=False)
+        if order is None:
+            order = self.app.query(readmodels.order_view, demand_id)
         if order is None:
             raise NotFound(f"订单 {demand_id} 不存在")
         return order
