@@ -322,6 +322,7 @@ class MemberRecord(Aggregate):
         event was already recorded (a redelivery)."""
         if source_event_id in self.facts:
             return False
+        unplaced_before = not self.district_id
         period = land(period_of(occurred_on), self.closed_for_me(district_closed))
         accepted = kind == "overdue_reason" and reason in rules.accepted_overdue_reasons
         fact = self._trigger(FactRecorded(
@@ -341,6 +342,11 @@ class MemberRecord(Aggregate):
             if period != period_of(occurred_on):
                 why += f"；发生于已关闭的 {period_of(occurred_on)}，计入 {period}"
             self._line(period, points, item, rules.rule_id(item), fact, why)
+        if unplaced_before and self.district_id and any(not f.district_id for f in self.facts.values()):
+            # Facts that arrived before the member's district was known were scored by the
+            # default rules: now it is known, they are scored by the district's, whatever the
+            # order the events came in.
+            self.recompute(rules, district_closed, only_unplaced=True)
         return True
 
     def _line(self, period: str, points: int, item: str, rule_id: str, fact: FactRecorded, why: str) -> None:
@@ -349,7 +355,7 @@ class MemberRecord(Aggregate):
             period=period, points=points, item=item, rule_id=rule_id, source_event_id=fact.source_event_id,
             source_event_type=fact.source_event_type, reason=why))
 
-    def recompute(self, rules: Rules, district_closed) -> int:
+    def recompute(self, rules: Rules, district_closed, only_unplaced: bool = False) -> int:
         """After a rules change: what every fact in an open period earns under `rules`, with
         caps counted in the order the facts came; each difference becomes a correcting line.
         Lines of closed periods stay as they are. Returns the number of correcting lines."""
@@ -362,7 +368,7 @@ class MemberRecord(Aggregate):
             items = set(earned) | {item for (src, item) in self.line_points if src == fact.source_event_id}
             for item in sorted(items):
                 actual = self.line_points.get((fact.source_event_id, item), 0)
-                if fact.period in closed:
+                if fact.period in closed or (only_unplaced and fact.district_id):
                     expected = actual
                 else:
                     raw, _ = earned.get(item, (0, ""))
@@ -371,8 +377,9 @@ class MemberRecord(Aggregate):
                 totals[(year, item)] = totals.get((year, item), 0) + expected
                 if expected != actual:
                     label = rules.items[item].label
+                    why = "确定所属区后按该区规则重算" if only_unplaced else "规则调整重算"
                     corrections.append((fact, item, expected - actual,
-                                        f"规则调整重算（{rules.rule_id(item)}）：{label} 由 {actual} 分改为 {expected} 分"))
+                                        f"{why}（{rules.rule_id(item)}）：{label} 由 {actual} 分改为 {expected} 分"))
         for fact, item, delta, why in corrections:
             self._line(fact.period, delta, item, rules.rule_id(item), fact, why)
         return len(corrections)
