@@ -280,11 +280,12 @@ class MemberRecord(Aggregate):
             self.line_period[event.source_event_id] = event.period
             self.name = event.member_name or self.name
             self.unit_id = event.unit_id or self.unit_id
-            if event.kind == "moved":
+            # where the member serves: set by check-in and moves (and the residence at
+            # enrolment until then), never by where one activity took place
+            if event.kind in ("checked_in", "moved") or (event.kind == "enrolled" and not self.community_id):
                 self.community_id, self.district_id = event.community_id, event.district_id
-            else:
-                self.community_id = event.community_id or self.community_id
-                self.district_id = event.district_id or self.district_id
+            elif not self.district_id:
+                self.district_id = event.district_id
         elif isinstance(event, PointsRecorded):
             key = (event.source_event_id, event.item)
             self.line_points[key] = self.line_points.get(key, 0) + event.points

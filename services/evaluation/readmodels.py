@@ -155,9 +155,17 @@ class EvaluationProjection(Projection):
     metadata = metadata
 
     def when_FactRecorded(self, conn, event, d) -> None:
+        """The member's place follows check-ins and moves (as on the record), not activities."""
         values = dict(member_id=d["member_id"], name=d["member_name"], unit_id=d["unit_id"],
                       community_id=d["community_id"], district_id=d["district_id"])
-        _put(conn, members, "member_id", **values)
+        if d["kind"] in ("checked_in", "moved"):
+            _put(conn, members, "member_id", **values)
+            return
+        stmt = _upsert(conn)(members).values(**values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["member_id"], set_={
+            "name": func.coalesce(func.nullif(stmt.excluded.name, ""), members.c.name),
+            "unit_id": func.coalesce(func.nullif(stmt.excluded.unit_id, ""), members.c.unit_id),
+            "district_id": func.coalesce(func.nullif(members.c.district_id, ""), stmt.excluded.district_id)}))
 
     def when_PointsRecorded(self, conn, event, d) -> None:
         year = int(d["period"][:4])
@@ -190,7 +198,7 @@ class EvaluationProjection(Projection):
     def _result(self, conn, d: dict, year: int, **values) -> None:
         base = dict(member_id=d["member_id"], year=year, name=d["member_name"], unit_id=d["unit_id"],
                     community_id=d["community_id"], district_id=d.get("district_id", ""), titles="[]")
-        stmt = _upsert(conn)(results).values(**base, **values)
+        stmt = _upsert(conn)(results).values(**{**base, **values})
         conn.execute(stmt.on_conflict_do_update(index_elements=["member_id", "year"],
                                                 set_={k: stmt.excluded[k] for k in values}))
 
