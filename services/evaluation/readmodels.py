@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import (
-    BigInteger, Column, Connection, Float, Integer, MetaData, String, Table, Text, and_, func, select, update,
+    BigInteger, Column, Connection, Float, Integer, MetaData, String, Table, Text, and_, bindparam, func, select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -150,36 +151,89 @@ publications = Table(
 )
 
 
+def _member_statements(ins):
+    """(place follows the fact, place stays) upserts of a member row, built once per dialect."""
+    cols = ("member_id", "name", "unit_id", "community_id", "district_id")
+    moved = ins(members).values({c: bindparam(f"p_{c}") for c in cols})
+    moved = moved.on_conflict_do_update(index_elements=["member_id"],
+                                        set_={c: moved.excluded[c] for c in cols if c != "member_id"})
+    stays = ins(members).values({c: bindparam(f"p_{c}") for c in cols})
+    stays = stays.on_conflict_do_update(index_elements=["member_id"], set_={
+        "name": func.coalesce(func.nullif(stays.excluded.name, ""), members.c.name),
+        "unit_id": func.coalesce(func.nullif(stays.excluded.unit_id, ""), members.c.unit_id),
+        "district_id": func.coalesce(func.nullif(members.c.district_id, ""), stays.excluded.district_id)})
+    total = ins(totals).values({c: bindparam(f"p_{c}") for c in ("member_id", "year", "points", "community_id",
+                                                                  "district_id")})
+    total = total.on_conflict_do_update(index_elements=["member_id", "year"], set_={
+        "points": totals.c.points + total.excluded.points, "community_id": total.excluded.community_id,
+        "district_id": total.excluded.district_id})
+    return moved, stays, total
+
+
+# Built once: building a statement costs more than executing a cached one (a rebuild runs them
+# for every event).
+_STATEMENTS = {"postgresql": _member_statements(pg_insert), "sqlite": _member_statements(sqlite_insert)}
+_INSERT_LEDGER = ledger.insert()
+
+
 class EvaluationProjection(Projection):
+    """Ledger lines, totals and member rows are buffered during a batch and written at its end,
+    many rows per statement (a rebuild replays millions of them)."""
+
     name = "evaluation"
     metadata = metadata
 
+    def __init__(self):
+        self.start_batch()
+
+    def start_batch(self) -> None:
+        self._members: dict[str, list] = {}          # member_id -> [moves?, values]
+        self._lines: list[dict] = []
+        self._totals: dict[tuple[str, int], dict] = {}
+
     def when_FactRecorded(self, conn, event, d) -> None:
-        """The member's place follows check-ins and moves (as on the record), not activities."""
-        values = dict(member_id=d["member_id"], name=d["member_name"], unit_id=d["unit_id"],
-                      community_id=d["community_id"], district_id=d["district_id"])
+        """The member's place follows check-ins and moves (as on the record), not activities:
+        several facts of one member in a batch are folded into one row change."""
+        values = {"p_member_id": d["member_id"], "p_name": d["member_name"], "p_unit_id": d["unit_id"],
+                  "p_community_id": d["community_id"], "p_district_id": d["district_id"]}
+        pending = self._members.get(d["member_id"])
         if d["kind"] in ("checked_in", "moved"):
-            _put(conn, members, "member_id", **values)
-            return
-        stmt = _upsert(conn)(members).values(**values)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["member_id"], set_={
-            "name": func.coalesce(func.nullif(stmt.excluded.name, ""), members.c.name),
-            "unit_id": func.coalesce(func.nullif(stmt.excluded.unit_id, ""), members.c.unit_id),
-            "district_id": func.coalesce(func.nullif(members.c.district_id, ""), stmt.excluded.district_id)}))
+            self._members[d["member_id"]] = [True, values]
+        elif pending is None:
+            self._members[d["member_id"]] = [False, values]
+        else:
+            known = pending[1]
+            known["p_name"] = values["p_name"] or known["p_name"]
+            known["p_unit_id"] = values["p_unit_id"] or known["p_unit_id"]
+            known["p_district_id"] = known["p_district_id"] or values["p_district_id"]
 
     def when_PointsRecorded(self, conn, event, d) -> None:
         year = int(d["period"][:4])
-        conn.execute(ledger.insert().values(
-            position=event.global_position, member_id=d["member_id"], district_id=d["district_id"],
-            community_id=d["community_id"], unit_id=d["unit_id"], period=d["period"], year=year, points=d["points"],
-            item=d["item"], rule_id=d["rule_id"], source_event_id=d["source_event_id"],
-            source_event_type=d["source_event_type"], reason=d["reason"], recorded_at=event.occurred_at))
-        stmt = _upsert(conn)(totals).values(member_id=d["member_id"], year=year, points=d["points"],
-                                            community_id=d["community_id"], district_id=d["district_id"])
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["member_id", "year"],
-            set_={"points": totals.c.points + stmt.excluded.points, "community_id": stmt.excluded.community_id,
-                  "district_id": stmt.excluded.district_id}))
+        self._lines.append({
+            "position": event.global_position, "member_id": d["member_id"], "district_id": d["district_id"],
+            "community_id": d["community_id"], "unit_id": d["unit_id"], "period": d["period"], "year": year,
+            "points": d["points"], "item": d["item"], "rule_id": d["rule_id"], "source_event_id": d["source_event_id"],
+            "source_event_type": d["source_event_type"], "reason": d["reason"], "recorded_at": event.occurred_at})
+        total = self._totals.get((d["member_id"], year))
+        if total is None:
+            self._totals[(d["member_id"], year)] = {
+                "p_member_id": d["member_id"], "p_year": year, "p_points": d["points"],
+                "p_community_id": d["community_id"], "p_district_id": d["district_id"]}
+        else:
+            total.update(p_points=total["p_points"] + d["points"], p_community_id=d["community_id"],
+                         p_district_id=d["district_id"])
+
+    def end_batch(self, conn) -> None:
+        moved, stays, total = _STATEMENTS[conn.dialect.name]
+        for statement, wanted in ((moved, True), (stays, False)):
+            rows = [values for moves, values in self._members.values() if moves is wanted]
+            if rows:
+                conn.execute(statement, rows)
+        if self._lines:
+            conn.execute(_INSERT_LEDGER, self._lines)
+        if self._totals:
+            conn.execute(total, list(self._totals.values()))
+        self.start_batch()
 
     def _party(self, conn, event, d) -> None:
         conn.execute(party_inputs.insert().values(

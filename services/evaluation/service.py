@@ -19,9 +19,24 @@ BATCH = 500
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent.parent / "deploy" / "config" / "evaluation-rules"
 
 
+class OwnEventCodec(EventCodec):
+    """Evaluation's codec: its own stored events of the current version were validated against
+    their contract when they were appended, so reading them back skips the second validation
+    (a year close replays every member's record; marshmallow per event was most of its time).
+    Older versions still go through the contract's upcasters and validation."""
+
+    def decode_data(self, stored):
+        if stored.schema_version == self.classes[stored.event_type].schema_version:
+            return stored.data
+        return super().decode_data(stored)
+
+    def decode(self, stored):
+        return self.classes[stored.event_type].from_data(self.decode_data(stored))
+
+
 def build_application(database):
     readmodels.places_metadata.create_all(database.engine)
-    return Application(database, EventCodec("evaluation", domain.EVENTS)), [readmodels.EvaluationProjection()]
+    return Application(database, OwnEventCodec("evaluation", domain.EVENTS)), [readmodels.EvaluationProjection()]
 
 
 class Rules(DependencyProvider):

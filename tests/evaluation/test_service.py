@@ -101,7 +101,8 @@ def test_points_from_real_events_the_five_parties_and_the_year_close(city, amqp_
     ranking = rpc.evaluation.ranking(2026, community_id=cid)
     assert ranking[0]["name"] == "党*0" and ranking[0]["points"] == 25
     table = rpc.evaluation.publish_double_evaluation({"unit_id": f"u-{cid}", "year": 2026, "by": "sj"})
-    assert table["members"] == 2 and table["table"]["members"][0]["unit"]["leader"] == 90.0
+    row = next(r for r in table["table"]["members"] if r["member_id"] == m1)
+    assert table["members"] == 2 and row["unit"]["leader"] == 90.0 and row["community"]["points"] == 25
 
 
 def test_every_upstream_event_delivered_again_changes_nothing(city, amqp_uri):
