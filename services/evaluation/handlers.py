@@ -155,6 +155,7 @@ def close_period(uow, district_id: str, period: str, by: str) -> dict:
 def grade_members(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> list[dict]:
     """Grade a batch of members for the year (each once); returns what ranking needs."""
     out = []
+    uow.preload(MemberRecord, member_ids)
     for member_id in member_ids:
         record = uow.load(MemberRecord, member_id)
         rules = rulebook.for_district(record.district_id)
@@ -187,6 +188,7 @@ def award_titles(uow, awards: list[tuple[str, str, int]], year: int) -> int:
 
 def recompute(uow, member_ids: list[str], rulebook: RuleBook) -> int:
     corrected = 0
+    uow.preload(MemberRecord, member_ids)
     for member_id in member_ids:
         record = uow.load(MemberRecord, member_id)
         closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
