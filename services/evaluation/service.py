@@ -31,7 +31,10 @@ class OwnEventCodec(EventCodec):
         return super().decode_data(stored)
 
     def decode(self, stored):
-        return self.classes[stored.event_type].from_data(self.decode_data(stored))
+        cls = self.classes[stored.event_type]
+        if stored.schema_version == cls.schema_version:
+            return cls(**stored.data)       # written by to_data of this very class: same keys
+        return cls.from_data(super().decode_data(stored))
 
 
 def build_application(database):
