@@ -1,6 +1,7 @@
 """Evaluation over the real broker and PostgreSQL, fed by the real registration and dispatch
 services: points from their events, published PointsRecorded, the five parties through RPC,
 the year's close, and a full redelivery of every upstream event changing nothing."""
+import shutil
 import time
 
 import kombu
@@ -17,6 +18,7 @@ from shared.nameko_support import CommandRejected
 from shared.relay import message_for
 from tests.conftest import PG_URL, fresh_schema
 from tests.dispatch.test_service import demand, setup_community
+from tests.evaluation.conftest import RULES_DIR
 from tests.messaging.helpers import drain_queue, queue_depth, running, unique, wait_for
 
 
@@ -32,7 +34,9 @@ def city(amqp_uri, tmp_path):
     base = {"AMQP_URI": amqp_uri, "INBOX_RETRY_DELAYS": [0.2, 0.5]}
     reg_cfg = {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/registration.db"}
     dsp_cfg = {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/dispatch.db"}
-    ev_cfg = {**base, "DATABASE_URL": PG_URL, "DATABASE_SCHEMA": schema}
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    ev_cfg = {**base, "DATABASE_URL": PG_URL, "DATABASE_SCHEMA": schema, "EVALUATION_RULES_DIR": str(rules)}
     with running(EvaluationService, config=ev_cfg), running(DispatchService, config=dsp_cfg), \
             running(RegistrationService, config=reg_cfg), \
             ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30) as rpc:
@@ -129,3 +133,23 @@ def test_every_upstream_event_delivered_again_changes_nothing(city, amqp_uri):
     wait_for(lambda: rpc.evaluation.points_record(m1)["total"] == 27, timeout=30)
     after = rpc.evaluation.points_record(m1)
     assert after["lines"][:len(before["lines"])] == before["lines"] and len(after["lines"]) == len(before["lines"]) + 1
+
+
+def test_a_rules_change_is_refused_when_invalid_and_recomputes_when_valid(city):
+    rpc, tmp_path, _ = city
+    cid, (m1,) = setup_community(rpc, 1)
+    serve(rpc, cid, m1)
+    wait_for(lambda: rpc.evaluation.points_record(m1)["total"] == 25, timeout=30)
+    xq = tmp_path / "rules" / "xq.yaml"
+    original = xq.read_text(encoding="utf-8")
+    xq.write_text(original.replace("points: 6, per_hour: 3", "points: 6.5, per_hour: 3"), encoding="utf-8")
+    with pytest.raises(CommandRejected) as refused:
+        rpc.evaluation.reload_rules("xq")
+    assert refused.value.code == "invalid_rules"
+    assert refused.value.details["problems"] == [f"{xq}: items.service_verified.points: 必须是整数"]
+    assert rpc.evaluation.points_record(m1)["total"] == 25            # the old rules still apply
+    xq.write_text(original.replace("version: 2", "version: 3").replace("points: 6, per_hour: 3",
+                                                                        "points: 10, per_hour: 3"), encoding="utf-8")
+    assert rpc.evaluation.reload_rules("xq")["corrections"] >= 1
+    record = rpc.evaluation.points_record(m1)
+    assert record["total"] == 29 and record["lines"][-1]["rule_id"] == "xq:service_verified@v3"
