@@ -306,6 +306,8 @@ class MemberRecord(Aggregate):
 
     def closed_for_me(self, district_closed) -> set[str]:
         """The district's closed periods plus both halves of every year already graded."""
+        if not self.grades:
+            return district_closed
         closed = set(district_closed)
         for year in self.grades:
             closed.update(periods_of_year(year))

@@ -45,22 +45,39 @@ def _put(conn: Connection, table: Table, key: str, **values) -> None:
                                             set_={k: stmt.excluded[k] for k in values if k != key}))
 
 
+def _place_upserts(ins):
+    out = {}
+    for table, key, cols in ((communities, "community_id", ("community_id", "name", "district_id")),
+                             (units, "unit_id", ("unit_id", "name", "district_id"))):
+        stmt = ins(table).values({c: bindparam(c) for c in cols})
+        out[table.name] = stmt.on_conflict_do_update(index_elements=[key],
+                                                     set_={c: stmt.excluded[c] for c in cols if c != key})
+    return out
+
+
+# Built once: every check-in writes a place and every new member looks one up.
+_PLACE_UPSERTS = {"postgresql": _place_upserts(pg_insert), "sqlite": _place_upserts(sqlite_insert)}
+_COMMUNITY_DISTRICT = select(communities.c.district_id).where(communities.c.community_id == bindparam("p_id"))
+_UNIT_DISTRICT = select(units.c.district_id).where(units.c.unit_id == bindparam("p_id"))
+
+
 def community_registered(conn: Connection, d: dict) -> None:
-    _put(conn, communities, "community_id", community_id=d["community_id"], name=d["name"],
-         district_id=d["district_id"])
+    conn.execute(_PLACE_UPSERTS[conn.dialect.name]["ev_communities"],
+                 {"community_id": d["community_id"], "name": d["name"], "district_id": d["district_id"]})
 
 
 def unit_registered(conn: Connection, d: dict) -> None:
-    _put(conn, units, "unit_id", unit_id=d["unit_id"], name=d["name"], district_id=d["district_id"])
+    conn.execute(_PLACE_UPSERTS[conn.dialect.name]["ev_units"],
+                 {"unit_id": d["unit_id"], "name": d["name"], "district_id": d["district_id"]})
 
 
 def district_of(conn: Connection, community_id: str | None = None, unit_id: str | None = None) -> str:
     if community_id:
-        found = conn.execute(select(communities.c.district_id).where(communities.c.community_id == community_id)).scalar()
+        found = conn.execute(_COMMUNITY_DISTRICT, {"p_id": community_id}).scalar()
         if found:
             return found
     if unit_id:
-        found = conn.execute(select(units.c.district_id).where(units.c.unit_id == unit_id)).scalar()
+        found = conn.execute(_UNIT_DISTRICT, {"p_id": unit_id}).scalar()
         if found:
             return found
     return ""
