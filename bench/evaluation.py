@@ -42,7 +42,6 @@ from sqlalchemy import create_engine
 
 from bench.support import prepare_postgres, rnd
 from services.evaluation import handlers, readmodels
-from services.evaluation.domain import MemberRecord
 from services.evaluation.rules import RuleBook
 from services.evaluation.service import build_application, close_year
 from shared.application import Context

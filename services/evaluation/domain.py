@@ -10,7 +10,7 @@ dated in a closed period lands in the next open one, never silently in a closed 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from services.evaluation.rules import GRADES, Rules

@@ -2,8 +2,6 @@
 district's rules, each saying which event and which rule produced it."""
 import random
 
-import pytest
-
 from services.evaluation import readmodels
 from tests.evaluation.conftest import received
 

@@ -72,7 +72,6 @@ def test_a_file_that_is_not_yaml_is_refused(tmp_path):
 
 
 def test_the_service_refuses_to_start_on_a_bad_file(tmp_path):
-    from nameko.testing.services import worker_factory  # noqa: F401 - only the provider is exercised
     from services.evaluation.service import Rules
 
     doc = copy.deepcopy(default())
