@@ -48,6 +48,7 @@ from shared.application import Context
 from shared.contracts import ReceivedEvent
 from shared.db import Database
 from shared.eventstore import StreamAppend
+from shared.logging import configure_logging
 from shared.projections import Projector
 
 PG_URL = os.environ.get("BAODAO_BENCH_PG_URL", "postgresql://postgres@localhost:5432/")
@@ -252,6 +253,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 members (20,000 events)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    configure_logging("bench", level="WARNING")     # stdout is the report
     members = 2_000 if args.quick else args.members
     result = run(members, args.events_per_member)
     if args.json:
