@@ -19,6 +19,7 @@ SERVICE_CLASSES = {
     "registration": "services.registration.service:RegistrationService",
     "dispatch": "services.dispatch.service:DispatchService",
     "notify": "services.notify.service:NotifyService",
+    "evaluation": "services.evaluation.service:EvaluationService",
     "funds": "services.funds.service:FundsService",
 }
 

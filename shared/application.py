@@ -141,6 +141,28 @@ class UnitOfWork:
         self._aggregates[stream_id] = aggregate
         return aggregate
 
+    def preload(self, cls: type[A], aggregate_ids: Iterable[str]) -> None:
+        """Load many aggregates with one read of the store (the stream cache is used as in
+        `load`); a later `load` of one of them costs nothing."""
+        wanted = [(a, cls.stream_id_for(a)) for a in aggregate_ids]
+        wanted = [(a, s) for a, s in wanted if s not in self._aggregates]
+        known = {s: (self.cache.get(s) if self.cache is not None else ()) for _, s in wanted}
+        missing = [s for _, s in wanted if not known[s]]
+        stored = self.store.read_streams(missing, conn=self.conn) if missing else {}
+        for aggregate_id, stream_id in wanted:
+            events = known[stream_id]
+            if stream_id in stored:
+                events = tuple(self.codec.decode(e) for e in stored[stream_id])
+                if events and self.cache is not None:
+                    self.cache.put(stream_id, events)
+            elif events:
+                newer = self.store.read_stream(stream_id, after_version=len(events), conn=self.conn)
+                if newer:
+                    events = events + tuple(self.codec.decode(e) for e in newer)
+                    if self.cache is not None:
+                        self.cache.put(stream_id, events)
+            self._aggregates[stream_id] = cls.replay(aggregate_id, events)
+
     def flush(self) -> list[int]:
         appends, flushed = [], []
         for stream_id, aggregate in self._aggregates.items():

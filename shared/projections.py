@@ -55,6 +55,13 @@ class Projection:
     def create_tables(self, database: Database) -> None:
         self.metadata.create_all(database.engine)
 
+    def start_batch(self) -> None:
+        """Called before a batch is applied (a projection that buffers rows drops them here)."""
+
+    def end_batch(self, conn: Connection) -> None:
+        """Called after a batch is applied, in its transaction (a projection that buffers rows
+        writes them here, many at once)."""
+
     def clear(self, conn: Connection) -> None:
         for table in reversed(self.metadata.sorted_tables):
             conn.execute(table.delete())
@@ -108,9 +115,11 @@ class Projector:
             events = self.store.read_all(start, limit=self.batch_size, conn=conn)
             if not events:
                 return 0
+            projection.start_batch()
             for event in events:
                 if projection.handles(event.event_type):
                     projection.apply(conn, event, self.codec.decode_data(event))
+            projection.end_batch(conn)
             moved = conn.execute(_MOVE_CHECKPOINT, {"p_name": projection.name, "p_start": start,
                                                     "p_position": events[-1].global_position})
             if moved.rowcount != 1:
