@@ -1,33 +1,177 @@
-"""The notify nameko service: thin entrypoints over the handlers."""
+"""The notify nameko service: thin entrypoints over the handlers.
+
+Its event consumers are generated from the rules table and the directory updates (one per
+event type), so a rule for a new event type is consumed without touching this file.
+"""
 from __future__ import annotations
 
-from nameko.rpc import rpc
+import os
+import re
+from datetime import date, datetime, timezone
 
-from services.notify import domain, handlers, readmodels
-from services.notify.templates import Templates
+import structlog
+from nameko.rpc import RpcProxy, rpc
+
+from services.notify import channels, domain, handlers, readmodels
 from shared.application import Application, EventCodec
-from shared.nameko_support import EventSourcedApp, EventSourcedService, WorkLogging, subscribe
+from shared.nameko_support import (
+    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, config_timer, subscribe,
+)
 
-TEMPLATES = Templates(handlers.TEMPLATE_NAMES)  # a missing or broken template fails start-up
-RETURN_RECEIPT = handlers.return_check_in_receipt(TEMPLATES)
+log = structlog.get_logger("baodao.notify")
+
+NOTIFIER = handlers.Notifier()  # a missing or broken template fails start-up (import) here
+RULES_HANDLER = "notify.rules"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def build_application(database):
-    return Application(database, EventCodec("notify", domain.EVENTS)), [readmodels.InboxProjection()]
+    readmodels.directory_metadata.create_all(database.engine)
+    return (Application(database, EventCodec("notify", domain.EVENTS)),
+            [readmodels.InboxProjection(), readmodels.DeliveryProjection()])
+
+
+def _policy(cfg: dict) -> domain.DeliveryPolicy:
+    return domain.DeliveryPolicy(
+        retry_delays=tuple(float(d) for d in cfg.get("DELIVERY_RETRY_DELAYS", (2, 10, 60))),
+        attempt_timeout=float(cfg.get("DELIVERY_ATTEMPT_TIMEOUT", 30)))
 
 
 class NotifyService(EventSourcedService):
-    """通知: receipts, reminders and feedback."""
+    """通知: receipts, reminders, messages on every channel, feedback to units."""
 
     name = "notify"
 
     app = EventSourcedApp(build_application)
     work_logging = WorkLogging()
+    dispatch = RpcProxy("dispatch")
 
-    @subscribe("registration", "MemberCheckedIn")
-    def on_member_checked_in(self, event):
-        self.app.handle_once(event, RETURN_RECEIPT, name="notify.return_check_in_receipt")
+    def _handle(self, uow, event):
+        NOTIFIER.handle(uow, event, now())
+
+    def consume(self, event):
+        self.app.handle_once(event, self._handle, name=RULES_HANDLER)
+
+    # -- the inbox -------------------------------------------------------------------------
+    @rpc
+    def inbox(self, recipient_kind, recipient_id, page=1, page_size=20, unread_only=False):
+        return self.app.query(readmodels.inbox, recipient_kind, recipient_id, page, page_size, bool(unread_only))
+
+    @rpc(expected_exceptions=CommandRejected)
+    def mark_read(self, message_id):
+        try:
+            changed = self.app.execute(handlers.mark_read, message_id, now())
+        except domain.UnknownMessage as exc:
+            raise CommandRejected(exc.code, exc.message) from None
+        return {"message_id": message_id, "changed": changed}
 
     @rpc
-    def inbox(self, recipient_kind, recipient_id, page=1, page_size=20):
-        return self.app.query(readmodels.inbox, recipient_kind, recipient_id, page, page_size)
+    def delivery(self, message_id):
+        """The delivery record of a message: status, channel, attempts, and every attempt."""
+        return self.app.query(readmodels.delivery, message_id)
+
+    @rpc
+    def deliveries(self, caused_by_event_id=None, status=None):
+        return self.app.query(readmodels.deliveries_of, caused_by_event_id=caused_by_event_id, status=status)
+
+    @rpc(expected_exceptions=CommandRejected)
+    def set_contact(self, recipient_kind, recipient_id, channels=(), email=None, phone=None, wechat=None):
+        """Preferred external channels in order (email, sms, wechat) and the addresses."""
+        bad = [c for c in channels if c not in domain.EXTERNAL_CHANNELS]
+        if recipient_kind not in domain.RECIPIENT_KINDS or bad:
+            raise CommandRejected("invalid_input", "接收方类型或渠道无效", {"channels": bad})
+        with self.app.db.transaction() as conn:
+            readmodels.set_contact(conn, recipient_kind, recipient_id, list(channels), email, phone, wechat)
+        return {"recipient_kind": recipient_kind, "recipient_id": recipient_id, "channels": list(channels)}
+
+    @rpc
+    def rules(self):
+        """The rules table as it runs: active rules, and those waiting for their contract."""
+        def row(r):
+            return {"source": r.source, "event_type": r.event_type, "template": r.template,
+                    "important": r.important}
+        return {"active": [row(r) for r in NOTIFIER.rules], "inactive": [row(r) for r in NOTIFIER.inactive]}
+
+    # -- delivery on external channels ----------------------------------------------------
+    @config_timer("DELIVERY_POLL_SECONDS", 1.0)
+    def deliver_due(self):
+        self.deliver_now()
+
+    def deliver_now(self) -> int:
+        cfg = self.app.config
+        policy = _policy(cfg)
+        senders = channels.senders_from_config(cfg)
+        t = now()
+        for message_id in self.app.query(readmodels.in_flight):
+            self.app.execute(handlers.recover_crashed, message_id, t, policy)
+        sent = 0
+        for message_id in self.app.query(readmodels.due_deliveries, t.isoformat()):
+            try:
+                attempt = self.app.execute(handlers.start_attempt, message_id, now())
+            except Exception as exc:  # noqa: BLE001 - another instance took it (conflict) or a DB hiccup
+                log.info("delivery_attempt_skipped", message_id=message_id, error=repr(exc))
+                continue
+            if attempt is None:
+                continue
+            sent += self._send(attempt, senders, policy, cfg)
+        return sent
+
+    def _send(self, attempt: dict, senders: dict, policy, cfg) -> int:
+        sender = senders.get(attempt["channel"])
+        message_id, channel, n = attempt["message_id"], attempt["channel"], attempt["attempt"]
+        try:
+            if sender is None:
+                raise channels.SendFailed(f"渠道 {channel} 未配置", permanent=True)
+            sender.send(message_id=message_id, address=attempt["address"], title=attempt["title"],
+                        body=attempt["body"], template=attempt["template"])
+        except channels.SendFailed as exc:
+            log.warning("delivery_failed", message_id=message_id, channel=channel, attempt=n, reason=exc.reason)
+            self.app.execute(handlers.record_failure, message_id, channel, n, exc.reason, now(), policy, exc.permanent)
+            return 0
+        if cfg.get("CRASH_AFTER_SEND") or os.environ.get("NOTIFY_CRASH_AFTER_SEND"):
+            log.error("crash_after_send_for_test", message_id=message_id, channel=channel)
+            os._exit(70)  # the crash test: sent, not recorded
+        self.app.execute(handlers.record_sent, message_id, channel, n, now())
+        log.info("delivery_sent", message_id=message_id, channel=channel, attempt=n)
+        return 1
+
+    # -- scheduled reminders -----------------------------------------------------------------
+    @config_timer("REMINDER_SCAN_SECONDS", 3600.0)
+    def scheduled_reminders(self):
+        self.run_reminders()
+
+    @rpc
+    def run_reminders(self, today=None):
+        """A month before a campaign deadline, and the mid-year note (from 1 July). Safe to run
+        on every instance and as often as wanted: each message has a fixed identity."""
+        t = now()
+        day = date.fromisoformat(today) if today else t.date()
+        days = int(self.app.config.get("DEADLINE_REMINDER_DAYS", 30))
+        ids = self.app.execute(handlers.deadline_reminders(NOTIFIER, day, t, days))
+        if (day.month, day.day) >= (7, 1):
+            try:
+                summary = self.dispatch.yearly_minimum(day.year)
+            except Exception as exc:  # noqa: BLE001 - dispatch down: the next scan tries again
+                log.warning("midyear_summary_unavailable", error=repr(exc))
+            else:
+                ids += self.app.execute(handlers.midyear_notes(NOTIFIER, day.year, summary, t))
+        return {"messages": len(ids)}
+
+
+def _method_name(source: str, event_type: str) -> str:
+    return f"on_{source}_" + re.sub(r"(?<!^)(?=[A-Z])", "_", event_type).lower()
+
+
+def _consumer(source: str, event_type: str):
+    def consumer(self, event):
+        self.consume(event)
+
+    consumer.__name__ = consumer.__qualname__ = _method_name(source, event_type)
+    return subscribe(source, event_type)(consumer)
+
+
+for _source, _event_type in NOTIFIER.event_types():
+    setattr(NotifyService, _method_name(_source, _event_type), _consumer(_source, _event_type))

@@ -2,7 +2,7 @@
 import pytest
 
 from services.notify.domain import Message, MessageDelivered, RenderedMessage, message_id_for
-from services.notify.handlers import TEMPLATE_NAMES, chinese_date
+from services.notify.rules import chinese_date
 from services.notify.templates import TemplateError, Templates
 
 
@@ -24,7 +24,7 @@ def test_a_message_is_delivered_to_the_inbox_once():
 
 
 def test_receipt_template_renders_in_chinese():
-    rendered = Templates(TEMPLATE_NAMES).render("check_in_receipt", {
+    rendered = Templates(["check_in_receipt"]).render("check_in_receipt", {
         "unit_name": "市财政局", "member_name": "张三", "community_name": "幸福社区", "card_no": "XF-00001",
         "checked_in_date": chinese_date("2026-11-21T17:30:00+00:00")})
     assert rendered.title == "在职党员报到介绍信（回执）"
