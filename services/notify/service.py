@@ -13,6 +13,7 @@ import structlog
 from nameko.rpc import RpcProxy, rpc
 
 from services.notify import channels, domain, handlers, readmodels
+from services.notify.delivery import Deliverer
 from shared.application import Application, EventCodec
 from shared.nameko_support import (
     CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, config_timer, subscribe,
@@ -98,45 +99,13 @@ class NotifyService(EventSourcedService):
     # -- delivery on external channels ----------------------------------------------------
     @config_timer("DELIVERY_POLL_SECONDS", 1.0)
     def deliver_due(self):
-        self.deliver_now()
+        self.deliverer().run_once()
 
-    def deliver_now(self) -> int:
+    def deliverer(self) -> Deliverer:
         cfg = self.app.config
-        policy = _policy(cfg)
-        senders = channels.senders_from_config(cfg)
-        t = now()
-        for message_id in self.app.query(readmodels.in_flight):
-            self.app.execute(handlers.recover_crashed, message_id, t, policy)
-        sent = 0
-        for message_id in self.app.query(readmodels.due_deliveries, t.isoformat()):
-            try:
-                attempt = self.app.execute(handlers.start_attempt, message_id, now())
-            except Exception as exc:  # noqa: BLE001 - another instance took it (conflict) or a DB hiccup
-                log.info("delivery_attempt_skipped", message_id=message_id, error=repr(exc))
-                continue
-            if attempt is None:
-                continue
-            sent += self._send(attempt, senders, policy, cfg)
-        return sent
-
-    def _send(self, attempt: dict, senders: dict, policy, cfg) -> int:
-        sender = senders.get(attempt["channel"])
-        message_id, channel, n = attempt["message_id"], attempt["channel"], attempt["attempt"]
-        try:
-            if sender is None:
-                raise channels.SendFailed(f"渠道 {channel} 未配置", permanent=True)
-            sender.send(message_id=message_id, address=attempt["address"], title=attempt["title"],
-                        body=attempt["body"], template=attempt["template"])
-        except channels.SendFailed as exc:
-            log.warning("delivery_failed", message_id=message_id, channel=channel, attempt=n, reason=exc.reason)
-            self.app.execute(handlers.record_failure, message_id, channel, n, exc.reason, now(), policy, exc.permanent)
-            return 0
-        if cfg.get("CRASH_AFTER_SEND") or os.environ.get("NOTIFY_CRASH_AFTER_SEND"):
-            log.error("crash_after_send_for_test", message_id=message_id, channel=channel)
-            os._exit(70)  # the crash test: sent, not recorded
-        self.app.execute(handlers.record_sent, message_id, channel, n, now())
-        log.info("delivery_sent", message_id=message_id, channel=channel, attempt=n)
-        return 1
+        crash = bool(cfg.get("CRASH_AFTER_SEND") or os.environ.get("NOTIFY_CRASH_AFTER_SEND"))
+        return Deliverer(self.app.execute, lambda fn, *a: self.app.query(fn, *a), channels.senders_from_config(cfg),
+                         _policy(cfg), crash_after_send=crash)
 
     # -- scheduled reminders -----------------------------------------------------------------
     @config_timer("REMINDER_SCAN_SECONDS", 3600.0)
