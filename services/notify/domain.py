@@ -31,7 +31,10 @@ IDEMPOTENT_CHANNELS = ("sms", "wechat")
 
 
 @dataclass(frozen=True)
-class MessageQueued(DomainEvent):
+class MessageRecorded(DomainEvent):
+    """A message recorded and, in the same transaction, put in the recipient's inbox; the
+    external channels it will be tried on, in order."""
+
     message_id: str
     recipient_kind: str
     recipient_id: str
@@ -97,7 +100,7 @@ class MessageRead(DomainEvent):
     read_at: str
 
 
-EVENTS = (MessageQueued, MessageDelivered, DeliveryAttemptStarted, DeliveryFailed, DeliveryUncertain, MessageRead)
+EVENTS = (MessageRecorded, MessageDelivered, DeliveryAttemptStarted, DeliveryFailed, DeliveryUncertain, MessageRead)
 
 
 def message_id_for(caused_by_event_id: str, template: str, recipient_kind: str, recipient_id: str) -> str:
@@ -153,7 +156,7 @@ class Message(Aggregate):
         self.retry_at: str | None = None
         self.read = False
         self.uncertain = False
-        self.queued: MessageQueued | None = None
+        self.queued: MessageRecorded | None = None
 
     # -- recording ------------------------------------------------------------------------
     def queue(self, *, recipient: Recipient, template: str, rendered: RenderedMessage, caused_by_event_id: str,
@@ -163,10 +166,8 @@ class Message(Aggregate):
             return False
         channels = recipient.reachable_channels()
         addresses = {c: recipient.addresses[c] for c in channels}
-        self._trigger(MessageQueued(self.id, recipient.kind, recipient.id, template, rendered.title, rendered.body,
-                                    caused_by_event_id, channels, addresses, important, iso(now)))
-        self._trigger(MessageDelivered(self.id, recipient.kind, recipient.id, "inbox", template, rendered.title,
-                                       rendered.body, caused_by_event_id, iso(now)))
+        self._trigger(MessageRecorded(self.id, recipient.kind, recipient.id, template, rendered.title, rendered.body,
+                                      caused_by_event_id, channels, addresses, important, iso(now)))
         return True
 
     def deliver_to_inbox(self, *, recipient_kind: str, recipient_id: str, template: str,
@@ -259,8 +260,9 @@ class Message(Aggregate):
         raise TypeError(f"Message cannot apply {type(event).__name__}")
 
     @apply.register
-    def _(self, e: MessageQueued) -> None:
+    def _(self, e: MessageRecorded) -> None:
         self.queued = e
+        self.delivered_channels.add("inbox")
         self.recipient = (e.recipient_kind, e.recipient_id)
         self.channels = list(e.channels)
 

@@ -83,11 +83,11 @@ class InboxProjection(Projection):
             template=data["template"], title=data["title"], body=data["body"], delivered_at=delivered_at,
             read=False, important=important).on_conflict_do_nothing(index_elements=["message_id"]))
 
-    def when_MessageQueued(self, conn: Connection, event, data: dict) -> None:
+    def when_MessageRecorded(self, conn: Connection, event, data: dict) -> None:
         self._insert(conn, data, data["queued_at"], data["important"])
 
     def when_MessageDelivered(self, conn: Connection, event, data: dict) -> None:
-        if data["channel"] == "inbox":  # already there from MessageQueued (kept for older streams)
+        if data["channel"] == "inbox":  # already there from MessageRecorded (kept for older streams)
             self._insert(conn, data, data["delivered_at"], False)
 
     def when_MessageRead(self, conn: Connection, event, data: dict) -> None:
@@ -108,7 +108,7 @@ class DeliveryProjection(Projection):
         conn.execute(delivery_log.delete())
         conn.execute(deliveries.delete())
 
-    def when_MessageQueued(self, conn, event, data):
+    def when_MessageRecorded(self, conn, event, data):
         channels = data["channels"]
         conn.execute(deliveries.insert().values(
             message_id=data["message_id"], recipient_kind=data["recipient_kind"], recipient_id=data["recipient_id"],
@@ -158,16 +158,20 @@ class DeliveryProjection(Projection):
 
 # -- queries -------------------------------------------------------------------------------------
 def inbox(conn: Connection, recipient_kind: str, recipient_id: str, page: int = 1, page_size: int = 20,
-          unread_only: bool = False) -> dict:
+          unread_only: bool = False, template: str | None = None) -> dict:
+    """A page of the recipient's inbox, oldest first; `total` and `unread` count the whole inbox
+    (of `template` only, when given)."""
     page, page_size = max(1, int(page)), min(max(1, int(page_size)), 200)
     where = (inbox_messages.c.recipient_kind == recipient_kind) & (inbox_messages.c.recipient_id == recipient_id)
+    if template:
+        where = where & (inbox_messages.c.template == template)
     total = conn.execute(select(func.count()).select_from(inbox_messages).where(where)).scalar_one()
     unread = conn.execute(select(func.count()).select_from(inbox_messages)
                           .where(where & inbox_messages.c.read.is_(False))).scalar_one()
     q = select(inbox_messages).where(where)
     if unread_only:
         q = q.where(inbox_messages.c.read.is_(False))
-    rows = conn.execute(q.order_by(inbox_messages.c.delivered_at.desc(), inbox_messages.c.message_id)
+    rows = conn.execute(q.order_by(inbox_messages.c.delivered_at, inbox_messages.c.message_id)
                         .limit(page_size).offset((page - 1) * page_size))
     return {"total": total, "unread": unread, "page": page, "page_size": page_size,
             "items": [dict(r._mapping) for r in rows]}

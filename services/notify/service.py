@@ -58,8 +58,11 @@ class NotifyService(EventSourcedService):
 
     # -- the inbox -------------------------------------------------------------------------
     @rpc
-    def inbox(self, recipient_kind, recipient_id, page=1, page_size=20, unread_only=False):
-        return self.app.query(readmodels.inbox, recipient_kind, recipient_id, page, page_size, bool(unread_only))
+    def inbox(self, recipient_kind, recipient_id, page=1, page_size=20, unread_only=False, template=None):
+        """站内信: {"total", "unread", "items"} — a page, oldest first; `template` narrows it to one
+        kind of message (e.g. "check_in_receipt")."""
+        return self.app.query(readmodels.inbox, recipient_kind, recipient_id, page, page_size, bool(unread_only),
+                              template)
 
     @rpc(expected_exceptions=CommandRejected)
     def mark_read(self, message_id):
@@ -131,7 +134,13 @@ class NotifyService(EventSourcedService):
 
 
 def _method_name(source: str, event_type: str) -> str:
-    return f"on_{source}_" + re.sub(r"(?<!^)(?=[A-Z])", "_", event_type).lower()
+    """`on_member_checked_in`: the consumer queue's name, stable across releases (a renamed
+    method would leave the old queue, and its messages, behind). Sources share no event type
+    names; should two ever do, the rules table fails here rather than shadow one."""
+    name = "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", event_type).lower()
+    if len({s for s, t in NOTIFIER.event_types() if t == event_type}) > 1:
+        raise ValueError(f"event type {event_type} comes from two sources: name its consumers apart")
+    return name
 
 
 def _consumer(source: str, event_type: str):

@@ -11,8 +11,9 @@ EXTERNAL_CHANNELS = ("email", "sms", "wechat")
 
 
 @event_contract(SOURCE)
-class MessageQueuedSchema(Schema):
-    """A message recorded for a recipient, with the external channels it will be tried on."""
+class MessageRecordedSchema(Schema):
+    """A message recorded for a recipient and put in their inbox, with the external channels it
+    will be tried on (in order of preference)."""
 
     message_id = fields.String(required=True)
     recipient_kind = fields.String(required=True, validate=validate.OneOf(RECIPIENT_KINDS))

@@ -216,3 +216,11 @@ def test_midyear_note_to_members_behind(notify):
     notify.do(handlers.midyear_notes(notify.notifier, 2026, summary, ev_now()))
     [msg] = notify.inbox("member", "m1")["items"]
     assert "参加服务1次、参加活动2次" in msg["body"] and "至少参加服务2次、活动6次" in msg["body"]
+
+
+def test_the_inbox_narrowed_to_one_kind_of_message(notify):
+    notify.receive(ev.unit(), ev.community(), ev.enrolled("m1", "张三"), ev.checked_in("m1", "张三"),
+                   ev.enrolled("m2", "李四"), ev.overdue("m2"))
+    assert notify.inbox("unit", "czj")["total"] == 2
+    receipts = notify.query(readmodels.inbox, "unit", "czj", 1, 1, False, "check_in_receipt")
+    assert receipts["total"] == 1 and receipts["items"][0]["title"] == "在职党员报到介绍信（回执）"
