@@ -15,7 +15,7 @@ from services.notify.domain import (
     EXTERNAL_CHANNELS, DeliveryPolicy, Message, Recipient, RenderedMessage, message_id_for,
 )
 from services.notify.rules import (
-    ALL_RULES, SCHEDULED_TEMPLATES, PlannedMessage, Rule, chinese_date, plan_messages,
+    ALL_RULES, LOCAL_TZ, SCHEDULED_TEMPLATES, PlannedMessage, Rule, chinese_date, plan_messages,
 )
 from services.notify.templates import Templates
 from shared.contracts import ContractError, ReceivedEvent, get_contract
@@ -42,6 +42,14 @@ def active_rules(rules: list[Rule] = ALL_RULES) -> tuple[list[Rule], list[Rule]]
     return active, inactive
 
 
+def _has_contract(source: str, event_type: str) -> bool:
+    try:
+        get_contract(source, event_type)
+        return True
+    except ContractError:
+        return False
+
+
 def allowed_placeholders(rule: Rule) -> set[str]:
     """The event's fields (its contract's; the agreed ones while the contract is not merged)."""
     try:
@@ -64,20 +72,20 @@ def load_templates(rules: list[Rule], directory=None) -> Templates:
 
 
 # -- the directory, from the other services' events ----------------------------------------------
-def _community(d, data):
+def _community(d, data, at=None):
     d.upsert(rm.dir_communities, {"community_id": data["community_id"], "name": data["name"]}, ["community_id"])
 
 
-def _unit(d, data):
+def _unit(d, data, at=None):
     d.upsert(rm.dir_units, {"unit_id": data["unit_id"], "name": data["name"]}, ["unit_id"])
 
 
-def _enrolled(d, data):
+def _enrolled(d, data, at=None):
     d.upsert(rm.dir_members, {"member_id": data["member_id"], "name": data["name"], "unit_id": data["unit_id"],
                               "phone": data.get("phone")}, ["member_id"])
 
 
-def _checked_in(d, data):
+def _checked_in(d, data, at=None):
     d.upsert(rm.dir_units, {"unit_id": data["unit_id"], "name": data["unit_name"]}, ["unit_id"])
     d.upsert(rm.dir_communities, {"community_id": data["community_id"], "name": data["community_name"]},
              ["community_id"])
@@ -86,37 +94,65 @@ def _checked_in(d, data):
              ["member_id"])
 
 
-def _moved(d, data):
+def _moved(d, data, at=None):
     d.update_member(data["member_id"], registered=False, community_id=data["to_community_id"])
 
 
-def _campaign(d, data):
+def _campaign(d, data, at=None):
     d.upsert(rm.dir_campaigns, {"campaign_id": data["campaign_id"], "unit_id": data["unit_id"],
                                 "title": data["title"], "deadline": data["deadline"]}, ["campaign_id", "unit_id"])
 
 
-def _joined_team(d, data):
+def _joined_team(d, data, at=None):
     d.upsert(rm.dir_team_members, {"team_id": data["team_id"], "member_id": data["member_id"]},
              ["team_id", "member_id"])
     d.upsert(rm.dir_members, {"member_id": data["member_id"], "name": data["member_name"]}, ["member_id"])
 
 
-def _demand(d, data):
+def _demand(d, data, at=None):
     d.upsert(rm.dir_demands, {k: data.get(k) for k in ("demand_id", "community_id", "resident_id", "resident_name",
                                                        "category", "description", "address", "window_start")},
              ["demand_id"])
 
 
-def _offered_to(d, data):
+def _offered_to(d, data, at=None):
     who = data["assignee"]
     members = d.team_members(who["id"]) if who["kind"] == "team" else [who["id"]]
     for m in members:
         d.upsert(rm.dir_offers, {"demand_id": data["demand_id"], "member_id": m}, ["demand_id", "member_id"])
 
 
-def _published(d, data):
+def _published(d, data, at=None):
     for m in d.registered_in(data["community_id"]):
         d.upsert(rm.dir_offers, {"demand_id": data["demand_id"], "member_id": m}, ["demand_id", "member_id"])
+
+
+def _year(iso_timestamp: str) -> int:
+    return datetime.fromisoformat(iso_timestamp).astimezone(LOCAL_TZ).year
+
+
+def _verified(d, data, at=None):
+    share = float(data["hours"])
+    for m in data["member_ids"]:
+        rm.add_to_year(d.conn, m, _year(data["verified_at"]), services=1, hours=share)
+
+
+def _attended(d, data, at=None):
+    for m in data["attended"]:
+        rm.add_to_year(d.conn, m, _year(data["starts_at"]), activities=1)
+
+
+def _rejected(d, data, at=None):
+    for m in data["member_ids"]:
+        rm.add_to_year(d.conn, m, _year(at), rejected=1)
+
+
+def _graded(d, data, at=None):
+    rm.add_to_year(d.conn, data["member_id"], int(data["year"]), grade=data["grade"], stars=int(data["stars"]))
+
+
+def _vetoed(d, data, at=None):
+    rm.add_to_year(d.conn, data["member_id"], int(data["year"]), vetoed=True)
 
 
 DIRECTORY_UPDATES = {
@@ -130,6 +166,11 @@ DIRECTORY_UPDATES = {
     ("dispatch", "DemandRecorded"): _demand,
     ("dispatch", "OrderDispatched"): _offered_to,
     ("dispatch", "OrderPublished"): _published,
+    ("dispatch", "ServiceVerified"): _verified,
+    ("dispatch", "ServiceRejected"): _rejected,
+    ("dispatch", "AttendanceRecorded"): _attended,
+    ("evaluation", "GradeAssigned"): _graded,
+    ("evaluation", "MemberVetoed"): _vetoed,
 }
 # The directory is updated after the messages of the same event are planned, except for these
 # (the event's own message needs what it brings: the check-in receipt names the unit).
@@ -160,18 +201,18 @@ class Notifier:
             self.by_key.setdefault(rule.key, []).append(rule)
 
     def event_types(self) -> list[tuple[str, str]]:
-        """Every (source, event type) notify must consume."""
-        return sorted(set(self.by_key) | set(DIRECTORY_UPDATES))
+        """Every (source, event type) notify must consume (those whose contract exists)."""
+        return sorted(set(self.by_key) | {k for k in DIRECTORY_UPDATES if _has_contract(*k)})
 
     def handle(self, uow, event: ReceivedEvent, now: datetime) -> list[str]:
         key = (event.source, event.event_type)
         directory = rm.SqlDirectory(uow.conn)
         update = DIRECTORY_UPDATES.get(key)
         if update and key in UPDATE_FIRST:
-            update(directory, event.data)
+            update(directory, event.data, event.occurred_at)
         planned = plan_messages(self.by_key.get(key, []), event.data, directory)
         if update and key not in UPDATE_FIRST:
-            update(directory, event.data)
+            update(directory, event.data, event.occurred_at)
         return [self.record(uow, directory, p, event.event_id, now) for p in planned]
 
     def record(self, uow, directory: rm.SqlDirectory, planned: PlannedMessage, caused_by: str,
@@ -223,15 +264,25 @@ def midyear_notes(notifier: Notifier, year: int, summary: dict, now: datetime):
     return handler
 
 
-def send_feedback_report(notifier: Notifier, unit_id: str, year: int, figures: dict, files: list[str],
-                         occasion: str, now: datetime):
+def feedback_cause(unit_id: str, year: int, occasion: str) -> str:
+    return f"feedback-report:{unit_id}:{year}:{occasion}"
+
+
+def feedback_message_id(unit_id: str, year: int, occasion: str) -> str:
+    return message_id_for(feedback_cause(unit_id, year, occasion), "feedback_report_unit", "unit", unit_id)
+
+
+def send_feedback_report(notifier: Notifier, figures: dict, files: list[str], occasion: str, now: datetime):
+    """The report's message in the unit's inbox (情况反馈), once per occasion ("yearly", or an
+    on-demand request's id)."""
+
     def handler(uow) -> str:
         directory = rm.SqlDirectory(uow.conn)
-        unit = directory.unit(unit_id) or {}
+        unit_id, year = figures["unit_id"], figures["year"]
         return notifier.record(uow, directory, PlannedMessage(
             "feedback_report_unit", "unit", unit_id,
-            {**figures, "unit_name": unit.get("name", unit_id), "year": year, "files": "、".join(files)}, True),
-            f"feedback-report:{unit_id}:{year}:{occasion}", now)
+            {**figures["totals"], "unit_name": figures["unit_name"], "year": year, "files": "、".join(files)}, True),
+            feedback_cause(unit_id, year, occasion), now)
 
     return handler
 

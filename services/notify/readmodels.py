@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import (
-    Boolean, Column, Connection, Integer, MetaData, String, Table, Text, and_, delete, func, select, update,
+    Boolean, Column, Connection, Float, Integer, MetaData, String, Table, Text, and_, delete, func, select, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -269,6 +269,18 @@ dir_team_members = Table(
     Column("team_id", String(100), primary_key=True),
     Column("member_id", String(100), primary_key=True),
 )
+member_years = Table(
+    "notify_dir_member_years", directory_metadata,
+    Column("member_id", String(100), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("services", Integer, nullable=False, default=0),
+    Column("hours", Float, nullable=False, default=0.0),
+    Column("activities", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("grade", String(10)),
+    Column("stars", Integer),
+    Column("vetoed", Boolean, nullable=False, default=False),
+)
 contacts = Table(
     "notify_contacts", directory_metadata,
     Column("recipient_kind", String(20), primary_key=True),
@@ -340,6 +352,43 @@ class SqlDirectory:
         out = dict(row._mapping)
         out["channels"] = json.loads(out["channels"])
         return out
+
+
+def add_to_year(conn: Connection, member_id: str, year: int, **increments) -> None:
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(ins(member_years).values(member_id=member_id, year=year, services=0, hours=0.0, activities=0,
+                                          rejected=0, vetoed=False)
+                 .on_conflict_do_nothing(index_elements=["member_id", "year"]))
+    values = {k: getattr(member_years.c, k) + v for k, v in increments.items() if k in ("services", "hours",
+                                                                                          "activities", "rejected")}
+    values.update({k: v for k, v in increments.items() if k in ("grade", "stars", "vetoed")})
+    conn.execute(update(member_years).where(member_years.c.member_id == member_id)
+                 .where(member_years.c.year == year).values(**values))
+
+
+def feedback_figures(conn: Connection, unit_id: str, year: int) -> dict:
+    """情况反馈: the unit's members with their registration, services, activities and results."""
+    q = (select(dir_members.c.member_id, dir_members.c.name, dir_members.c.registered, dir_communities.c.name,
+                member_years.c.services, member_years.c.hours, member_years.c.activities, member_years.c.rejected,
+                member_years.c.grade, member_years.c.stars, member_years.c.vetoed)
+         .select_from(dir_members
+                      .outerjoin(dir_communities, dir_communities.c.community_id == dir_members.c.community_id)
+                      .outerjoin(member_years, and_(member_years.c.member_id == dir_members.c.member_id,
+                                                    member_years.c.year == year)))
+         .where(dir_members.c.unit_id == unit_id).order_by(dir_members.c.name, dir_members.c.member_id))
+    members = []
+    for r in conn.execute(q):
+        members.append({"member_id": r[0], "name": r[1], "registered": bool(r[2]), "community": r[3] or "",
+                        "services": int(r[4] or 0), "hours": float(r[5] or 0.0), "activities": int(r[6] or 0),
+                        "rejected": int(r[7] or 0), "grade": r[8] or "", "stars": r[9], "vetoed": bool(r[10])})
+    unit = conn.execute(select(dir_units.c.name).where(dir_units.c.unit_id == unit_id)).scalar()
+    return {"unit_id": unit_id, "unit_name": unit or unit_id, "year": year, "members": members,
+            "totals": {"members": len(members), "registered": sum(m["registered"] for m in members),
+                       "services": sum(m["services"] for m in members),
+                       "hours": round(sum(m["hours"] for m in members), 1),
+                       "activities": sum(m["activities"] for m in members),
+                       "rejected": sum(m["rejected"] for m in members),
+                       "vetoed": sum(m["vetoed"] for m in members)}}
 
 
 def set_contact(conn: Connection, kind: str, rid: str, channels: list[str], email=None, phone=None,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
+from pathlib import Path
 from datetime import date, datetime, timezone
 
 import structlog
 from nameko.rpc import RpcProxy, rpc
 
-from services.notify import channels, domain, handlers, readmodels
+from services.notify import channels, domain, feedback, handlers, readmodels
 from services.notify.delivery import Deliverer
 from shared.application import Application, EventCodec
 from shared.nameko_support import (
@@ -131,6 +133,44 @@ class NotifyService(EventSourcedService):
             else:
                 ids += self.app.execute(handlers.midyear_notes(NOTIFIER, day.year, summary, t))
         return {"messages": len(ids)}
+
+    # -- feedback to units (情况反馈) -------------------------------------------------------------
+    @rpc
+    def feedback_report(self, unit_id, year, occasion=None):
+        """Generate the unit's yearly report (PDF and .xlsx) now and send it to the unit's inbox;
+        each request is its own occasion unless one is given."""
+        return self._feedback(unit_id, int(year), occasion or f"on-demand-{uuid.uuid4()}")
+
+    def _feedback(self, unit_id: str, year: int, occasion: str) -> dict:
+        t = now()
+        figures = self.app.query(readmodels.feedback_figures, unit_id, year)
+        files = feedback.write_report(figures, _report_dir(self.app.config), t.isoformat(timespec="seconds"))
+        message_id = self.app.execute(handlers.send_feedback_report(NOTIFIER, figures, [str(f) for f in files],
+                                                                    occasion, t))
+        return {"message_id": message_id, "files": [str(f) for f in files], "totals": figures["totals"]}
+
+    @config_timer("REPORT_SCAN_SECONDS", 3600.0)
+    def scheduled_reports(self):
+        self.run_yearly_reports()
+
+    @rpc
+    def run_yearly_reports(self, today=None):
+        """From YEARLY_REPORT_FROM (month-day) on, each unit's yearly report, once a year."""
+        day = date.fromisoformat(today) if today else now().date()
+        month, mday = (int(x) for x in str(self.app.config.get("YEARLY_REPORT_FROM", "12-15")).split("-"))
+        if (day.month, day.day) < (month, mday):
+            return {"reports": []}
+        done = []
+        for unit_id in self.app.query(readmodels.units_with_members, fresh=False):
+            message_id = handlers.feedback_message_id(unit_id, day.year, "yearly")
+            if self.app.query(readmodels.delivery, message_id) is not None:
+                continue   # already sent this year (by this instance or another)
+            done.append(self._feedback(unit_id, day.year, "yearly"))
+        return {"reports": done}
+
+
+def _report_dir(cfg: dict) -> Path:
+    return Path(cfg.get("REPORT_DIR") or Path(os.environ.get("BAODAO_DATA_DIR", "var")) / "reports")
 
 
 def _method_name(source: str, event_type: str) -> str:

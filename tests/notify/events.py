@@ -101,3 +101,15 @@ def rejected(demand_id, member_ids):
     return received("dispatch", "ServiceRejected", {
         "demand_id": demand_id, "community_id": "xf", "member_ids": list(member_ids), "reason": "照片与服务内容不符",
         "rejected_by": "staff-1"})
+
+
+def verified(demand_id, member_ids, hours=2.0, at="2026-11-28T06:00:00+00:00"):
+    return received("dispatch", "ServiceVerified", {
+        "demand_id": demand_id, "community_id": "xf", "member_ids": list(member_ids), "hours": hours,
+        "verified_by": "staff-1", "verified_at": at})
+
+
+def attended(activity_id, attended_ids, absent_ids=(), at="2026-07-01T01:00:00+00:00"):
+    return received("dispatch", "AttendanceRecorded", {
+        "activity_id": activity_id, "community_id": "xf", "attended": list(attended_ids),
+        "absent": list(absent_ids), "starts_at": at})

@@ -15,7 +15,7 @@ from tests.messaging.helpers import running, wait_for
 @pytest.fixture
 def city(amqp_uri, tmp_path, receivers):
     base = {"AMQP_URI": amqp_uri, "INBOX_RETRY_DELAYS": [0.2, 0.5]}
-    cfgs = {name: {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.db"}
+    cfgs = {name: {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.db", "REPORT_DIR": str(tmp_path / "reports")}
             for name in ("registration", "dispatch", "notify")}
     cfgs["notify"].update({"NOTIFY_SMTP": {"host": "127.0.0.1", "port": receivers.smtp_port},
                            "NOTIFY_SMS": {"url": receivers.url("/ok/sms"), "key": "k"},
@@ -67,3 +67,13 @@ def test_check_in_to_dispatch_on_the_running_services(city, receivers):
     rpc.dispatch.accept_order({"demand_id": demand_id, "who": {"kind": "member", "id": member["member_id"]}})
     wait_for(lambda: rpc.notify.inbox("resident", "r1")["total"] == 1, timeout=30)
     assert rpc.notify.inbox("resident", "r1")["items"][0]["title"] == "您的服务需求已被接单"
+
+    # 情况反馈: on demand, then the yearly run (once, however often it runs)
+    on_demand = rpc.notify.feedback_report(uid, 2026)
+    assert all(f.endswith((".pdf", ".xlsx")) for f in on_demand["files"]) and on_demand["totals"]["registered"] == 1
+    yearly = rpc.notify.run_yearly_reports("2026-12-16")["reports"]
+    assert uid in [r["files"][0].split("/")[-3] for r in yearly]
+    assert uid not in [r["files"][0].split("/")[-3] for r in rpc.notify.run_yearly_reports("2026-12-17")["reports"]]
+    assert rpc.notify.run_yearly_reports("2026-12-01")["reports"] == []
+    reports = rpc.notify.inbox("unit", uid, 1, 20, False, "feedback_report_unit")
+    assert reports["total"] == 2 and reports["items"][0]["important"]
