@@ -11,6 +11,7 @@ import importlib
 from datetime import date, datetime, timedelta
 
 from services.notify import readmodels as rm
+from services.notify import webhooks
 from services.notify.domain import (
     EXTERNAL_CHANNELS, DeliveryPolicy, Message, Recipient, RenderedMessage, message_id_for,
 )
@@ -199,6 +200,7 @@ class Notifier:
         self.by_key: dict[tuple[str, str], list[Rule]] = {}
         for rule in self.rules:
             self.by_key.setdefault(rule.key, []).append(rule)
+        self.consumed = set(self.event_types())
 
     def event_types(self) -> list[tuple[str, str]]:
         """Every (source, event type) notify must consume (those whose contract exists)."""
@@ -224,6 +226,13 @@ class Notifier:
                       template=planned.template, rendered=rendered, caused_by_event_id=caused_by, now=now,
                       important=planned.important)
         return message_id
+
+
+def consume(notifier: Notifier, uow, event: ReceivedEvent, now: datetime) -> None:
+    """An event from another service: its messages, then its place in the departments' log."""
+    if (event.source, event.event_type) in notifier.consumed:
+        notifier.handle(uow, event, now)
+    webhooks.log_event(uow.conn, event)   # last: it serialises commits of the log
 
 
 # -- scheduled messages ----------------------------------------------------------------------------

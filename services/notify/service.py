@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 import structlog
 from nameko.rpc import RpcProxy, rpc
 
-from services.notify import channels, domain, feedback, handlers, readmodels
+from services.notify import channels, domain, feedback, handlers, readmodels, webhooks
 from services.notify.delivery import Deliverer
 from shared.application import Application, EventCodec
 from shared.nameko_support import (
@@ -31,8 +31,22 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+PUBLIC_SOURCES = ("registration", "dispatch", "evaluation", "funds")
+
+
+def public_event_types() -> list[tuple[str, str]]:
+    """Every event type of the other services whose contract exists: what departments may
+    subscribe to, and so what notify consumes (and logs) beyond its rules."""
+    from shared.contracts import all_contracts
+
+    handlers.active_rules()   # imports the optional contract modules
+    return sorted({(c.source, c.event_type) for c in all_contracts() if c.source in PUBLIC_SOURCES}
+                  | set(NOTIFIER.event_types()))
+
+
 def build_application(database):
     readmodels.directory_metadata.create_all(database.engine)
+    webhooks.metadata.create_all(database.engine)
     return (Application(database, EventCodec("notify", domain.EVENTS)),
             [readmodels.InboxProjection(), readmodels.DeliveryProjection()])
 
@@ -53,7 +67,7 @@ class NotifyService(EventSourcedService):
     dispatch = RpcProxy("dispatch")
 
     def _handle(self, uow, event):
-        NOTIFIER.handle(uow, event, now())
+        handlers.consume(NOTIFIER, uow, event, now())
 
     def consume(self, event):
         self.app.handle_once(event, self._handle, name=RULES_HANDLER)
@@ -111,6 +125,38 @@ class NotifyService(EventSourcedService):
         crash = bool(cfg.get("CRASH_AFTER_SEND") or os.environ.get("NOTIFY_CRASH_AFTER_SEND"))
         return Deliverer(self.app.execute, lambda fn, *a: self.app.query(fn, *a), channels.senders_from_config(cfg),
                          _policy(cfg), crash_after_send=crash)
+
+    # -- subscriptions for other departments ---------------------------------------------------
+    @rpc(expected_exceptions=CommandRejected)
+    def register_webhook(self, department, url, secret, event_types, start_after=None):
+        """A department's webhook for `event_types` ("dispatch.ServiceCompleted", ...), starting
+        after log position `start_after` (0: from the start; None: from now)."""
+        known = {f"{s}.{t}" for s, t in public_event_types()}
+        try:
+            with self.app.db.transaction() as conn:
+                return webhooks.register(conn, department, url, secret, list(event_types), start_after, known)
+        except webhooks.WebhookRejected as exc:
+            raise CommandRejected(exc.code, exc.message) from None
+
+    @rpc
+    def webhook(self, webhook_id):
+        """The webhook, its cursor and its delivery log."""
+        return self.app.query(webhooks.webhook_view, webhook_id, fresh=False)
+
+    @rpc
+    def event_history(self, event_types, after=0, limit=100):
+        """A page of the events of these types, in order, after position `after`."""
+        return self.app.query(webhooks.history, list(event_types), int(after), int(limit), fresh=False)
+
+    @rpc
+    def event_catalogue(self):
+        return [f"{s}.{t}" for s, t in public_event_types()]
+
+    @config_timer("WEBHOOK_POLL_SECONDS", 0.5)
+    def deliver_webhooks(self):
+        cfg = self.app.config
+        webhooks.WebhookDeliverer(self.app.db, retry_delays=cfg.get("WEBHOOK_RETRY_DELAYS", (1, 5, 30, 120, 600)),
+                                  lease_seconds=float(cfg.get("WEBHOOK_LEASE_SECONDS", 30))).run_once()
 
     # -- scheduled reminders -----------------------------------------------------------------
     @config_timer("REMINDER_SCAN_SECONDS", 3600.0)
@@ -178,7 +224,7 @@ def _method_name(source: str, event_type: str) -> str:
     method would leave the old queue, and its messages, behind). Sources share no event type
     names; should two ever do, the rules table fails here rather than shadow one."""
     name = "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", event_type).lower()
-    if len({s for s, t in NOTIFIER.event_types() if t == event_type}) > 1:
+    if len({s for s, t in public_event_types() if t == event_type}) > 1:
         raise ValueError(f"event type {event_type} comes from two sources: name its consumers apart")
     return name
 
@@ -191,5 +237,5 @@ def _consumer(source: str, event_type: str):
     return subscribe(source, event_type)(consumer)
 
 
-for _source, _event_type in NOTIFIER.event_types():
+for _source, _event_type in public_event_types():
     setattr(NotifyService, _method_name(_source, _event_type), _consumer(_source, _event_type))

@@ -16,7 +16,7 @@ class Notify(ServiceLayer):
         self.notifier = notifier or handlers.Notifier()
 
     def receive(self, *events):
-        return [self.app.handle_once(e, lambda uow, ev: self.notifier.handle(uow, ev, NOW), RULES_HANDLER)
+        return [self.app.handle_once(e, lambda uow, ev: handlers.consume(self.notifier, uow, ev, NOW), RULES_HANDLER)
                 for e in events]
 
     def inbox(self, kind, rid, page=1, page_size=20, unread_only=False):
