@@ -19,7 +19,7 @@ def city(amqp_uri, tmp_path, receivers):
             for name in ("registration", "dispatch", "notify")}
     cfgs["notify"].update({"NOTIFY_SMTP": {"host": "127.0.0.1", "port": receivers.smtp_port},
                            "NOTIFY_SMS": {"url": receivers.url("/ok/sms"), "key": "k"},
-                           "DELIVERY_POLL_SECONDS": 0.2})
+                           "DELIVERY_POLL_SECONDS": 0.2, "WEBHOOK_POLL_SECONDS": 0.2})
     with running(NotifyService, config=cfgs["notify"]), running(DispatchService, config=cfgs["dispatch"]), \
             running(RegistrationService, config=cfgs["registration"]), \
             ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30) as rpc:
@@ -77,3 +77,17 @@ def test_check_in_to_dispatch_on_the_running_services(city, receivers):
     assert rpc.notify.run_yearly_reports("2026-12-01")["reports"] == []
     reports = rpc.notify.inbox("unit", uid, 1, 20, False, "feedback_report_unit")
     assert reports["total"] == 2 and reports["items"][0]["important"]
+
+    # a department subscribes late, from the start of the history: the acceptance reaches it signed
+    hook = rpc.notify.register_webhook("民政局", receivers.url("/ok/minzheng"), "minzhengju-secret-0001",
+                                       ["dispatch.OrderAccepted", "registration.MemberCheckedIn"], 0)
+    got = wait_for(lambda: [r for r in receivers.requests() if r["path"] == "/ok/minzheng"]
+                   if len([r for r in receivers.requests() if r["path"] == "/ok/minzheng"]) >= 2 else None, timeout=30)
+    from tests.notify.test_webhooks import verify
+    assert all(verify("minzhengju-secret-0001", r) for r in got)
+    import json
+    types = [json.loads(r["body"])["event"]["event_type"] for r in got]
+    assert types == ["MemberCheckedIn", "OrderAccepted"]
+    assert [e["outcome"] for e in rpc.notify.webhook(hook["webhook_id"])["log"]] == ["delivered", "delivered"]
+    with pytest.raises(CommandRejected):
+        rpc.notify.register_webhook("民政局", receivers.url("/ok/x"), "short", ["dispatch.OrderAccepted"])
