@@ -224,3 +224,23 @@ def test_the_inbox_narrowed_to_one_kind_of_message(notify):
     assert notify.inbox("unit", "czj")["total"] == 2
     receipts = notify.query(readmodels.inbox, "unit", "czj", 1, 1, False, "check_in_receipt")
     assert receipts["total"] == 1 and receipts["items"][0]["title"] == "在职党员报到介绍信（回执）"
+
+
+def test_a_reminder_computed_by_two_instances_at_once_is_recorded_once(pg_database):
+    """Two notify instances (two applications on one PostgreSQL schema) run the same timer at
+    the same moment: each message is recorded once."""
+    from datetime import date
+
+    import eventlet
+
+    a, b = Notify(pg_database), Notify(pg_database)
+    a.receive(ev.unit(), ev.community(), ev.campaign(deadline="2026-12-20"))
+    a.receive(*[e for i in range(20) for e in (ev.enrolled(f"m{i}", f"党员{i}"),)])
+    runs = [eventlet.spawn(x.do, handlers.deadline_reminders(x.notifier, date(2026, 11, 23), ev_now()))
+            for x in (a, b, a, b)]
+    results = [r.wait() for r in runs]
+    assert all(sorted(r) == sorted(results[0]) for r in results) and len(results[0]) == 20
+    with pg_database.transaction() as conn:
+        recorded = conn.exec_driver_sql("SELECT count(*) FROM events WHERE event_type = 'MessageRecorded'").scalar()
+    assert recorded == 20
+    assert all(a.inbox("member", f"m{i}")["total"] == 1 for i in range(20))
