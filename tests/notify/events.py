@@ -13,6 +13,7 @@ T = "2026-11-23T01:00:00+00:00"   # 09:00 in Beijing
 def received(source: str, event_type: str, data: dict, event_id: str | None = None) -> ReceivedEvent:
     contract = get_contract(source, event_type)
     decoded = contract.decode(dict(data), contract.version)   # validates: a test event is a real one
+    # (fields a contract does not know are dropped, as a consumer of an older contract does)
     return ReceivedEvent(source=source, event_id=event_id or str(uuid.uuid4()), event_type=event_type,
                          schema_version=contract.version, stream_id="s", stream_version=1,
                          global_position=next(_positions), occurred_at=T, correlation_id="test", causation_id=None,
