@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import unicodedata
+from pathlib import Path
 
 from deploy.pg import drop_schemas, ensure_database
 from deploy.processes import ROOT, SERVICE_CLASSES, BrokerUnreachable, ServiceProcess, check_broker, service_env, wait_ready
@@ -44,13 +45,15 @@ def parse_args(argv=None):
     parser.add_argument("--pg-url", default=os.environ.get("BAODAO_PG_URL", "postgresql://postgres@localhost:5432/"))
     parser.add_argument("--members", type=int, default=60, help="members per unit")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--pg-database", default=DEMO_DB, help="the demo's own PostgreSQL database (emptied first)")
+    parser.add_argument("--out-dir", default=str(ROOT / "var" / "demo"), help="files, logs and SQLite databases")
     return parser.parse_args(argv)
 
 
-def prepare_postgres(base_url: str) -> str | None:
+def prepare_postgres(base_url: str, database: str = DEMO_DB) -> str | None:
     """The demo's own database, emptied; None if PostgreSQL is not reachable."""
     try:
-        url = ensure_database(base_url, DEMO_DB)
+        url = ensure_database(base_url, database)
         drop_schemas(url, SERVICE_CLASSES)
         return url
     except Exception as exc:  # noqa: BLE001
@@ -310,12 +313,12 @@ def main(argv=None) -> int:
     except BrokerUnreachable as exc:
         print(f"\nERROR: {exc}", file=sys.stderr)
         return 2
-    work_dir = ROOT / "var" / "demo"
+    work_dir = Path(args.out_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
     (work_dir / "logs").mkdir(parents=True)
     database_url = None
     if args.database in ("auto", "postgres"):
-        database_url = prepare_postgres(args.pg_url)
+        database_url = prepare_postgres(args.pg_url, args.pg_database)
         if database_url is None and args.database == "postgres":
             print("ERROR: --database postgres, but PostgreSQL is not reachable", file=sys.stderr)
             return 2

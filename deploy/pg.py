@@ -30,3 +30,15 @@ def drop_schemas(url: str, schemas: Iterable[str]) -> None:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     finally:
         engine.dispose()
+
+
+def drop_database(base_url: str, name: str) -> None:
+    """Drop database `name` (closing what is still connected to it) if it exists."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(base_url.rstrip("/") + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

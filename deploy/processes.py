@@ -19,6 +19,7 @@ SERVICE_CLASSES = {
     "registration": "services.registration.service:RegistrationService",
     "dispatch": "services.dispatch.service:DispatchService",
     "notify": "services.notify.service:NotifyService",
+    "funds": "services.funds.service:FundsService",
 }
 
 

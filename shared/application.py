@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
 
 import structlog
@@ -87,6 +87,35 @@ class StreamCache:
         while self._size > self.max_events:
             _, dropped = self._streams.popitem(last=False)
             self._size -= len(dropped)
+
+
+class _CommitOnlyCache:
+    """A StreamCache seen from inside a transaction that may hold uncommitted events of its
+    own (a batch of handlers): reads come from the real cache, writes wait for the commit."""
+
+    def __init__(self, cache: StreamCache):
+        self.cache = cache
+        self.pending: dict[str, tuple[DomainEvent, ...]] = {}
+
+    def get(self, stream_id: str) -> tuple[DomainEvent, ...]:
+        return self.cache.get(stream_id)
+
+    def put(self, stream_id: str, events: tuple[DomainEvent, ...]) -> None:
+        self.pending[stream_id] = events
+
+    def commit(self) -> None:
+        for stream_id, events in self.pending.items():
+            self.cache.put(stream_id, events)
+
+
+@dataclass
+class BatchOutcome:
+    """What `Application.handle_batch` did: events applied, duplicates skipped, and the events
+    that failed (event id -> reason), which the caller retries or dead-letters one by one."""
+
+    applied: int = 0
+    duplicates: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class UnitOfWork:
@@ -194,3 +223,51 @@ class Application:
                 if attempt == self.max_conflict_retries:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
+                     handler_name: str) -> BatchOutcome:
+        """`handle_once` for many events with one commit: every event this handler has not
+        applied yet is applied in order, each with its own causation, and the inbox rows and
+        all the effects commit together. If the batch fails, nothing of it stays and each event
+        is handled on its own, so a bad event fails alone (reported in `failed`)."""
+        for attempt in range(self.max_conflict_retries + 1):
+            outcome = BatchOutcome()
+            cache = _CommitOnlyCache(self.streams)
+            appended = False
+            try:
+                with self.db.transaction() as conn:
+                    fresh = self.inbox.claim_many(conn, [e.event_id for e in events], handler_name)
+                    for event in events:
+                        if event.event_id not in fresh:
+                            outcome.duplicates += 1
+                            continue
+                        fresh.discard(event.event_id)  # the same event twice in one batch: once
+                        context = Context(correlation_id=event.correlation_id, causation_id=event.event_id,
+                                          actor=event.actor)
+                        uow = UnitOfWork(self.store, self.codec, conn, context, cache)  # type: ignore[arg-type]
+                        handler(uow, event)
+                        appended = bool(uow.flush()) or appended
+                        outcome.applied += 1
+            except ConcurrencyConflict:
+                if attempt == self.max_conflict_retries:
+                    break
+                continue
+            except Exception as exc:  # noqa: BLE001 - find the bad event(s) one by one
+                log.warning("event_batch_failed", handler=handler_name, events=len(events), error=repr(exc))
+                break
+            cache.commit()
+            log.info("event_batch_handled", handler=handler_name, applied=outcome.applied,
+                     duplicates=outcome.duplicates)
+            if appended:
+                self._notify()
+            return outcome
+        outcome = BatchOutcome()
+        for event in events:
+            try:
+                if self.handle_once(event, handler, handler_name):
+                    outcome.applied += 1
+                else:
+                    outcome.duplicates += 1
+            except Exception as exc:  # noqa: BLE001 - reported for this event alone
+                outcome.failed[event.event_id] = f"{type(exc).__name__}: {exc}"
+        return outcome

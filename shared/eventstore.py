@@ -30,7 +30,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Index,
     Integer,
     MetaData,
     String,

@@ -2,7 +2,7 @@
 so a redelivered event is recognised and changes nothing."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy import Column, Connection, String, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -34,6 +34,21 @@ class Inbox:
             .on_conflict_do_nothing(index_elements=["event_id", "handler"])
         )
         return result.rowcount == 1
+
+    def claim_many(self, conn: Connection, event_ids: list[str], handler: str) -> set[str]:
+        """The ids among `event_ids` this handler has not processed yet (now claimed, once
+        `conn` commits), in one statement."""
+        unique_ids = list(dict.fromkeys(event_ids))
+        if not unique_ids:
+            return set()
+        now = utcnow_iso()
+        rows = conn.execute(
+            self._insert(inbox_table)
+            .values([{"event_id": e, "handler": handler, "processed_at": now} for e in unique_ids])
+            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+            .returning(inbox_table.c.event_id)
+        ).scalars().all()
+        return set(rows)
 
     def processed(self, conn: Connection, event_id: str, handler: str) -> bool:
         row = conn.execute(

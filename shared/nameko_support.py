@@ -21,13 +21,14 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
 from nameko.containers import ContainerBeingKilled
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import QueueConsumer
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import Timer
 
 from shared import topology
-from shared.application import Application, Context, UnitOfWork
+from shared.application import Application, BatchOutcome, Context, UnitOfWork
 from shared.contracts import ContractError, ReceivedEvent, decode_message
 from shared.db import Database, database_for
 from shared.domain import DomainError
@@ -112,6 +113,11 @@ class WorkerApp:
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
                     name: str | None = None) -> bool:
         return self.application.handle_once(event, handler, name or handler.__qualname__)
+
+    def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
+                     name: str | None = None) -> BatchOutcome:
+        """For a `@subscribe_batch` method: `handle_once` for each event, one commit for all."""
+        return self.application.handle_batch(events, handler, name or handler.__qualname__)
 
     def health(self) -> dict:
         """Readiness for operators: the database answers, and how far the relay lags."""
@@ -304,8 +310,11 @@ class Subscribe(EventHandler):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return
+        self._retry_or_park(message, f"{type(exc_info[1]).__name__}: {exc_info[1]}")
+
+    def _retry_or_park(self, message, reason: str):
+        """The next back-off on the retry queue, or the dead-letter queue after the last."""
         attempts = int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)) + 1
-        reason = f"{type(exc_info[1]).__name__}: {exc_info[1]}"
         if attempts <= len(self.retry_delays):
             delay = self.retry_delays[attempts - 1]
             log.warning("event_retry_scheduled", queue=self.queue.name, attempt=attempts, delay_s=delay, error=reason)
@@ -339,5 +348,96 @@ def subscribe(source_service: str, event_type: str, **kwargs):
     def decorate(fn):
         fn.__baodao_subscriptions__ = getattr(fn, "__baodao_subscriptions__", ()) + ((source_service, event_type),)
         return Subscribe.decorator(source_service, event_type, **kwargs)(fn)
+
+    return decorate
+
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_WAIT = 0.02
+
+
+class BatchQueueConsumer(QueueConsumer):
+    """The queue consumer of batch subscriptions: its own connection, and a prefetch large
+    enough to fill batches (`INBOX_BATCH_PREFETCH`, default twice `INBOX_BATCH_SIZE`)."""
+
+    @property
+    def prefetch_count(self):
+        cfg = self.container.config
+        return int(cfg.get("INBOX_BATCH_PREFETCH", 2 * int(cfg.get("INBOX_BATCH_SIZE", DEFAULT_BATCH_SIZE))))
+
+
+class SubscribeBatch(Subscribe):
+    """`Subscribe` for high-volume consumers: messages are decoded as they arrive and handed to
+    the method as a list, `INBOX_BATCH_SIZE` at the most, after waiting at most
+    `INBOX_BATCH_WAIT` seconds for the batch to fill; the method returns the `BatchOutcome` of
+    `app.handle_batch`. Each message is acked only after its batch committed; an event the
+    outcome reports as failed takes the same retry / dead-letter path as with `Subscribe`, alone;
+    if the method itself raises, every message of the batch does.
+    """
+
+    queue_consumer = BatchQueueConsumer()
+
+    def setup(self):
+        super().setup()
+        cfg = self.container.config
+        self.batch_size = max(1, int(cfg.get("INBOX_BATCH_SIZE", DEFAULT_BATCH_SIZE)))
+        self.batch_wait = float(cfg.get("INBOX_BATCH_WAIT", DEFAULT_BATCH_WAIT))
+        self._pending: list[tuple[ReceivedEvent, object]] = []
+        self._flush_scheduled = False
+
+    def handle_message(self, body, message):
+        try:
+            event = decode_message(self.source_service, body)
+        except ContractError as exc:
+            log.error("event_undecodable", queue=self.queue.name, error=str(exc))
+            self._park(body, message, attempts=int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)),
+                       reason=f"undecodable: {exc}")
+            return
+        self._pending.append((event, message))
+        if len(self._pending) >= self.batch_size:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.container.spawn_managed_thread(self._flush_later, identifier=f"{self.method_name}.batch")
+
+    def _flush_later(self):
+        time.sleep(self.batch_wait)
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self):
+        batch, self._pending = self._pending[:self.batch_size], self._pending[self.batch_size:]
+        if not batch:
+            return
+        events = [event for event, _ in batch]
+        try:
+            self.container.spawn_worker(self, (events,), {}, context_data={},
+                                        handle_result=partial(self.handle_batch_result, batch))
+        except ContainerBeingKilled:
+            for _, message in batch:
+                self.queue_consumer.requeue_message(message)
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.container.spawn_managed_thread(self._flush_later, identifier=f"{self.method_name}.batch")
+
+    def handle_batch_result(self, batch, worker_ctx, result=None, exc_info=None):
+        failed = result.failed if isinstance(result, BatchOutcome) else {}
+        for event, message in batch:
+            if exc_info is not None:
+                self.handle_message_processed(message, None, exc_info)
+            elif event.event_id in failed:
+                self._retry_or_park(message, failed[event.event_id])
+            else:
+                self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+def subscribe_batch(source_service: str, event_type: str, **kwargs):
+    """Decorate a service method as a batch consumer of `<source_service>.<event_type>`: it
+    receives a list of events and returns `self.app.handle_batch(events, handler)`."""
+
+    def decorate(fn):
+        fn.__baodao_subscriptions__ = getattr(fn, "__baodao_subscriptions__", ()) + ((source_service, event_type),)
+        return SubscribeBatch.decorator(source_service, event_type, **kwargs)(fn)
 
     return decorate

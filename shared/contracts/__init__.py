@@ -144,7 +144,7 @@ def all_contracts() -> list[EventContract]:
 
 def _load_all() -> None:
     # Importing the per-service modules registers their contracts.
-    from shared.contracts import dispatch, notify, registration  # noqa: F401
+    from shared.contracts import dispatch, funds, notify, registration  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -165,12 +165,15 @@ class ReceivedEvent:
     data: dict
 
 
+_ENVELOPE = EnvelopeSchema()  # built once: `load` keeps no state on the instance
+
+
 def decode_message(source: str, body: dict) -> ReceivedEvent:
     """Validate an envelope and decode its data through the contract (upcasting if needed)."""
     if not isinstance(body, dict):
         raise ContractError(f"event body must be a JSON object, got {type(body).__name__}")
     try:
-        env = EnvelopeSchema().load(body)
+        env = _ENVELOPE.load(body)
     except ValidationError as exc:
         raise ContractError(f"bad envelope: {exc.messages}") from exc
     contract = get_contract(source, env["event_type"])

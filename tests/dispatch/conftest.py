@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.dispatch import handlers, readmodels
+from services.dispatch import handlers
 from services.dispatch.service import build_application
 from shared.contracts import ReceivedEvent
 from tests.service_layer import ServiceLayer

@@ -2,7 +2,9 @@
 import re
 import subprocess
 import sys
+import uuid
 
+from deploy.pg import drop_database
 from deploy.processes import ROOT
 
 
@@ -11,8 +13,14 @@ def run_demo(*args, timeout=180):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_the_demo_registers_a_district_and_delivers_every_receipt():
-    result = run_demo("--members", "8")
+def test_the_demo_registers_a_district_and_delivers_every_receipt(amqp_uri, tmp_path):
+    # its own vhost, database and files: another run of the demo (or of these tests) may be going on
+    database = f"baodao_demo_{uuid.uuid4().hex[:8]}"
+    try:
+        result = run_demo("--members", "8", "--amqp-uri", amqp_uri, "--pg-database", database,
+                          "--out-dir", str(tmp_path / "demo"))
+    finally:
+        drop_database("postgresql://postgres@localhost:5432/", database)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "在职党员报到情况统计表" in out and "重复报到被拒绝" in out and "在职党员报到介绍信（回执）" in out

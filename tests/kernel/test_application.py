@@ -387,3 +387,67 @@ def test_the_stream_cache_drops_the_least_recently_used_streams_beyond_its_bound
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (a, (), c)
     cache.put("huge", a + b + c)  # larger than the whole cache: not kept
     assert cache.get("huge") == () and cache.get("a") == a
+
+
+# -- a batch of events, one commit ------------------------------------------------------------
+
+def test_handle_batch_applies_each_new_event_once_with_its_own_causation(app):
+    calls = []
+    notified = []
+    app.on_appended(lambda: notified.append(True))
+    e1, e2, e3 = received(unit_id="b1"), received(unit_id="b2"), received(unit_id="b3")
+    assert app.handle_once(e1, mirror_unit(calls), "mirror") is True
+
+    outcome = app.handle_batch([e1, e2, e3, e2], mirror_unit(calls), "mirror")
+
+    assert (outcome.applied, outcome.duplicates, outcome.failed) == (2, 2, {})
+    assert calls == [e1.event_id, e2.event_id, e3.event_id]
+    for event in (e2, e3):
+        [stored] = app.store.read_stream(f"unit-mirror-{event.data['unit_id']}")
+        assert stored.causation_id == event.event_id and stored.correlation_id == "corr-ext"
+    assert len(notified) == 2
+    before = everything(app)
+    again = app.handle_batch([e3, e2, e1], mirror_unit(calls), "mirror")  # redelivered
+    assert (again.applied, again.duplicates, again.failed) == (0, 3, {})
+    assert everything(app) == before and len(calls) == 3
+
+
+def test_a_bad_event_fails_alone_and_the_rest_of_its_batch_commits(app):
+    calls = []
+
+    def refuse_bad(uow, event):
+        if event.data["unit_id"] == "bad":
+            raise ValueError("无法处理")
+        mirror_unit(calls)(uow, event)
+
+    good1, bad, good2 = received(unit_id="g1"), received(unit_id="bad"), received(unit_id="g2")
+    outcome = app.handle_batch([good1, bad, good2], refuse_bad, "mirror")
+
+    assert outcome.applied == 2 and outcome.duplicates == 0
+    assert outcome.failed == {bad.event_id: "ValueError: 无法处理"}
+    # the first, whole-batch attempt was rolled back: each good event's effect exists once
+    assert [len(app.store.read_stream(f"unit-mirror-{u}")) for u in ("g1", "g2")] == [1, 1]
+    with app.db.transaction() as conn:
+        assert app.inbox.processed(conn, good1.event_id, "mirror")
+        assert app.inbox.processed(conn, good2.event_id, "mirror")
+        assert not app.inbox.processed(conn, bad.event_id, "mirror")  # free to be retried
+
+
+def test_a_failed_batch_leaves_none_of_its_events_in_the_stream_cache(app):
+    attempts = {}
+
+    def append_to_shared_stream(uow, event):
+        unit_id = event.data["unit_id"]
+        attempts[unit_id] = attempts.get(unit_id, 0) + 1
+        shared = uow.load(Unit, "shared")  # the second event reads the first one's append
+        if unit_id == "bad":
+            raise ValueError("无法处理")
+        shared._trigger(UnitRegistered("shared", f"{unit_id} 第{attempts[unit_id]}次", "机关", "d-1"))
+
+    first, bad = received(unit_id="first"), received(unit_id="bad")
+    outcome = app.handle_batch([first, bad], append_to_shared_stream, "shared")
+
+    assert list(outcome.failed) == [bad.event_id]
+    assert [e.data["name"] for e in app.store.read_stream("unit-shared")] == ["first 第2次"]
+    # what a later command sees is what was committed, not the rolled-back batch's append
+    assert app.execute(inspect_unit, "shared") == (1, "first 第2次", 1)

@@ -3,7 +3,6 @@
 A tiny consumer service subscribes to registration's CampaignOpened; a relay publishes events
 from a store of our own onto `registration.events` in this session's vhost.
 """
-import json
 import time
 import uuid
 
@@ -87,7 +86,7 @@ def test_a_handler_that_always_fails_is_dead_lettered_with_its_reason_and_others
     Consumer, seen = make_consumer(poison_for_unit_1)
     queue = topology.consumer_queue_name("registration", "CampaignOpened", Consumer.name, "on_campaign_opened")
     with running(Consumer, config=config(amqp_uri, tmp_path, "c")):
-        store = publish(database, amqp_uri, [campaign_event(1), campaign_event(2), campaign_event(3)])
+        publish(database, amqp_uri, [campaign_event(1), campaign_event(2), campaign_event(3)])
         wait_for(lambda: len(seen) == 2)
         wait_for(lambda: queue_depth(amqp_uri, topology.dead_letter_queue_name(queue)) == 1)
     [(body, headers)] = drain_queue(amqp_uri, topology.dead_letter_queue_name(queue))
@@ -141,7 +140,7 @@ def test_a_malformed_message_goes_to_the_dead_letter_queue(amqp_uri, tmp_path, d
         with kombu.Connection(amqp_uri) as conn:
             conn.Producer().publish(body, exchange="", routing_key=queue, serializer="json")
         wait_for(lambda: queue_depth(amqp_uri, topology.dead_letter_queue_name(queue)) == 1)
-        store = publish(database, amqp_uri, [campaign_event(9)])  # and the consumer goes on
+        publish(database, amqp_uri, [campaign_event(9)])  # and the consumer goes on
         wait_for(lambda: len(seen) == 1)
     [(parked, headers)] = drain_queue(amqp_uri, topology.dead_letter_queue_name(queue))
     assert parked == body and headers[topology.ERROR_HEADER].startswith("undecodable")

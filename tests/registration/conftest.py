@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from services.registration import handlers, readmodels
+from services.registration import handlers
 from services.registration.service import build_application
 from tests.service_layer import ServiceLayer
 
