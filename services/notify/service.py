@@ -18,7 +18,7 @@ from services.notify import channels, domain, feedback, handlers, readmodels, we
 from services.notify.delivery import Deliverer
 from shared.application import Application, EventCodec
 from shared.nameko_support import (
-    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, config_timer, subscribe,
+    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, config_timer, subscribe_batch,
 )
 
 log = structlog.get_logger("baodao.notify")
@@ -69,8 +69,10 @@ class NotifyService(EventSourcedService):
     def _handle(self, uow, event):
         handlers.consume(NOTIFIER, uow, event, now())
 
-    def consume(self, event):
-        self.app.handle_once(event, self._handle, name=RULES_HANDLER)
+    def consume(self, events):
+        """A batch of one event type: every message of every event, one commit (an event that
+        fails is retried alone; see `subscribe_batch`)."""
+        return self.app.handle_batch(events, self._handle, name=RULES_HANDLER)
 
     # -- the inbox -------------------------------------------------------------------------
     @rpc
@@ -230,11 +232,11 @@ def _method_name(source: str, event_type: str) -> str:
 
 
 def _consumer(source: str, event_type: str):
-    def consumer(self, event):
-        self.consume(event)
+    def consumer(self, events):
+        return self.consume(events)
 
     consumer.__name__ = consumer.__qualname__ = _method_name(source, event_type)
-    return subscribe(source, event_type)(consumer)
+    return subscribe_batch(source, event_type)(consumer)
 
 
 for _source, _event_type in public_event_types():
