@@ -67,7 +67,8 @@ def test_a_correlation_id_flows_from_the_command_through_events_and_handlers(amq
     assert len(delivered) == 1 and delivered[0].causation_id == checked_in[0].event_id
 
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
-    handled = [l for l in lines if l.get("event") == "event_handled" and l.get("correlation_id") == "desk-42"]
+    handled = [l for l in lines if l.get("event") == "event_handled" and l.get("correlation_id") == "desk-42"
+               and l.get("event_type") == "MemberCheckedIn"]
     assert handled and handled[0]["service"] == "notify"
     assert handled[0]["causation_id"] == checked_in[0].event_id and handled[0]["event_type"] == "MemberCheckedIn"
     commands = [l for l in lines if l.get("event") == "command_executed" and l.get("correlation_id") == "desk-42"]

@@ -1,0 +1,104 @@
+"""The yearly feedback report to a unit (情况反馈), as PDF and .xlsx.
+
+Built from notify's directory (members, registration, services, activities, evaluation
+results); Chinese text in the PDF uses reportlab's built-in CID font STSong-Light.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+FONT = "STSong-Light"
+HEADERS = ["姓名", "报到情况", "报到社区", "服务次数", "服务时长（小时）", "参加活动（次）", "未通过查验", "评价等次", "一票否决"]
+_font_ready = False
+
+
+def _font() -> str:
+    global _font_ready
+    if not _font_ready:
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+        _font_ready = True
+    return FONT
+
+
+def title_of(figures: dict) -> str:
+    return f"{figures['unit_name']}{figures['year']}年度在职党员到社区报到服务情况反馈"
+
+
+def rows_of(figures: dict) -> list[list]:
+    return [[m["name"], "已报到" if m["registered"] else "未报到", m["community"] or "—", m["services"],
+             round(m["hours"], 1), m["activities"], m["rejected"],
+             (f"{m['grade']}（{m['stars']}星）" if m["grade"] else "—"), "是" if m["vetoed"] else "否"]
+            for m in figures["members"]]
+
+
+def summary_of(figures: dict) -> str:
+    t = figures["totals"]
+    return (f"在册党员{t['members']}名，已报到{t['registered']}名；完成服务{t['services']}次，共{t['hours']}小时；"
+            f"参加活动{t['activities']}人次；服务纪实未通过查验{t['rejected']}次；一票否决{t['vetoed']}人。")
+
+
+def report_pdf(figures: dict, generated_at: str) -> bytes:
+    font = _font()
+    title = ParagraphStyle("t", fontName=font, fontSize=16, leading=22, alignment=1)
+    body = ParagraphStyle("b", fontName=font, fontSize=10.5, leading=16)
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=18 * mm,
+                            bottomMargin=18 * mm, title=title_of(figures))
+    table = Table([HEADERS] + rows_of(figures), repeatRows=1)
+    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+                               ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3d9d9")),
+                               ("ALIGN", (1, 0), (-1, -1), "CENTER")]))
+    story = [Paragraph(title_of(figures), title), Spacer(1, 6 * mm),
+             Paragraph(f"{figures['unit_name']}党组织：", body),
+             Paragraph("现将贵单位在职党员到社区报到服务情况反馈如下。" + summary_of(figures), body),
+             Spacer(1, 4 * mm), table, Spacer(1, 6 * mm),
+             Paragraph(f"生成时间：{generated_at}", body)]
+    doc.build(story)
+    return buf.getvalue()
+
+
+def report_xlsx(figures: dict, generated_at: str) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "情况反馈"
+    ws.append([title_of(figures)])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append([summary_of(figures)])
+    ws.append(HEADERS)
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(horizontal="center")
+    for row in rows_of(figures):
+        ws.append(row)
+    ws.append([])
+    ws.append([f"生成时间：{generated_at}"])
+    for col, width in zip("ABCDEFGHI", (12, 10, 16, 10, 16, 14, 12, 14, 10)):
+        ws.column_dimensions[col].width = width
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def write_report(figures: dict, directory: Path, generated_at: str) -> list[Path]:
+    """Both files under `directory/<unit>/<year>/`; returns their paths."""
+    out = Path(directory) / figures["unit_id"] / str(figures["year"])
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"情况反馈-{figures['unit_name']}-{figures['year']}"
+    pdf, xlsx = out / f"{stem}.pdf", out / f"{stem}.xlsx"
+    for path, content in ((pdf, report_pdf(figures, generated_at)), (xlsx, report_xlsx(figures, generated_at))):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return [pdf, xlsx]

@@ -1,0 +1,242 @@
+"""Subscriptions for other departments (civil affairs, the organisation department): webhooks.
+
+Notify keeps a log of every public event it consumes (`notify_event_log`, in the order it
+received them, each event once: written in the same transaction as the inbox claim). A
+department registers a webhook — a URL, a secret, the event types it wants — starting after a
+position of that log: 0 for everything from the start, or the last position it read from
+`history` (paged), so it switches from history to live delivery with no gap and no duplicate.
+
+Each webhook is delivered in log order by whichever notify instance holds its lease: POST of
+`{"position", "event"}`, signed with HMAC-SHA256 over `<timestamp>.<body>` (headers
+`X-Baodao-Timestamp`, `X-Baodao-Signature: sha256=<hex>`), retried with back-off, each attempt
+in the delivery log. The cursor moves only after a 2xx, so delivery is at least once: a crash
+after the POST and before the cursor moved repeats that one event, with the same
+`X-Baodao-Event-Id` for the receiver to drop.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.contracts import ReceivedEvent
+
+metadata = MetaData()
+
+event_log = Table(
+    "notify_event_log", metadata,
+    Column("position", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("source", String(40), nullable=False),
+    Column("event_type", String(100), nullable=False, index=True),
+    Column("occurred_at", String(40), nullable=False),
+    Column("envelope", Text, nullable=False),
+)
+webhooks = Table(
+    "notify_webhooks", metadata,
+    Column("webhook_id", String(36), primary_key=True),
+    Column("department", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("event_types", Text, nullable=False),        # JSON list of "source.EventType"
+    Column("cursor", Integer, nullable=False),          # last log position delivered (or skipped)
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_attempt_at", String(40)),
+    Column("leased_until", String(40)),
+    Column("lease_owner", String(36)),
+    Column("created_at", String(40), nullable=False),
+)
+webhook_log = Table(
+    "notify_webhook_deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(36), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(20), nullable=False),       # delivered | failed
+    Column("http_status", Integer),
+    Column("error", Text),
+    Column("at", String(40), nullable=False),
+)
+
+
+class WebhookRejected(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _key(source: str, event_type: str) -> str:
+    return f"{source}.{event_type}"
+
+
+def envelope_of(event: ReceivedEvent) -> dict:
+    return {"event_id": event.event_id, "source": event.source, "event_type": event.event_type,
+            "schema_version": event.schema_version, "occurred_at": event.occurred_at,
+            "correlation_id": event.correlation_id, "data": event.data}
+
+
+def log_event(conn: Connection, event: ReceivedEvent) -> None:
+    """Append the event to the log (once: its id is unique). Call it last in the transaction:
+    on PostgreSQL a transaction-scoped advisory lock makes appends commit in position order, so
+    a reader that saw position N will never later find a smaller one committed (no gap for a
+    webhook's cursor to skip). SQLite has one writer anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.notify_event_log'))")
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(ins(event_log).values(
+        event_id=event.event_id, source=event.source, event_type=event.event_type, occurred_at=event.occurred_at,
+        envelope=json.dumps(envelope_of(event), ensure_ascii=False)).on_conflict_do_nothing(
+        index_elements=["event_id"]))
+
+
+def _where_types(q, event_types: list[str]):
+    from sqlalchemy import and_, or_
+
+    clauses = []
+    for t in event_types:
+        source, _, name = t.partition(".")
+        clauses.append(and_(event_log.c.source == source, event_log.c.event_type == name))
+    return q.where(or_(*clauses)) if clauses else q.where(False)
+
+
+def history(conn: Connection, event_types: list[str], after: int = 0, limit: int = 100) -> dict:
+    """A page of the log for these event types, after position `after`; `last_position` is where
+    the next page (or the webhook) starts."""
+    limit = min(max(1, int(limit)), 1000)
+    q = _where_types(select(event_log.c.position, event_log.c.envelope).where(event_log.c.position > int(after)),
+                     event_types).order_by(event_log.c.position).limit(limit)
+    rows = conn.execute(q).all()
+    return {"events": [{"position": p, "event": json.loads(e)} for p, e in rows],
+            "last_position": rows[-1][0] if rows else int(after)}
+
+
+def head(conn: Connection) -> int:
+    from sqlalchemy import func
+
+    return int(conn.execute(select(func.coalesce(func.max(event_log.c.position), 0))).scalar_one())
+
+
+def register(conn: Connection, department: str, url: str, secret: str, event_types: list[str],
+             start_after: int | None, known_types: set[str]) -> dict:
+    if not url.startswith(("http://", "https://")):
+        raise WebhookRejected("invalid_url", "回调地址必须以 http:// 或 https:// 开头")
+    if len(secret) < 16:
+        raise WebhookRejected("weak_secret", "签名密钥至少 16 个字符")
+    unknown = sorted(set(event_types) - known_types)
+    if not event_types or unknown:
+        raise WebhookRejected("unknown_event_type", f"未知的事件类型：{'、'.join(unknown) or '（未指定）'}")
+    webhook_id = str(uuid.uuid4())
+    cursor = head(conn) if start_after is None else int(start_after)
+    conn.execute(webhooks.insert().values(
+        webhook_id=webhook_id, department=department, url=url, secret=secret, event_types=json.dumps(event_types),
+        cursor=cursor, failures=0, created_at=_now().isoformat()))
+    return {"webhook_id": webhook_id, "starts_after": cursor}
+
+
+def webhook_view(conn: Connection, webhook_id: str) -> dict | None:
+    row = conn.execute(select(webhooks).where(webhooks.c.webhook_id == webhook_id)).first()
+    if row is None:
+        return None
+    out = {k: v for k, v in row._mapping.items() if k not in ("secret", "lease_owner")}
+    out["event_types"] = json.loads(out["event_types"])
+    out["log"] = [dict(r._mapping) for r in conn.execute(
+        select(webhook_log).where(webhook_log.c.webhook_id == webhook_id).order_by(webhook_log.c.id))]
+    return out
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+class WebhookDeliverer:
+    """Delivers every webhook's backlog in order; one instance per webhook at a time (lease)."""
+
+    def __init__(self, db, retry_delays=(1.0, 5.0, 30.0, 120.0, 600.0), lease_seconds: float = 30.0,
+                 batch: int = 100, timeout: float = 10.0):
+        self.db, self.retry_delays, self.lease_seconds = db, tuple(retry_delays), lease_seconds
+        self.batch, self.timeout, self.owner = batch, timeout, str(uuid.uuid4())
+
+    def run_once(self) -> int:
+        with self.db.transaction() as conn:
+            ids = list(conn.execute(select(webhooks.c.webhook_id)).scalars())
+        return sum(self.deliver(w) for w in ids)
+
+    def _lease(self, webhook_id: str) -> dict | None:
+        now = _now()
+        with self.db.transaction() as conn:
+            row = conn.execute(select(webhooks).where(webhooks.c.webhook_id == webhook_id)).first()
+            if row is None or (row.next_attempt_at and row.next_attempt_at > now.isoformat()):
+                return None
+            taken = conn.execute(
+                update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                .where((webhooks.c.leased_until.is_(None)) | (webhooks.c.leased_until < now.isoformat())
+                       | (webhooks.c.lease_owner == self.owner))
+                .values(leased_until=(now + timedelta(seconds=self.lease_seconds)).isoformat(),
+                        lease_owner=self.owner))
+            return dict(row._mapping) if taken.rowcount == 1 else None
+
+    def deliver(self, webhook_id: str) -> int:
+        hook = self._lease(webhook_id)
+        if hook is None:
+            return 0
+        delivered = 0
+        try:
+            with self.db.transaction() as conn:
+                page = history(conn, json.loads(hook["event_types"]), hook["cursor"], self.batch)
+            for item in page["events"]:
+                status, error = self._post(hook, item)
+                ok = status is not None and 200 <= status < 300
+                with self.db.transaction() as conn:
+                    attempt = hook["failures"] + 1
+                    conn.execute(webhook_log.insert().values(
+                        webhook_id=webhook_id, position=item["position"], event_id=item["event"]["event_id"],
+                        attempt=attempt, outcome="delivered" if ok else "failed", http_status=status, error=error,
+                        at=_now().isoformat()))
+                    if ok:
+                        hook["failures"], hook["cursor"] = 0, item["position"]
+                        conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                                     .where(webhooks.c.lease_owner == self.owner)
+                                     .values(cursor=item["position"], failures=0, next_attempt_at=None))
+                    else:
+                        delay = self.retry_delays[min(hook["failures"], len(self.retry_delays) - 1)]
+                        conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                                     .values(failures=attempt,
+                                             next_attempt_at=(_now() + timedelta(seconds=delay)).isoformat()))
+                if not ok:
+                    break       # in order: the same event first, after the back-off
+                delivered += 1
+        finally:
+            with self.db.transaction() as conn:
+                conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                             .where(webhooks.c.lease_owner == self.owner).values(leased_until=None))
+        return delivered
+
+    def _post(self, hook: dict, item: dict) -> tuple[int | None, str | None]:
+        body = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        timestamp = str(int(time.time()))
+        request = urllib.request.Request(hook["url"], data=body, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "X-Baodao-Timestamp": timestamp,
+            "X-Baodao-Signature": sign(hook["secret"], timestamp, body),
+            "X-Baodao-Event-Id": item["event"]["event_id"], "X-Baodao-Webhook-Id": hook["webhook_id"]})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()[:300].decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError) as exc:
+            return None, f"{exc.__class__.__name__}: {exc}"

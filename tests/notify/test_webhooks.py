@@ -1,0 +1,105 @@
+"""Subscriptions for other departments: signed webhooks to a real local HTTP receiver; history
+paged from the start, then live with no gap and no duplicate."""
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from services.notify import webhooks
+from services.notify.webhooks import WebhookDeliverer, WebhookRejected
+from tests.notify import events as ev
+
+SECRET = "minzhengju-secret-0001"
+COMPLETED = "dispatch.ServiceCompleted"
+
+
+def verify(secret, request):
+    """What the department's receiver does."""
+    headers = request["headers"]
+    expected = "sha256=" + hmac.new(secret.encode(), headers["X-Baodao-Timestamp"].encode() + b"."
+                                    + request["body"].encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers["X-Baodao-Signature"]) and \
+        abs(time.time() - int(headers["X-Baodao-Timestamp"])) < 300
+
+
+def register(notify, url, start_after=0, types=(COMPLETED,)):
+    with notify.db.transaction() as conn:
+        return webhooks.register(conn, "民政局", url, SECRET, list(types), start_after,
+                                 {COMPLETED, "dispatch.OrderAccepted", "registration.MemberCheckedIn"})
+
+
+def test_a_signed_webhook_delivered_in_order_with_retries(notify, receivers):
+    notify.receive(ev.unit(), ev.community(), ev.demand("d1"), ev.completed("d1", "m1", "张三"),
+                   ev.demand("d2"), ev.completed("d2", "m2", "李四"))
+    hook = register(notify, receivers.url("/flaky2/hooks"))
+    d = WebhookDeliverer(notify.db, retry_delays=(0.05, 0.1))
+    deadline = time.monotonic() + 15
+    while len([r for r in receivers.requests() if r["status"] == 200]) < 2 and time.monotonic() < deadline:
+        d.run_once()
+        time.sleep(0.05)
+    reqs = receivers.requests()
+    assert [r["status"] for r in reqs] == [503, 503, 200, 200]
+    assert all(verify(SECRET, r) for r in reqs)
+    assert not verify("another-secret-000000", reqs[0])
+    bodies = [json.loads(r["body"]) for r in reqs if r["status"] == 200]
+    assert [b["event"]["data"]["demand_id"] for b in bodies] == ["d1", "d2"]
+    assert all(b["event"]["event_type"] == "ServiceCompleted" for b in bodies)
+    assert reqs[0]["headers"]["X-Baodao-Event-Id"] == reqs[2]["headers"]["X-Baodao-Event-Id"]   # the same event retried
+    with notify.db.transaction() as conn:
+        view = webhooks.webhook_view(conn, hook["webhook_id"])
+    assert [(e["outcome"], e["attempt"]) for e in view["log"]] == [("failed", 1), ("failed", 2), ("delivered", 3),
+                                                                   ("delivered", 1)]
+    assert view["cursor"] == bodies[-1]["position"] and view["failures"] == 0
+    d.run_once()
+    assert len(receivers.requests()) == 4     # nothing delivered twice
+
+
+def test_history_then_live_with_no_gap_and_no_duplicate(notify, receivers):
+    notify.receive(ev.unit(), ev.community())
+    for i in range(7):
+        notify.receive(ev.demand(f"d{i}"), ev.completed(f"d{i}", "m1", "张三"))
+    # a department joining late pages through the history from the start ...
+    seen, after = [], 0
+    while True:
+        with notify.db.transaction() as conn:
+            page = webhooks.history(conn, [COMPLETED], after, limit=3)
+        if not page["events"]:
+            break
+        seen += [e["event"]["data"]["demand_id"] for e in page["events"]]
+        after = page["last_position"]
+        if len(seen) == 3:   # meanwhile, more services are completed
+            notify.receive(ev.demand("d7"), ev.completed("d7", "m1", "张三"))
+    # ... then switches to live delivery where the history ended
+    register(notify, receivers.url("/ok/hooks"), start_after=after)
+    notify.receive(ev.demand("d8"), ev.completed("d8", "m1", "张三"), ev.demand("d9"),
+                   ev.completed("d9", "m1", "张三"))
+    d = WebhookDeliverer(notify.db)
+    for _ in range(3):
+        d.run_once()
+    live = [json.loads(r["body"])["event"]["data"]["demand_id"] for r in receivers.requests()]
+    assert seen + live == [f"d{i}" for i in range(10)]
+
+
+def test_registration_is_checked(notify, receivers):
+    with pytest.raises(WebhookRejected) as exc:
+        register(notify, "ftp://x", types=(COMPLETED,))
+    assert exc.value.code == "invalid_url"
+    with pytest.raises(WebhookRejected) as exc:
+        register(notify, receivers.url("/ok/x"), types=("dispatch.NoSuchEvent",))
+    assert exc.value.code == "unknown_event_type" and "dispatch.NoSuchEvent" in exc.value.message
+
+
+def test_one_instance_at_a_time_delivers_a_webhook(notify, receivers):
+    notify.receive(ev.unit(), ev.community(), ev.demand("d1"), ev.completed("d1", "m1", "张三"))
+    register(notify, receivers.url("/ok/hooks"))
+    a, b = WebhookDeliverer(notify.db), WebhookDeliverer(notify.db)
+    hook_id = None
+    with notify.db.transaction() as conn:
+        hook_id = conn.execute(webhooks.webhooks.select()).first().webhook_id
+    assert a._lease(hook_id) is not None
+    assert b.deliver(hook_id) == 0          # leased by a
+    assert a.deliver(hook_id) == 1
+    assert b.deliver(hook_id) == 0          # nothing left
+    assert len(receivers.requests()) == 1
