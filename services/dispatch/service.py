@@ -245,6 +245,14 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.member_orders, member_id)
 
     @rpc
+    def resident_orders(self, resident_id, page=1, page_size=20):
+        return self.app.query(readmodels.resident_orders, resident_id, page, page_size)
+
+    @rpc
+    def demand_statistics(self, community_ids):
+        return self.app.query(readmodels.demand_statistics, list(community_ids)[:5000])
+
+    @rpc
     def yearly_minimum(self, year, unit_id=None, community_id=None):
         return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id)
 
