@@ -127,6 +127,10 @@ class Access:
             raise not_found("需求")
         if action == "staff":
             allowed = p.role in STAFF and self.covers_community(p, order["community_id"])
+        elif action == "member":
+            # accept/decline/complete: dispatch itself refuses a member not registered in
+            # the order's community, and tells the others that the order is taken
+            allowed = p.role == "member"
         elif p.role == "resident":
             allowed = order["resident_id"] == p.resident_id
         elif p.role == "member":

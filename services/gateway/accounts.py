@@ -127,7 +127,7 @@ class Tokens:
         self.ttl = int(ttl_seconds)
 
     def issue(self, username: str, now: float | None = None) -> tuple[str, int]:
-        exp = int((now or time.time()) + self.ttl)
+        exp = int((time.time() if now is None else now) + self.ttl)
         payload = base64.urlsafe_b64encode(json.dumps({"sub": username, "exp": exp}).encode()).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}", exp
 
@@ -143,7 +143,8 @@ class Tokens:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         except (ValueError, TypeError):
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] <= (now or time.time()):
+        moment = time.time() if now is None else now
+        if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] <= moment:
             return None
         return data.get("sub")
 

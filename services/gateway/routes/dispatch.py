@@ -117,7 +117,7 @@ def merge_demands(call, demand_id):
 @routes.route(f"{V1}/demands/<demand_id>/accept", "POST", summary="接单（党员本人）", roles=("member",),
               body=s.AcceptOrderSchema, filled=("who",))
 def accept_order(call, demand_id):
-    order_for(call, demand_id)
+    order_for(call, demand_id, "member")
     return call.call("dispatch", "accept_order", merged(call, s.AcceptOrderSchema, demand_id=demand_id,
                                                         who=member_who(call)))
 
@@ -125,7 +125,7 @@ def accept_order(call, demand_id):
 @routes.route(f"{V1}/demands/<demand_id>/decline", "POST", summary="谢绝订单（须说明原因）", roles=("member",),
               body=s.DeclineOrderSchema, filled=("who",))
 def decline_order(call, demand_id):
-    order_for(call, demand_id)
+    order_for(call, demand_id, "member")
     return call.call("dispatch", "decline_order", merged(call, s.DeclineOrderSchema, demand_id=demand_id,
                                                          who=member_who(call)))
 
@@ -133,7 +133,7 @@ def decline_order(call, demand_id):
 @routes.route(f"{V1}/demands/<demand_id>/complete", "POST", summary="提交服务纪实（时长、内容）", roles=("member",),
               body=s.CompleteServiceSchema, filled=("who",))
 def complete_service(call, demand_id):
-    order_for(call, demand_id)
+    order_for(call, demand_id, "member")
     return call.call("dispatch", "complete_service", merged(call, s.CompleteServiceSchema, demand_id=demand_id,
                                                             who=member_who(call)))
 
