@@ -237,20 +237,26 @@ def demand_statistics(call):
 
 
 def demand_stats_in_scope(call, district_id=None, community_id=None) -> dict:
+    """One community, one district (its organisation department or the city), or else the
+    caller's own place: a street's communities, a staff member's community, a district."""
     me = call.me
     if community_id:
         call.access.community(me, community_id)
         ids = [community_id]
+    elif district_id:
+        call.access.district(me, district_id)
+        ids = communities_of(call, {"district_id": district_id})
+    elif me.role == "community_staff":
+        ids = [me.community_id]
+    elif me.role == "street_committee":
+        ids = communities_of(call, {"street_id": me.street_id})
+    elif me.role == "district_org":
+        ids = communities_of(call, {"district_id": me.district_id})
     else:
-        q = {"group_by": "community"}
-        if me.role == "district_org":
-            district_id = me.district_id
-        if me.role == "street_committee":
-            q["street_id"] = me.street_id
-        if me.role == "community_staff":
-            return demand_stats_in_scope(call, community_id=me.community_id)
-        if district_id:
-            call.access.district(me, district_id) if me.role != "street_committee" else None
-            q["district_id"] = district_id
-        ids = [r["id"] for r in call.call("registration", "statistics", q)["rows"]]
+        ids = communities_of(call, {})
     return {"communities": len(ids), **call.call("dispatch", "demand_statistics", ids)}
+
+
+def communities_of(call, where: dict) -> list[str]:
+    """Communities with members living there, from registration's statistics table."""
+    return [r["id"] for r in call.call("registration", "statistics", {"group_by": "community", **where})["rows"]]
