@@ -147,7 +147,7 @@ class Gateway:
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE)
         if not token:
-            token = request.args.get("api_key") if request.path.startswith("/open311/") else None
+            token = request.values.get("api_key") if request.path.startswith("/open311/") else None
         if not token:
             return None
         username = self.tokens.verify(token)
@@ -158,7 +158,10 @@ class Gateway:
         return self.accounts.get(username)
 
     def error_response(self, request: Request, exc: ApiError) -> Response:
-        if request.path.startswith(("/api/", "/open311/", "/openapi")):
+        if request.path.startswith("/open311/"):   # GeoReport v2 errors are a list
+            return json_response([{"code": exc.status, "description": exc.message, "error_code": exc.code}],
+                                 status=exc.status)
+        if request.path.startswith(("/api/", "/openapi")):
             return json_response(exc.body(), status=exc.status)
         if exc.status == 401:
             return redirect("/login?next=" + request.full_path.rstrip("?"))
