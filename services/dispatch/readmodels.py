@@ -365,6 +365,25 @@ def resident_orders(conn: Connection, resident_id: str, page: int = 1, page_size
     return {"total": total, "page": page, "page_size": page_size, "items": items}
 
 
+def community_orders(conn: Connection, community_id: str, states: list[str] | None = None, page: int = 1,
+                     page_size: int = 20) -> dict:
+    """A community's orders in the given states (e.g. completed ones awaiting verification)."""
+    page, page_size = max(1, int(page)), min(max(1, int(page_size)), 200)
+    where = orders.c.community_id == community_id
+    if states:
+        where = and_(where, orders.c.state.in_(list(states)))
+    total = conn.execute(select(func.count()).select_from(orders).where(where)).scalar_one()
+    rows = conn.execute(select(orders).where(where).order_by(orders.c.recorded_at.desc(), orders.c.demand_id)
+                        .limit(page_size).offset((page - 1) * page_size))
+    items = []
+    for r in rows:
+        item = dict(r._mapping)
+        item["possible_duplicates"] = json.loads(item["possible_duplicates"])
+        item["reasons"] = json.loads(item["reasons"]) if item["reasons"] else []
+        items.append(item)
+    return {"total": total, "page": page, "page_size": page_size, "items": items}
+
+
 def demand_statistics(conn: Connection, community_ids: list[str]) -> dict:
     """Demands by category and state, and response times (recorded → accepted), for the
     given communities: what a district page charts."""

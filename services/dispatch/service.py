@@ -249,6 +249,10 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.resident_orders, resident_id, page, page_size)
 
     @rpc
+    def community_orders(self, community_id, states=None, page=1, page_size=20):
+        return self.app.query(readmodels.community_orders, community_id, states, page, page_size)
+
+    @rpc
     def demand_statistics(self, community_ids):
         return self.app.query(readmodels.demand_statistics, list(community_ids)[:5000])
 

@@ -88,7 +88,9 @@ def validate_with(schema: type[Schema], data: dict, partial=None) -> dict:
 
 
 def load_query(schema: type[Schema], args) -> dict:
-    raw = {k: v for k, v in args.items() if k in schema().fields}
+    declared = schema().fields
+    raw = {k: (args.getlist(k) if isinstance(declared[k], fields.List) else v)
+           for k, v in args.items() if k in declared}
     try:
         return schema().load(raw)
     except ValidationError as exc:

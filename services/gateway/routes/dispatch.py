@@ -60,6 +60,21 @@ def open_demands(call, community_id):
     return call.call("dispatch", "open_demands", community_id, call.query["page"], call.query["page_size"])
 
 
+class OrdersQuery(Schema):
+    state = fields.List(fields.String(validate=validate.OneOf(
+        ("recorded", "dispatched", "published", "accepted", "escalated", "completed", "verified", "cancelled",
+         "merged"))), load_default=None)
+
+
+@routes.route(f"{V1}/communities/<community_id>/orders", summary="社区订单（可按状态筛选，如待查验的 completed）",
+              roles=STAFF, query=OrdersQuery, paginated=True)
+def community_orders(call, community_id):
+    call.access.community(call.me, community_id)
+    states = call.request.args.getlist("state") or None
+    return call.call("dispatch", "community_orders", community_id, states, call.query["page"],
+                     call.query["page_size"])
+
+
 @routes.route(f"{V1}/demands/<demand_id>", summary="需求/订单详情", roles=STAFF + ("member", "resident"))
 def get_order(call, demand_id):
     return order_for(call, demand_id)
