@@ -13,6 +13,7 @@ import eventlet
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import secrets  # noqa: E402
 import sys  # noqa: E402
 
@@ -43,7 +44,7 @@ def build_gateway(cfg: GatewayConfig, *, live: bool = True) -> Gateway:
 def serve(gateway: Gateway, port: int, host: str = "0.0.0.0") -> None:
     import eventlet.wsgi
 
-    listener = eventlet.listen((host, port))
+    listener = eventlet.listen((host, port), reuse_port=False)  # a second server must fail, not share
     print(f"报到平台网关: http://127.0.0.1:{port}/  (API: /api/v1, OpenAPI: /openapi.json)", flush=True)
     eventlet.wsgi.server(listener, gateway, log_output=False, max_size=1000, keepalive=True)
 
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     parser.add_argument("--amqp-uri", default=None)
     parser.add_argument("--demo", action="store_true", help="run the services in-process with demo data")
     args = parser.parse_args(argv)
-    configure_logging("gateway")
+    configure_logging("gateway", level=os.environ.get("BAODAO_LOG_LEVEL", "WARNING" if args.demo else "INFO"))
     quiet_amqp_client()
     cfg = GatewayConfig.load(amqp_uri=args.amqp_uri, port=args.port)
     if args.demo:

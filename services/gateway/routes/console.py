@@ -159,6 +159,8 @@ def live(call):
     if feed is None:
         raise ApiError(503, "service_unavailable", "实时动态暂不可用")
     key, inbox = feed.subscribe(cid)
+    # eventlet.wsgi holds back small writes (4 KiB by default): each event must go out at once
+    call.request.environ["eventlet.minimum_write_chunk_size"] = 0
 
     def stream():
         try:
