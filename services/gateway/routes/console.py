@@ -335,11 +335,15 @@ def district_home(call):
     me = call.me
     where, place = {}, "全市"
     if me.role == "district_org":
-        where, place = {"district_id": me.district_id}, f"区 {me.district_id}"
+        where = {"district_id": me.district_id}
     elif me.role == "street_committee":
-        where, place = {"street_id": me.street_id}, f"街道 {me.street_id}"
+        where = {"street_id": me.street_id}
     elif call.request.args.get("district_id"):
-        where, place = {"district_id": call.request.args["district_id"]}, f"区 {call.request.args['district_id']}"
+        where = {"district_id": call.request.args["district_id"]}
+    if where:
+        kind = "street" if "street_id" in where else "district"
+        named = call.call("registration", "statistics", {"group_by": kind, **where})["rows"]
+        place = named[0]["name"] if named else next(iter(where.values()))
     by_unit = call.call("registration", "statistics", {"group_by": "unit" if "street_id" not in where else "community",
                                                        **where})
     unit_rows = [(r["name"], r["rate"], r["rate"]) for r in by_unit["rows"][:30]]
