@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -81,3 +82,45 @@ def test_schemathesis_finds_no_server_error_on_the_served_openapi_document(serve
                          cwd=ROOT, capture_output=True, text=True, timeout=540)
     assert run.returncode == 0, run.stdout[-5000:]
     assert "passed" in run.stdout
+
+
+def test_the_plain_server_starts_from_its_config_and_answers_503_while_services_are_away(tmp_path):
+    """`python -m services.gateway.serve` with GATEWAY_PORT, an admin password and no services on
+    its vhost: it serves the OpenAPI document and logins, and says in Chinese that a service is
+    unavailable instead of failing."""
+    vhost = "baodao-gw-plain-" + str(int(time.time() * 1000) % 100000)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, stdout=subprocess.DEVNULL, timeout=60)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "GATEWAY_PORT": str(port), "GATEWAY_ADMIN_PASSWORD": "admin-pass-123",
+           "AMQP_URI": f"amqp://guest:guest@localhost:5672/{vhost}", "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db",
+           "RPC_TIMEOUT": "5", "PYTHONWARNINGS": "ignore", "HOME": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "services.gateway.serve"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None
+            try:
+                doc = json.loads(urllib.request.urlopen(f"{base}/openapi.json", timeout=2).read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+        assert doc["info"]["title"] == "报到平台 API"
+        login = urllib.request.Request(f"{base}/api/v1/session", method="POST",
+                                       headers={"Content-Type": "application/json"},
+                                       data=json.dumps({"username": "admin", "password": "admin-pass-123"}).encode())
+        token = json.loads(urllib.request.urlopen(login, timeout=10).read())["token"]
+        away = urllib.request.Request(f"{base}/api/v1/communities/xf", headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(away, timeout=30)
+        assert refused.value.code == 503
+        assert json.loads(refused.value.read())["error"] == {"code": "service_unavailable",
+                                                             "message": "服务暂时不可用，请稍后重试"}
+    finally:
+        server.terminate()
+        server.wait(20)
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], stdout=subprocess.DEVNULL, timeout=60)
