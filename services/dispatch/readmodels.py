@@ -437,6 +437,12 @@ def wish_wall(conn: Connection, community_id: str) -> list[dict]:
                                                    .order_by(wishes.c.wish_id))]
 
 
+def community_activities(conn: Connection, community_id: str) -> list[dict]:
+    """A community's activities, soonest first (what members sign up for)."""
+    return [dict(r._mapping) for r in conn.execute(select(activities).where(activities.c.community_id == community_id)
+                                                   .order_by(activities.c.starts_at, activities.c.activity_id))]
+
+
 def all_rows(conn: Connection) -> dict[str, list[dict]]:
     out = {}
     for table in metadata.sorted_tables:

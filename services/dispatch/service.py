@@ -261,5 +261,9 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id)
 
     @rpc
+    def activities(self, community_id):
+        return self.app.query(readmodels.community_activities, community_id)
+
+    @rpc
     def wish_wall(self, community_id):
         return self.app.query(readmodels.wish_wall, community_id)

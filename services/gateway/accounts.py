@@ -190,6 +190,16 @@ class AccountStore:
             return None
         return self._principal(row) if verify_password(password, row.password_hash) else None
 
+    def set_password(self, username: str, password: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(accounts.update().where(accounts.c.username == username)
+                         .values(password_hash=hash_password(password)))
+
+    def disable(self, username: str) -> None:
+        """A disabled account can no longer log in, and its live tokens stop working."""
+        with self.db.transaction() as conn:
+            conn.execute(accounts.update().where(accounts.c.username == username).values(active=False))
+
     def list(self, filters: dict, page: int, page_size: int) -> dict:
         q = select(accounts)
         for key, value in filters.items():

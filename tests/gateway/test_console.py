@@ -103,6 +103,8 @@ def test_the_dashboard_hears_a_new_demand_and_an_acceptance_live(city):
                                                                               resident_name="周"))["demand_id"]
     api.ok("POST", f"/api/v1/demands/{demand_id}/publish", {})
     wait_for(lambda: len(got) >= 2, timeout=20)
+    member, _ = browser(city, "mem-li")
+    assert f'class="item menu-order" data-demand="{demand_id}"' in member.get("/console/member").get_data(as_text=True)
     reader.kill()
     stream.close()
     assert [(g["type"], g["demand_id"]) for g in got] == [("DemandRecorded", demand_id), ("OrderPublished", demand_id)]

@@ -130,3 +130,35 @@ def list_accounts(call):
     elif me.role == "unit_secretary":
         filters["unit_id"] = me.unit_id
     return call.gateway.accounts.list(filters, call.query["page"], call.query["page_size"])
+
+
+class PasswordChangeSchema(Schema):
+    old_password = fields.String(required=True)
+    new_password = fields.String(required=True, validate=validate.Length(min=8, max=200, error="密码至少 8 位"))
+
+
+@routes.route("/api/v1/me/password", "POST", summary="修改本人密码", roles=tuple(ROLES), body=PasswordChangeSchema)
+def change_password(call):
+    accounts = call.gateway.accounts
+    if accounts.authenticate(call.me.username, call.body["old_password"]) is None:
+        raise ApiError(400, "wrong_password", "原密码不正确")
+    accounts.set_password(call.me.username, call.body["new_password"])
+    return {"username": call.me.username, "changed": True}
+
+
+@routes.route("/api/v1/accounts/<username>/disable", "POST", summary="停用账号（本范围内、可创建的角色）",
+              roles=tuple(MAY_CREATE))
+def disable_account(call, username):
+    target = call.gateway.accounts.get(username)
+    if target is None:
+        raise ApiError(404, "not_found", "账号不存在")
+    if target.role not in MAY_CREATE[call.me.role] or target.username == call.me.username:
+        raise forbidden("不能停用该账号")
+    covered = (call.me.role == "city_org"
+               or (target.community_id and call.access.covers_community(call.me, target.community_id))
+               or (target.unit_id and call.access.covers_unit(call.me, target.unit_id))
+               or (call.me.role == "district_org" and target.district_id == call.me.district_id))
+    if not covered:
+        raise forbidden("不能停用其他地区、单位的账号")
+    call.gateway.accounts.disable(username)
+    return {"username": username, "active": False}

@@ -301,12 +301,14 @@ def member_home(call):
     table = call.call("dispatch", "yearly_minimum", datetime.now(BEIJING).year, unit_id=member["unit_id"])
     year = next((m for m in table["members"] if m["member_id"] == member["member_id"]),
                 {"services": 0, "activities": 0, "hours": 0})
-    commitments = []
+    commitments, menu = [], []
     if member.get("registered_community_id"):
+        menu = call.call("dispatch", "community_orders", member["registered_community_id"], ["published"], 1, 20)["items"]
         board = call.call("registration", "noticeboard", member["registered_community_id"])
         commitments = [c for c in board["commitments"] if c["name"] == member["name"]]
     return page("member.html", call, title="我的服务", member=member, year=year,
                 orders=call.call("dispatch", "member_orders", member["member_id"])[:50], commitments=commitments,
+                menu=menu,
                 inbox=call.call("notify", "inbox", "member", member["member_id"], 1, 20))
 
 

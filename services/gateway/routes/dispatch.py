@@ -239,6 +239,84 @@ def claim_wish(call, community_id, wish_id):
                                                       claimant_id=claimant))
 
 
+@routes.route(f"{V1}/communities/<community_id>/wishes/<wish_id>/fulfilment", "POST",
+              summary="心愿已实现（认领人或社区填写圆梦记录）", roles=STAFF + ("member", "unit_secretary"),
+              body=s.FulfilWishSchema)
+def fulfil_wish(call, community_id, wish_id):
+    if call.me.role in STAFF:
+        call.access.community(call.me, community_id)
+    wish = next((w for w in call.call("dispatch", "wish_wall", community_id) if w["wish_id"] == wish_id), None)
+    if wish is None:
+        raise not_found("心愿")
+    if call.me.role not in STAFF and wish["state"] != "claimed":
+        raise forbidden("心愿尚未被认领")
+    return call.call("dispatch", "fulfil_wish", merged(call, s.FulfilWishSchema, wish_id=wish_id))
+
+
+# -- activities --------------------------------------------------------------------------------
+def registered_community(call) -> str | None:
+    member = call.call("registration", "member", call.me.member_id)
+    return member.get("registered_community_id") if member else None
+
+
+@routes.route(f"{V1}/communities/<community_id>/activities", summary="社区活动（三会一课、主题党日等）",
+              roles=STAFF + ("member",), paginated=True)
+def community_activities(call, community_id):
+    if call.me.role == "member":
+        if registered_community(call) != community_id:
+            raise forbidden("只能查看报到社区的活动")
+    else:
+        call.access.community(call.me, community_id)
+    return paginate(call.call("dispatch", "activities", community_id), call.query["page"], call.query["page_size"])
+
+
+@routes.route(f"{V1}/communities/<community_id>/activities", "POST", summary="安排社区活动", roles=STAFF,
+              body=s.ScheduleActivitySchema, filled=("activity_id",))
+def schedule_activity(call, community_id):
+    call.access.community(call.me, community_id)
+    body = merged(call, s.ScheduleActivitySchema, community_id=community_id,
+                  activity_id=call.body.get("activity_id") or "a-" + uuid.uuid4().hex[:12])
+    return call.call("dispatch", "schedule_activity", body)
+
+
+def activity_in(call, community_id: str, activity_id: str) -> dict:
+    found = next((a for a in call.call("dispatch", "activities", community_id) if a["activity_id"] == activity_id),
+                 None)
+    if found is None:
+        raise not_found("活动")
+    return found
+
+
+@routes.route(f"{V1}/communities/<community_id>/activities/<activity_id>/sign-ups", "POST",
+              summary="党员报名参加活动（限报到社区）", roles=("member",), body=s.SignUpSchema, filled=("member_id",))
+def sign_up(call, community_id, activity_id):
+    if registered_community(call) != community_id:
+        raise forbidden("只能报名参加报到社区的活动")
+    activity_in(call, community_id, activity_id)
+    return call.call("dispatch", "sign_up", merged(call, s.SignUpSchema, activity_id=activity_id,
+                                                   member_id=call.me.member_id))
+
+
+@routes.route(f"{V1}/communities/<community_id>/activities/<activity_id>/attendance", "POST",
+              summary="登记活动出勤", roles=STAFF, body=s.AttendanceSchema)
+def record_attendance(call, community_id, activity_id):
+    call.access.community(call.me, community_id)
+    activity_in(call, community_id, activity_id)
+    return call.call("dispatch", "record_attendance", merged(call, s.AttendanceSchema, activity_id=activity_id))
+
+
+@routes.route(f"{V1}/members/<member_id>/menu", summary="服务菜单：报到社区里已发布、可主动认领的订单",
+              roles=("member",), paginated=True)
+def member_menu(call, member_id):
+    if call.me.member_id != member_id:
+        raise forbidden("只能查看本人的服务菜单")
+    community_id = registered_community(call)
+    if not community_id:
+        return {"total": 0, "page": call.query["page"], "page_size": call.query["page_size"], "items": []}
+    return call.call("dispatch", "community_orders", community_id, ["published"], call.query["page"],
+                     call.query["page_size"])
+
+
 # -- district charts --------------------------------------------------------------------------
 class DemandStatsQuery(Schema):
     community_id = fields.String(load_default=None)

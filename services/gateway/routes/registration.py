@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from services.gateway.access import ORG, STAFF
 from services.gateway.errors import forbidden, invalid
+from services.gateway.errors import not_found as not_found_
 from services.gateway.web import RouteGroup, paginate, validate_with
 from services.registration import schemas as s
 
@@ -220,6 +221,34 @@ def make_commitment(call, community_id):
 def form_team(call, community_id):
     call.access.community(call.me, community_id)
     return call.call("registration", "form_team", with_path(call, s.FormTeamSchema, community_id=community_id))
+
+
+def team_in(call, community_id: str, team_id: str) -> dict:
+    board = call.call("registration", "noticeboard", community_id)
+    team = next((t for t in board["teams"] if t["team_id"] == team_id), None)
+    if team is None:
+        raise not_found_("服务队")
+    return team
+
+
+@routes.route(f"{V1}/communities/<community_id>/teams/<team_id>/members", "POST",
+              summary="加入服务队（党员本人，或社区工作人员代为登记）", roles=("member", "community_staff"),
+              body=s.JoinTeamSchema, filled=("member_id",))
+def join_team(call, community_id, team_id):
+    if call.me.role == "community_staff":
+        call.access.community(call.me, community_id)
+    team_in(call, community_id, team_id)
+    body = acting_member(call, dict(call.body))
+    body["team_id"] = team_id
+    return call.call("registration", "join_team", validate_with(s.JoinTeamSchema, body))
+
+
+@routes.route(f"{V1}/communities/<community_id>/teams/<team_id>/leader", "POST",
+              summary="服务队选举队长（登记各队员的投票）", roles=STAFF, body=s.ElectTeamLeaderSchema)
+def elect_team_leader(call, community_id, team_id):
+    call.access.community(call.me, community_id)
+    team_in(call, community_id, team_id)
+    return call.call("registration", "elect_team_leader", with_path(call, s.ElectTeamLeaderSchema, team_id=team_id))
 
 
 # -- statistics ------------------------------------------------------------------------------
