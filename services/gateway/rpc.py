@@ -12,6 +12,7 @@ import uuid
 from contextlib import contextmanager
 
 import structlog
+from kombu.exceptions import OperationalError
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -43,7 +44,7 @@ class RpcPool:
         broken = False
         try:
             yield runner
-        except (RpcTimeout, OSError, ConnectionError):
+        except (RpcTimeout, OSError, ConnectionError, OperationalError):
             broken = True
             raise
         finally:
@@ -73,8 +74,8 @@ class RpcPool:
                 return getattr(getattr(runner.proxy, service), method)(*args, **kwargs)
         except CommandRejected as exc:
             raise refused(exc.code, exc.message, exc.details) from None
-        except (RpcTimeout, UnknownService, queue.Empty):
-            log.warning("rpc_unavailable", service=service, method=method)
+        except (RpcTimeout, UnknownService, queue.Empty, OSError, ConnectionError, OperationalError) as exc:
+            log.warning("rpc_unavailable", service=service, method=method, error=type(exc).__name__)
             raise ApiError(503, "service_unavailable", "服务暂时不可用，请稍后重试") from None
         except RemoteError as exc:
             log.error("rpc_remote_error", service=service, method=method, error=exc.exc_type)

@@ -119,5 +119,27 @@ def test_the_district_page_draws_its_charts(city):
     assert html.count("<svg") == 2 and "市财政局" in html and "100.0%" in html and "法律援助" in html
     sec, _ = browser(city, "sec-czj")
     unit = sec.get("/console/unit").get_data(as_text=True)
-    assert "张伟" in unit and "下载报到情况统计表" in unit
+    assert "张伟" in unit and "下载报到情况统计表" in unit and "服务情况反馈" in unit
+    assert unit.count("<tr><td>") >= 2                               # the roster and the feedback table
+    assert sec.get("/console/unit?errors=%7Bbroken").status_code == 200   # a mangled query is ignored
     assert sec.get("/console/unit?unit_id=dcj").status_code == 403
+
+
+def test_a_roster_upload_reports_bad_rows_on_the_unit_page_and_applies_a_clean_one(city):
+    import io
+    from services.registration.roster_import import make_roster_xlsx
+    row = {"name": "周敏", "gender": "女", "age": 33, "position": "科员", "phone": "13800000077", "skills": "助老",
+           "willingness": "", "residence_community": "幸福社区", "status": "正式", "leading_cadre": "否"}
+    sec, _ = browser(city, "sec-czj")
+    bad = sec.post("/console/units/czj/roster", data={"file": (io.BytesIO(make_roster_xlsx([{**row, "gender": "未知"}])),
+                                                               "名册.xlsx")}, headers={"Referer": "/console/unit"})
+    assert "error=1" in bad.headers["Location"]
+    page = sec.get(bad.headers["Location"]).get_data(as_text=True)
+    assert "性别" in page and "<th>问题</th>" in page
+    assert city.as_("sec-czj").ok("GET", "/api/v1/units/czj/roster")["total"] == 2      # nothing applied
+    good = sec.post("/console/units/czj/roster", data={"file": (io.BytesIO(make_roster_xlsx([row])), "名册.xlsx")},
+                    headers={"Referer": "/console/unit"})
+    assert not good.headers["Location"].endswith("error=1") and "新增 1 名" in flash(good), good.headers["Location"]
+    assert city.as_("sec-czj").ok("GET", "/api/v1/units/czj/roster")["total"] == 3
+    other, _ = browser(city, "sec-dcj")
+    assert other.post("/console/units/czj/roster", data={"file": (io.BytesIO(b"x"), "a.csv")}).status_code == 403

@@ -246,11 +246,15 @@ def unit_home(call):
         page_no = 1
     stats = call.call("registration", "statistics", {"group_by": "unit", "unit_id": uid})
     inbox = call.call("notify", "inbox", "unit", uid, 1, 20)
-    errors = json.loads(call.request.args.get("errors", "[]")) if call.request.args.get("errors") else []
+    try:
+        errors = json.loads(call.request.args.get("errors") or "[]")
+    except ValueError:
+        errors = []
+    feedback = call.call("dispatch", "yearly_minimum", datetime.now(BEIJING).year, unit_id=uid)
     return page("unit.html", call, title=unit["name"], unit=unit, totals=stats["totals"],
                 roster=call.call("registration", "roster", uid, page_no, 20),
                 overdue=call.call("registration", "overdue_members", uid)[:100], overdue_reasons=OVERDUE_REASONS,
-                inbox=inbox, import_errors=errors[:50])
+                inbox=inbox, import_errors=errors[:50] if isinstance(errors, list) else [], feedback=feedback)
 
 
 @routes.route("/console/units/<unit_id>/roster", "POST", summary="上传名册", roles=("unit_secretary",), openapi=False)
@@ -273,7 +277,9 @@ def upload_roster(call, unit_id):
         errors = json.dumps(result["errors"][:50], ensure_ascii=False)
         target = (call.request.referrer or "/console/unit").split("?")[0]
         return redirect(f"{target}?msg={quote(result['summary'])}&error=1&errors={quote(errors)}", code=303)
-    return back(call, result["summary"])
+    if not result.get("applied"):
+        return back(call, f"校验通过：{result['summary']}")
+    return back(call, f"名册已导入：新增 {result.get('created', 0)} 名，未变 {result.get('unchanged', 0)} 名")
 
 
 @routes.route("/console/units/<unit_id>/letters", "POST", summary="批量开具介绍信", roles=("unit_secretary",),
