@@ -149,6 +149,39 @@ class Tokens:
         return data.get("sub")
 
 
+class LoginThrottle:
+    """Too many failed logins for one username lock it for a while (in this process): at most
+    `attempts` failures within `window` seconds."""
+
+    def __init__(self, attempts: int = 5, window: float = 600.0):
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, username: str, now: float) -> list[float]:
+        kept = [t for t in self._failures.get(username, []) if now - t < self.window]
+        if kept:
+            self._failures[username] = kept
+        else:
+            self._failures.pop(username, None)
+        return kept
+
+    def locked_for(self, username: str, now: float | None = None) -> float:
+        """Seconds until `username` may try again (0 if not locked)."""
+        now = time.time() if now is None else now
+        recent = self._recent(username, now)
+        return max(0.0, recent[0] + self.window - now) if len(recent) >= self.attempts else 0.0
+
+    def failed(self, username: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self._failures.setdefault(username, []).append(now)
+        if len(self._failures) > 100_000:   # bounded: forget the oldest names
+            for name in list(self._failures)[:10_000]:
+                self._failures.pop(name, None)
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(username, None)
+
+
 class AccountStore:
     def __init__(self, database: Database):
         self.db = database

@@ -14,7 +14,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.access import Access, Places
-from services.gateway.accounts import AccountStore, Principal, Tokens
+from services.gateway.accounts import AccountStore, LoginThrottle, Principal, Tokens
 from services.gateway.errors import ApiError, forbidden, unauthenticated
 from services.gateway.web import PageSchema, Route, json_response, load_json, load_query, validate_with
 
@@ -70,6 +70,7 @@ class Gateway:
                  title: str = "报到平台 API", secure_cookies: bool = False):
         self.rpc, self.accounts, self.tokens, self.live = rpc, accounts, tokens, live
         self.places = Places(rpc)
+        self.login_throttle = LoginThrottle()
         self.access = Access(self.places)
         self.title = title
         self.secure_cookies = secure_cookies

@@ -39,7 +39,7 @@ def _name(schema) -> str:
     return f"{base}-without-{'-'.join(sorted(exclude))}" if exclude else base
 
 
-STATUS_TEXT = {400: "输入有误", 401: "未登录或凭证失效", 403: "无权操作（角色或范围不符）", 404: "不存在",
+STATUS_TEXT = {429: "登录失败次数过多", 400: "输入有误", 401: "未登录或凭证失效", 403: "无权操作（角色或范围不符）", 404: "不存在",
                409: "业务规则拒绝（如已被他人接单）", 503: "服务暂不可用"}
 
 
@@ -92,6 +92,8 @@ def build_openapi(gateway) -> dict:
             else:
                 op["responses"]["200"] = {"description": "成功", "content": {"application/json": {"schema": {}}}}
             statuses = [400] if (route.body or route.query or route.paginated) else []
+            if route.handler.__name__ == "login":
+                statuses += [401, 429]
             if route.roles is not None:
                 op["security"] = [{"bearer": []}]
                 statuses += [401, 403]

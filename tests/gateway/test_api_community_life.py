@@ -75,3 +75,14 @@ def test_passwords_change_and_accounts_are_disabled_within_scope(city):
     staff.ok("POST", "/api/v1/accounts/res-temp/disable")
     assert mine.get("/api/v1/me").status_code == 401                # its live token stops working
     assert city.api.post("/api/v1/session", {"username": "res-temp", "password": "new-password-1"}).status_code == 401
+
+
+def test_repeated_wrong_passwords_lock_the_login(city):
+    city.as_("staff-xf").ok("POST", "/api/v1/accounts", {"username": "res-locked", "password": PASSWORD,
+                                                         "role": "resident", "display_name": "锁", "community_id": "xf"})
+    for _ in range(5):
+        assert city.api.post("/api/v1/session", {"username": "res-locked", "password": "wrong!"}).status_code == 401
+    locked = city.api.post("/api/v1/session", {"username": "res-locked", "password": PASSWORD})
+    assert locked.status_code == 429 and locked.json["error"]["code"] == "too_many_attempts"
+    assert "分钟后再试" in locked.json["error"]["message"]
+    city.login("res-qian")                                       # others are not affected

@@ -1,5 +1,5 @@
 """Gateway accounts without the broker: password hashing and tokens."""
-from services.gateway.accounts import AccountStore, Tokens, hash_password, verify_password
+from services.gateway.accounts import AccountStore, LoginThrottle, Tokens, hash_password, verify_password
 from shared.db import Database
 
 
@@ -30,3 +30,14 @@ def test_the_store_authenticates_and_scopes(tmp_path):
     assert me.actor() == {"user_id": "staff-xf", "name": "周书记", "role": "community_staff",
                           "scope": {"district_id": "xq", "street_id": "hp", "community_id": "xf"}}
     assert store.list({"community_id": "xf"}, 1, 10)["total"] == 1 and store.list({"community_id": "dq"}, 1, 10)["total"] == 0
+
+
+def test_repeated_failed_logins_lock_the_name_for_a_while():
+    throttle = LoginThrottle(attempts=3, window=600)
+    for t in (0, 10, 20):
+        assert throttle.locked_for("staff-xf", now=t) == 0
+        throttle.failed("staff-xf", now=t)
+    assert throttle.locked_for("staff-xf", now=30) == 570 and throttle.locked_for("other", now=30) == 0
+    assert throttle.locked_for("staff-xf", now=601) == 0        # the first failure has aged out
+    throttle.succeeded("staff-xf")
+    assert throttle.locked_for("staff-xf", now=30) == 0

@@ -44,9 +44,7 @@ class AccountQuerySchema(Schema):
 
 @routes.route("/api/v1/session", "POST", summary="登录：以用户名和密码换取有时效的访问令牌", body=LoginSchema)
 def login(call):
-    principal = call.gateway.accounts.authenticate(call.body["username"], call.body["password"])
-    if principal is None:
-        raise ApiError(401, "login_failed", "用户名或密码错误")
+    principal = authenticate(call.gateway, call.body["username"], call.body["password"])
     token, expires_at = call.gateway.tokens.issue(principal.username)
     return {"token": token, "token_type": "Bearer", "expires_at": expires_at, "account": principal.public()}
 
@@ -54,6 +52,19 @@ def login(call):
 @routes.route("/api/v1/me", summary="当前登录的账号、角色与范围", roles=tuple(ROLES))
 def me(call):
     return call.me.public()
+
+
+def authenticate(gateway, username: str, password: str):
+    """The account, or a refusal: wrong credentials (401), or locked after repeated failures (429)."""
+    wait = gateway.login_throttle.locked_for(username)
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"登录失败次数过多，请 {int(wait // 60) + 1} 分钟后再试")
+    principal = gateway.accounts.authenticate(username, password)
+    if principal is None:
+        gateway.login_throttle.failed(username)
+        raise ApiError(401, "login_failed", "用户名或密码错误")
+    gateway.login_throttle.succeeded(username)
+    return principal
 
 
 def place_of_new_account(call, body: dict) -> dict:

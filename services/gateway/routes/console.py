@@ -96,11 +96,14 @@ def login_page(call):
 
 @routes.route("/login", "POST", summary="登录", openapi=False)
 def login_submit(call):
+    from services.gateway.routes.accounts import authenticate
+
     form = call.request.form
-    principal = call.gateway.accounts.authenticate(form.get("username", ""), form.get("password", ""))
-    if principal is None:
-        return page("login.html", call, status=401, next=form.get("next", ""), title="登录",
-                    flash="用户名或密码错误", flash_error=True)
+    try:
+        principal = authenticate(call.gateway, form.get("username", "")[:64], form.get("password", ""))
+    except ApiError as exc:
+        return page("login.html", call, status=exc.status, next=form.get("next", ""), title="登录",
+                    flash=exc.message, flash_error=True)
     token, expires_at = call.gateway.tokens.issue(principal.username)
     target = form.get("next") or HOME[principal.role]
     if not target.startswith("/") or target.startswith("//"):
