@@ -117,6 +117,10 @@ def test_the_district_page_draws_its_charts(city):
     org, _ = browser(city, "org-xq")
     html = org.get("/console/district").get_data(as_text=True)
     assert html.count("<svg") == 2 and "市财政局" in html and "100.0%" in html and "法律援助" in html
+    assert '/console/community?community_id=xf' in html and '/console/unit?unit_id=czj' in html
+    assert org.get("/console/community?community_id=xf").status_code == 200     # the district drills down
+    assert org.get("/console/unit?unit_id=czj").status_code == 200
+    assert org.get("/console/community?community_id=dq").status_code == 403     # not into another district
     sec, _ = browser(city, "sec-czj")
     unit = sec.get("/console/unit").get_data(as_text=True)
     assert "张伟" in unit and "下载报到情况统计表" in unit and "服务情况反馈" in unit

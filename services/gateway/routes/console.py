@@ -362,7 +362,10 @@ def district_home(call):
                                                else None)
     top = max(stats["by_category"].values(), default=1)
     category_rows = [(k, v, v / top) for k, v in sorted(stats["by_category"].items(), key=lambda kv: -kv[1])]
+    communities = call.call("registration", "statistics", {"group_by": "community", **where})["rows"]
+    units = by_unit["rows"] if "street_id" not in where else []
     return page("district.html", call, title=place, place=place, unit_rows=unit_rows, totals=by_unit["totals"],
+                communities=communities[:200], units=units[:200],
                 category_rows=category_rows, demand_stats=stats,
                 percent=lambda v: f"{v * 100:.1f}%", count=lambda v: f"{v} 件",
                 minutes=lambda v: "—" if v is None else (f"{v:.0f} 分钟" if v < 120 else f"{v / 60:.1f} 小时"))
