@@ -85,7 +85,11 @@ def test_two_instances_of_every_service_share_the_load_without_double_processing
         assert all(n > 0 for n in executed.values()), (name, executed)
     handled = c.log_lines("notify", b"event_handled", receipt)
     assert all(n > 0 for n in handled.values()), handled
-    # each MemberCheckedIn was delivered to notify once: one relay published it, not two
-    assert sum(handled.values()) == 24
+    # each MemberCheckedIn was delivered to notify once (one relay published it, not two): a
+    # second delivery would be skipped by the inbox and logged. (The count of handled events may
+    # exceed 24: the session's vhost is shared with other tests, whose leftover check-ins this
+    # notify consumes too; the exact once-per-member count is the reconciliation's, above.)
+    assert sum(handled.values()) >= 24
+    assert report["unit_receipts"] == {"expected": 24, "lost": 0, "duplicated": 0}
     assert sum(c.log_lines("notify", b"event_duplicate_skipped", receipt).values()) == 0
     assert sum(c.log_lines("dispatch", b"event_duplicate_skipped").values()) == 0
