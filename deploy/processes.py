@@ -188,14 +188,14 @@ class Cluster:
         for proc in self.all():
             proc.stop()
 
-    def log_lines(self, name: str, needle: bytes) -> dict[int, int]:
-        """How many lines of each instance's log of `name` contain `needle`."""
+    def log_lines(self, name: str, *needles: bytes) -> dict[int, int]:
+        """How many lines of each instance's log of `name` contain every one of `needles`."""
         counts = {}
         for i in range(self.instances[name]):
             path = self.log_dir / f"{name}-{i}.log"
             try:
                 with open(path, "rb") as f:
-                    counts[i] = sum(1 for line in f if needle in line)
+                    counts[i] = sum(1 for line in f if all(n in line for n in needles))
             except OSError:
                 counts[i] = 0
         return counts

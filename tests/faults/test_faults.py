@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from deploy.pg import ensure_database
+from deploy.processes import SERVICE_CLASSES
 from tests.conftest import PG_URL
 from tests.faults import suite
 
@@ -26,10 +27,21 @@ def own_database():
     admin.dispose()
 
 
-def test_under_load_crashes_and_cut_connections_lose_nothing_and_apply_nothing_twice(amqp_uri, own_database,
+@pytest.fixture
+def own_vhost():
+    """A vhost of this test only: its connections are cut, its dead-letter queues counted."""
+    from bench.support import fresh_vhost
+    from tests.conftest import AMQP_BASE
+
+    with fresh_vhost(AMQP_BASE, prefix="baodao-faults-") as uri:
+        yield uri
+
+
+def test_under_load_crashes_and_cut_connections_lose_nothing_and_apply_nothing_twice(own_vhost, own_database,
                                                                                       tmp_path):
+    amqp_uri = own_vhost
     result = suite.run(amqp_uri, own_database, tmp_path, instances=1, rounds=1, pause=1.0, members=3, out=lambda r: None)
-    assert result["faults_injected"] == 3 + 3
+    assert result["faults_injected"] == len(SERVICE_CLASSES) + 3   # a crash of each service, then 3 more
     assert result["lifecycles_finished"] > 0 and result["check_ins"] > 0
     assert result["lost"] == 0 and result["duplicated"] == 0, result["reconciliation"]
     assert result["refused"] == []
