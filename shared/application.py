@@ -7,7 +7,9 @@ the correlation id, causation id and actor of what caused it.
 """
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
@@ -180,6 +182,13 @@ class UnitOfWork:
         return positions
 
 
+def _back_off(attempt: int) -> None:
+    """A short random pause before re-running on fresh state, growing with each attempt, so
+    writers contending for one stream (every check-in appends to its community's) spread out
+    instead of colliding again at once."""
+    time.sleep(random.uniform(0, min(0.25, 0.004 * 2 ** attempt)))
+
+
 class Application:
     """A service's event-sourced application: the store, its codec and its inbox."""
 
@@ -221,6 +230,7 @@ class Application:
                 if attempt == self.max_conflict_retries:
                     raise
                 log.info("command_conflict_retry", stream_id=conflict.stream_id, attempt=attempt + 1)
+                _back_off(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
@@ -254,6 +264,7 @@ class Application:
             except ConcurrencyConflict:
                 if attempt == self.max_conflict_retries:
                     raise
+                _back_off(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
@@ -283,6 +294,7 @@ class Application:
             except ConcurrencyConflict:
                 if attempt == self.max_conflict_retries:
                     break
+                _back_off(attempt)
                 continue
             except Exception as exc:  # noqa: BLE001 - find the bad event(s) one by one
                 log.warning("event_batch_failed", handler=handler_name, events=len(events), error=repr(exc))
