@@ -19,6 +19,7 @@ SERVICE_CLASSES = {
     "registration": "services.registration.service:RegistrationService",
     "dispatch": "services.dispatch.service:DispatchService",
     "notify": "services.notify.service:NotifyService",
+    "evaluation": "services.evaluation.service:EvaluationService",
     "funds": "services.funds.service:FundsService",
 }
 
@@ -114,3 +115,120 @@ def wait_ready(amqp_uri: str, services: list[ServiceProcess], timeout: float = 6
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"service {svc.name} not ready after {timeout}s") from None
     return health
+
+
+class Cluster:
+    """Every service of SERVICE_CLASSES as `instances` `nameko run` processes each.
+
+    Instances of one service share its database schema and its queues (nameko's service-pool
+    queues: RabbitMQ hands each message to one consumer), and elect one relay through the
+    relay's lease row. Logs go to `<log_dir>/<service>-<i>.log`.
+
+        with Cluster(amqp_uri, database_url, log_dir, instances=2) as cluster:
+            ...  # every instance answers `health`
+    """
+
+    def __init__(self, amqp_uri: str, database_url: str | None, log_dir: Path, *, instances: int | dict = 1,
+                 services: list[str] | None = None, schema_prefix: str = "", log_level: str = "INFO",
+                 extra_env: dict | None = None):
+        self.amqp_uri = amqp_uri
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.services = list(services or SERVICE_CLASSES)
+        self.instances = {name: (instances.get(name, 1) if isinstance(instances, dict) else instances)
+                          for name in self.services}
+        self.env = service_env(amqp_uri, database_url, self.log_dir, schema_prefix=schema_prefix,
+                               log_level=log_level)
+        self.env.update(extra_env or {})
+        self.processes: dict[str, list[ServiceProcess]] = {name: [] for name in self.services}
+
+    def _new(self, name: str, index: int) -> ServiceProcess:
+        return ServiceProcess(name, self.env, self.log_dir / f"{name}-{index}.log")
+
+    def start(self, timeout: float = 90.0) -> "Cluster":
+        # The first instance of each service first: it creates the service's tables (two
+        # processes creating them at once on a fresh schema collide in PostgreSQL's catalogue;
+        # a deployment migrates before it starts) and declares the whole topology before its
+        # relay publishes. Then the other instances.
+        for name in self.services:
+            self.processes[name].append(self._new(name, 0).start())
+        wait_ready(self.amqp_uri, self.all(), timeout=timeout)
+        for name in self.services:
+            for i in range(1, self.instances[name]):
+                self.processes[name].append(self._new(name, i).start())
+        for proc in self.all():
+            wait_alive(proc, timeout)
+        return self
+
+    def all(self) -> list[ServiceProcess]:
+        return [p for procs in self.processes.values() for p in procs]
+
+    def pids(self) -> dict[str, list[int]]:
+        return {name: [p.process.pid for p in procs if p.alive()] for name, procs in self.processes.items()}
+
+    def kill(self, name: str, index: int = 0) -> None:
+        """SIGKILL one instance (a crash)."""
+        self.processes[name][index].kill()
+
+    def restart(self, name: str, index: int = 0, timeout: float = 90.0) -> ServiceProcess:
+        """Start instance `index` of `name` again (after a kill or a stop) and wait until it answers."""
+        old = self.processes[name][index]
+        if old.alive():
+            old.stop()
+        elif old._log_file:
+            old._log_file.close()
+        new = self._new(name, index)
+        offset = new.log_path.stat().st_size if new.log_path.exists() else 0
+        new.start()
+        self.processes[name][index] = new
+        wait_alive(new, timeout, offset)
+        return new
+
+    def stop(self) -> None:
+        for proc in self.all():
+            proc.stop()
+
+    def log_lines(self, name: str, *needles: bytes) -> dict[int, int]:
+        """How many lines of each instance's log of `name` contain every one of `needles`."""
+        counts = {}
+        for i in range(self.instances[name]):
+            path = self.log_dir / f"{name}-{i}.log"
+            try:
+                with open(path, "rb") as f:
+                    counts[i] = sum(1 for line in f if all(n in line for n in needles))
+            except OSError:
+                counts[i] = 0
+        return counts
+
+    def __enter__(self) -> "Cluster":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def wait_alive(proc: ServiceProcess, timeout: float = 90.0, log_offset: int = 0) -> None:
+    """Wait until one given process consumes: its log says its containers started.
+
+    `health` by RPC may be answered by another instance of the same service, so a restarted
+    instance is watched through its own log instead: the kernel logs `topology_declared` (INFO,
+    so the processes must log at INFO) once the service's dependencies started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            tail = proc.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"service {proc.name} exited with {proc.process.returncode}:\n{tail}")
+        try:
+            with open(proc.log_path, "rb") as f:
+                f.seek(log_offset)
+                started = b"topology_declared" in f.read()
+            if started:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"service {proc.name} not started after {timeout}s")

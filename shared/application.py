@@ -19,7 +19,7 @@ from shared.contracts import ReceivedEvent, get_contract
 from shared.db import Database
 from shared.domain import Aggregate, DomainEvent
 from shared.eventstore import ConcurrencyConflict, EventStore, NewEvent, StoredEvent, StreamAppend
-from shared.inbox import Inbox
+from shared.inbox import Inbox, StreamWatermarks
 
 log = structlog.get_logger("baodao.application")
 A = TypeVar("A", bound=Aggregate)
@@ -141,6 +141,28 @@ class UnitOfWork:
         self._aggregates[stream_id] = aggregate
         return aggregate
 
+    def preload(self, cls: type[A], aggregate_ids: Iterable[str]) -> None:
+        """Load many aggregates with one read of the store (the stream cache is used as in
+        `load`); a later `load` of one of them costs nothing."""
+        wanted = [(a, cls.stream_id_for(a)) for a in aggregate_ids]
+        wanted = [(a, s) for a, s in wanted if s not in self._aggregates]
+        known = {s: (self.cache.get(s) if self.cache is not None else ()) for _, s in wanted}
+        missing = [s for _, s in wanted if not known[s]]
+        stored = self.store.read_streams(missing, conn=self.conn) if missing else {}
+        for aggregate_id, stream_id in wanted:
+            events = known[stream_id]
+            if stream_id in stored:
+                events = tuple(self.codec.decode(e) for e in stored[stream_id])
+                if events and self.cache is not None:
+                    self.cache.put(stream_id, events)
+            elif events:
+                newer = self.store.read_stream(stream_id, after_version=len(events), conn=self.conn)
+                if newer:
+                    events = events + tuple(self.codec.decode(e) for e in newer)
+                    if self.cache is not None:
+                        self.cache.put(stream_id, events)
+            self._aggregates[stream_id] = cls.replay(aggregate_id, events)
+
     def flush(self) -> list[int]:
         appends, flushed = [], []
         for stream_id, aggregate in self._aggregates.items():
@@ -168,6 +190,7 @@ class Application:
         self.store = EventStore(database)
         self.codec = codec
         self.inbox = Inbox(database)
+        self.watermarks = StreamWatermarks(database)
         self.streams = StreamCache()
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -201,15 +224,24 @@ class Application:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                    handler_name: str) -> bool:
+                    handler_name: str, ordered: bool = False) -> bool:
         """Apply `handler` to `event` unless this handler already has; the inbox row and the
-        handler's effects commit together. Returns False for a duplicate delivery."""
+        handler's effects commit together. Returns False for a duplicate delivery.
+
+        `ordered`: the handler keeps the state of the source stream (not a sum of its events),
+        so it must never apply an older event after a newer one of the same stream; such a
+        stale event is skipped (see StreamWatermarks) and False is returned."""
         context = Context(correlation_id=event.correlation_id, causation_id=event.event_id, actor=event.actor)
         for attempt in range(self.max_conflict_retries + 1):
             try:
                 with self.db.transaction() as conn:
                     if not self.inbox.claim(conn, event.event_id, handler_name):
                         log.info("event_duplicate_skipped", event_id=event.event_id, handler=handler_name)
+                        return False
+                    if ordered and not self.watermarks.advance(conn, handler_name, f"{event.source}:{event.stream_id}",
+                                                               event.stream_version):
+                        log.info("event_stale_skipped", event_id=event.event_id, handler=handler_name,
+                                 stream_id=event.stream_id, stream_version=event.stream_version)
                         return False
                     uow = UnitOfWork(self.store, self.codec, conn, context, self.streams)
                     handler(uow, event)

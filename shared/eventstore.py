@@ -433,6 +433,24 @@ class EventStore:
                     conn: Connection | None = None) -> list[StoredEvent]:
         return self._read(self._select_stream, (stream_id, after_version), conn)
 
+    def read_streams(self, stream_ids: Sequence[str], conn: Connection | None = None) -> dict[str, list[StoredEvent]]:
+        """Several whole streams in one query (e.g. a batch of aggregates loaded at once)."""
+        out: dict[str, list[StoredEvent]] = {s: [] for s in stream_ids}
+        if not stream_ids:
+            return out
+        placeholder = "%s" if self.db.is_postgres else "?"
+        statement = (f"SELECT {_ROW_COLUMNS} FROM events WHERE stream_id IN "
+                     f"({', '.join([placeholder] * len(stream_ids))}) ORDER BY stream_id, stream_version")
+        if conn is None:
+            with self.db.transaction() as own:
+                return self.read_streams(stream_ids, own)
+        with _dbapi_cursor(conn, statement) as cursor:
+            cursor.execute(statement, tuple(stream_ids))
+            rows = cursor.fetchall()
+        for row in rows:
+            out[row[2]].append(_row_to_event(row))
+        return out
+
     def read_all(self, after_position: int = 0, limit: int = 1000,
                  conn: Connection | None = None) -> list[StoredEvent]:
         """Events after `after_position`, in commit order (which equals position order)."""

@@ -2,7 +2,7 @@
 so a redelivered event is recognised and changes nothing."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, String, Table
+from sqlalchemy import Column, Connection, Integer, String, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -55,3 +55,39 @@ class Inbox:
             inbox_table.select().where(inbox_table.c.event_id == event_id).where(inbox_table.c.handler == handler)
         ).first()
         return row is not None
+
+
+# -- per-stream order (the kernel's answer to reordering by several consumers) ---------------
+inbox_streams_table = Table(
+    "inbox_streams",
+    kernel_metadata,
+    Column("handler", String(200), primary_key=True),
+    Column("stream_id", String(300), primary_key=True),
+    Column("stream_version", Integer, nullable=False),
+)
+
+
+class StreamWatermarks:
+    """The newest version of each source stream an ordered handler has applied.
+
+    Two instances of a service (or two workers of one) consume a queue concurrently, so the
+    events of one stream can be handled out of order: version 2 may commit before version 1.
+    An ordered handler advances its watermark in the same transaction as its effects; the
+    upsert takes the row lock, so concurrent events of one stream apply one after the other
+    and an event older than what was applied is recognised as stale (superseded) instead of
+    overwriting newer state. The handler thus sees each stream in increasing version order,
+    possibly with gaps, and never misses the newest event of a stream.
+    """
+
+    def __init__(self, database: Database):
+        kernel_metadata.create_all(database.engine, tables=[inbox_streams_table])
+        self._insert = pg_insert if database.is_postgres else sqlite_insert
+
+    def advance(self, conn: Connection, handler: str, stream_id: str, version: int) -> bool:
+        """True if `version` is newer than what `handler` applied of the stream (and is now it)."""
+        stmt = self._insert(inbox_streams_table).values(handler=handler, stream_id=stream_id,
+                                                        stream_version=version)
+        result = conn.execute(stmt.on_conflict_do_update(
+            index_elements=["handler", "stream_id"], set_={"stream_version": stmt.excluded.stream_version},
+            where=inbox_streams_table.c.stream_version < stmt.excluded.stream_version))
+        return result.rowcount == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import Timer
 
-from shared import topology
+from shared import metrics, topology
 from shared.application import Application, BatchOutcome, Context, UnitOfWork
 from shared.contracts import ContractError, ReceivedEvent, decode_message
 from shared.db import Database, database_for
@@ -66,15 +67,26 @@ def command(schema: type[Schema] | None = None):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, payload=None, **kwargs):
-            raw = payload if payload is not None else kwargs
+            started, outcome = time.monotonic(), "error"
             try:
-                data = loader.load(raw) if loader is not None else raw
-            except ValidationError as exc:
-                raise CommandRejected("invalid_input", "提交的内容有误，请检查后重试", exc.messages) from None
-            try:
-                return fn(self, data)
-            except DomainError as exc:
-                raise CommandRejected(exc.code, exc.message, exc.details) from None
+                raw = payload if payload is not None else kwargs
+                try:
+                    data = loader.load(raw) if loader is not None else raw
+                except ValidationError as exc:
+                    outcome = "rejected"
+                    raise CommandRejected("invalid_input", "提交的内容有误，请检查后重试", exc.messages) from None
+                try:
+                    result = fn(self, data)
+                except DomainError as exc:
+                    outcome = "rejected"
+                    raise CommandRejected(exc.code, exc.message, exc.details) from None
+                except CommandRejected:
+                    outcome = "rejected"
+                    raise
+                outcome = "ok"
+                return result
+            finally:
+                metrics.observe_command(getattr(self, "name", "?"), fn.__name__, outcome, time.monotonic() - started)
 
         return rpc(expected_exceptions=CommandRejected)(wrapper)
 
@@ -111,8 +123,8 @@ class WorkerApp:
         return self.application.execute(handler, *args, context=self.context, **kwargs)
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                    name: str | None = None) -> bool:
-        return self.application.handle_once(event, handler, name or handler.__qualname__)
+                    name: str | None = None, ordered: bool = False) -> bool:
+        return self.application.handle_once(event, handler, name or handler.__qualname__, ordered=ordered)
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
                      name: str | None = None) -> BatchOutcome:
@@ -159,11 +171,41 @@ class EventSourcedApp(DependencyProvider):
         self.relay_enabled = bool(cfg.get("RELAY_ENABLED", True))
         self.relay = Relay(name, self.application.store, self.amqp_uri,
                            window=int(cfg.get("RELAY_WINDOW", 500)),
-                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)))
+                           lease_seconds=float(cfg.get("RELAY_LEASE_SECONDS", 10)),
+                           # a second instance asks for the lease every 2.5 s, not after every commit
+                           standby_seconds=float(cfg.get("RELAY_STANDBY_SECONDS", 2.5)))
         self._relay_wakeup, self._projector_wakeup = Wakeup(), Wakeup()
         self.application.on_appended(self._relay_wakeup.set)
         self.application.on_appended(self._projector_wakeup.set)
         self._stopping = False
+        self.probes = metrics.Probes(name)
+        self.probes.add("database", self._database_answers)
+        self.probes.add("broker", self._broker_answers)
+        self.metrics_server = None
+        port = cfg.get("METRICS_PORT", os.environ.get("METRICS_PORT"))
+        if port not in (None, ""):
+            self.metrics_server = metrics.MetricsServer(self.probes, int(port))
+            log.info("metrics_serving", service=name, port=self.metrics_server.port)
+
+    # -- operations: lags, readiness -----------------------------------------------------------
+    def projection_lags(self) -> dict:
+        if self.projector is None:
+            return {}
+        head = self.application.store.max_position()
+        return {p.name: head - self.projector.position(p) for p in self.projector.projections}
+
+    def _database_answers(self) -> None:
+        with self.database.transaction() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def _broker_answers(self) -> None:
+        """A connection to the broker opens (checked at most every 5 s)."""
+        now = time.monotonic()
+        if now - getattr(self, "_broker_checked", 0.0) < 5.0:
+            return
+        with kombu.Connection(self.amqp_uri, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        self._broker_checked = now
 
     def start(self):
         subs = load_topology(self.container.config.get("TOPOLOGY", "deploy.topology:all_subscriptions"))
@@ -173,6 +215,10 @@ class EventSourcedApp(DependencyProvider):
             self.container.spawn_managed_thread(self._run_relay, identifier="relay")
         if self.projector is not None:
             self.container.spawn_managed_thread(self._run_projector, identifier="projector")
+        metrics.lags.register(self.container.service_name, self.relay.lag, self.projection_lags)
+        if self.metrics_server is not None:
+            self.container.spawn_managed_thread(self.metrics_server.serve_forever, identifier="metrics")
+        self.probes.started = True
 
     def _run_relay(self):
         self.relay.run_forever(lambda: self._stopping, wakeup=self._relay_wakeup, sleep=time.sleep)
@@ -190,9 +236,17 @@ class EventSourcedApp(DependencyProvider):
         self._stopping = True
         self._relay_wakeup.set()
         self._projector_wakeup.set()
+        self._stop_operations()
 
     def kill(self):
         self._stopping = True
+        self._stop_operations()
+
+    def _stop_operations(self):
+        self.probes.started = False
+        metrics.lags.unregister(self.container.service_name)
+        if self.metrics_server is not None:
+            self.metrics_server.close()
 
     def get_dependency(self, worker_ctx):
         data = worker_ctx.data
@@ -279,6 +333,10 @@ class Subscribe(EventHandler):
 
     def setup(self):
         super().setup()
+        # nameko's queue carries no `x-queue-type`; ours does, so its re-declare on consume
+        # matches the queue the topology declared (quorum by default).
+        self.queue = topology.consumer_queue(self.source_service, self.event_type,
+                                             self.container.service_name, self.method_name)
         cfg = self.container.config
         self.retry_delays = [float(d) for d in cfg.get("INBOX_RETRY_DELAYS", DEFAULT_RETRY_DELAYS)]
         amqp_uri = cfg[AMQP_URI_CONFIG_KEY]
@@ -293,18 +351,28 @@ class Subscribe(EventHandler):
             event = decode_message(self.source_service, body)
         except ContractError as exc:
             log.error("event_undecodable", queue=self.queue.name, error=str(exc))
+            metrics.observe_event(self.container.service_name, self.source_service, self.event_type, "undecodable")
             self._park(body, message, attempts=int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)),
                        reason=f"undecodable: {exc}")
             return
         context_data = self.unpack_message_headers(message)
         if event.correlation_id:
             context_data["correlation_id"] = event.correlation_id
-        handle_result = partial(self.handle_result, message)
+        handle_result = partial(self._handle_result_observed, message, event, time.monotonic())
         try:
             self.container.spawn_worker(self, (event,), {}, context_data=context_data,
                                         handle_result=handle_result)
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
+
+    def _handle_result_observed(self, message, event, started, worker_ctx, result=None, exc_info=None):
+        seconds = time.monotonic() - started
+        outcome = "handled" if exc_info is None else (
+            "retry" if int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)) < len(self.retry_delays)
+            else "dead_lettered")
+        metrics.observe_event(self.container.service_name, self.source_service, self.event_type, outcome,
+                              seconds, event.occurred_at)
+        return self.handle_result(message, worker_ctx, result, exc_info)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
@@ -318,6 +386,7 @@ class Subscribe(EventHandler):
         if attempts <= len(self.retry_delays):
             delay = self.retry_delays[attempts - 1]
             log.warning("event_retry_scheduled", queue=self.queue.name, attempt=attempts, delay_s=delay, error=reason)
+            metrics.observe_retry(self.container.service_name, self.queue.name)
             self._republish(message.payload, message, topology.retry_queue_name(self.queue.name),
                             attempts, reason, expiration=delay)
         else:
@@ -325,6 +394,7 @@ class Subscribe(EventHandler):
 
     def _park(self, body, message, attempts: int, reason: str):
         log.error("event_dead_lettered", queue=self.queue.name, attempts=attempts, reason=reason)
+        metrics.observe_dead_letter(self.container.service_name, self.queue.name)
         self._republish(body, message, topology.dead_letter_queue_name(self.queue.name), attempts, reason)
 
     def _republish(self, body, message, queue_name: str, attempts: int, reason: str, expiration=None):
@@ -390,6 +460,7 @@ class SubscribeBatch(Subscribe):
             event = decode_message(self.source_service, body)
         except ContractError as exc:
             log.error("event_undecodable", queue=self.queue.name, error=str(exc))
+            metrics.observe_event(self.container.service_name, self.source_service, self.event_type, "undecodable")
             self._park(body, message, attempts=int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)),
                        reason=f"undecodable: {exc}")
             return
@@ -412,13 +483,28 @@ class SubscribeBatch(Subscribe):
         events = [event for event, _ in batch]
         try:
             self.container.spawn_worker(self, (events,), {}, context_data={},
-                                        handle_result=partial(self.handle_batch_result, batch))
+                                        handle_result=partial(self._handle_batch_result_observed, batch,
+                                                              time.monotonic()))
         except ContainerBeingKilled:
             for _, message in batch:
                 self.queue_consumer.requeue_message(message)
         if self._pending and not self._flush_scheduled:
             self._flush_scheduled = True
             self.container.spawn_managed_thread(self._flush_later, identifier=f"{self.method_name}.batch")
+
+    def _handle_batch_result_observed(self, batch, started, worker_ctx, result=None, exc_info=None):
+        seconds = time.monotonic() - started
+        failed = result.failed if isinstance(result, BatchOutcome) else {}
+        for event, message in batch:
+            if exc_info is None and event.event_id not in failed:
+                outcome = "handled"
+            elif int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)) < len(self.retry_delays):
+                outcome = "retry"
+            else:
+                outcome = "dead_lettered"
+            metrics.observe_event(self.container.service_name, self.source_service, self.event_type, outcome,
+                                  seconds, event.occurred_at)
+        return self.handle_batch_result(batch, worker_ctx, result, exc_info)
 
     def handle_batch_result(self, batch, worker_ctx, result=None, exc_info=None):
         failed = result.failed if isinstance(result, BatchOutcome) else {}

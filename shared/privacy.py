@@ -40,3 +40,16 @@ def mask_id_number(id_no) -> str:
     if len(value) >= 15:
         return value[:6] + "*" * (len(value) - 10) + value[-4:]
     return _mask_short(value)
+
+
+def mask_name(name) -> str:
+    """张*丰 / 张*: a person's name on a public ranking keeps its first and (for three or more
+    characters) last character; ``None``/empty gives ""."""
+    if name is None:
+        return ""
+    value = str(name).strip()
+    if len(value) <= 1:
+        return "*" if value else ""
+    if len(value) == 2:
+        return value[0] + "*"
+    return value[0] + "*" * (len(value) - 2) + value[-1]

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Callable, ClassVar, Iterable
 
 import structlog
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, bindparam, select, update
+from sqlalchemy import (BigInteger, Column, Connection, Integer, MetaData, String, Table, bindparam, exists, select,
+                        update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.application import EventCodec
 from shared.db import Database
-from shared.eventstore import EventStore, StoredEvent, kernel_metadata
+from shared.eventstore import EventStore, StoredEvent, events_table, kernel_metadata
 
 log = structlog.get_logger("baodao.projections")
 
@@ -32,6 +33,8 @@ checkpoints_table = Table(
 # them for every batch).
 _LOCK_CHECKPOINT = (select(checkpoints_table.c.position).where(checkpoints_table.c.name == bindparam("p_name"))
                     .with_for_update())
+_BEHIND = select(exists().where(events_table.c.global_position > (
+    select(checkpoints_table.c.position).where(checkpoints_table.c.name == bindparam("p_name")).scalar_subquery())))
 _MOVE_CHECKPOINT = (update(checkpoints_table).where(checkpoints_table.c.name == bindparam("p_name"))
                     .where(checkpoints_table.c.position == bindparam("p_start"))
                     .values(position=bindparam("p_position")))
@@ -51,6 +54,13 @@ class Projection:
 
     def create_tables(self, database: Database) -> None:
         self.metadata.create_all(database.engine)
+
+    def start_batch(self) -> None:
+        """Called before a batch is applied (a projection that buffers rows drops them here)."""
+
+    def end_batch(self, conn: Connection) -> None:
+        """Called after a batch is applied, in its transaction (a projection that buffers rows
+        writes them here, many at once)."""
 
     def clear(self, conn: Connection) -> None:
         for table in reversed(self.metadata.sorted_tables):
@@ -92,15 +102,24 @@ class Projector:
         and the batch is read and applied in the same transaction, so two projectors of the
         same projection — another instance, or a query catching up to read its own writes —
         take turns instead of applying a batch twice.
+
+        A projection already at the head is recognised first without the lock (a plain read:
+        the checkpoint commits with its batch, so a checkpoint seen means its rows are
+        visible): the lock is a row write that other instances' queries would queue behind.
         """
+        with self.db.transaction() as conn:
+            if not conn.execute(_BEHIND, {"p_name": projection.name}).scalar_one():
+                return 0
         with self.db.transaction() as conn:
             start = conn.execute(_LOCK_CHECKPOINT, {"p_name": projection.name}).scalar_one()
             events = self.store.read_all(start, limit=self.batch_size, conn=conn)
             if not events:
                 return 0
+            projection.start_batch()
             for event in events:
                 if projection.handles(event.event_type):
                     projection.apply(conn, event, self.codec.decode_data(event))
+            projection.end_batch(conn)
             moved = conn.execute(_MOVE_CHECKPOINT, {"p_name": projection.name, "p_start": start,
                                                     "p_position": events[-1].global_position})
             if moved.rowcount != 1:

@@ -25,6 +25,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, BigInteg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared import metrics
 from shared.eventstore import EventStore, StoredEvent, kernel_metadata
 
 log = structlog.get_logger("baodao.relay")
@@ -93,8 +94,9 @@ class RelayStats:
 class Relay:
     def __init__(self, service: str, store: EventStore, amqp_uri: str, *, batch_size: int = 1000,
                  window: int = 500, lease_seconds: float = 10.0, instance_id: str | None = None,
-                 confirm_timeout: float = 30.0):
+                 confirm_timeout: float = 30.0, standby_seconds: float = 0.0):
         self.service = service
+        self.standby_seconds = standby_seconds
         self.store = store
         self.db = store.db
         self.amqp_uri = amqp_uri
@@ -111,6 +113,7 @@ class Relay:
         # nor move the checkpoint; so `run_once` renews the lease only once half of it is used
         # up, and keeps the checkpoint it read or wrote instead of reading it on every run.
         self._lease_until = 0.0
+        self._standby_until = 0.0
         self._position: int | None = None
         kernel_metadata.create_all(self.db.engine, tables=[relay_state_table])
         self._ensure_state_row()
@@ -145,10 +148,18 @@ class Relay:
         self._lease_until, self._position = 0.0, None
 
     def _hold_lease(self) -> bool:
-        """Take the lease, or renew it once half of it is used up."""
-        if self._lease_until - time.time() > self.lease_seconds / 2:
+        """Take the lease, or renew it once half of it is used up. An instance that failed to
+        take it (another holds it) stands by for `standby_seconds` before asking again, instead
+        of asking the database after every commit of its service."""
+        now = time.time()
+        if self._lease_until - now > self.lease_seconds / 2:
             return True
-        return self.acquire_lease()
+        if now < self._standby_until:
+            return False
+        if self.acquire_lease():
+            return True
+        self._standby_until = now + self.standby_seconds
+        return False
 
     def checkpoint(self) -> int:
         with self.db.transaction() as conn:
@@ -267,6 +278,7 @@ class Relay:
                 self._save_checkpoint(upto)
                 published += len(events)
                 self.stats.published += len(events)
+                metrics.observe_published(self.service, len(events))
                 self.stats.batches += 1
                 position = upto
                 log.debug("relay_batch_confirmed", service=self.service, count=len(events), position=upto)

@@ -10,17 +10,51 @@ For each consumer queue `Q` there are two more:
 - `Q.retry`: a failed message waits here for its back-off (per-message expiration), then is
   dead-lettered back to `Q` through the default exchange;
 - `Q.dlq`: messages that failed every attempt, or can never be decoded, with the reason.
+
+Queue type: every queue above is a quorum queue (replicated, Raft) unless the environment says
+`QUEUE_TYPE=classic` (e.g. a single-node laptop broker). The type is passed explicitly as the
+`x-queue-type` argument, so it does not depend on the broker's default. RabbitMQ cannot change
+the type of an existing queue: re-declaring it with the other type fails with
+PRECONDITION_FAILED, which `declare` turns into `QueueTypeMismatch` saying what to do (see
+docs/operations.md, "Changing the queue type").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable
 
+import os
+
 import kombu
 
 RETRY_ATTEMPTS_HEADER = "x-baodao-attempts"
 ERROR_HEADER = "x-baodao-error"
 ORIGIN_QUEUE_HEADER = "x-baodao-queue"
+
+
+QUEUE_TYPE_ENV = "QUEUE_TYPE"
+QUEUE_TYPES = ("quorum", "classic")
+DEFAULT_QUEUE_TYPE = "quorum"
+
+
+class QueueTypeMismatch(RuntimeError):
+    """An existing queue has another type (or other arguments) than the one being declared."""
+
+
+def queue_type() -> str:
+    """The configured queue type: `QUEUE_TYPE` from the environment, quorum by default."""
+    value = (os.environ.get(QUEUE_TYPE_ENV) or DEFAULT_QUEUE_TYPE).strip().lower()
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"{QUEUE_TYPE_ENV}={value!r}: expected one of {', '.join(QUEUE_TYPES)}")
+    return value
+
+
+def queue_arguments(**extra) -> dict:
+    """Declare arguments of a durable Baodao queue: its type, plus `extra`. A quorum retry
+    queue dead-letters at-least-once (not the quorum default, at-most-once)."""
+    args = {"x-queue-type": queue_type()}
+    args.update(extra)
+    return args
 
 
 @dataclass(frozen=True)
@@ -61,20 +95,40 @@ def consumer_queue(source: str, event_type: str, service: str, method: str) -> k
         durable=True,
         auto_delete=False,
         exclusive=False,
+        queue_arguments=queue_arguments(),
     )
 
 
 def retry_queue(queue_name: str) -> kombu.Queue:
+    extra = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue_name}
+    if queue_type() == "quorum":
+        # Quorum queues dead-letter at-most-once unless told otherwise; a retry must not vanish.
+        extra.update({"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
     return kombu.Queue(
         retry_queue_name(queue_name),
         durable=True,
         auto_delete=False,
-        queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue_name},
+        queue_arguments=queue_arguments(**extra),
     )
 
 
 def dead_letter_queue(queue_name: str) -> kombu.Queue:
-    return kombu.Queue(dead_letter_queue_name(queue_name), durable=True, auto_delete=False)
+    return kombu.Queue(dead_letter_queue_name(queue_name), durable=True, auto_delete=False,
+                       queue_arguments=queue_arguments())
+
+
+def explain_precondition_failed(exc: Exception) -> Exception:
+    """A PRECONDITION_FAILED from a queue declare, as a `QueueTypeMismatch` saying what to do;
+    any other error unchanged."""
+    text = str(exc)
+    if "PRECONDITION_FAILED" not in text and getattr(exc, "code", None) != 406:
+        return exc
+    return QueueTypeMismatch(
+        f"{text}\nAn existing queue was declared with other arguments than {QUEUE_TYPE_ENV}={queue_type()} "
+        "asks for (RabbitMQ cannot change the type of an existing queue). Either set "
+        f"{QUEUE_TYPE_ENV} to the type the queues already have, or migrate: stop the services, "
+        "then run `python -m deploy.ops migrate-queues` (it re-creates each queue with the new type and "
+        "keeps its messages) - see docs/operations.md, 'Changing the queue type'.")
 
 
 def subscriptions_of(service_cls) -> list[Subscription]:
@@ -89,9 +143,15 @@ def subscriptions_of(service_cls) -> list[Subscription]:
 
 def declare_subscription(channel, sub: Subscription) -> None:
     event_exchange(sub.source)(channel).declare()
-    consumer_queue(sub.source, sub.event_type, sub.service, sub.method)(channel).declare()
-    retry_queue(sub.queue_name)(channel).declare()
-    dead_letter_queue(sub.queue_name)(channel).declare()
+    try:
+        consumer_queue(sub.source, sub.event_type, sub.service, sub.method)(channel).declare()
+        retry_queue(sub.queue_name)(channel).declare()
+        dead_letter_queue(sub.queue_name)(channel).declare()
+    except Exception as exc:  # noqa: BLE001 - re-raised, explained when it is a type mismatch
+        explained = explain_precondition_failed(exc)
+        if explained is exc:
+            raise
+        raise explained from exc
 
 
 def declare(amqp_uri: str, subscriptions: Iterable[Subscription], sources: Iterable[str] = ()) -> int:

@@ -349,6 +349,65 @@ def member_orders(conn: Connection, member_id: str) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
+def resident_orders(conn: Connection, resident_id: str, page: int = 1, page_size: int = 20) -> dict:
+    """A resident's own demands, newest first (what they ordered and how it stands)."""
+    page, page_size = max(1, int(page)), min(max(1, int(page_size)), 200)
+    where = orders.c.resident_id == resident_id
+    total = conn.execute(select(func.count()).select_from(orders).where(where)).scalar_one()
+    rows = conn.execute(select(orders).where(where).order_by(orders.c.recorded_at.desc(), orders.c.demand_id)
+                        .limit(page_size).offset((page - 1) * page_size))
+    items = []
+    for r in rows:
+        item = dict(r._mapping)
+        item["possible_duplicates"] = json.loads(item["possible_duplicates"])
+        item["reasons"] = json.loads(item["reasons"]) if item["reasons"] else []
+        items.append(item)
+    return {"total": total, "page": page, "page_size": page_size, "items": items}
+
+
+def community_orders(conn: Connection, community_id: str, states: list[str] | None = None, page: int = 1,
+                     page_size: int = 20) -> dict:
+    """A community's orders in the given states (e.g. completed ones awaiting verification)."""
+    page, page_size = max(1, int(page)), min(max(1, int(page_size)), 200)
+    where = orders.c.community_id == community_id
+    if states:
+        where = and_(where, orders.c.state.in_(list(states)))
+    total = conn.execute(select(func.count()).select_from(orders).where(where)).scalar_one()
+    rows = conn.execute(select(orders).where(where).order_by(orders.c.recorded_at.desc(), orders.c.demand_id)
+                        .limit(page_size).offset((page - 1) * page_size))
+    items = []
+    for r in rows:
+        item = dict(r._mapping)
+        item["possible_duplicates"] = json.loads(item["possible_duplicates"])
+        item["reasons"] = json.loads(item["reasons"]) if item["reasons"] else []
+        items.append(item)
+    return {"total": total, "page": page, "page_size": page_size, "items": items}
+
+
+def demand_statistics(conn: Connection, community_ids: list[str]) -> dict:
+    """Demands by category and state, and response times (recorded → accepted), for the
+    given communities: what a district page charts."""
+    from datetime import datetime
+
+    by_category: dict[str, int] = {}
+    by_state: dict[str, int] = {}
+    waits = []
+    q = (select(orders.c.category, orders.c.state, orders.c.recorded_at, orders.c.accepted_at)
+         .where(orders.c.community_id.in_(list(community_ids))))
+    for category, state, recorded_at, accepted_at in conn.execute(q):
+        by_category[category] = by_category.get(category, 0) + 1
+        by_state[state] = by_state.get(state, 0) + 1
+        if accepted_at:
+            delta = datetime.fromisoformat(accepted_at) - datetime.fromisoformat(recorded_at)
+            waits.append(max(0.0, delta.total_seconds() / 60))
+    waits.sort()
+    return {"total": sum(by_category.values()), "by_category": by_category, "by_state": by_state,
+            "accepted": len(waits),
+            "response_minutes": {"mean": round(sum(waits) / len(waits), 1) if waits else None,
+                                 "median": round(waits[len(waits) // 2], 1) if waits else None,
+                                 "max": round(waits[-1], 1) if waits else None}}
+
+
 def yearly_minimum(conn: Connection, year: int, *, unit_id: str | None = None,
                    community_id: str | None = None) -> dict:
     """Per member: services done (≥ 2) and activities attended (≥ 6) this year; who is behind."""
@@ -376,6 +435,12 @@ def yearly_minimum(conn: Connection, year: int, *, unit_id: str | None = None,
 def wish_wall(conn: Connection, community_id: str) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(select(wishes).where(wishes.c.community_id == community_id)
                                                    .order_by(wishes.c.wish_id))]
+
+
+def community_activities(conn: Connection, community_id: str) -> list[dict]:
+    """A community's activities, soonest first (what members sign up for)."""
+    return [dict(r._mapping) for r in conn.execute(select(activities).where(activities.c.community_id == community_id)
+                                                   .order_by(activities.c.starts_at, activities.c.activity_id))]
 
 
 def all_rows(conn: Connection) -> dict[str, list[dict]]:

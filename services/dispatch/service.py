@@ -55,7 +55,14 @@ class DispatchService(EventSourcedService):
         return {"kind": "member", "id": member["member_id"], "name": member["name"]}
 
     def _order(self, demand_id: str) -> dict:
-        order = self.app.query(readmodels.order_view, demand_id)
+        """The order's row, for what never changes after 点单 (community, category, grid, window);
+        the command's handler decides on the aggregate itself. So a row already projected is
+        good enough, and only a missing one (recorded a moment ago, maybe by another instance)
+        costs catching the projection up (measured: the catch-up was a fifth of dispatch's CPU
+        in bench.e2e)."""
+        order = self.app.query(readmodels.order_view, demand_id, fresh=False)
+        if order is None:
+            order = self.app.query(readmodels.order_view, demand_id)
         if order is None:
             raise NotFound(f"订单 {demand_id} 不存在")
         return order
@@ -245,8 +252,24 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.member_orders, member_id)
 
     @rpc
+    def resident_orders(self, resident_id, page=1, page_size=20):
+        return self.app.query(readmodels.resident_orders, resident_id, page, page_size)
+
+    @rpc
+    def community_orders(self, community_id, states=None, page=1, page_size=20):
+        return self.app.query(readmodels.community_orders, community_id, states, page, page_size)
+
+    @rpc
+    def demand_statistics(self, community_ids):
+        return self.app.query(readmodels.demand_statistics, list(community_ids)[:5000])
+
+    @rpc
     def yearly_minimum(self, year, unit_id=None, community_id=None):
         return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id)
+
+    @rpc
+    def activities(self, community_id):
+        return self.app.query(readmodels.community_activities, community_id)
 
     @rpc
     def wish_wall(self, community_id):

@@ -477,6 +477,15 @@ def place_names(conn: Connection, group_by: str, key: str | None) -> str:
     return conn.execute(select(name_col).where(id_col == key).limit(1)).scalar() or key
 
 
+def place_view(conn: Connection, kind: str, place_id: str) -> dict | None:
+    """A community (with its street and district) or a unit (with its district): what the
+    gateway needs to check that a place lies within an account's scope."""
+    table = {"community": communities, "unit": units}[kind]
+    key = table.c.community_id if kind == "community" else table.c.unit_id
+    row = conn.execute(select(table).where(key == place_id)).first()
+    return dict(row._mapping) if row else None
+
+
 def community_lookup(conn: Connection):
     """Resolve a roster's community cell (an id or a name) to a community id."""
     by_id, by_name = {}, {}

@@ -190,6 +190,13 @@ class RegistrationService(EventSourcedService):
     def member(self, member_id):
         return self.app.query(readmodels.member_view, member_id)
 
+    @rpc(expected_exceptions=CommandRejected)
+    def place(self, kind, place_id):
+        """A community or a unit by id (None if unknown); kind is "community" or "unit"."""
+        if kind not in ("community", "unit"):
+            raise CommandRejected("invalid_input", "地点类型应为社区或单位")
+        return self.app.query(readmodels.place_view, kind, place_id)
+
     @rpc
     def noticeboard(self, community_id):
         return self.app.query(readmodels.noticeboard, community_id)

@@ -144,7 +144,7 @@ def all_contracts() -> list[EventContract]:
 
 def _load_all() -> None:
     # Importing the per-service modules registers their contracts.
-    from shared.contracts import dispatch, funds, notify, registration  # noqa: F401
+    from shared.contracts import dispatch, evaluation, funds, notify, registration  # noqa: F401
 
 
 @dataclass(frozen=True)

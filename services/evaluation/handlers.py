@@ -1,0 +1,201 @@
+"""Evaluation's service layer: other services' events become facts on members' records, and one
+function per command, each `handler(uow, ...)`.
+
+The source event's id keys the fact, so the inbox and the record itself both refuse a
+redelivery. Dates are taken in Beijing time (a 23:30 UTC verification on 30 June is 1 July).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from services.evaluation import readmodels
+from services.evaluation.domain import TITLE_CANDIDATE, TITLE_STAR, DistrictCalendar, MemberRecord, UnitBoard
+from services.evaluation.rules import GRADES, RuleBook
+from shared.domain import NotFound
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def local_date(iso: str) -> date:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(BEIJING).date()
+
+
+def _record(uow, rulebook: RuleBook, event, member_id: str, kind: str, occurred_on: date, *,
+            community_id: str = "", unit_id: str = "", district_id: str = "", **details) -> bool:
+    record = uow.load(MemberRecord, member_id)
+    district = (district_id or record.district_id
+                or readmodels.district_of(uow.conn, community_id or record.community_id, unit_id or record.unit_id))
+    closed = uow.load(DistrictCalendar, district).closed if district else set()
+    return record.record_fact(kind=kind, source_event_id=event.event_id, source_event_type=event.event_type,
+                              occurred_on=occurred_on, rules=rulebook.for_district(district), district_closed=closed,
+                              community_id=community_id, unit_id=unit_id, district_id=district, **details)
+
+
+# -- registration's events --------------------------------------------------------------------
+def community_registered(uow, event) -> None:
+    readmodels.community_registered(uow.conn, event.data)
+
+
+def unit_registered(uow, event) -> None:
+    readmodels.unit_registered(uow.conn, event.data)
+
+
+def member_enrolled(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    on = date.fromisoformat(d["joined_on"]) if d.get("joined_on") else local_date(event.occurred_at)
+    _record(uow, rulebook, event, d["member_id"], "enrolled", on, community_id=d["residence_community_id"],
+            unit_id=d["unit_id"], member_name=d["name"])
+
+
+def member_checked_in(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    readmodels.community_registered(uow.conn, {"community_id": d["community_id"], "name": d["community_name"],
+                                               "district_id": d["district_id"]})
+    _record(uow, rulebook, event, d["member_id"], "checked_in", local_date(d["checked_in_at"]),
+            community_id=d["community_id"], unit_id=d["unit_id"], district_id=d["district_id"],
+            member_name=d["member_name"])
+
+
+def registration_overdue(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    _record(uow, rulebook, event, d["member_id"], "overdue", date.fromisoformat(d["detected_on"]),
+            unit_id=d["unit_id"], reason=f"应于 {d['due_date']} 前报到")
+
+
+def overdue_reason_recorded(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    _record(uow, rulebook, event, d["member_id"], "overdue_reason", local_date(event.occurred_at),
+            unit_id=d["unit_id"], reason=d["reason"])
+
+
+def member_moved(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    district = readmodels.district_of(uow.conn, d["to_community_id"])
+    record = uow.load(MemberRecord, d["member_id"])
+    closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
+    record.record_fact(kind="moved", source_event_id=event.event_id, source_event_type=event.event_type,
+                       occurred_on=date.fromisoformat(d["moved_on"]), rules=rulebook.for_district(record.district_id),
+                       district_closed=closed, community_id=d["to_community_id"], district_id=district,
+                       reason=f"居住地由 {d['from_community_id']} 迁至 {d['to_community_id']}")
+
+
+def commitment_made(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    _record(uow, rulebook, event, d["member_id"], "commitment", local_date(event.occurred_at),
+            community_id=d["community_id"], member_name=d["member_name"], reason="；".join(d["items"])[:200])
+
+
+# -- dispatch's events ------------------------------------------------------------------------
+def service_verified(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    for member_id in dict.fromkeys(d["member_ids"]):
+        _record(uow, rulebook, event, member_id, "service_verified", local_date(d["verified_at"]),
+                community_id=d["community_id"], hours=d["hours"])
+
+
+def service_rejected(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    for member_id in dict.fromkeys(d["member_ids"]):
+        _record(uow, rulebook, event, member_id, "service_rejected", local_date(event.occurred_at),
+                community_id=d["community_id"], reason=d["reason"][:200])
+
+
+def service_rated(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    for member_id in dict.fromkeys(d["member_ids"]):
+        _record(uow, rulebook, event, member_id, "service_rated", local_date(event.occurred_at),
+                rating=d["rating"])
+
+
+def wish_fulfilled(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    for member_id in dict.fromkeys(d["member_ids"]):
+        _record(uow, rulebook, event, member_id, "wish_fulfilled", local_date(d["fulfilled_at"]))
+
+
+def attendance_recorded(uow, event, rulebook: RuleBook) -> None:
+    d = event.data
+    on = local_date(d["starts_at"])
+    for member_id in dict.fromkeys(d["attended"]):
+        _record(uow, rulebook, event, member_id, "activity_attended", on, community_id=d["community_id"])
+    for member_id in dict.fromkeys(m for m in d["absent"] if m not in d["attended"]):
+        _record(uow, rulebook, event, member_id, "activity_absent", on, community_id=d["community_id"])
+
+
+# -- commands ---------------------------------------------------------------------------------
+def submit_party_input(uow, cmd: dict) -> dict:
+    record = uow.load(MemberRecord, cmd["member_id"])
+    if not record.exists:
+        raise NotFound(f"党员 {cmd['member_id']} 尚无记实档案")
+    closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
+    by = cmd["by"]
+    revision = record.submit_party_input(party=cmd["party"], period=cmd["period"], score=cmd["score"],
+                                         comment=cmd["comment"], by_role=by["role"], by_id=by["id"],
+                                         by_scope=by.get("scope", ""), district_closed=closed)
+    return {"member_id": record.id, "period": cmd["period"], "party": cmd["party"], "revision": revision}
+
+
+def veto_member(uow, cmd: dict) -> dict:
+    record = uow.load(MemberRecord, cmd["member_id"])
+    by = cmd["by"]
+    record.veto(year=cmd["year"], statement=cmd["statement"], by_role=by["role"], by_id=by["id"],
+                by_scope=by.get("scope", ""))
+    return {"member_id": record.id, "year": cmd["year"], "vetoed": True}
+
+
+def close_period(uow, district_id: str, period: str, by: str) -> dict:
+    calendar = uow.load(DistrictCalendar, district_id)
+    changed = calendar.close(period, by)
+    return {"district_id": district_id, "period": period, "closed": sorted(calendar.closed), "changed": changed}
+
+
+def grade_members(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> list[dict]:
+    """Grade a batch of members for the year (each once); returns what ranking needs."""
+    out = []
+    uow.preload(MemberRecord, member_ids)
+    for member_id in member_ids:
+        record = uow.load(MemberRecord, member_id)
+        rules = rulebook.for_district(record.district_id)
+        result = record.assign_grade(year, rules)
+        out.append({"member_id": member_id, "community_id": record.community_id, "district_id": record.district_id,
+                    "grade": result.grade, "score": result.score, "points": result.points,
+                    "eligible": result.eligible})
+    return out
+
+
+def choose_titles(graded: list[dict], rules) -> list[tuple[str, str, int]]:
+    """社区服务之星 (top of each community) and 身边最美在职党员 candidates (top of the
+    district), among eligible members graded at least `min_grade`; ties by points, then id."""
+    floor = GRADES.index(rules.title_min_grade)
+    eligible = sorted((g for g in graded if g["eligible"] and GRADES.index(g["grade"]) <= floor),
+                      key=lambda g: (-g["score"], -g["points"], g["member_id"]))
+    chosen, per_community = [], {}
+    for g in eligible:
+        n = per_community.get(g["community_id"], 0)
+        if n < rules.community_stars:
+            per_community[g["community_id"]] = n + 1
+            chosen.append((g["member_id"], TITLE_STAR, n + 1))
+    chosen += [(g["member_id"], TITLE_CANDIDATE, i) for i, g in enumerate(eligible[:rules.district_candidates], 1)]
+    return chosen
+
+
+def award_titles(uow, awards: list[tuple[str, str, int]], year: int) -> int:
+    return sum(uow.load(MemberRecord, member_id).award_title(year, title, rank) for member_id, title, rank in awards)
+
+
+def recompute(uow, member_ids: list[str], rulebook: RuleBook) -> int:
+    corrected = 0
+    uow.preload(MemberRecord, member_ids)
+    for member_id in member_ids:
+        record = uow.load(MemberRecord, member_id)
+        closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
+        corrected += record.recompute(rulebook.for_district(record.district_id), closed)
+    return corrected
+
+
+def publish_double_evaluation(uow, unit_id: str, year: int, members: int) -> dict:
+    uow.load(UnitBoard, unit_id).publish(year, members)
+    return {"unit_id": unit_id, "year": year, "members": members}

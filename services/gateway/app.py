@@ -1,0 +1,176 @@
+"""The gateway's WSGI application: authentication, role and scope checks, validation, errors
+as JSON (a stable code and a Chinese message, never a stack trace), and the OpenAPI document."""
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import structlog
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from services.gateway.access import Access, Places
+from services.gateway.accounts import AccountStore, LoginThrottle, Principal, Tokens
+from services.gateway.errors import ApiError, forbidden, unauthenticated
+from services.gateway.web import PageSchema, Route, json_response, load_json, load_query, validate_with
+
+log = structlog.get_logger("baodao.gateway")
+
+#: Route modules, one per service (plus accounts, Open311 and the console); each exposes `routes`.
+ROUTE_MODULES = (
+    "services.gateway.routes.accounts",
+    "services.gateway.routes.registration",
+    "services.gateway.routes.dispatch",
+    "services.gateway.routes.notify",
+    "services.gateway.routes.open311",
+    "services.gateway.routes.console",
+)
+TOKEN_COOKIE = "baodao_token"
+
+
+@dataclass
+class Call:
+    """What a route handler gets: the request, the caller, the validated input, the services."""
+
+    gateway: "Gateway"
+    request: Request
+    route: Route
+    principal: Principal | None
+    correlation_id: str
+    body: dict = field(default_factory=dict)
+    query: dict = field(default_factory=dict)
+
+    @property
+    def access(self) -> Access:
+        return self.gateway.access
+
+    @property
+    def places(self) -> Places:
+        return self.gateway.places
+
+    def call(self, service: str, method: str, *args, **kwargs):
+        """An RPC call carrying this caller as the actor and this request's correlation id."""
+        actor = self.principal.actor() if self.principal else None
+        return self.gateway.rpc.call(service, method, *args, actor=actor, correlation_id=self.correlation_id,
+                                     **kwargs)
+
+    @property
+    def me(self) -> Principal:
+        if self.principal is None:
+            raise unauthenticated()
+        return self.principal
+
+
+class Gateway:
+    def __init__(self, rpc, accounts: AccountStore, tokens: Tokens, *, live=None, route_modules=ROUTE_MODULES,
+                 title: str = "报到平台 API", secure_cookies: bool = False):
+        self.rpc, self.accounts, self.tokens, self.live = rpc, accounts, tokens, live
+        self.places = Places(rpc)
+        self.login_throttle = LoginThrottle()
+        self.access = Access(self.places)
+        self.title = title
+        self.secure_cookies = secure_cookies
+        self.groups = [importlib.import_module(m).routes for m in route_modules]
+        self.routes: dict[str, Route] = {}
+        rules = []
+        for group in self.groups:
+            for route in group.routes:
+                self.routes[route.endpoint] = route
+                rules.append(Rule(route.path, endpoint=route.endpoint, methods=[route.method]))
+        rules.append(Rule("/openapi.json", endpoint="openapi", methods=["GET"]))
+        self.url_map = Map(rules, strict_slashes=False)
+        self._openapi = None
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        correlation_id = request.headers.get("X-Correlation-Id", "")[:64] or str(uuid.uuid4())
+        route = None
+        try:
+            endpoint, values = self.url_map.bind_to_environ(request.environ).match()
+            if endpoint == "openapi":
+                response = json_response(self.openapi())
+            else:
+                route = self.routes[endpoint]
+                response = self.dispatch(request, route, values, correlation_id)
+        except ApiError as exc:
+            response = self.error_response(request, exc)
+        except NotFound:
+            response = self.error_response(request, ApiError(404, "not_found", "请求的地址不存在"))
+        except MethodNotAllowed:
+            response = self.error_response(request, ApiError(405, "method_not_allowed", "不支持该请求方法"))
+        except HTTPException as exc:
+            response = self.error_response(request, ApiError(exc.code or 400, "bad_request", "请求无效"))
+        except Exception:  # noqa: BLE001 - never a stack trace to the caller
+            log.exception("gateway_unhandled", path=request.path, correlation_id=correlation_id)
+            response = self.error_response(request, ApiError(500, "internal_error", "系统内部错误，请稍后重试"))
+        response.headers["X-Correlation-Id"] = correlation_id
+        log.info("http", method=request.method, path=request.path, status=response.status_code,
+                 ms=round((time.perf_counter() - started) * 1000, 1), correlation_id=correlation_id,
+                 endpoint=route.endpoint if route else None)
+        return response
+
+    def dispatch(self, request: Request, route: Route, values: dict, correlation_id: str) -> Response:
+        principal = self.authenticate(request)
+        if route.roles is not None:
+            if principal is None:
+                raise unauthenticated()
+            if principal.role not in route.roles:
+                raise forbidden("您的角色无权执行该操作")
+        call = Call(self, request, route, principal, correlation_id)
+        if route.query is not None or route.paginated:
+            query = load_query(route.query, request.args) if route.query else {}
+            if route.paginated:
+                query.update(load_query(PageSchema, request.args))
+            call.query = query
+        if route.body is not None:
+            body = load_json(request)
+            fields_ = route.body().fields
+            # Ids in the path and fields the gateway fills (the actor) are checked by the
+            # handler once filled in; the rest of the body is checked here.
+            partial = tuple(k for k in (*values, *route.filled) if k in fields_)
+            call.body = validate_with(route.body, body, partial=partial or None)
+        result = route.handler(call, **values)
+        if isinstance(result, Response):
+            return result
+        return json_response(result)
+
+    def authenticate(self, request: Request) -> Principal | None:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE)
+        if not token:
+            token = request.values.get("api_key") if request.path.startswith("/open311/") else None
+        if not token:
+            return None
+        username = self.tokens.verify(token)
+        if username is None:
+            if header:
+                raise ApiError(401, "token_invalid", "登录已过期或凭证无效，请重新登录")
+            return None
+        return self.accounts.get(username)
+
+    def error_response(self, request: Request, exc: ApiError) -> Response:
+        if request.path.startswith("/open311/"):   # GeoReport v2 errors are a list
+            return json_response([{"code": exc.status, "description": exc.message, "error_code": exc.code}],
+                                 status=exc.status)
+        if request.path.startswith(("/api/", "/openapi")):
+            return json_response(exc.body(), status=exc.status)
+        if exc.status == 401:
+            return redirect("/login?next=" + request.full_path.rstrip("?"))
+        from services.gateway.routes.console import render_error
+        return render_error(exc)
+
+    def openapi(self) -> dict:
+        if self._openapi is None:
+            from services.gateway.openapi import build_openapi
+            self._openapi = build_openapi(self)
+        return self._openapi

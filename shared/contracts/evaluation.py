@@ -1,0 +1,158 @@
+"""Public contract of `evaluation.events` (五评议, 记实积分, 星级评定, 一票否决, 双评)."""
+from marshmallow import Schema, fields, validate
+
+from shared.contracts import IsoDate, event_contract
+
+SOURCE = "evaluation"
+
+GRADES = ("优秀", "良好", "一般", "较差", "差")
+PARTIES = ("self", "leader", "residents", "community", "organisation")
+TITLES = ("社区服务之星", "身边最美在职党员候选")
+FACT_KINDS = ("enrolled", "checked_in", "moved", "overdue", "overdue_reason", "commitment", "service_verified",
+              "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
+PERIOD = validate.Regexp(r"^\d{4}H[12]$", error="期间格式应为 2026H1 或 2026H2")
+
+
+@event_contract(SOURCE)
+class FactRecordedSchema(Schema):
+    """What another service's event means for one member's record (the input of the ledger)."""
+
+    member_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(FACT_KINDS))
+    source_event_id = fields.String(required=True)
+    source_event_type = fields.String(required=True)
+    occurred_on = IsoDate(required=True)
+    period = fields.String(required=True, validate=PERIOD)
+    district_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    hours = fields.Float(required=True)
+    rating = fields.Integer(allow_none=True, required=True)
+    reason = fields.String(required=True)
+    accepted = fields.Boolean(required=True)
+
+
+@event_contract(SOURCE)
+class PointsRecordedSchema(Schema):
+    """记实积分: one ledger line, with the event and the rule that produced it."""
+
+    member_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    period = fields.String(required=True, validate=PERIOD)
+    points = fields.Integer(required=True)
+    item = fields.String(required=True)
+    rule_id = fields.String(required=True)
+    source_event_id = fields.String(required=True)
+    source_event_type = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class PartyInputSchema(Schema):
+    """One of the five parties' inputs; a later revision for the same member and period amends it."""
+
+    member_id = fields.String(required=True)
+    period = fields.String(required=True, validate=PERIOD)
+    party = fields.String(required=True, validate=validate.OneOf(PARTIES))
+    score = fields.Float(required=True, validate=validate.Range(min=0, max=100))
+    comment = fields.String(required=True)
+    by_role = fields.String(required=True)
+    by_id = fields.String(required=True)
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+@event_contract(SOURCE)
+class SelfEvaluationSubmittedSchema(PartyInputSchema):
+    """党员自评: the member's written half-year report."""
+
+
+@event_contract(SOURCE)
+class LeaderReviewRecordedSchema(PartyInputSchema):
+    """领导点评: the unit leader's review."""
+
+
+@event_contract(SOURCE)
+class ResidentRatingRecordedSchema(PartyInputSchema):
+    """群众测评: resident representatives' and service recipients' rating."""
+
+
+@event_contract(SOURCE)
+class CommunityScoreRecordedSchema(PartyInputSchema):
+    """社区参评: the community's quantified score."""
+
+
+@event_contract(SOURCE)
+class OrganisationAssessmentRecordedSchema(PartyInputSchema):
+    """组织考评: the organisation's assessment."""
+
+
+@event_contract(SOURCE)
+class PeriodClosedSchema(Schema):
+    district_id = fields.String(required=True)
+    period = fields.String(required=True, validate=PERIOD)
+    closed_by = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class GradeAssignedSchema(Schema):
+    """星级评定: the year's grade, with the calculation line by line."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    grade = fields.String(required=True, validate=validate.OneOf(GRADES))
+    stars = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    points = fields.Integer(required=True)
+    score = fields.Float(required=True)
+    explanation = fields.List(fields.String(), required=True)
+
+
+@event_contract(SOURCE)
+class MemberVetoedSchema(Schema):
+    """一票否决: the community's written statement that the member did not serve."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    statement = fields.String(required=True)
+    by_id = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class MemberDisqualifiedSchema(Schema):
+    """取消当年评先评优资格, with the reasons."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    reasons = fields.List(fields.String(), required=True)
+
+
+@event_contract(SOURCE)
+class TitleAwardedSchema(Schema):
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    title = fields.String(required=True, validate=validate.OneOf(TITLES))
+    rank = fields.Integer(required=True)
+
+
+@event_contract(SOURCE)
+class DoubleEvaluationPublishedSchema(Schema):
+    """双评: the unit's double-evaluation table for the year is ready."""
+
+    unit_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    members = fields.Integer(required=True)

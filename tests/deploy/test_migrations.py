@@ -1,0 +1,135 @@
+"""Alembic migrations on the real PostgreSQL: upgrading an empty schema gives exactly the
+schema of the code's SQLAlchemy metadata, for every service. When a branch changes a model
+without a new revision, this fails and says which command writes it."""
+import pytest
+from sqlalchemy import inspect, text
+
+from deploy import migrate
+from deploy.processes import SERVICE_CLASSES
+from shared.db import Database
+from tests.conftest import PG_URL, fresh_schema
+
+pytestmark = pytest.mark.postgres  # (the SQLite test at the end needs none)
+
+
+@pytest.fixture
+def empty_pg():
+    db = Database(PG_URL, schema=fresh_schema())
+    yield db
+    db.drop_schema()
+    db.dispose()
+
+
+def test_every_service_has_a_migration_history():
+    missing = [s for s in SERVICE_CLASSES if s not in migrate.services_with_history()]
+    assert not missing, f"no migrations for {missing}: run `python -m deploy.migrate new-service <name>`"
+
+
+@pytest.mark.parametrize("service", migrate.services_with_history())
+def test_upgrade_from_empty_equals_the_models(empty_pg, service):
+    assert migrate.current(service, empty_pg) is None
+    assert migrate.upgrade(service, empty_pg) == "upgraded to head"
+    diff = migrate.schema_diff(empty_pg, service)
+    assert diff == [], (f"{service}: migrations are stale, run "
+                        f"`python -m deploy.migrate revision {service} -m '<what changed>'`:\n{diff}")
+    assert migrate.current(service, empty_pg) is not None
+    tables = set(inspect(empty_pg.engine).get_table_names())
+    assert {"events", "inbox", "projection_checkpoints", "relay_state", "alembic_version"} <= tables
+    # Running again is a no-op.
+    migrate.upgrade(service, empty_pg)
+    assert migrate.schema_diff(empty_pg, service) == []
+
+
+def test_a_drifted_schema_is_reported(empty_pg):
+    migrate.upgrade("notify", empty_pg)
+    with empty_pg.transaction() as conn:
+        conn.execute(text("ALTER TABLE rm_inbox_messages DROP COLUMN title"))
+        conn.execute(text("ALTER TABLE inbox ADD COLUMN stray integer"))
+    diff = migrate.schema_diff(empty_pg, "notify")
+    kinds = {(d[0], d[2]) if d[0] in ("add_column", "remove_column") else d[0] for d in diff}
+    assert ("add_column", "rm_inbox_messages") in kinds and ("remove_column", "inbox") in kinds
+
+
+def test_a_database_made_by_create_all_is_adopted(empty_pg):
+    """Databases that predate migrations (tables made at service start) are stamped, not re-created."""
+    from services.notify.service import build_application
+    from shared.projections import Projector
+
+    application, projections = build_application(empty_pg)
+    Projector(empty_pg, application.store, application.codec, projections)
+    from shared.relay import Relay
+    Relay("notify", application.store, "amqp://unused/")  # creates relay_state
+    assert migrate.upgrade("notify", empty_pg) == "adopted (stamped at head)"
+    assert migrate.current("notify", empty_pg) is not None
+    assert migrate.schema_diff(empty_pg, "notify") == []
+
+
+def test_a_differing_unversioned_database_is_refused(empty_pg):
+    with empty_pg.transaction() as conn:
+        conn.execute(text("CREATE TABLE events (global_position bigint PRIMARY KEY)"))
+    with pytest.raises(migrate.MigrationError, match="no migration history"):
+        migrate.upgrade("notify", empty_pg)
+
+
+def test_the_command_line_upgrades_and_checks(monkeypatch, capsys):
+    prefix = fresh_schema() + "_"
+    monkeypatch.setenv("DATABASE_URL", PG_URL)
+    monkeypatch.setenv("BAODAO_SCHEMA_PREFIX", prefix)
+    try:
+        assert migrate.main(["notify", "dispatch"]) == 0
+        assert migrate.main(["--check", "notify", "dispatch"]) == 0
+        out = capsys.readouterr().out
+        assert "notify: upgraded to head" in out and "in line with the code" in out
+    finally:
+        for service in ("notify", "dispatch"):
+            db = Database(PG_URL, schema=prefix + service)
+            db.drop_schema()
+            db.dispose()
+
+
+def test_replicas_starting_together_migrate_one_at_a_time():
+    """Several processes upgrading the same empty schema at once: all succeed, one history."""
+    import subprocess
+    import sys
+
+    from deploy.processes import ROOT
+
+    schema = fresh_schema()
+    code = ("import sys; from deploy import migrate; from shared.db import Database; "
+            f"print(migrate.upgrade('dispatch', Database({PG_URL!r}, schema={schema!r})))")
+    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=120) for p in procs]
+    db = Database(PG_URL, schema=schema)
+    try:
+        assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in results]
+        outcomes = sorted(out.strip() for out, _ in results)
+        assert outcomes.count("upgraded to head") == 3
+        assert migrate.schema_diff(db, "dispatch") == []
+    finally:
+        db.drop_schema()
+        db.dispose()
+
+
+@pytest.mark.parametrize("service", migrate.services_with_history())
+def test_upgrade_from_empty_equals_the_models_on_sqlite(tmp_path, service):
+    db = Database(f"sqlite:///{tmp_path / service}.db")
+    try:
+        migrate.upgrade(service, db)
+        assert migrate.schema_diff(db, service) == []
+    finally:
+        db.dispose()
+
+
+def test_new_service_is_one_command_that_writes_a_working_history(tmp_path, monkeypatch, empty_pg):
+    """What `python -m deploy.migrate new-service evaluation` does, here for notify in a scratch folder."""
+    import shutil
+
+    shutil.copy(migrate.MIGRATIONS / "script.py.mako", tmp_path / "script.py.mako")
+    monkeypatch.setattr(migrate, "MIGRATIONS", tmp_path)
+    assert migrate.main(["new-service", "notify"]) == 0
+    [revision] = list((tmp_path / "notify" / "versions").glob("*.py"))
+    assert "notify: initial schema" in revision.read_text() and "create_table('rm_inbox_messages'" in revision.read_text()
+    assert migrate.upgrade("notify", empty_pg) == "upgraded to head"
+    assert migrate.schema_diff(empty_pg, "notify") == []
+    assert migrate.main(["new-service", "notify"]) == 1   # not twice

@@ -1,0 +1,93 @@
+"""The evaluation domain on its own: no database, no broker."""
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from services.evaluation.domain import (
+    DistrictCalendar, FactRecorded, MemberRecord, PeriodClosedError, PointsRecorded, bounded, land, next_period,
+    period_of,
+)
+from services.evaluation.rules import RuleBook
+
+BOOK = RuleBook.load(Path(__file__).resolve().parents[2] / "deploy" / "config" / "evaluation-rules")
+XQ = BOOK.for_district("xq")
+
+
+def record(member_id="m1") -> MemberRecord:
+    r = MemberRecord(member_id)
+    r.record_fact(kind="checked_in", source_event_id="e-in", source_event_type="MemberCheckedIn",
+                  occurred_on=date(2026, 3, 1), rules=XQ, district_closed=set(), member_name="张三", unit_id="u",
+                  community_id="xf", district_id="xq")
+    return r
+
+
+def test_periods():
+    assert (period_of(date(2026, 6, 30)), period_of(date(2026, 7, 1))) == ("2026H1", "2026H2")
+    assert (next_period("2026H1"), next_period("2026H2")) == ("2026H2", "2027H1")
+    assert land("2026H1", {"2026H1", "2026H2"}) == "2027H1" and land("2026H2", {"2026H1"}) == "2026H2"
+
+
+@pytest.mark.parametrize("points, so_far, cap, floor, expected", [
+    (5, 0, 10, None, 5), (5, 8, 10, None, 2), (5, 10, 10, None, 0), (5, 12, 10, None, 0),
+    (-3, 0, None, -5, -3), (-3, -4, None, -5, -1), (-3, -5, None, -5, 0), (7, 0, None, None, 7),
+])
+def test_bounded(points, so_far, cap, floor, expected):
+    assert bounded(points, so_far, cap, floor) == expected
+
+
+def test_a_fact_is_recorded_once_with_its_lines():
+    r = record()
+    assert r.record_fact(kind="service_verified", source_event_id="e1", source_event_type="ServiceVerified",
+                         occurred_on=date(2026, 5, 1), rules=XQ, district_closed=set(), hours=2) is True
+    assert r.record_fact(kind="service_verified", source_event_id="e1", source_event_type="ServiceVerified",
+                         occurred_on=date(2026, 5, 1), rules=XQ, district_closed=set(), hours=2) is False
+    kinds = [type(e).__name__ for e in r.pending]
+    assert kinds == ["FactRecorded", "PointsRecorded", "FactRecorded", "PointsRecorded"]
+    line = r.pending[-1]
+    assert isinstance(line, PointsRecorded) and (line.points, line.rule_id) == (12, "xq:service_verified@v2")
+    assert r.points_in(2026) == 22
+
+
+def test_replaying_the_stream_rebuilds_the_same_record():
+    r = record()
+    r.record_fact(kind="activity_attended", source_event_id="a1", source_event_type="AttendanceRecorded",
+                  occurred_on=date(2026, 9, 1), rules=XQ, district_closed=set())
+    again = MemberRecord.replay("m1", r.collect_pending())
+    assert (again.points_in(2026), again.community_id, again.district_id, set(again.facts)) == \
+           (r.points_in(2026), "xf", "xq", {"e-in", "a1"})
+
+
+@pytest.mark.parametrize("leader, grade", [(100, "优秀"), (0, "良好")])
+def test_a_score_exactly_on_a_threshold_gets_that_grade(leader, grade):
+    r = record()
+    for i in range(10):
+        r.record_fact(kind="service_verified", source_event_id=f"s{i}", source_event_type="ServiceVerified",
+                      occurred_on=date(2026, 5, 1), rules=XQ, district_closed=set(), hours=3)
+    # points part full: 0.6 × 100 = 60; the other parties all 62.5 → 0.3 × 62.5 = 18.75;
+    # leader (0.1): 100 → 88.75 ≥ 85 优秀; 0 → 78.75 ≥ 70 良好
+    for party, role, scope in (("self", "member", ""), ("residents", "resident_panel", "xf"),
+                               ("community", "community_staff", "xf"), ("organisation", "organisation_department", "xq")):
+        r.submit_party_input(party=party, period="2026H1", score=62.5, comment="意见", by_role=role,
+                             by_id="m1" if party == "self" else "x", by_scope=scope, district_closed=set())
+    r.submit_party_input(party="leader", period="2026H1", score=leader, comment="意见", by_role="unit_leader",
+                         by_id="l", by_scope="u", district_closed=set())
+    result = r.evaluate(2026, XQ)
+    assert result.grade == grade and result.score == (88.75 if leader else 78.75)
+
+
+def test_a_graded_year_is_closed_for_the_member():
+    r = record()
+    r.assign_grade(2026, XQ)
+    with pytest.raises(PeriodClosedError):
+        r.submit_party_input(party="self", period="2026H2", score=90, comment="迟交的述职", by_role="member",
+                             by_id="m1", by_scope="", district_closed=set())
+    r.record_fact(kind="wish_fulfilled", source_event_id="w", source_event_type="WishFulfilled",
+                  occurred_on=date(2026, 12, 20), rules=XQ, district_closed=set())
+    assert [e.period for e in r.pending if isinstance(e, FactRecorded)][-1] == "2027H1"
+
+
+def test_the_calendar_closes_the_first_half_with_the_second():
+    c = DistrictCalendar("xq")
+    assert c.close("2026H2", "org") is True and c.closed == {"2026H1", "2026H2"}
+    assert c.close("2026H1", "org") is False

@@ -1,0 +1,67 @@
+"""`python -m tests.faults`: the long form of the fault suite (see tests/faults/suite.py).
+
+    python -m tests.faults                      # 2 instances per service, 3 rounds of every fault
+    python -m tests.faults --instances 1 --rounds 1 --json
+"""
+from __future__ import annotations
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main(argv=None) -> int:
+    from bench.support import fresh_vhost
+    from deploy.pg import ensure_database
+    from shared.logging import configure_logging, quiet_amqp_client
+    from tests.faults import suite
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--instances", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--pause", type=float, default=3.0, help="seconds of load between faults")
+    p.add_argument("--members", type=int, default=6, help="members per unit (8 units)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    configure_logging("faults", level="WARNING")
+    quiet_amqp_client()
+    base = os.environ.get("BAODAO_FAULTS_PG_URL", "postgresql://postgres@localhost:5432")
+    name = "baodao_faults_" + uuid.uuid4().hex[:6]
+    url = ensure_database(base, name)
+    try:
+        with fresh_vhost(os.environ.get("BAODAO_FAULTS_AMQP_BASE", "amqp://guest:guest@localhost:5672"),
+                         prefix="baodao-faults-") as amqp_uri, tempfile.TemporaryDirectory(prefix="faults-") as tmp:
+            result = suite.run(amqp_uri, url, Path(tmp), instances=args.instances, rounds=args.rounds,
+                               pause=args.pause, members=args.members, out=lambda r: None)
+    finally:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        print(f"faults injected: {result['faults_injected']}  commands accepted: {result['commands_accepted']}  "
+              f"events checked: {result['events_checked']}  lost: {result['lost']}  "
+              f"duplicated: {result['duplicated']}  dead letters: {result['dead_letters']} "
+              f"(malformed fed: {result['malformed_fed']})  refused: {len(result['refused'])}")
+    ok = (result["lost"] == 0 and result["duplicated"] == 0 and not result["unexpected_dead_letters"]
+          and not result["refused"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

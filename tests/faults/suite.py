@@ -1,0 +1,334 @@
+"""The fault suite: under a steady load of the city's flow, crash services, cut broker and
+database connections, feed malformed messages; then reconcile.
+
+    python -m tests.faults            # the long form: two instances each, every fault, repeated
+    python -m tests.faults --short    # what `make test` runs (tests/faults/test_faults.py)
+
+Everything runs on its own RabbitMQ vhost and its own PostgreSQL database (`baodao_faults`), so
+connection cuts touch nobody else: broker connections are closed one by one, only those of the
+vhost (`rabbitmqctl list_connections vhost pid` + `close_connection`), database backends are
+terminated only in that database (`pg_terminate_backend`).
+
+The load is the flow of bench.flow from greenthread clients: check-ins and whole order
+lifecycles. A client whose call fails in an unknown way (timeout, connection lost: the command
+may or may not have been applied) asks the service for the order's state and goes on from
+there, as a real caller would; a refusal is an error of the run. Afterwards:
+- every accepted check-in is one MemberCheckedIn, in dispatch's directory once and in notify's
+  unit inbox once; every finished lifecycle is each of its six events once (bench.flow.reconcile);
+- no event is parked in a dead-letter queue except the malformed messages fed on purpose, each
+  of which is there.
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import eventlet
+
+from bench import flow
+
+STATE_STEPS = {  # order state in dispatch's read model -> the next step of the lifecycle
+    None: "record_demand", "recorded": "dispatch_order", "dispatched": "accept_order",
+    "accepted": "complete_service", "completed": "verify_service", "verified": "rate_service",
+}
+
+
+@dataclass
+class FaultLog:
+    injected: list = field(default_factory=list)
+    malformed: dict = field(default_factory=dict)  # queue -> count fed
+
+    def add(self, kind: str, target: str) -> None:
+        self.injected.append({"at": round(time.time(), 2), "fault": kind, "target": target})
+
+
+def rabbitmqctl(*args: str, timeout: float = 60) -> str:
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True,
+                          timeout=timeout).stdout
+
+
+def vhost_of(amqp_uri: str) -> str:
+    return amqp_uri.rsplit("/", 1)[1]
+
+
+def close_vhost_connections(amqp_uri: str) -> int:
+    """Close every broker connection of this vhost (and only of it)."""
+    vhost = vhost_of(amqp_uri)
+    closed = 0
+    for line in rabbitmqctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and parts[0] == vhost:
+            try:
+                rabbitmqctl("close_connection", parts[1], "fault suite: connection cut")
+                closed += 1
+            except subprocess.CalledProcessError:
+                pass  # already gone
+    return closed
+
+
+def terminate_backends(database_url: str) -> int:
+    """pg_terminate_backend for every other connection to this database (and only it)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return len(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+    finally:
+        engine.dispose()
+
+
+def feed_malformed(amqp_uri: str, queue: str) -> None:
+    """A message no contract can decode, straight into a consumer queue."""
+    import kombu
+
+    with kombu.Connection(amqp_uri) as conn:
+        producer = conn.Producer()
+        producer.publish({"not": "an event"}, exchange="", routing_key=queue, serializer="json",
+                         delivery_mode=2, retry=True)
+
+
+def dead_letters(amqp_uri: str, subscriptions) -> dict:
+    from shared.topology import dead_letter_queue_name
+    from tests.messaging.helpers import queue_depth
+
+    return {s.queue_name: queue_depth(amqp_uri, dead_letter_queue_name(s.queue_name)) for s in subscriptions}
+
+
+class Load:
+    """Steady load: `clients` greenthreads, each with its own RPC proxy (rebuilt after a broken
+    connection), running check-ins and lifecycles until stopped."""
+
+    def __init__(self, amqp_uri: str, city: flow.City, members: list[dict], specs: list[dict], clients: int = 6,
+                 timeout: float = 8.0):
+        self.amqp_uri, self.city, self.timeout = amqp_uri, city, timeout
+        self.members = list(members)           # checked in before the load: lifecycles use them
+        self.pending_specs = list(specs)       # members checked in during the load
+        self.checked_in: list[dict] = list(members)
+        self.lifecycles: list[flow.Lifecycle] = []
+        self.refused: list[str] = []
+        self.uncertain = 0
+        self.uncertain_check_ins = 0
+        self.settled_refusals = 0
+        self._stop = False
+        self._n = 0
+        self._pool = eventlet.GreenPool(clients)
+        self._threads = [self._pool.spawn(self._client, i) for i in range(clients)]
+
+    def _proxy(self):
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        while True:
+            try:
+                runner = ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=self.timeout)
+                return runner, runner.start()
+            except Exception:  # noqa: BLE001 - broker connection cut: try again
+                eventlet.sleep(0.5)
+
+    def _client(self, i: int) -> None:
+        rng = random.Random(i)
+        runner, rpc = self._proxy()
+        while not self._stop:
+            try:
+                if self.pending_specs and rng.random() < 0.3:
+                    self._check_in(rpc, self.pending_specs.pop())
+                else:
+                    self._lifecycle(rpc, rng)
+            except _Reconnect:
+                try:
+                    runner.stop()
+                except Exception:  # noqa: BLE001
+                    pass
+                runner, rpc = self._proxy()
+        try:
+            runner.stop()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _check_in(self, rpc, spec) -> None:
+        """Check-ins are not retried blindly: an unknown outcome is settled by reading the member."""
+        from shared.nameko_support import CommandRejected
+
+        try:
+            self.checked_in.append(flow.check_in(rpc, spec))
+        except CommandRejected as exc:
+            self.refused.append(f"check_in:{exc.code}")
+        except Exception:  # noqa: BLE001 - unknown outcome: not counted as accepted either way
+            self.uncertain += 1
+            self.uncertain_check_ins += 1
+            raise _Reconnect from None
+
+    def _lifecycle(self, rpc, rng) -> None:
+        self._n += 1
+        m = self.members[rng.randrange(len(self.members))]
+        job = flow.Lifecycle(f"{self.city.tag}-f{self._n:05d}", f"{self.city.tag}-fr{self._n:05d}", m["member_id"])
+        job.started = time.time()
+        self.lifecycles.append(job)
+        self._drive(rpc, job, m["community_id"], rng)
+
+    def _drive(self, rpc, job: flow.Lifecycle, community_id: str, rng) -> None:
+        from shared.nameko_support import CommandRejected
+
+        who = {"kind": "member", "id": job.member_id}
+        state, unsure = None, False
+        history = job.steps_ms.setdefault("history", [])  # what the client saw, for a refusal's report
+        while not self._stop or state is not None or unsure:
+            step = STATE_STEPS.get(state)
+            if step is None:
+                job.finished = time.time()
+                return
+            payload = {
+                "record_demand": lambda: flow.demand_payload(rng, job.demand_id, community_id, job.resident_id),
+                "dispatch_order": lambda: {"demand_id": job.demand_id, "by": "staff", "candidates": [who]},
+                "accept_order": lambda: {"demand_id": job.demand_id, "who": who},
+                "complete_service": lambda: {"demand_id": job.demand_id, "who": who, "hours": 1.0,
+                                             "content": "已上门完成服务"},
+                "verify_service": lambda: {"demand_id": job.demand_id, "by": "staff"},
+                "rate_service": lambda: {"demand_id": job.demand_id, "resident_id": job.resident_id, "rating": 5},
+            }[step]()
+            try:
+                flow._call(getattr(rpc.dispatch, step), payload, retry_for=60)
+                unsure = False
+                state = {"record_demand": "recorded", "dispatch_order": "dispatched", "accept_order": "accepted",
+                         "complete_service": "completed", "verify_service": "verified",
+                         "rate_service": None}[step]
+                if step == "rate_service":
+                    job.finished = time.time()
+                    return
+            except CommandRejected as exc:
+                # Either an earlier attempt whose answer was lost was applied after all (it was
+                # still queued when we asked), or this very request was delivered twice: the
+                # instance that applied it died before acking it, RabbitMQ redelivered it, and
+                # the second delivery's refusal ("already rated") is the answer that came back.
+                # Either way the order's state says whether the step happened.
+                unsure = False
+                state = self._state_of(job.demand_id)
+                history.append((step, exc.code, state))
+                if state == "rated" or STATE_STEPS.get(state) != step:
+                    self.settled_refusals += 1
+                    if state == "rated":
+                        job.finished = time.time()
+                        return
+                    continue
+                job.error = f"{step}:{exc.code}"
+                history.append((step, exc.code, state))
+                self.refused.append(f"{job.demand_id} {job.error} after {history}")
+                return
+            except Exception:  # noqa: BLE001 - unknown outcome: ask the service where the order is
+                self.uncertain += 1
+                unsure = True
+                state = self._state_of(job.demand_id)
+                history.append((step, "uncertain", state))
+                if state == "rated":
+                    job.finished = time.time()
+                    return
+
+    def _state_of(self, demand_id: str):
+        """The order's state as dispatch knows it (with a fresh proxy, retried until it answers)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runner, rpc = self._proxy()
+            try:
+                order = rpc.dispatch.order(demand_id)
+                if order is None:
+                    return None
+                return "rated" if order["rating"] is not None else order["state"]
+            except Exception:  # noqa: BLE001
+                eventlet.sleep(0.5)
+            finally:
+                try:
+                    runner.stop()
+                except Exception:  # noqa: BLE001
+                    pass
+        raise RuntimeError(f"dispatch did not answer about {demand_id} for 120 s")
+
+    def stop(self) -> None:
+        """Stop starting new work; let every lifecycle in flight finish."""
+        self._stop = True
+        self._pool.waitall()
+
+
+class _Reconnect(Exception):
+    pass
+
+
+def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds: int = 1,
+        pause: float = 2.0, members: int = 4, out=print) -> dict:
+    """Start the cluster, put it under load, inject every fault `rounds` times, reconcile."""
+    from deploy.processes import SERVICE_CLASSES, Cluster
+    from deploy.topology import all_subscriptions
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    prefix = "f" + uuid.uuid4().hex[:6] + "_"
+    city = flow.City(tag="f" + uuid.uuid4().hex[:4], districts=2, communities=2, units=2, members=members)
+    faults = FaultLog()
+    cluster = Cluster(amqp_uri, database_url, log_dir, instances=instances, schema_prefix=prefix)
+    t_start = time.time()
+    try:
+        cluster.start(timeout=180)
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as rpc:
+            flow.setup_city(rpc, city)
+            specs = city.member_specs()
+            first = [flow.check_in(rpc, s) for s in specs[: len(specs) // 2]]
+        load = Load(amqp_uri, city, first, specs[len(specs) // 2:])
+        eventlet.sleep(pause)
+        subs = all_subscriptions()
+        for r in range(rounds):
+            for name in SERVICE_CLASSES:
+                for i in range(instances):
+                    cluster.kill(name, i)
+                    faults.add("sigkill", f"{name}-{i}")
+                    eventlet.sleep(0.5 + random.random())
+                    cluster.restart(name, i)
+                    eventlet.sleep(pause)
+            n = close_vhost_connections(amqp_uri)
+            faults.add("broker_connections_closed", f"{n} connections")
+            eventlet.sleep(pause)
+            n = terminate_backends(database_url)
+            faults.add("postgres_backends_terminated", f"{n} backends")
+            eventlet.sleep(pause)
+            for s in subs:
+                feed_malformed(amqp_uri, s.queue_name)
+                faults.malformed[s.queue_name] = faults.malformed.get(s.queue_name, 0) + 1
+            faults.add("malformed_messages", f"{len(subs)} queues")
+            eventlet.sleep(pause)
+        load.stop()
+        # settle: every relay published everything, every check-in reached its consumers
+        outcomes = flow.observable_outcomes(SERVICE_CLASSES)
+        deadline = time.monotonic() + 120
+        report = None
+        while time.monotonic() < deadline:
+            report = flow.reconcile(database_url, prefix, checked_in=load.checked_in,
+                                    lifecycles=[j for j in load.lifecycles if j.finished], outcomes=outcomes)
+            if report["lost"] == 0:
+                break
+            eventlet.sleep(1.0)
+        dlq = dead_letters(amqp_uri, subs)
+        unexpected_dlq = {q: n - faults.malformed.get(q, 0) for q, n in dlq.items() if n != faults.malformed.get(q, 0)}
+        finished = [j for j in load.lifecycles if j.finished]
+        result = {
+            "instances_per_service": instances, "rounds": rounds, "seconds": round(time.time() - t_start, 1),
+            "faults_injected": len(faults.injected), "faults": faults.injected,
+            "commands_accepted": 3 * len(load.checked_in) + 6 * len(finished),
+            "check_ins": len(load.checked_in), "lifecycles_finished": len(finished),
+            "lifecycles_unfinished": len(load.lifecycles) - len(finished) - len([j for j in load.lifecycles if j.error]),
+            "refused": load.refused, "uncertain_calls_settled": load.uncertain,
+            "events_checked": sum(v.get("expected", 0) for v in report.values() if isinstance(v, dict)),
+            "malformed_fed": sum(faults.malformed.values()), "dead_letters": sum(dlq.values()),
+            "unexpected_dead_letters": unexpected_dlq,
+            "reconciliation": report, "lost": report["lost"], "duplicated": report["duplicated"],
+            "uncertain_check_ins": load.uncertain_check_ins,
+            "refusals_of_applied_steps": load.settled_refusals,
+        }
+        out(result)
+        return result
+    finally:
+        cluster.stop()
+        from deploy.pg import drop_schemas
+
+        drop_schemas(database_url, [f"{prefix}{s}" for s in SERVICE_CLASSES])

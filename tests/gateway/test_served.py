@@ -1,0 +1,126 @@
+"""The gateway as people and other systems reach it: the demo (`python -m
+services.gateway.serve --demo`, eventlet's WSGI server) on a fresh RabbitMQ vhost, then
+- browser tests in headless Chromium (tests/gateway/browser_flow.py in its own process, as
+  Playwright's sync API does not run under eventlet's monkey patching), screenshots kept;
+- schemathesis against the served OpenAPI document: no 5xx on any generated input."""
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from deploy.processes import ROOT
+
+CHROMIUM = shutil.which("chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(amqp_uri, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("served")
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "GATEWAY_PORT": str(port), "BAODAO_GATEWAY_DEMO_DIR": str(tmp / "data"),
+           "PYTHONWARNINGS": "ignore", "HOME": str(tmp)}
+    log = open(tmp / "demo.log", "wb")
+    demo = subprocess.Popen([sys.executable, "-m", "services.gateway.serve", "--demo", "--host", "127.0.0.1",
+                             "--amqp-uri", amqp_uri], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert demo.poll() is None, (tmp / "demo.log").read_text()[-3000:]
+            try:
+                urllib.request.urlopen(f"{base}/login", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "demo did not start"
+                time.sleep(0.5)
+        yield base, tmp
+    finally:
+        demo.terminate()
+        try:
+            demo.wait(20)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+        log.close()
+    assert "gateway_unhandled" not in (tmp / "demo.log").read_text(errors="replace")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium fonts-wqy-microhei)")
+def test_in_chromium_a_resident_orders_staff_dispatch_the_member_serves_and_another_community_is_refused(served):
+    pytest.importorskip("playwright")
+    base, tmp = served
+    shots = tmp / "screenshots"
+    flow = subprocess.run([sys.executable, str(ROOT / "tests" / "gateway" / "browser_flow.py"), "--base-url", base,
+                           "--shots", str(shots), "--chromium", CHROMIUM],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-4000:]
+    assert {p.name for p in shots.iterdir()} >= {"community-dashboard.png", "member-page.png", "resident-page.png",
+                                                 "refused-other-community.png", "district-page.png"}
+
+
+def test_schemathesis_finds_no_server_error_on_the_served_openapi_document(served):
+    schemathesis = shutil.which("schemathesis", path=str(ROOT / ".venv" / "bin")) or shutil.which("schemathesis")
+    if schemathesis is None:
+        pytest.skip("needs schemathesis")
+    base, tmp = served
+    request = urllib.request.Request(f"{base}/api/v1/session", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"username": "admin", "password": "baodao-demo-2026"}).encode())
+    token = json.loads(urllib.request.urlopen(request, timeout=10).read())["token"]
+    run = subprocess.run([schemathesis, "run", f"{base}/openapi.json", "--checks", "not_a_server_error",
+                          "-H", f"Authorization: Bearer {token}", "--max-examples", "8", "--seed", "20261129"],
+                         cwd=tmp, capture_output=True, text=True, timeout=540)   # its cache stays out of the tree
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert "passed" in run.stdout
+
+
+def test_the_plain_server_starts_from_its_config_and_answers_503_while_services_are_away(tmp_path):
+    """`python -m services.gateway.serve` with GATEWAY_PORT, an admin password and no services on
+    its vhost: it serves the OpenAPI document and logins, and says in Chinese that a service is
+    unavailable instead of failing."""
+    vhost = "baodao-gw-plain-" + str(int(time.time() * 1000) % 100000)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, stdout=subprocess.DEVNULL, timeout=60)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "GATEWAY_PORT": str(port), "GATEWAY_ADMIN_PASSWORD": "admin-pass-123",
+           "AMQP_URI": f"amqp://guest:guest@localhost:5672/{vhost}", "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db",
+           "RPC_TIMEOUT": "5", "PYTHONWARNINGS": "ignore", "HOME": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "services.gateway.serve"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None
+            try:
+                doc = json.loads(urllib.request.urlopen(f"{base}/openapi.json", timeout=2).read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+        assert doc["info"]["title"] == "报到平台 API"
+        login = urllib.request.Request(f"{base}/api/v1/session", method="POST",
+                                       headers={"Content-Type": "application/json"},
+                                       data=json.dumps({"username": "admin", "password": "admin-pass-123"}).encode())
+        token = json.loads(urllib.request.urlopen(login, timeout=10).read())["token"]
+        away = urllib.request.Request(f"{base}/api/v1/communities/xf", headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(away, timeout=30)
+        assert refused.value.code == 503
+        assert json.loads(refused.value.read())["error"] == {"code": "service_unavailable",
+                                                             "message": "服务暂时不可用，请稍后重试"}
+    finally:
+        server.terminate()
+        server.wait(20)
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], stdout=subprocess.DEVNULL, timeout=60)
