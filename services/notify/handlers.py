@@ -229,10 +229,11 @@ class Notifier:
 
 
 def consume(notifier: Notifier, uow, event: ReceivedEvent, now: datetime) -> None:
-    """An event from another service: its messages, then its place in the departments' log."""
+    """An event from another service: its messages, and its place in the departments' log."""
+    webhooks.take_log_turn(uow.conn)   # first: one order of locks for every consuming transaction
     if (event.source, event.event_type) in notifier.consumed:
         notifier.handle(uow, event, now)
-    webhooks.log_event(uow.conn, event)   # last: it serialises commits of the log
+    webhooks.log_event(uow.conn, event)
 
 
 # -- scheduled messages ----------------------------------------------------------------------------

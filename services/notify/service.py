@@ -68,6 +68,10 @@ class NotifyService(EventSourcedService):
 
     def _handle(self, uow, event):
         handlers.consume(NOTIFIER, uow, event, now())
+        # one line per event of a batch, with the event's own correlation and causation (the
+        # batch's line cannot carry them); written as the batch's transaction is about to commit
+        log.info("event_handled", handler=RULES_HANDLER, event_type=event.event_type, event_id=event.event_id,
+                 correlation_id=event.correlation_id, causation_id=event.event_id)
 
     def consume(self, events):
         """A batch of one event type: every message of every event, one commit (an event that

@@ -89,13 +89,20 @@ def envelope_of(event: ReceivedEvent) -> dict:
             "correlation_id": event.correlation_id, "data": event.data}
 
 
-def log_event(conn: Connection, event: ReceivedEvent) -> None:
-    """Append the event to the log (once: its id is unique). Call it last in the transaction:
-    on PostgreSQL a transaction-scoped advisory lock makes appends commit in position order, so
-    a reader that saw position N will never later find a smaller one committed (no gap for a
-    webhook's cursor to skip). SQLite has one writer anyway."""
+def take_log_turn(conn: Connection) -> None:
+    """Wait for this transaction's turn to append to the log, before it touches anything else.
+
+    On PostgreSQL a transaction-scoped advisory lock makes log appends commit in position order,
+    so a reader that saw position N never later finds a smaller one committed (no gap for a
+    webhook's cursor to skip). Taken first, it also orders every consuming transaction the same
+    way (the lock, then directory rows, then the event store), so concurrent batches cannot
+    deadlock on the directory's rows. SQLite has one writer anyway."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.notify_event_log'))")
+
+
+def log_event(conn: Connection, event: ReceivedEvent) -> None:
+    """Append the event to the log (once: its id is unique); after `take_log_turn`."""
     ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(ins(event_log).values(
         event_id=event.event_id, source=event.source, event_type=event.event_type, occurred_at=event.occurred_at,
