@@ -45,18 +45,25 @@ def services_with_history() -> list[str]:
 
 
 def target_metadata(service: str) -> list[MetaData]:
-    """The kernel's tables and every MetaData of `services/<service>/` (read models)."""
+    """Every MetaData of `services/<service>/` (read models, accounts), plus the kernel's tables
+    (event store, inbox, checkpoints, relay) for an event-sourced service, i.e. one listed in
+    deploy/processes.py SERVICE_CLASSES (the gateway is not)."""
     import shared.inbox  # noqa: F401 - each registers its table on kernel_metadata
     import shared.projections  # noqa: F401
     import shared.relay  # noqa: F401
+    from deploy.processes import SERVICE_CLASSES
     from shared.eventstore import kernel_metadata
 
     package = f"services.{service}"
     pkg = importlib.import_module(package)
-    for path in sorted(Path(pkg.__file__).parent.glob("*.py")):
-        if path.stem not in ("__init__", "__main__"):
-            importlib.import_module(f"{package}.{path.stem}")
-    found: list[MetaData] = [kernel_metadata]
+    for path in sorted(Path(pkg.__file__).parent.rglob("*.py")):
+        # Only modules that define tables: importing the others (e.g. a server entry point that
+        # monkey-patches eventlet) is not needed and may have side effects.
+        if path.stem != "__main__" and "MetaData(" in path.read_text(encoding="utf-8"):
+            relative = path.relative_to(Path(pkg.__file__).parent).with_suffix("")
+            parts = [p for p in relative.parts if p != "__init__"]
+            importlib.import_module(".".join([package, *parts]))
+    found: list[MetaData] = [kernel_metadata] if service in SERVICE_CLASSES else []
     for name, module in sorted(sys.modules.items()):
         if module is None or not (name == package or name.startswith(package + ".")):
             continue
@@ -69,9 +76,21 @@ def target_metadata(service: str) -> list[MetaData]:
 def database_for_service(service: str, database_url: str | None = None, schema_prefix: str | None = None):
     from shared.db import database_for
 
+    from sqlalchemy.exc import IntegrityError
+
     url = database_url if database_url is not None else os.environ.get("DATABASE_URL") or None
     prefix = schema_prefix if schema_prefix is not None else os.environ.get("BAODAO_SCHEMA_PREFIX", "")
-    return database_for(service, url, f"{prefix}{service}")
+    for attempt in range(5):
+        try:
+            return database_for(service, url, f"{prefix}{service}")
+        except IntegrityError:
+            # Replicas starting together race on CREATE SCHEMA IF NOT EXISTS (PostgreSQL reports
+            # a duplicate in pg_namespace): the schema now exists, so try again.
+            if attempt == 4:
+                raise
+            import time
+
+            time.sleep(0.2)
 
 
 def alembic_config(service: str, database=None):

@@ -31,6 +31,11 @@ AMQP_BASE = os.environ.get("BAODAO_TEST_AMQP_BASE", "amqp://guest:guest@localhos
 
 configure_logging("tests", level=os.environ.get("BAODAO_LOG_LEVEL", "WARNING"))
 
+# Queues are classic in the test suite unless a test asks for quorum (tests/deploy do, each in a
+# vhost of its own): hundreds of short-lived quorum queues, one Raft group each, per test
+# session weigh on the shared broker of a 2-core machine. Deployments default to quorum.
+os.environ.setdefault("QUEUE_TYPE", "classic")
+
 
 def fresh_schema() -> str:
     return "t_" + uuid.uuid4().hex[:12]

@@ -125,6 +125,8 @@ def test_every_service_is_deployed_with_replicas_probes_migrations_and_env_confi
         assert pod["initContainers"][0]["command"] == ["python", "-m", "deploy.migrate", name]
     for name in ("evaluation", "funds", "gateway"):
         assert name in deployments
+    assert deployments["gateway"]["spec"]["template"]["spec"]["initContainers"][0]["command"] == [
+        "python", "-m", "deploy.migrate", "gateway"]
     gateway = deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]
     assert gateway["command"] == ["python", "-m", "services.gateway.serve"] and gateway["ports"][0]["containerPort"] == 8080
     config = next(d for d in k8s_documents() if d["kind"] == "ConfigMap")

@@ -47,7 +47,8 @@ def value(found, name, **labels):
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_count_commands_events_relay_and_dead_letters(amqp_uri, tmp_path):
+def test_metrics_count_commands_events_relay_and_dead_letters(own_vhost, tmp_path):
+    amqp_uri = own_vhost
     base = {"AMQP_URI": amqp_uri, "INBOX_RETRY_DELAYS": [0.2], "METRICS_PORT": 0}
     reg_cfg = {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/registration.db"}
     notify_cfg = {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/notify.db"}
@@ -103,7 +104,8 @@ def test_metrics_count_commands_events_relay_and_dead_letters(amqp_uri, tmp_path
     assert probe.main(["ready", "--port", str(nt_port)]) == 1 and probe.main(["tcp", str(reg_port)]) == 1
 
 
-def test_a_failing_handler_counts_retries_then_a_dead_letter(amqp_uri, tmp_path, pg_database):
+def test_a_failing_handler_counts_retries_then_a_dead_letter(own_vhost, tmp_path, pg_database):
+    amqp_uri = own_vhost
     from tests.messaging.test_consuming import campaign_event, config, make_consumer, publish
 
     def broken(event):
@@ -135,7 +137,8 @@ def test_readiness_reports_the_failing_check():
     assert not ready and list(body["failed"]) == ["database"] and "ZeroDivisionError" in body["failed"]["database"]
 
 
-def test_a_batch_consumer_counts_each_event_and_the_bad_one_alone(amqp_uri, tmp_path, pg_database):
+def test_a_batch_consumer_counts_each_event_and_the_bad_one_alone(own_vhost, tmp_path, pg_database):
+    amqp_uri = own_vhost
     from tests.messaging.test_batch_consuming import batch_config, make_batch_consumer
     from tests.messaging.test_consuming import campaign_event, publish
 

@@ -1,11 +1,10 @@
 """Queue type on the real broker: quorum by default, classic on request, a clear error on a
 mismatch with an existing queue."""
-import subprocess
-
 import kombu
 import pytest
 
 from shared import topology
+from tests.deploy.conftest import rabbitmqctl
 
 pytestmark = pytest.mark.rabbit
 
@@ -16,8 +15,7 @@ def declared_type(amqp_uri: str, queue_name: str) -> str:
     """The type RabbitMQ gives the queue, asked by `rabbitmqctl` (the management API is not
     guaranteed to be there)."""
     vhost = amqp_uri.rsplit("/", 1)[1]
-    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
+    out = rabbitmqctl("list_queues", "-p", vhost, "name", "type")
     types = dict(line.split("\t")[:2] for line in out.splitlines() if "\t" in line)
     return types[queue_name]
 
@@ -39,7 +37,8 @@ def test_queue_type_defaults_to_quorum_and_rejects_unknown(monkeypatch):
         topology.queue_type()
 
 
-def test_declared_queues_are_quorum_by_default(amqp_uri, monkeypatch):
+def test_declared_queues_are_quorum_by_default(own_vhost, monkeypatch):
+    amqp_uri = own_vhost
     monkeypatch.delenv("QUEUE_TYPE", raising=False)
     topology.declare(amqp_uri, [SUB], sources=["registration"])
     try:
@@ -52,7 +51,8 @@ def test_declared_queues_are_quorum_by_default(amqp_uri, monkeypatch):
         delete_queues(amqp_uri, SUB)
 
 
-def test_a_quorum_retry_queue_dead_letters_back_to_its_queue(amqp_uri, monkeypatch):
+def test_a_quorum_retry_queue_dead_letters_back_to_its_queue(own_vhost, monkeypatch):
+    amqp_uri = own_vhost
     monkeypatch.delenv("QUEUE_TYPE", raising=False)
     topology.declare(amqp_uri, [SUB], sources=["registration"])
     try:
@@ -71,7 +71,8 @@ def test_a_quorum_retry_queue_dead_letters_back_to_its_queue(amqp_uri, monkeypat
         delete_queues(amqp_uri, SUB)
 
 
-def test_classic_on_request_and_a_type_change_is_a_clear_error(amqp_uri, monkeypatch):
+def test_classic_on_request_and_a_type_change_is_a_clear_error(own_vhost, monkeypatch):
+    amqp_uri = own_vhost
     monkeypatch.setenv("QUEUE_TYPE", "classic")
     topology.declare(amqp_uri, [SUB], sources=["registration"])
     try:

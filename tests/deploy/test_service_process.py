@@ -29,6 +29,7 @@ def test_a_migrated_service_process_is_ready_and_seen_by_the_operator(own_vhost,
         assert migrate.main(["notify"]) == 0                          # as the init container does
         env = service_env(own_vhost, PG_URL, tmp_path, schema_prefix=prefix)
         env["METRICS_PORT"] = str(port)
+        env["QUEUE_TYPE"] = "quorum"
         service = ServiceProcess("notify", env, tmp_path / "notify.log").start()
         try:
             deadline = time.monotonic() + 60
