@@ -341,14 +341,14 @@ def main(argv=None) -> int:
             expected = outcome["checked_in"]
             deadline = time.monotonic() + 60
             while True:
-                receipts = {u: rpc.notify.inbox("unit", u, 1, 1)["total"] for u in expected}
+                receipts = {u: rpc.notify.inbox("unit", u, 1, 1, template="check_in_receipt")["total"] for u in expected}
                 if receipts == expected or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
             by_unit = rpc.registration.statistics({"group_by": "unit", "district_id": DISTRICT[0]})
             by_community = rpc.registration.statistics({"group_by": "community", "district_id": DISTRICT[0]})
             board = rpc.registration.noticeboard("xf")
-            sample = rpc.notify.inbox("unit", UNITS[0][0], 1, 1)["items"]
+            sample = rpc.notify.inbox("unit", UNITS[0][0], 1, 1, template="check_in_receipt")["items"]
             xlsx = rpc.registration.statistics_xlsx({"group_by": "unit", "district_id": DISTRICT[0]})
             some_member = next(m for m in rpc.registration.roster(UNITS[0][0], 1, 50)["items"] if m["card_no"])
             receipt = rpc.registration.receipt_pdf(some_member["member_id"])
