@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONWARNINGS := ignore
 
-.PHONY: setup services demo test bench topology clean
+.PHONY: setup services demo console faults test bench topology clean
 
 setup: $(VENV)/.installed services
 
@@ -18,8 +18,19 @@ $(VENV)/.installed: pyproject.toml
 services:
 	@bash deploy/local-services.sh
 
+# The whole demo: the check-in campaign and a week of dispatch, then a year's evaluation, the
+# notifications with their channels, webhook and feedback report, and a year of the special fund.
 demo: setup
 	$(BIN)/python -m deploy.demo
+	$(BIN)/python -m deploy.demo_evaluation
+	$(BIN)/python -m deploy.demo_notify
+	$(BIN)/python -m deploy.demo_funds
+
+console: setup
+	$(BIN)/python -m services.gateway.serve --demo
+
+faults: setup
+	$(BIN)/python -m tests.faults
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
