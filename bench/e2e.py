@@ -174,8 +174,8 @@ def observed_times(url: str, prefix: str, outcomes: dict) -> dict:
                 out.setdefault(stream[len("order-"):], {})[etype] = _ts(at)
             if outcomes.get("resident_notifications"):
                 for rid, at in conn.execute(text(
-                        f"SELECT data::json->>'recipient_id', max(data::json->>'delivered_at') "
-                        f'FROM "{prefix}notify".events WHERE event_type = \'MessageDelivered\' '
+                        f"SELECT data::json->>'recipient_id', max(occurred_at) "
+                        f'FROM "{prefix}notify".events WHERE event_type = \'MessageRecorded\' '
                         "AND data::json->>'recipient_kind' = 'resident' GROUP BY 1")):
                     out.setdefault(("resident", rid), {})["notified"] = _ts(at)
             if outcomes.get("points"):
@@ -187,10 +187,10 @@ def observed_times(url: str, prefix: str, outcomes: dict) -> dict:
             receipts = {}
             if outcomes.get("unit_receipts"):
                 for member_id, at in conn.execute(text(
-                        f"SELECT e.data::json->>'member_id', m.data::json->>'delivered_at' "
+                        f"SELECT e.data::json->>'member_id', m.occurred_at "
                         f'FROM "{prefix}notify".events m JOIN "{prefix}registration".events e '
                         "ON e.event_id = m.data::json->>'caused_by_event_id' "
-                        "WHERE m.event_type = 'MessageDelivered' AND m.data::json->>'template' = 'check_in_receipt'")):
+                        "WHERE m.event_type = 'MessageRecorded' AND m.data::json->>'template' = 'check_in_receipt'")):
                     receipts[member_id] = _ts(at)
             out["__receipts__"] = receipts
     finally:

@@ -220,7 +220,7 @@ def reconcile(database_url: str, prefix: str, *, checked_in: list[dict], lifecyc
             if outcomes.get("unit_receipts"):
                 receipts = dict(_rows(conn, f'SELECT e.data::json->>\'member_id\', count(*) FROM "{ntf}".events m '
                                             f'JOIN "{reg}".events e ON e.event_id = m.data::json->>\'caused_by_event_id\' '
-                                            "WHERE m.event_type = 'MessageDelivered' "
+                                            "WHERE m.event_type = 'MessageRecorded' "
                                             "AND m.data::json->>'template' = 'check_in_receipt' GROUP BY 1"))
                 report["unit_receipts"] = _compare(members, receipts)
             # dispatch: each step of each finished lifecycle stored once
@@ -244,8 +244,9 @@ def reconcile(database_url: str, prefix: str, *, checked_in: list[dict], lifecyc
                                            "rated_rows": len(rated)}
             if outcomes.get("resident_notifications") and _table_exists(conn, ntf, "rm_inbox_messages"):
                 msgs = _rows(conn, f'SELECT recipient_id, data FROM (SELECT m.data::json->>\'recipient_id\' AS recipient_id, '
-                                   f"m.data::json->>'caused_by_event_id' AS data FROM \"{ntf}\".events m "
-                                   "WHERE m.event_type = 'MessageDelivered' "
+                                   f"(m.data::json->>'caused_by_event_id') || ' ' || (m.data::json->>'template') AS data "
+                                   f"FROM \"{ntf}\".events m "
+                                   "WHERE m.event_type = 'MessageRecorded' "
                                    "AND m.data::json->>'recipient_kind' = 'resident') x")
                 by_resident: dict = {}
                 for rid, cause in msgs:

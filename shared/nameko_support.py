@@ -346,14 +346,21 @@ class Subscribe(EventHandler):
         self.republisher = Publisher(amqp_uri, use_confirms=True, serializer="json",
                                      delivery_mode=PERSISTENT, mandatory=True)
 
-    def handle_message(self, body, message):
+    def _decode_or_park(self, body, message) -> ReceivedEvent | None:
+        """The event decoded through its contract; a message that can never be decoded goes
+        straight to the dead-letter queue (None)."""
         try:
-            event = decode_message(self.source_service, body)
+            return decode_message(self.source_service, body)
         except ContractError as exc:
             log.error("event_undecodable", queue=self.queue.name, error=str(exc))
             metrics.observe_event(self.container.service_name, self.source_service, self.event_type, "undecodable")
             self._park(body, message, attempts=int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)),
                        reason=f"undecodable: {exc}")
+            return None
+
+    def handle_message(self, body, message):
+        event = self._decode_or_park(body, message)
+        if event is None:
             return
         context_data = self.unpack_message_headers(message)
         if event.correlation_id:
@@ -456,13 +463,8 @@ class SubscribeBatch(Subscribe):
         self._flush_scheduled = False
 
     def handle_message(self, body, message):
-        try:
-            event = decode_message(self.source_service, body)
-        except ContractError as exc:
-            log.error("event_undecodable", queue=self.queue.name, error=str(exc))
-            metrics.observe_event(self.container.service_name, self.source_service, self.event_type, "undecodable")
-            self._park(body, message, attempts=int(message.headers.get(topology.RETRY_ATTEMPTS_HEADER, 0)),
-                       reason=f"undecodable: {exc}")
+        event = self._decode_or_park(body, message)
+        if event is None:
             return
         self._pending.append((event, message))
         if len(self._pending) >= self.batch_size:

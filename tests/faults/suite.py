@@ -308,8 +308,15 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
             if report["lost"] == 0:
                 break
             eventlet.sleep(1.0)
-        dlq = dead_letters(amqp_uri, subs)
-        unexpected_dlq = {q: n - faults.malformed.get(q, 0) for q, n in dlq.items() if n != faults.malformed.get(q, 0)}
+        # a malformed message waits behind its queue's backlog (evaluation's events keep notify busy)
+        deadline = time.monotonic() + 90
+        while True:
+            dlq = dead_letters(amqp_uri, subs)
+            unexpected_dlq = {q: n - faults.malformed.get(q, 0) for q, n in dlq.items()
+                              if n != faults.malformed.get(q, 0)}
+            if not unexpected_dlq or any(v > 0 for v in unexpected_dlq.values()) or time.monotonic() > deadline:
+                break
+            eventlet.sleep(1.0)
         finished = [j for j in load.lifecycles if j.finished]
         result = {
             "instances_per_service": instances, "rounds": rounds, "seconds": round(time.time() - t_start, 1),
