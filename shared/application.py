@@ -246,7 +246,8 @@ class Application:
             try:
                 with self.db.transaction() as conn:
                     if not self.inbox.claim(conn, event.event_id, handler_name):
-                        log.info("event_duplicate_skipped", event_id=event.event_id, handler=handler_name)
+                        log.info("event_duplicate_skipped", event_id=event.event_id, event_type=event.event_type,
+                                 handler=handler_name)
                         return False
                     if ordered and not self.watermarks.advance(conn, handler_name, f"{event.source}:{event.stream_id}",
                                                                event.stream_version):
@@ -283,6 +284,8 @@ class Application:
                     for event in events:
                         if event.event_id not in fresh:
                             outcome.duplicates += 1
+                            log.info("event_duplicate_skipped", event_id=event.event_id, event_type=event.event_type,
+                                     handler=handler_name)
                             continue
                         fresh.discard(event.event_id)  # the same event twice in one batch: once
                         context = Context(correlation_id=event.correlation_id, causation_id=event.event_id,

@@ -4,6 +4,7 @@ services.gateway.serve --demo`, eventlet's WSGI server) on a fresh RabbitMQ vhos
   Playwright's sync API does not run under eventlet's monkey patching), screenshots kept;
 - schemathesis against the served OpenAPI document: no 5xx on any generated input."""
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -30,7 +31,8 @@ def served(amqp_uri, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("served")
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "GATEWAY_PORT": str(port), "BAODAO_GATEWAY_DEMO_DIR": str(tmp / "data"),
-           "PYTHONWARNINGS": "ignore", "HOME": str(tmp)}
+           "PYTHONWARNINGS": "ignore", "HOME": str(tmp),
+           "QUEUE_TYPE": os.environ.get("QUEUE_TYPE", "quorum")}  # the type of the session vhost's queues
     log = open(tmp / "demo.log", "wb")
     demo = subprocess.Popen([sys.executable, "-m", "services.gateway.serve", "--demo", "--host", "127.0.0.1",
                              "--amqp-uri", amqp_uri], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -71,8 +71,8 @@ def test_two_instances_of_every_service_share_the_load_without_double_processing
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30) as rpc:
         for name in SERVICE_CLASSES:
             wait_for(lambda: getattr(rpc, name).health()["relay_lag"] == 0, timeout=60)
-    receipt = b'"handler": "notify.return_check_in_receipt"'
-    wait_for(lambda: sum(c.log_lines("notify", b"event_handled", receipt).values()) >= 24, timeout=60)
+    receipt = (b'"handler": "notify.rules"', b'"event_type": "MemberCheckedIn"')
+    wait_for(lambda: sum(c.log_lines("notify", b"event_handled", *receipt).values()) >= 24, timeout=60)
     report = wait_for(lambda: (lambda r: r if r["lost"] == 0 else None)(
         flow.reconcile(PG_URL, prefix, checked_in=checked_in, lifecycles=done, outcomes=outcomes)), timeout=60)
     assert report["duplicated"] == 0, report
@@ -83,7 +83,7 @@ def test_two_instances_of_every_service_share_the_load_without_double_processing
     for name in ("registration", "dispatch"):
         executed = c.log_lines(name, b"command_executed")
         assert all(n > 0 for n in executed.values()), (name, executed)
-    handled = c.log_lines("notify", b"event_handled", receipt)
+    handled = c.log_lines("notify", b"event_handled", *receipt)
     assert all(n > 0 for n in handled.values()), handled
     # each MemberCheckedIn was delivered to notify once (one relay published it, not two): a
     # second delivery would be skipped by the inbox and logged. (The count of handled events may
@@ -91,5 +91,5 @@ def test_two_instances_of_every_service_share_the_load_without_double_processing
     # notify consumes too; the exact once-per-member count is the reconciliation's, above.)
     assert sum(handled.values()) >= 24
     assert report["unit_receipts"] == {"expected": 24, "lost": 0, "duplicated": 0}
-    assert sum(c.log_lines("notify", b"event_duplicate_skipped", receipt).values()) == 0
+    assert sum(c.log_lines("notify", b"event_duplicate_skipped", *receipt).values()) == 0
     assert sum(c.log_lines("dispatch", b"event_duplicate_skipped").values()) == 0
