@@ -87,7 +87,6 @@ def main() -> int:
     import os
     import platform
     import subprocess
-    import time
     from pathlib import Path
 
     from bench.support import cpu_by_program, fresh_vhost, proc_cpu_s, summary

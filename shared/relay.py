@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import amqp
 import kombu
 import structlog
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, BigInteger, bindparam, select, update
+from sqlalchemy import Column, Float, Integer, String, Table, BigInteger, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 

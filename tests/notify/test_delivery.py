@@ -1,7 +1,6 @@
 """Delivery on external channels against real local receivers: SMTP (aiosmtpd) and HTTP gateways."""
 import time
 
-import pytest
 
 from services.notify import handlers, readmodels
 from services.notify.channels import EmailSender, HttpGatewaySender

@@ -1,5 +1,4 @@
 """情况反馈: the unit's yearly report as PDF and .xlsx, in its inbox; on schedule and on demand."""
-from datetime import datetime, timezone
 
 import openpyxl
 import pypdf

@@ -1,7 +1,7 @@
 """Notify's rules: one message per event, templates checked at start-up."""
 import pytest
 
-from services.notify.domain import Message, MessageDelivered, RenderedMessage, message_id_for
+from services.notify.domain import Message, RenderedMessage, message_id_for
 from services.notify.rules import chinese_date
 from services.notify.templates import TemplateError, Templates
 

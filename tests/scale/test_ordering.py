@@ -11,7 +11,6 @@ Relays: two relays of one service (two instances) share one lease row; only the 
 publishes, each event exactly once while nobody crashes, and the other takes over when the
 holder stops renewing.
 """
-import threading
 import time
 import uuid
 

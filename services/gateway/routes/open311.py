@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from services.dispatch.schemas import RecordDemandSchema
 from services.gateway.access import STAFF
-from services.gateway.errors import ApiError, forbidden
+from services.gateway.errors import ApiError
 from services.gateway.web import RouteGroup, json_response, validate_with
 from shared.contracts.dispatch import CATEGORIES
 
