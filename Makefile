@@ -3,6 +3,10 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONWARNINGS := ignore
+# The local broker is a single node: classic queues for the demos and tests. Deployments keep the
+# code's default, quorum (deploy/docker-compose.yml, deploy/k8s). RabbitMQ 3.10 here stalled
+# creating vhosts after a demo had declared ~150 quorum queues (README, "Queue types").
+export QUEUE_TYPE ?= classic
 
 .PHONY: setup services demo console faults test bench topology clean
 
