@@ -3,11 +3,11 @@ database, and CPU/memory readings of processes from /proc."""
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from deploy.broker import rabbitmqctl
 from deploy.pg import drop_schemas, ensure_database
 
 
@@ -29,10 +29,6 @@ def summary(values: list[float], digits: int = 2) -> dict:
     return {"p50": rnd(percentile(s, 50), digits), "p90": rnd(percentile(s, 90), digits),
             "p99": rnd(percentile(s, 99), digits), "max": rnd(s[-1] if s else None, digits),
             "mean": rnd(sum(s) / len(s) if s else None, digits), "n": len(s)}
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, stdout=subprocess.DEVNULL, timeout=120)
 
 
 @contextmanager

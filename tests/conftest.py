@@ -12,7 +12,6 @@ with warnings.catch_warnings():
 eventlet.monkey_patch()
 
 import os  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy.broker import rabbitmqctl  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
 
@@ -59,15 +59,11 @@ def pg_database():
     db.drop_schema()
 
 
-def _rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, stdout=subprocess.DEVNULL, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def amqp_uri():
     """A fresh RabbitMQ vhost for the test session, deleted afterwards."""
     vhost = "baodao-test-" + uuid.uuid4().hex[:8]
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     yield f"{AMQP_BASE}/{vhost}"
-    _rabbitmqctl("delete_vhost", vhost)
+    rabbitmqctl("delete_vhost", vhost)

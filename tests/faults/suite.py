@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import eventlet
 
 from bench import flow
+from deploy.broker import rabbitmqctl
 
 STATE_STEPS = {  # order state in dispatch's read model -> the next step of the lifecycle
     None: "record_demand", "recorded": "dispatch_order", "dispatched": "accept_order",
@@ -43,11 +44,6 @@ class FaultLog:
 
     def add(self, kind: str, target: str) -> None:
         self.injected.append({"at": round(time.time(), 2), "fault": kind, "target": target})
-
-
-def rabbitmqctl(*args: str, timeout: float = 60) -> str:
-    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True,
-                          timeout=timeout).stdout
 
 
 def vhost_of(amqp_uri: str) -> str:

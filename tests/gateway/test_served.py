@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 
+from deploy.broker import rabbitmqctl
 from deploy.processes import ROOT
 
 CHROMIUM = shutil.which("chromium")
@@ -91,9 +92,8 @@ def test_the_plain_server_starts_from_its_config_and_answers_503_while_services_
     its vhost: it serves the OpenAPI document and logins, and says in Chinese that a service is
     unavailable instead of failing."""
     vhost = "baodao-gw-plain-" + str(int(time.time() * 1000) % 100000)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, stdout=subprocess.DEVNULL, timeout=60)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True,
-                   stdout=subprocess.DEVNULL, timeout=60)
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "GATEWAY_PORT": str(port), "GATEWAY_ADMIN_PASSWORD": "admin-pass-123",
            "AMQP_URI": f"amqp://guest:guest@localhost:5672/{vhost}", "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db",
@@ -125,4 +125,4 @@ def test_the_plain_server_starts_from_its_config_and_answers_503_while_services_
     finally:
         server.terminate()
         server.wait(20)
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], stdout=subprocess.DEVNULL, timeout=60)
+        rabbitmqctl("delete_vhost", vhost)
