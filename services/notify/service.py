@@ -193,6 +193,12 @@ class NotifyService(EventSourcedService):
         each request is its own occasion unless one is given."""
         return self._feedback(unit_id, int(year), occasion or f"on-demand-{uuid.uuid4()}")
 
+    @rpc
+    def feedback_report_document(self, unit_id, year, fmt):
+        """The unit's latest feedback report of `year` as PDF or .xlsx (`fmt`), to download:
+        {filename, content_type, content_base64}, or None if none has been generated."""
+        return feedback.latest_report(_report_dir(self.app.config), unit_id, int(year), fmt)
+
     def _feedback(self, unit_id: str, year: int, occasion: str) -> dict:
         t = now()
         figures = self.app.query(readmodels.feedback_figures, unit_id, year)
