@@ -27,6 +27,7 @@ ROUTE_MODULES = (
     "services.gateway.routes.dispatch",
     "services.gateway.routes.notify",
     "services.gateway.routes.evaluation",
+    "services.gateway.routes.funds",
     "services.gateway.routes.open311",
     "services.gateway.routes.console",
 )

@@ -46,6 +46,8 @@ MATRIX = {
     "feedback reports czj": ("GET", "/api/v1/units/czj/feedback-reports", "ok ok no no no no ok no no no no no"),
     "rankings of xf": ("GET", "/api/v1/evaluation-rankings?community_id=xf", "ok ok no ok ok no no no no no no no"),
     "grades of xq": ("GET", "/api/v1/districts/xq/grades", "ok ok no no no no no no no no no no"),
+    "fund ledger xf": ("GET", "/api/v1/communities/xf/funds/2026/ledger", "ok ok no ok ok no no no no no no no"),
+    "fund notices xf": ("GET", "/api/v1/communities/xf/funds-noticeboard", "ok ok no ok ok no ok ok ok ok ok no"),
 }
 
 

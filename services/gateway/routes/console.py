@@ -145,7 +145,20 @@ def community_home(call):
                 board=call.call("registration", "noticeboard", cid),
                 wishes=call.call("dispatch", "wish_wall", cid)[:50],
                 to_verify=call.call("dispatch", "community_orders", cid, ["completed"], 1, 50),
-                **demands_context(call, cid))
+                **fund_context(call, cid), **demands_context(call, cid))
+
+
+def fund_context(call, community_id: str) -> dict:
+    """This year's special fund (专项经费) of the community, read-only on the dashboard; the page
+    still works when funds cannot be reached."""
+    year = datetime.now(BEIJING).year
+    try:
+        fund, error = call.call("funds", "account", community_id, year), False
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        fund, error = None, True
+    return {"fund": fund, "fund_year": year, "fund_error": error, "yuan": lambda fen: f"{fen / 100:,.2f} 元"}
 
 
 @routes.route("/console/communities/<community_id>/demands-fragment", summary="待办需求片段", roles=STAFF,
