@@ -163,7 +163,8 @@ class EventSourcedApp(DependencyProvider):
     def setup(self):
         cfg = self.container.config
         name = self.container.service_name
-        self.database = database_for(name, cfg.get("DATABASE_URL"), cfg.get("DATABASE_SCHEMA", name))
+        self.database = database_for(name, cfg.get("DATABASE_URL"), cfg.get("DATABASE_SCHEMA", name),
+                                     cfg.get("DB_POOL_SIZE"))
         self.application, projections = self.build(self.database)
         self.projector = (Projector(self.database, self.application.store, self.application.codec, projections)
                           if projections else None)
