@@ -21,7 +21,7 @@ from shared.contracts import ReceivedEvent, get_contract
 from shared.db import Database
 from shared.domain import Aggregate, DomainEvent
 from shared.eventstore import ConcurrencyConflict, EventStore, NewEvent, StoredEvent, StreamAppend
-from shared.inbox import Inbox, StreamWatermarks
+from shared.inbox import MISSING, CommandReplies, Inbox, ReplyRace, StreamWatermarks
 
 log = structlog.get_logger("baodao.application")
 A = TypeVar("A", bound=Aggregate)
@@ -199,6 +199,7 @@ class Application:
         self.store = EventStore(database)
         self.codec = codec
         self.inbox = Inbox(database)
+        self.replies = CommandReplies(database)
         self.watermarks = StreamWatermarks(database)
         self.streams = StreamCache()
         self._listeners: list[Callable[[], None]] = []
@@ -211,6 +212,37 @@ class Application:
     def _notify(self) -> None:
         for listener in self._listeners:
             listener()
+
+    def execute_once(self, request_key: str, handler: Callable[..., R], *args, context: Context = Context(),
+                     repeat_possible: bool = True, **kwargs) -> R:
+        """`execute`, answered once per `request_key`: the reply is stored with the command's
+        effects, and a repeat of the key (a redelivered request) gets the stored reply back
+        without deciding again. Two deliveries racing: the loser re-runs and finds the reply.
+        `repeat_possible=False` (a first delivery, as the broker says) skips looking for a
+        stored reply; the reply is stored all the same."""
+        replies, look = self.replies, [repeat_possible]
+
+        def once(uow, *a, **kw):
+            if look[0]:
+                found = replies.find(uow.conn, request_key)
+                if found is not MISSING:
+                    log.info("command_repeat_answered", request_key=request_key)
+                    return found
+            look[0] = True       # a re-run after a conflict: perhaps with the other delivery
+            result = handler(uow, *a, **kw)
+            replies.record(uow.conn, request_key, result)
+            return result
+
+        once.__name__ = getattr(handler, "__name__", "command")
+        for attempt in range(self.max_conflict_retries + 1):
+            try:
+                return self.execute(once, *args, context=context, **kwargs)
+            except ReplyRace:
+                look[0] = True   # the other delivery committed first: its reply is ours
+                if attempt == self.max_conflict_retries:
+                    raise
+                _back_off(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def execute(self, handler: Callable[..., R], *args, context: Context = Context(), **kwargs) -> R:
         """Run a command handler in one transaction; on a concurrency conflict, re-run it on

@@ -225,6 +225,70 @@ def test_concurrent_commands_on_one_aggregate_one_wins_the_rest_decide_again(app
         assert len(runs) == 5
 
 
+# -- commands answered once per request -----------------------------------------------------
+
+def test_a_repeated_request_gets_the_first_reply_and_decides_nothing_again(app):
+    """A redelivered RPC request (its worker died after the commit): without the stored reply
+    the repeat would be refused with "already registered" although the first delivery won."""
+    assert app.execute_once("req-1#1", register_unit, "u1", "财政局") == 1
+    assert app.execute_once("req-1#1", register_unit, "u1", "财政局") == 1      # the same reply, no refusal
+    assert len(app.store.read_stream("unit-u1")) == 1
+    with pytest.raises(AlreadyRegistered):                                       # a new request decides
+        app.execute_once("req-2#1", register_unit, "u1", "财政局")
+    with pytest.raises(AlreadyRegistered):                                       # and a refusal is not kept:
+        app.execute_once("req-2#1", register_unit, "u1", "财政局")               # nothing was applied
+
+
+def test_a_refused_request_stores_no_reply_and_a_redelivery_decides_afresh(app):
+    app.execute(register_unit, "u1", "财政局")
+    with pytest.raises(AlreadyRegistered):
+        app.execute_once("req-3#1", register_unit, "u1", "卫健委")
+    with app.db.transaction() as conn:
+        from shared.inbox import MISSING
+
+        assert app.replies.find(conn, "req-3#1") is MISSING
+
+
+def test_replies_older_than_the_retention_are_pruned(app):
+    from shared.inbox import MISSING, command_replies_table
+
+    app.execute_once("old#1", register_unit, "u1", "财政局")
+    app.execute_once("new#1", register_unit, "u2", "卫健委")
+    with app.db.transaction() as conn:
+        conn.execute(command_replies_table.update().where(command_replies_table.c.request_key == "old#1")
+                     .values(recorded_at="2020-01-01T00:00:00+00:00"))
+        assert app.replies.prune(conn, "2026-01-01T00:00:00+00:00") == 1
+        assert app.replies.find(conn, "old#1") is MISSING and app.replies.find(conn, "new#1") == 1
+
+
+def test_two_deliveries_of_one_request_at_once_apply_it_once_and_answer_alike(app):
+    """Both deliveries run together (the first worker's connection was cut, RabbitMQ handed the
+    request to another instance): one commits, the other re-runs and finds its reply."""
+    replies, ready = [], eventlet.event.Event()
+    started = []
+
+    def slow(uow, unit_id, name):
+        started.append(name)
+        if len(started) == 2:
+            ready.send()
+        if app.db.is_postgres and len(started) <= 2:
+            ready.wait()
+        return register_unit(uow, unit_id, name)
+
+    pool = eventlet.GreenPool(2)
+    for _ in range(2):
+        pool.spawn(lambda: replies.append(app.execute_once("req-4#1", slow, "u9", "民政局")))
+    pool.waitall()
+    assert replies == [1, 1]
+    assert len(app.store.read_stream("unit-u9")) == 1
+
+
+def test_a_first_delivery_skips_the_lookup_but_still_keeps_its_reply(app):
+    assert app.execute_once("req-5#1", register_unit, "u5", "财政局", repeat_possible=False) == 1
+    assert app.execute_once("req-5#1", register_unit, "u5", "财政局", repeat_possible=True) == 1
+    assert len(app.store.read_stream("unit-u5")) == 1
+
+
 # -- events from other services, exactly once ----------------------------------------------
 
 def received(event_id=None, **data) -> ReceivedEvent:
