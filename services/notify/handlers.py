@@ -291,7 +291,9 @@ def send_feedback_report(notifier: Notifier, figures: dict, files: list[str], oc
         unit_id, year = figures["unit_id"], figures["year"]
         return notifier.record(uow, directory, PlannedMessage(
             "feedback_report_unit", "unit", unit_id,
-            {**figures["totals"], "unit_name": figures["unit_name"], "year": year, "files": "、".join(files)}, True),
+            # file names, not the server's paths: the unit downloads them from its page
+            {**figures["totals"], "unit_name": figures["unit_name"], "year": year,
+             "files": "、".join(f.replace("\\", "/").rsplit("/", 1)[-1] for f in files)}, True),
             feedback_cause(unit_id, year, occasion), now)
 
     return handler

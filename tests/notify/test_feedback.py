@@ -46,7 +46,8 @@ def test_the_report_as_pdf_and_xlsx_sent_to_the_units_inbox_once_per_occasion(no
     reports = notify.query(readmodels.inbox, "unit", "czj", 1, 20, False, "feedback_report_unit")
     assert reports["total"] == 2 and all(m["important"] for m in reports["items"])
     body = reports["items"][0]["body"]
-    assert "在册党员3名，已报到2名；完成服务3次，共6.0小时" in body and str(pdf) in body and str(xlsx) in body
+    assert "在册党员3名，已报到2名；完成服务3次，共6.0小时" in body and pdf.name in body and xlsx.name in body
+    assert str(tmp_path) not in body                           # the server's paths stay on the server
     assert notify.query(readmodels.delivery, handlers.feedback_message_id("czj", 2026, "yearly")) is not None
 
 
