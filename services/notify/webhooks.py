@@ -110,6 +110,19 @@ def log_event(conn: Connection, event: ReceivedEvent) -> None:
         index_elements=["event_id"]))
 
 
+def log_events(conn: Connection, events: list[ReceivedEvent]) -> None:
+    """`log_event` of many events with one statement; positions follow their order."""
+    rows = {}
+    for event in events:
+        rows.setdefault(event.event_id, dict(
+            event_id=event.event_id, source=event.source, event_type=event.event_type,
+            occurred_at=event.occurred_at, envelope=json.dumps(envelope_of(event), ensure_ascii=False)))
+    if not rows:
+        return
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(ins(event_log).values(list(rows.values())).on_conflict_do_nothing(index_elements=["event_id"]))
+
+
 def _where_types(q, event_types: list[str]):
     from sqlalchemy import and_, or_
 
