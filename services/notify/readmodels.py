@@ -105,7 +105,7 @@ class InboxProjection(_InsertsRecorded):
 
     def _insert_statement(self, conn):
         ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        return ins(inbox_messages).on_conflict_do_nothing(index_elements=["message_id"])
+        return many_rows(ins(inbox_messages).on_conflict_do_nothing(index_elements=["message_id"]))
 
     @staticmethod
     def _row(data, delivered_at, important) -> dict:
@@ -142,7 +142,7 @@ class DeliveryProjection(_InsertsRecorded):
         conn.execute(deliveries.delete())
 
     def _insert_statement(self, conn):
-        return deliveries.insert()
+        return many_rows(deliveries.insert())
 
     def when_MessageRecorded(self, conn, event, data):
         channels = data["channels"]
@@ -336,15 +336,33 @@ def _upsert(conn: Connection, table: Table, values: dict, keys: list[str]) -> No
                  else stmt.on_conflict_do_nothing(index_elements=keys))
 
 
-def _upsert_many(conn: Connection, table: Table, rows: list[dict], keys: list[str], chunk: int = 500) -> None:
-    """`_upsert` of many rows with one statement per `chunk` rows; the rows have the same
-    columns and distinct keys (one statement cannot update a row twice)."""
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), chunk):
-        stmt = ins(table).values(rows[start:start + chunk])
-        updates = {k: stmt.excluded[k] for k in rows[0] if k not in keys}
-        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates
-                     else stmt.on_conflict_do_nothing(index_elements=keys))
+_UPSERTS: dict[tuple, object] = {}
+
+
+def _upsert_statement(dialect: str, table: Table, columns: tuple, keys: tuple):
+    """The upsert of rows with these columns, built once (executed with many rows at a time)."""
+    cached = _UPSERTS.get((dialect, table.name, columns, keys))
+    if cached is None:
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        updates = {k: stmt.excluded[k] for k in columns if k not in keys}
+        cached = _UPSERTS[(dialect, table.name, columns, keys)] = many_rows(
+            stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates
+            else stmt.on_conflict_do_nothing(index_elements=list(keys)))
+    return cached
+
+
+def many_rows(insert_statement):
+    """An INSERT to execute with many rows as multi-row statements (SQLAlchemy's
+    "insertmanyvalues", which it uses for an executemany with RETURNING; without it psycopg2
+    sends one statement per row)."""
+    return insert_statement.returning(*insert_statement.table.primary_key.columns)
+
+
+def _upsert_many(conn: Connection, table: Table, rows: list[dict], keys: list[str]) -> None:
+    """`_upsert` of many rows in multi-row statements; the rows have the same columns and
+    distinct keys (one statement cannot update a row twice)."""
+    if rows:
+        conn.execute(_upsert_statement(conn.dialect.name, table, tuple(rows[0]), tuple(keys)), rows)
 
 
 class SqlDirectory:

@@ -122,8 +122,16 @@ def log_events(conn: Connection, events: list[ReceivedEvent]) -> None:
             occurred_at=event.occurred_at, envelope=json.dumps(envelope_of(event), ensure_ascii=False)))
     if not rows:
         return
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(ins(event_log).values(list(rows.values())).on_conflict_do_nothing(index_elements=["event_id"]))
+    statement = _LOG_INSERTS.get(conn.dialect.name)
+    if statement is None:
+        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        statement = _LOG_INSERTS[conn.dialect.name] = ins(event_log).on_conflict_do_nothing(
+            index_elements=["event_id"]).returning(event_log.c.position)
+    # an executemany with RETURNING: multi-row statements ("insertmanyvalues"), rows in order
+    conn.execute(statement, list(rows.values()))
+
+
+_LOG_INSERTS: dict[str, object] = {}
 
 
 def _where_types(q, event_types: list[str]):
@@ -254,30 +262,39 @@ class WebhookDeliverer:
 
     def _deliver_page(self, hook: dict, items: list[dict]) -> tuple[int, bool]:
         """Deliver in order until one fails: (delivered, all delivered)."""
-        webhook_id, delivered = hook["webhook_id"], 0
+        delivered = 0
         for item in items:
             status, error = self._post(hook, item)
             ok = status is not None and 200 <= status < 300
             with self.db.transaction() as conn:
-                attempt = hook["failures"] + 1
-                conn.execute(webhook_log.insert().values(
-                    webhook_id=webhook_id, position=item["position"], event_id=item["event"]["event_id"],
-                    attempt=attempt, outcome="delivered" if ok else "failed", http_status=status, error=error,
-                    at=_now().isoformat()))
-                if ok:
-                    hook["failures"], hook["cursor"] = 0, item["position"]
-                    conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
-                                 .where(webhooks.c.lease_owner == self.owner)
-                                 .values(cursor=item["position"], failures=0, next_attempt_at=None))
-                else:
-                    delay = self.retry_delays[min(hook["failures"], len(self.retry_delays) - 1)]
-                    conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
-                                 .values(failures=attempt,
-                                         next_attempt_at=(_now() + timedelta(seconds=delay)).isoformat()))
+                self._record(conn, hook, item, ok, status, error)
             if not ok:
                 return delivered, False      # in order: the same event first, after the back-off
             delivered += 1
         return delivered, True
+
+    def _record(self, conn: Connection, hook: dict, item: dict, ok: bool, status, error) -> None:
+        """The attempt in the delivery log; the cursor moved past a delivered event, or the
+        back-off after a failed one. Committed lazily (`_lazy_commit`)."""
+        webhook_id, attempt = hook["webhook_id"], hook["failures"] + 1
+        row = dict(webhook_id=webhook_id, position=item["position"], event_id=item["event"]["event_id"],
+                   attempt=attempt, outcome="delivered" if ok else "failed", http_status=status, error=error,
+                   at=_now().isoformat())
+        if ok:
+            hook["failures"], hook["cursor"] = 0, item["position"]
+            if conn.dialect.name == "postgresql":   # the usual case, in one round trip
+                conn.exec_driver_sql(_PG_DELIVERED, {**row, "owner": self.owner})
+                return
+        _lazy_commit(conn)
+        conn.execute(webhook_log.insert().values(**row))
+        if ok:
+            conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                         .where(webhooks.c.lease_owner == self.owner)
+                         .values(cursor=item["position"], failures=0, next_attempt_at=None))
+        else:
+            delay = self.retry_delays[min(hook["failures"], len(self.retry_delays) - 1)]
+            conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                         .values(failures=attempt, next_attempt_at=(_now() + timedelta(seconds=delay)).isoformat()))
 
     def _post(self, hook: dict, item: dict) -> tuple[int | None, str | None]:
         body = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -324,6 +341,28 @@ class WebhookDeliverer:
             return exc.code, exc.read()[:300].decode("utf-8", "replace")
         except (urllib.error.URLError, OSError) as exc:
             return None, f"{exc.__class__.__name__}: {exc}"
+
+
+# A delivered event's outcome on PostgreSQL, as `_lazy_commit` and the two statements of the
+# general path (the delivery log row, then the cursor if this instance still holds the lease).
+_PG_DELIVERED = (
+    "SET LOCAL synchronous_commit TO OFF; "
+    "INSERT INTO notify_webhook_deliveries (webhook_id, position, event_id, attempt, outcome, http_status, error, at) "
+    "VALUES (%(webhook_id)s, %(position)s, %(event_id)s, %(attempt)s, %(outcome)s, %(http_status)s, %(error)s, "
+    "%(at)s); "
+    "UPDATE notify_webhooks SET cursor = %(position)s, failures = 0, next_attempt_at = NULL "
+    "WHERE webhook_id = %(webhook_id)s AND lease_owner = %(owner)s")
+
+
+def _lazy_commit(conn: Connection) -> None:
+    """Commit a delivery's outcome without waiting for the WAL to reach the disk (PostgreSQL's
+    `synchronous_commit = off`, this transaction only): the commit costs no fsync, so one
+    delivery no longer waits for one. A notify crash loses nothing (the commit is in the
+    server); a database crash may lose the last fraction of a second of outcomes, and those
+    events are delivered again with their `X-Baodao-Event-Id` — which at-least-once delivery
+    allows. The consuming transactions (messages, inbox claims) keep synchronous commits."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def _proxied(url) -> bool:
