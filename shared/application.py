@@ -126,11 +126,18 @@ class UnitOfWork:
         self.store, self.codec, self.conn, self.context = store, codec, conn, context
         self.cache = cache
         self._aggregates: dict[str, Aggregate] = {}
+        self._contexts: dict[str, Context] = {}
         self.appended_positions: list[int] = []
 
-    def load(self, cls: type[A], aggregate_id: str) -> A:
-        """The aggregate, rebuilt from its stream (version 0 if the stream is empty)."""
+    def load(self, cls: type[A], aggregate_id: str, context: Context | None = None) -> A:
+        """The aggregate, rebuilt from its stream (version 0 if the stream is empty).
+
+        `context`: what caused the work on this aggregate, when it is not the unit of work's
+        own (a batch handler working for many events at once stamps each aggregate's events
+        with the event that caused them)."""
         stream_id = cls.stream_id_for(aggregate_id)
+        if context is not None:
+            self._contexts[stream_id] = context
         if stream_id in self._aggregates:
             return self._aggregates[stream_id]  # type: ignore[return-value]
         known = self.cache.get(stream_id) if self.cache is not None else ()
@@ -170,8 +177,9 @@ class UnitOfWork:
         for stream_id, aggregate in self._aggregates.items():
             pending = aggregate.collect_pending()
             if pending:
-                meta = dict(correlation_id=self.context.correlation_id,
-                            causation_id=self.context.causation_id, actor=self.context.actor)
+                context = self._contexts.get(stream_id, self.context)
+                meta = dict(correlation_id=context.correlation_id,
+                            causation_id=context.causation_id, actor=context.actor)
                 appends.append(StreamAppend(stream_id, [self.codec.encode(e, **meta) for e in pending],
                                             aggregate.loaded_version))
                 flushed.append(aggregate)
@@ -301,11 +309,18 @@ class Application:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                     handler_name: str) -> BatchOutcome:
+                     handler_name: str,
+                     batch_handler: Callable[[UnitOfWork, list[ReceivedEvent]], None] | None = None) -> BatchOutcome:
         """`handle_once` for many events with one commit: every event this handler has not
         applied yet is applied in order, each with its own causation, and the inbox rows and
         all the effects commit together. If the batch fails, nothing of it stays and each event
-        is handled on its own, so a bad event fails alone (reported in `failed`)."""
+        is handled on its own, so a bad event fails alone (reported in `failed`).
+
+        `batch_handler(uow, events)`: set-based work for the whole batch at once — called with
+        the events not applied yet (in order, each once) and one unit of work, which it loads
+        aggregates from with each event's `Context` (`uow.load(cls, id, context=...)`). It must
+        have the same effects as `handler` applied to each event in turn; `handler` is still
+        what the one-by-one fallback runs."""
         for attempt in range(self.max_conflict_retries + 1):
             outcome = BatchOutcome()
             cache = _CommitOnlyCache(self.streams)
@@ -313,6 +328,7 @@ class Application:
             try:
                 with self.db.transaction() as conn:
                     fresh = self.inbox.claim_many(conn, [e.event_id for e in events], handler_name)
+                    todo = []
                     for event in events:
                         if event.event_id not in fresh:
                             outcome.duplicates += 1
@@ -320,12 +336,21 @@ class Application:
                                      handler=handler_name)
                             continue
                         fresh.discard(event.event_id)  # the same event twice in one batch: once
-                        context = Context(correlation_id=event.correlation_id, causation_id=event.event_id,
-                                          actor=event.actor)
-                        uow = UnitOfWork(self.store, self.codec, conn, context, cache)  # type: ignore[arg-type]
-                        handler(uow, event)
-                        appended = bool(uow.flush()) or appended
-                        outcome.applied += 1
+                        todo.append(event)
+                    if batch_handler is not None:
+                        if todo:
+                            uow = UnitOfWork(self.store, self.codec, conn, Context(), cache)  # type: ignore[arg-type]
+                            batch_handler(uow, todo)
+                            appended = bool(uow.flush()) or appended
+                            outcome.applied += len(todo)
+                    else:
+                        for event in todo:
+                            context = Context(correlation_id=event.correlation_id, causation_id=event.event_id,
+                                              actor=event.actor)
+                            uow = UnitOfWork(self.store, self.codec, conn, context, cache)  # type: ignore[arg-type]
+                            handler(uow, event)
+                            appended = bool(uow.flush()) or appended
+                            outcome.applied += 1
             except ConcurrencyConflict:
                 if attempt == self.max_conflict_retries:
                     break

@@ -155,9 +155,13 @@ class WorkerApp:
         return self.application.handle_once(event, handler, name or handler.__qualname__, ordered=ordered)
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                     name: str | None = None) -> BatchOutcome:
-        """For a `@subscribe_batch` method: `handle_once` for each event, one commit for all."""
-        return self.application.handle_batch(events, handler, name or handler.__qualname__)
+                     name: str | None = None,
+                     batch_handler: Callable[[UnitOfWork, list[ReceivedEvent]], None] | None = None) -> BatchOutcome:
+        """For a `@subscribe_batch` method: `handle_once` for each event, one commit for all
+        (with `batch_handler`, set-based work for the batch; `handler` is the one-by-one
+        fallback)."""
+        return self.application.handle_batch(events, handler, name or handler.__qualname__,
+                                             batch_handler=batch_handler)
 
     def health(self) -> dict:
         """Readiness for operators: the database answers, and how far the relay lags."""

@@ -515,3 +515,58 @@ def test_a_failed_batch_leaves_none_of_its_events_in_the_stream_cache(app):
     assert [e.data["name"] for e in app.store.read_stream("unit-shared")] == ["first 第2次"]
     # what a later command sees is what was committed, not the rolled-back batch's append
     assert app.execute(inspect_unit, "shared") == (1, "first 第2次", 1)
+
+
+# -- a batch handler: set-based work for the whole batch --------------------------------------
+
+def mirror_units_at_once(batches, fail_on=None):
+    """A batch handler with the effects of `mirror_unit` on each event, stamped per event."""
+    def handler(uow, events):
+        batches.append([e.event_id for e in events])
+        for event in events:
+            if event.data["unit_id"] == fail_on:
+                raise ValueError("整批失败")
+            context = Context(correlation_id=event.correlation_id, causation_id=event.event_id, actor=event.actor)
+            uow.load(Unit, "mirror-" + event.data["unit_id"], context=context).register(
+                event.data["name"], kind=event.data["kind"])
+    return handler
+
+
+def test_a_batch_handler_gets_each_new_event_once_and_stamps_each_aggregate_with_its_event(app):
+    calls, batches = [], []
+    e1, e2, e3 = received(unit_id="s1"), received(unit_id="s2"), received(unit_id="s3")
+    assert app.handle_once(e1, mirror_unit(calls), "mirror") is True
+
+    outcome = app.handle_batch([e1, e2, e3, e2], mirror_unit(calls), "mirror",
+                               batch_handler=mirror_units_at_once(batches))
+
+    assert (outcome.applied, outcome.duplicates, outcome.failed) == (2, 2, {})
+    assert batches == [[e2.event_id, e3.event_id]] and calls == [e1.event_id]   # one call, no fallback
+    for event in (e2, e3):
+        [stored] = app.store.read_stream(f"unit-mirror-{event.data['unit_id']}")
+        assert (stored.causation_id, stored.correlation_id, stored.actor) == (event.event_id, "corr-ext", ACTOR)
+    before = everything(app)
+    again = app.handle_batch([e3, e2, e1], mirror_unit(calls), "mirror", batch_handler=mirror_units_at_once(batches))
+    assert (again.applied, again.duplicates, again.failed) == (0, 3, {})
+    assert everything(app) == before and len(batches) == 1   # nothing new: the handler is not called
+
+
+def test_a_failing_batch_handler_falls_back_to_the_event_handler_one_by_one(app):
+    calls, batches = [], []
+
+    def refuse_bad(uow, event):
+        if event.data["unit_id"] == "bad":
+            raise ValueError("无法处理")
+        mirror_unit(calls)(uow, event)
+
+    good1, bad, good2 = received(unit_id="g1"), received(unit_id="bad"), received(unit_id="g2")
+    outcome = app.handle_batch([good1, bad, good2], refuse_bad, "mirror",
+                               batch_handler=mirror_units_at_once(batches, fail_on="bad"))
+
+    assert len(batches) == 1 and calls == [good1.event_id, good2.event_id]
+    assert outcome.applied == 2 and outcome.failed == {bad.event_id: "ValueError: 无法处理"}
+    assert [len(app.store.read_stream(f"unit-mirror-{u}")) for u in ("g1", "g2")] == [1, 1]
+    [stored] = app.store.read_stream("unit-mirror-g2")
+    assert stored.causation_id == good2.event_id
+    with app.db.transaction() as conn:
+        assert not app.inbox.processed(conn, bad.event_id, "mirror")  # free to be retried
