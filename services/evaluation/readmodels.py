@@ -5,6 +5,9 @@
 - **Members, the ledger, party inputs (with every revision), periods, results and the
   double-evaluation publications**: a projection of evaluation's own events, rebuilt from zero
   like any other. Rankings and the double-evaluation table are queries over it.
+- **Grading inputs**: each member's record folded down to what grading reads
+  (`domain.GradingInputs`), one row per member with the stream version it was folded to; a
+  projection of its own (own checkpoint), read by the year close.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from services.evaluation.domain import MEMBER_EVENT_TYPES, GradingInputs, MemberRecord
 from shared.privacy import mask_name
 from shared.projections import Projection
 
@@ -424,3 +428,75 @@ def double_evaluation(conn: Connection, unit_id: str, year: int) -> dict:
                                                              publications.c.year == int(year)))).mappings().first()
     return {"unit_id": unit_id, "unit_name": unit_name(conn, unit_id), "year": int(year), "members": rows,
             "published_at": published["published_at"] if published else None}
+
+
+# -- grading inputs: what the year close reads, one row per member --------------------------------
+grading_metadata = MetaData()
+grading_inputs_table = Table(
+    "ev_grading_inputs", grading_metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+)
+_MEMBER_STREAM = MemberRecord.stream_prefix + "-"
+
+
+def _grading_upsert(ins):
+    stmt = ins(grading_inputs_table).values(member_id=bindparam("p_member_id"), version=bindparam("p_version"),
+                                            state=bindparam("p_state"))
+    return stmt.on_conflict_do_update(index_elements=["member_id"],
+                                      set_={"version": stmt.excluded.version, "state": stmt.excluded.state})
+
+
+_GRADING_UPSERT = {"postgresql": _grading_upsert(pg_insert), "sqlite": _grading_upsert(sqlite_insert)}
+_GRADING_READ = 1000        # members per SELECT … IN
+
+
+class GradingProjection(Projection):
+    """Every member stream's events folded into `GradingInputs`, a row per member. The events of
+    a batch are buffered; at its end the rows of the members they touch are read, folded
+    forward and written back, many per statement."""
+
+    name = "evaluation.grading"
+    metadata = grading_metadata
+
+    def __init__(self):
+        self.start_batch()
+
+    def start_batch(self) -> None:
+        self._events: dict[str, list] = {}       # member_id -> [(event_type, data, stream_version)]
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in MEMBER_EVENT_TYPES
+
+    def apply(self, conn, event, data) -> None:
+        if event.stream_id.startswith(_MEMBER_STREAM):
+            member_id = event.stream_id[len(_MEMBER_STREAM):]
+            self._events.setdefault(member_id, []).append((event.event_type, data, event.stream_version))
+
+    def end_batch(self, conn) -> None:
+        if not self._events:
+            return
+        known = grading_inputs(conn, list(self._events))
+        rows = []
+        for member_id, events in self._events.items():
+            inputs = known.get(member_id) or GradingInputs(member_id)
+            for event_type, data, version in events:
+                inputs.apply(event_type, data, version)
+            rows.append({"p_member_id": member_id, "p_version": inputs.version,
+                         "p_state": json.dumps(inputs.to_state(), ensure_ascii=False, separators=(",", ":"))})
+        conn.execute(_GRADING_UPSERT[conn.dialect.name], rows)
+        self.start_batch()
+
+
+def grading_inputs(conn: Connection, member_ids: list[str]) -> dict[str, GradingInputs]:
+    """The grading inputs of these members as far as the projection has folded their streams
+    (a member it has not seen yet is missing)."""
+    out = {}
+    t = grading_inputs_table
+    for start in range(0, len(member_ids), _GRADING_READ):
+        chunk = member_ids[start:start + _GRADING_READ]
+        for member_id, version, state in conn.execute(select(t.c.member_id, t.c.version, t.c.state)
+                                                      .where(t.c.member_id.in_(chunk))):
+            out[member_id] = GradingInputs.from_state(member_id, version, json.loads(state))
+    return out
