@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger, Column, Connection, Float, Integer, MetaData, String, Table, Text, and_, bindparam, func, select,
@@ -195,6 +196,16 @@ def _member_statements(ins):
 # for every event).
 _STATEMENTS = {"postgresql": _member_statements(pg_insert), "sqlite": _member_statements(sqlite_insert)}
 _INSERT_LEDGER = ledger.insert()
+_INSERT_PARTY = party_inputs.insert()
+_RESULT_COLUMNS = ("member_id", "year", "name", "unit_id", "community_id", "district_id", "titles")
+
+
+@lru_cache(maxsize=64)
+def _result_upsert(dialect: str, changed: tuple[str, ...]):
+    """Insert a result row, or change only the `changed` columns of the existing one."""
+    cols = dict.fromkeys(_RESULT_COLUMNS + changed)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(results).values({c: bindparam(c) for c in cols})
+    return stmt.on_conflict_do_update(index_elements=["member_id", "year"], set_={k: stmt.excluded[k] for k in changed})
 
 
 class EvaluationProjection(Projection):
@@ -211,6 +222,8 @@ class EvaluationProjection(Projection):
         self._members: dict[str, list] = {}          # member_id -> [moves?, values]
         self._lines: list[dict] = []
         self._totals: dict[tuple[str, int], dict] = {}
+        self._parties: list[dict] = []
+        self._results: dict[tuple[str, int], list] = {}   # (member_id, year) -> [row if new, values]
 
     def when_FactRecorded(self, conn, event, d) -> None:
         """The member's place follows check-ins and moves (as on the record), not activities:
@@ -254,13 +267,16 @@ class EvaluationProjection(Projection):
             conn.execute(_INSERT_LEDGER, self._lines)
         if self._totals:
             conn.execute(total, list(self._totals.values()))
+        if self._parties:
+            conn.execute(_INSERT_PARTY, self._parties)
+        self._write_results(conn)
         self.start_batch()
 
     def _party(self, conn, event, d) -> None:
-        conn.execute(party_inputs.insert().values(
-            position=event.global_position, member_id=d["member_id"], period=d["period"], party=d["party"],
-            score=d["score"], comment=d["comment"], by_role=d["by_role"], by_id=d["by_id"], revision=d["revision"],
-            recorded_at=event.occurred_at))
+        self._parties.append({
+            "position": event.global_position, "member_id": d["member_id"], "period": d["period"],
+            "party": d["party"], "score": d["score"], "comment": d["comment"], "by_role": d["by_role"],
+            "by_id": d["by_id"], "revision": d["revision"], "recorded_at": event.occurred_at})
 
     when_SelfEvaluationSubmitted = when_LeaderReviewRecorded = when_ResidentRatingRecorded = _party
     when_CommunityScoreRecorded = when_OrganisationAssessmentRecorded = _party
@@ -271,11 +287,26 @@ class EvaluationProjection(Projection):
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["district_id", "period"]))
 
     def _result(self, conn, d: dict, year: int, **values) -> None:
-        base = dict(member_id=d["member_id"], year=year, name=d["member_name"], unit_id=d["unit_id"],
-                    community_id=d["community_id"], district_id=d.get("district_id", ""), titles="[]")
-        stmt = _upsert(conn)(results).values(**{**base, **values})
-        conn.execute(stmt.on_conflict_do_update(index_elements=["member_id", "year"],
-                                                set_={k: stmt.excluded[k] for k in values}))
+        """A result row: inserted with the member's place if new, else only `values` change.
+        Buffered: the events of one member and year in a batch fold into one row change (the
+        first event's place, the latest value of each column), as applying them one by one
+        would leave it."""
+        key = (d["member_id"], year)
+        pending = self._results.get(key)
+        if pending is None:
+            base = dict(member_id=d["member_id"], year=year, name=d["member_name"], unit_id=d["unit_id"],
+                        community_id=d["community_id"], district_id=d.get("district_id", ""), titles="[]")
+            self._results[key] = pending = [base, {}]
+        pending[1].update(values)
+
+    def _write_results(self, conn) -> None:
+        """The buffered result rows, one upsert statement per set of changed columns."""
+        groups: dict[tuple, list] = {}
+        for base, values in self._results.values():
+            groups.setdefault(tuple(sorted(values)), []).append({**base, **values})
+        for changed, rows in groups.items():
+            conn.execute(_result_upsert(conn.dialect.name, changed), rows)
+        self._results = {}
 
     def when_GradeAssigned(self, conn, event, d) -> None:
         self._result(conn, d, d["year"], grade=d["grade"], stars=d["stars"], points=d["points"], score=d["score"],
@@ -288,6 +319,7 @@ class EvaluationProjection(Projection):
         self._result(conn, d, d["year"], disqualified=json.dumps(d["reasons"], ensure_ascii=False))
 
     def when_TitleAwarded(self, conn, event, d) -> None:
+        self._write_results(conn)       # the row it adds to may be in this batch
         row = conn.execute(select(results.c.titles).where(and_(results.c.member_id == d["member_id"],
                                                                results.c.year == d["year"]))).scalar()
         titles = json.loads(row or "[]") + [{"title": d["title"], "rank": d["rank"]}]
