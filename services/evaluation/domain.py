@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from services.evaluation.rules import GRADES, Rules
 from shared.domain import Aggregate, DomainError, DomainEvent
@@ -161,6 +162,10 @@ class GradeAssigned(DomainEvent):
     score: float
     explanation: list
 
+    def to_data(self) -> dict:
+        """`asdict` without its deep copy: the fields are flat, the list of lines is copied."""
+        return {**self.__dict__, "explanation": list(self.explanation)}
+
 
 @dataclass(frozen=True)
 class MemberVetoed(DomainEvent):
@@ -181,6 +186,10 @@ class MemberDisqualified(DomainEvent):
     community_id: str
     year: int
     reasons: list
+
+    def to_data(self) -> dict:
+        """`asdict` without its deep copy: the fields are flat, the list of reasons is copied."""
+        return {**self.__dict__, "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)
@@ -557,6 +566,12 @@ class MemberRecord(Aggregate):
         return True
 
 
+@lru_cache(maxsize=16)
+def _party_keys(year: int) -> tuple:
+    """(party, ((period, "period|party") of each half year)) for every party."""
+    return tuple((party, tuple((p, f"{p}|{party}") for p in periods_of_year(year))) for party in PARTIES)
+
+
 MEMBER_EVENT_TYPES = frozenset({"FactRecorded", "PointsRecorded", *(c.event_type for c in PARTY_EVENTS.values()),
                                 "GradeAssigned", "MemberVetoed", "MemberDisqualified", "TitleAwarded"})
 
@@ -627,8 +642,8 @@ class GradingInputs:
             self.disqualified[d["year"]] = list(d["reasons"])
 
     def year_inputs(self, year: int) -> YearInputs:
-        parties = {party: [(p, self.parties[f"{p}|{party}"]) for p in periods_of_year(year)
-                           if f"{p}|{party}" in self.parties] for party in PARTIES}
+        got = self.parties
+        parties = {party: [(p, got[key]) for p, key in keys if key in got] for party, keys in _party_keys(year)}
         return YearInputs(points=self.points.get(year, 0), parties=parties, veto=self.vetoes.get(year),
                           registered=self.checked_in_from is not None and self.checked_in_from <= year,
                           excused=self.excused_from is not None and self.excused_from <= year,

@@ -2,6 +2,7 @@
 batch) grades exactly as the member's replayed record does: same inputs, same grade, same
 explanation, same events — and falls back to the replayed records when the read model is
 behind."""
+import dataclasses
 import random
 from datetime import date
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_the_fold_gives_the_records_grading_inputs_for_any_history():
         record, events = _random_record(rng, f"m{i}")
         inputs = GradingInputs(record.id)
         for version, event in enumerate(events, start=1):
+            assert event.to_data() == dataclasses.asdict(event)
             inputs.apply(event.event_type, event.to_data(), version)
         stored = GradingInputs.from_state(record.id, inputs.version, inputs.to_state())
         for folded in (inputs, stored):
