@@ -50,39 +50,38 @@ def _put(conn: Connection, table: Table, key: str, **values) -> None:
                                             set_={k: stmt.excluded[k] for k in values if k != key}))
 
 
-def _place_upserts(ins):
-    out = {}
-    for table, key, cols in ((communities, "community_id", ("community_id", "name", "district_id")),
-                             (units, "unit_id", ("unit_id", "name", "district_id"))):
-        stmt = ins(table).values({c: bindparam(c) for c in cols})
-        out[table.name] = stmt.on_conflict_do_update(index_elements=[key],
-                                                     set_={c: stmt.excluded[c] for c in cols if c != key})
-    return out
-
-
-# Built once: every check-in writes a place and every new member looks one up.
-_PLACE_UPSERTS = {"postgresql": _place_upserts(pg_insert), "sqlite": _place_upserts(sqlite_insert)}
-_COMMUNITY_DISTRICT = select(communities.c.district_id).where(communities.c.community_id == bindparam("p_id"))
-_UNIT_DISTRICT = select(units.c.district_id).where(units.c.unit_id == bindparam("p_id"))
+# The places are on every fact's path (each check-in writes its community, each new member
+# looks its district up), so their statements are plain SQL run on the driver: the same text on
+# both back ends but for the placeholder, without SQLAlchemy's per-execution compile step.
+_PLACE_SQL = {
+    "community": "INSERT INTO ev_communities (community_id, name, district_id) VALUES ({p}, {p}, {p}) "
+                 "ON CONFLICT (community_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id",
+    "unit": "INSERT INTO ev_units (unit_id, name, district_id) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (unit_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id",
+    "community_district": "SELECT district_id FROM ev_communities WHERE community_id = {p}",
+    "unit_district": "SELECT district_id FROM ev_units WHERE unit_id = {p}",
+}
+_PLACE_SQL_BY_DIALECT = {dialect: {k: v.format(p=p) for k, v in _PLACE_SQL.items()}
+                         for dialect, p in (("postgresql", "%s"), ("sqlite", "?"))}
 
 
 def community_registered(conn: Connection, d: dict) -> None:
-    conn.execute(_PLACE_UPSERTS[conn.dialect.name]["ev_communities"],
-                 {"community_id": d["community_id"], "name": d["name"], "district_id": d["district_id"]})
+    conn.exec_driver_sql(_PLACE_SQL_BY_DIALECT[conn.dialect.name]["community"],
+                         (d["community_id"], d["name"], d["district_id"]))
 
 
 def unit_registered(conn: Connection, d: dict) -> None:
-    conn.execute(_PLACE_UPSERTS[conn.dialect.name]["ev_units"],
-                 {"unit_id": d["unit_id"], "name": d["name"], "district_id": d["district_id"]})
+    conn.exec_driver_sql(_PLACE_SQL_BY_DIALECT[conn.dialect.name]["unit"], (d["unit_id"], d["name"], d["district_id"]))
 
 
 def district_of(conn: Connection, community_id: str | None = None, unit_id: str | None = None) -> str:
+    sql = _PLACE_SQL_BY_DIALECT[conn.dialect.name]
     if community_id:
-        found = conn.execute(_COMMUNITY_DISTRICT, {"p_id": community_id}).scalar()
+        found = conn.exec_driver_sql(sql["community_district"], (community_id,)).scalar()
         if found:
             return found
     if unit_id:
-        found = conn.execute(_UNIT_DISTRICT, {"p_id": unit_id}).scalar()
+        found = conn.exec_driver_sql(sql["unit_district"], (unit_id,)).scalar()
         if found:
             return found
     return ""
