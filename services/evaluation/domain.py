@@ -7,6 +7,9 @@ district's rules (PointsRecorded), the five parties' inputs and the year's resul
 keyed by the id of the event that reported it, so a redelivered event never adds points twice.
 A `DistrictCalendar` stream holds which half-year periods (2026H1, 2026H2) are closed; a fact
 dated in a closed period lands in the next open one, never silently in a closed one.
+Grading is one pure calculation, `evaluate(YearInputs, rules)`, on what a year's grade reads of
+the record: `MemberRecord.year_inputs` on a replayed record, or `GradingInputs.year_inputs` on
+the record folded down to those inputs (the grading read model's row, read by a year close).
 """
 from __future__ import annotations
 
