@@ -172,6 +172,24 @@ class UnitOfWork:
                         self.cache.put(stream_id, events)
             self._aggregates[stream_id] = cls.replay(aggregate_id, events)
 
+    def append_decided(self, decided: Iterable[tuple[type[Aggregate], str, int, list[DomainEvent]]]) -> list[int]:
+        """Append events decided without loading their aggregates — on a read model that folded
+        each stream up to a known version — as `(aggregate class, id, that version, events)`,
+        all in one statement, stamped as `flush` stamps. Every stream must still be at its
+        version, else ConcurrencyConflict is raised and none of them is written (the unit of
+        work stays usable: the caller may decide again on the replayed aggregates)."""
+        meta = dict(correlation_id=self.context.correlation_id, causation_id=self.context.causation_id,
+                    actor=self.context.actor)
+        appends = []
+        for cls, aggregate_id, version, events in decided:
+            stream_id = cls.stream_id_for(aggregate_id)
+            if stream_id in self._aggregates:
+                raise ValueError(f"{stream_id} is loaded in this unit of work: append through the aggregate")
+            appends.append(StreamAppend(stream_id, [self.codec.encode(e, **meta) for e in events], version))
+        positions = self.store.append_many(appends, conn=self.conn)
+        self.appended_positions.extend(positions)
+        return positions
+
     def flush(self) -> list[int]:
         appends, flushed = [], []
         for stream_id, aggregate in self._aggregates.items():

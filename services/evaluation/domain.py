@@ -7,11 +7,15 @@ district's rules (PointsRecorded), the five parties' inputs and the year's resul
 keyed by the id of the event that reported it, so a redelivered event never adds points twice.
 A `DistrictCalendar` stream holds which half-year periods (2026H1, 2026H2) are closed; a fact
 dated in a closed period lands in the next open one, never silently in a closed one.
+Grading is one pure calculation, `evaluate(YearInputs, rules)`, on what a year's grade reads of
+the record: `MemberRecord.year_inputs` on a replayed record, or `GradingInputs.year_inputs` on
+the record folded down to those inputs (the grading read model's row, read by a year close).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from services.evaluation.rules import GRADES, Rules
 from shared.domain import Aggregate, DomainError, DomainEvent
@@ -137,6 +141,7 @@ class OrganisationAssessmentRecorded(PartyInput):
 
 PARTY_EVENTS = {"self": SelfEvaluationSubmitted, "leader": LeaderReviewRecorded, "residents": ResidentRatingRecorded,
                 "community": CommunityScoreRecorded, "organisation": OrganisationAssessmentRecorded}
+PARTY_TYPES = frozenset(cls.event_type for cls in PARTY_EVENTS.values())
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,10 @@ class GradeAssigned(DomainEvent):
     score: float
     explanation: list
 
+    def to_data(self) -> dict:
+        """`asdict` without its deep copy: the fields are flat, the list of lines is copied."""
+        return {**self.__dict__, "explanation": list(self.explanation)}
+
 
 @dataclass(frozen=True)
 class MemberVetoed(DomainEvent):
@@ -180,6 +189,10 @@ class MemberDisqualified(DomainEvent):
     community_id: str
     year: int
     reasons: list
+
+    def to_data(self) -> dict:
+        """`asdict` without its deep copy: the fields are flat, the list of reasons is copied."""
+        return {**self.__dict__, "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)
@@ -249,6 +262,87 @@ class PartyEntry:
     by_role: str
     by_id: str
     revision: int
+
+
+@dataclass(frozen=True)
+class YearInputs:
+    """What grading a member for one year reads of the record: the same whether the record was
+    replayed (`MemberRecord.year_inputs`) or read from the grading read model
+    (`GradingInputs.year_inputs`), and `evaluate` is the one calculation on it."""
+
+    points: int                                  # the year's ledger total
+    parties: dict                                # party -> [(period, latest score)] of the year's halves
+    veto: str | None                             # the statement of the year's veto
+    registered: bool                             # checked in by the end of the year
+    excused: bool                                # an accepted overdue reason by the end of the year
+    refused_reason: str | None                   # the last refused overdue reason (any year)
+    services: int                                # verified services in the year's periods
+    activities: int                              # attended activities in the year's periods
+
+
+def party_score(scores: list) -> tuple[float | None, list[str]]:
+    """A party's year score: the mean of the latest input of each half year."""
+    if not scores:
+        return None, []
+    return sum(s for _, s in scores) / len(scores), [f"{p} {s:g}" for p, s in scores]
+
+
+def disqualification_reasons(inputs: YearInputs, rules: Rules) -> list[str]:
+    reasons = []
+    if not inputs.registered:
+        if not inputs.excused:
+            refused = inputs.refused_reason
+            reasons.append("无故未到社区报到" + (f"（逾期原因：{refused}）" if refused is not None else ""))
+    else:
+        if inputs.services < rules.min_services:
+            reasons.append(f"全年参加服务项目 {inputs.services} 项，少于 {rules.min_services} 项")
+        if inputs.activities < rules.min_activities:
+            reasons.append(f"全年参加社区活动 {inputs.activities} 次，少于 {rules.min_activities} 次")
+    return reasons
+
+
+def evaluate(inputs: YearInputs, rules: Rules) -> GradeResult:
+    """The year's grade from points and the five parties, explained line by line."""
+    points = inputs.points
+    w = rules.weights
+    points_part = min(max(points, 0) / rules.points_for_full_marks, 1.0) * 100
+    score = w["points"] * points_part
+    lines = [f"记实积分 {points} 分（满分线 {rules.points_for_full_marks} 分）折合 {points_part:.1f} 分 × 权重 "
+             f"{w['points']:g} = {w['points'] * points_part:.2f}"]
+    for party in PARTIES:
+        value, parts = party_score(inputs.parties[party])
+        if value is None:
+            lines.append(f"{PARTY_NAMES[party]} 未提交，按 0 分计 × 权重 {w[party]:g} = 0.00")
+            continue
+        score += w[party] * value
+        lines.append(f"{PARTY_NAMES[party]} {value:.1f} 分（{'，'.join(parts)}）× 权重 {w[party]:g} = "
+                     f"{w[party] * value:.2f}")
+    score = round(score, 2)
+    grade = next((g for g in GRADES[:4] if score >= rules.thresholds[g]), "差")
+    if grade == "差":
+        lines.append(f"合计 {score:.2f} 分，低于较差线 {rules.thresholds['较差']:g} 分 → 差（1★）")
+    else:
+        lines.append(f"合计 {score:.2f} 分 ≥ {grade}线 {rules.thresholds[grade]:g} 分 → {grade}（{STARS[grade]}★）")
+    reasons = disqualification_reasons(inputs, rules)
+    if inputs.veto is not None:
+        lines.append(f"一票否决：{inputs.veto}（取消评先评优、提拔考察和转正资格）")
+    for r in reasons:
+        lines.append(f"取消当年评先评优资格：{r}")
+    eligible = not reasons and inputs.veto is None
+    return GradeResult(grade, STARS[grade], points, score, lines, reasons, eligible)
+
+
+def grade_events(member_id: str, name: str, unit_id: str, community_id: str, district_id: str, year: int,
+                 result: GradeResult) -> list[DomainEvent]:
+    """What grading a member records: the grade, and the disqualification if any."""
+    events: list[DomainEvent] = [GradeAssigned(
+        member_id=member_id, member_name=name, unit_id=unit_id, community_id=community_id,
+        district_id=district_id, year=year, grade=result.grade, stars=result.stars, points=result.points,
+        score=result.score, explanation=result.explanation)]
+    if result.disqualified:
+        events.append(MemberDisqualified(member_id=member_id, member_name=name, unit_id=unit_id,
+                                         community_id=community_id, year=year, reasons=result.disqualified))
+    return events
 
 
 class MemberRecord(Aggregate):
@@ -410,10 +504,7 @@ class MemberRecord(Aggregate):
 
     def party_score(self, year: int, party: str) -> tuple[float | None, list[str]]:
         """The party's year score: the mean of the latest input of each half year."""
-        scores = [(p, self.parties[(p, party)][-1].score) for p in periods_of_year(year) if (p, party) in self.parties]
-        if not scores:
-            return None, []
-        return sum(s for _, s in scores) / len(scores), [f"{p} {s:g}" for p, s in scores]
+        return party_score(self.year_inputs(year).parties[party])
 
     # -- veto, grade, titles ---------------------------------------------------------------
     def veto(self, *, year: int, statement: str, by_role: str, by_id: str, by_scope: str) -> None:
@@ -429,54 +520,28 @@ class MemberRecord(Aggregate):
         self._trigger(MemberVetoed(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
                                    community_id=self.community_id, year=year, statement=statement, by_id=by_id))
 
+    def year_inputs(self, year: int) -> YearInputs:
+        """What grading reads of this record for `year`."""
+        facts = self.facts.values()
+        refused = [f.reason for f in facts if f.kind == "overdue_reason" and not f.accepted]
+        in_year = [f for f in facts if int(f.period[:4]) == year]
+        return YearInputs(
+            points=self.points_in(year),
+            parties={party: [(p, self.parties[(p, party)][-1].score) for p in periods_of_year(year)
+                             if (p, party) in self.parties] for party in PARTIES},
+            veto=self.vetoes[year].statement if year in self.vetoes else None,
+            registered=any(f.kind == "checked_in" and int(f.occurred_on[:4]) <= year for f in facts),
+            excused=any(f.kind == "overdue_reason" and f.accepted and int(f.occurred_on[:4]) <= year for f in facts),
+            refused_reason=refused[-1] if refused else None,
+            services=len({f.source_event_id for f in in_year if f.kind == "service_verified"}),
+            activities=sum(1 for f in in_year if f.kind == "activity_attended"))
+
     def disqualification_reasons(self, year: int, rules: Rules) -> list[str]:
-        facts = list(self.facts.values())
-        reasons = []
-        registered = any(f.kind == "checked_in" and int(f.occurred_on[:4]) <= year for f in facts)
-        excused = [f for f in facts if f.kind == "overdue_reason" and f.accepted and int(f.occurred_on[:4]) <= year]
-        if not registered:
-            refused = [f.reason for f in facts if f.kind == "overdue_reason" and not f.accepted]
-            if not excused:
-                reasons.append("无故未到社区报到" + (f"（逾期原因：{refused[-1]}）" if refused else ""))
-        else:
-            in_year = [f for f in facts if int(f.period[:4]) == year]
-            services = len({f.source_event_id for f in in_year if f.kind == "service_verified"})
-            activities = sum(1 for f in in_year if f.kind == "activity_attended")
-            if services < rules.min_services:
-                reasons.append(f"全年参加服务项目 {services} 项，少于 {rules.min_services} 项")
-            if activities < rules.min_activities:
-                reasons.append(f"全年参加社区活动 {activities} 次，少于 {rules.min_activities} 次")
-        return reasons
+        return disqualification_reasons(self.year_inputs(year), rules)
 
     def evaluate(self, year: int, rules: Rules) -> GradeResult:
         """The year's grade from points and the five parties, explained line by line."""
-        points = self.points_in(year)
-        w = rules.weights
-        points_part = min(max(points, 0) / rules.points_for_full_marks, 1.0) * 100
-        score = w["points"] * points_part
-        lines = [f"记实积分 {points} 分（满分线 {rules.points_for_full_marks} 分）折合 {points_part:.1f} 分 × 权重 "
-                 f"{w['points']:g} = {w['points'] * points_part:.2f}"]
-        for party in PARTIES:
-            value, parts = self.party_score(year, party)
-            if value is None:
-                lines.append(f"{PARTY_NAMES[party]} 未提交，按 0 分计 × 权重 {w[party]:g} = 0.00")
-                continue
-            score += w[party] * value
-            lines.append(f"{PARTY_NAMES[party]} {value:.1f} 分（{'，'.join(parts)}）× 权重 {w[party]:g} = "
-                         f"{w[party] * value:.2f}")
-        score = round(score, 2)
-        grade = next((g for g in GRADES[:4] if score >= rules.thresholds[g]), "差")
-        if grade == "差":
-            lines.append(f"合计 {score:.2f} 分，低于较差线 {rules.thresholds['较差']:g} 分 → 差（1★）")
-        else:
-            lines.append(f"合计 {score:.2f} 分 ≥ {grade}线 {rules.thresholds[grade]:g} 分 → {grade}（{STARS[grade]}★）")
-        reasons = self.disqualification_reasons(year, rules)
-        if year in self.vetoes:
-            lines.append(f"一票否决：{self.vetoes[year].statement}（取消评先评优、提拔考察和转正资格）")
-        for r in reasons:
-            lines.append(f"取消当年评先评优资格：{r}")
-        eligible = not reasons and year not in self.vetoes
-        return GradeResult(grade, STARS[grade], points, score, lines, reasons, eligible)
+        return evaluate(self.year_inputs(year), rules)
 
     def assign_grade(self, year: int, rules: Rules) -> GradeResult:
         """At year end: grade the member once (a second call returns the recorded grade)."""
@@ -486,14 +551,9 @@ class MemberRecord(Aggregate):
             return GradeResult(g.grade, g.stars, g.points, g.score, list(g.explanation), reasons,
                                not reasons and year not in self.vetoes)
         result = self.evaluate(year, rules)
-        self._trigger(GradeAssigned(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
-                                    community_id=self.community_id, district_id=self.district_id, year=year,
-                                    grade=result.grade, stars=result.stars, points=result.points,
-                                    score=result.score, explanation=result.explanation))
-        if result.disqualified:
-            self._trigger(MemberDisqualified(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
-                                             community_id=self.community_id, year=year,
-                                             reasons=result.disqualified))
+        for event in grade_events(self.id, self.name, self.unit_id, self.community_id, self.district_id, year,
+                                  result):
+            self._trigger(event)
         return result
 
     def award_title(self, year: int, title: str, rank: int) -> bool:
@@ -507,6 +567,120 @@ class MemberRecord(Aggregate):
                                    community_id=self.community_id, district_id=self.district_id, year=year,
                                    title=title, rank=rank))
         return True
+
+
+@lru_cache(maxsize=16)
+def _party_keys(year: int) -> tuple:
+    """(party, ((period, "period|party") of each half year)) for every party."""
+    return tuple((party, tuple((p, f"{p}|{party}") for p in periods_of_year(year))) for party in PARTIES)
+
+
+MEMBER_EVENT_TYPES = frozenset({"FactRecorded", "PointsRecorded", *(c.event_type for c in PARTY_EVENTS.values()),
+                                "GradeAssigned", "MemberVetoed", "MemberDisqualified", "TitleAwarded"})
+
+
+class GradingInputs:
+    """A member's record folded down to what grading reads, from the event data of its stream
+    (the grading read model keeps one per member, so a year close reads a row per member
+    instead of replaying every stream). `version` is the number of the stream's events folded
+    in: a grade decided on it is appended only if the stream is still at that version.
+
+    The fold mirrors `MemberRecord.apply` for the fields grading reads (the place as the record
+    keeps it, the year's points, the latest input of each party and half year, vetoes, grades,
+    disqualifications) and `MemberRecord.year_inputs` for the facts it counts. A fact is counted
+    once: a stream holds one FactRecorded per source event (`record_fact` refuses a second).
+    """
+
+    def __init__(self, member_id: str):
+        self.member_id = member_id
+        self.version = 0
+        self.name = self.unit_id = self.community_id = self.district_id = ""
+        self.points: dict[int, int] = {}                  # year -> ledger total
+        self.parties: dict[str, float] = {}               # "period|party" -> latest score
+        self.vetoes: dict[int, str] = {}                  # year -> statement
+        self.grades: dict[int, list] = {}                 # year -> [grade, stars, points, score]
+        self.disqualified: dict[int, list] = {}           # year -> reasons
+        self.services: dict[int, int] = {}                # year of the fact's period -> verified services
+        self.activities: dict[int, int] = {}              # year of the fact's period -> attended activities
+        self.checked_in_from: int | None = None           # the earliest year of a check-in
+        self.excused_from: int | None = None              # the earliest year of an accepted overdue reason
+        self.refused_reason: str | None = None            # the last refused overdue reason
+
+    def apply(self, event_type: str, d: dict, version: int) -> None:
+        """Fold one event of the member's stream (its data), the stream's `version`-th."""
+        self.version = version
+        if event_type == "FactRecorded":
+            self.name = d["member_name"] or self.name
+            self.unit_id = d["unit_id"] or self.unit_id
+            kind = d["kind"]
+            if kind in ("checked_in", "moved") or (kind == "enrolled" and not self.community_id):
+                self.community_id, self.district_id = d["community_id"], d["district_id"]
+            elif not self.district_id:
+                self.district_id = d["district_id"]
+            if kind == "checked_in":
+                year = int(d["occurred_on"][:4])
+                self.checked_in_from = year if self.checked_in_from is None else min(self.checked_in_from, year)
+            elif kind == "overdue_reason":
+                if d.get("accepted", False):
+                    year = int(d["occurred_on"][:4])
+                    self.excused_from = year if self.excused_from is None else min(self.excused_from, year)
+                else:
+                    self.refused_reason = d.get("reason", "")
+            elif kind == "service_verified":
+                year = int(d["period"][:4])
+                self.services[year] = self.services.get(year, 0) + 1
+            elif kind == "activity_attended":
+                year = int(d["period"][:4])
+                self.activities[year] = self.activities.get(year, 0) + 1
+        elif event_type == "PointsRecorded":
+            year = int(d["period"][:4])
+            self.points[year] = self.points.get(year, 0) + d["points"]
+        elif event_type in PARTY_TYPES:
+            self.parties[f"{d['period']}|{d['party']}"] = d["score"]
+        elif event_type == "GradeAssigned":
+            self.grades[d["year"]] = [d["grade"], d["stars"], d["points"], d["score"]]
+        elif event_type == "MemberVetoed":
+            self.vetoes[d["year"]] = d["statement"]
+        elif event_type == "MemberDisqualified":
+            self.disqualified[d["year"]] = list(d["reasons"])
+
+    def year_inputs(self, year: int) -> YearInputs:
+        got = self.parties
+        parties = {party: [(p, got[key]) for p, key in keys if key in got] for party, keys in _party_keys(year)}
+        return YearInputs(points=self.points.get(year, 0), parties=parties, veto=self.vetoes.get(year),
+                          registered=self.checked_in_from is not None and self.checked_in_from <= year,
+                          excused=self.excused_from is not None and self.excused_from <= year,
+                          refused_reason=self.refused_reason, services=self.services.get(year, 0),
+                          activities=self.activities.get(year, 0))
+
+    def assign_grade(self, year: int, rules: Rules) -> tuple[GradeResult, list[DomainEvent]]:
+        """`MemberRecord.assign_grade` on the folded record: the result and the events to append
+        (none when the year is already graded; its result then carries no explanation)."""
+        if year in self.grades:
+            grade, stars, points, score = self.grades[year]
+            reasons = self.disqualified.get(year, [])
+            return GradeResult(grade, stars, points, score, [], reasons, not reasons and year not in self.vetoes), []
+        result = evaluate(self.year_inputs(year), rules)
+        return result, grade_events(self.member_id, self.name, self.unit_id, self.community_id, self.district_id,
+                                    year, result)
+
+    # -- stored as one JSON document per member ----------------------------------------------
+    _YEARLY = ("points", "vetoes", "grades", "disqualified", "services", "activities")
+
+    def to_state(self) -> dict:
+        state = {k: getattr(self, k) for k in ("name", "unit_id", "community_id", "district_id", "parties",
+                                                 "checked_in_from", "excused_from", "refused_reason")}
+        for k in self._YEARLY:
+            state[k] = {str(y): v for y, v in getattr(self, k).items()}
+        return state
+
+    @classmethod
+    def from_state(cls, member_id: str, version: int, state: dict) -> "GradingInputs":
+        inputs = cls(member_id)
+        inputs.version = version
+        for k, v in state.items():
+            setattr(inputs, k, {int(y): x for y, x in v.items()} if k in cls._YEARLY else v)
+        return inputs
 
 
 class DistrictCalendar(Aggregate):

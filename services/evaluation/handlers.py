@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import structlog
+
 from services.evaluation import readmodels
 from services.evaluation.domain import TITLE_CANDIDATE, TITLE_STAR, DistrictCalendar, MemberRecord, UnitBoard
 from services.evaluation.rules import GRADES, RuleBook
 from shared.domain import NotFound
+from shared.eventstore import ConcurrencyConflict
+
+log = structlog.get_logger("baodao.evaluation")
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -152,17 +157,53 @@ def close_period(uow, district_id: str, period: str, by: str) -> dict:
     return {"district_id": district_id, "period": period, "closed": sorted(calendar.closed), "changed": changed}
 
 
+def _graded(member_id: str, community_id: str, district_id: str, result) -> dict:
+    """What ranking needs of a member's grade."""
+    return {"member_id": member_id, "community_id": community_id, "district_id": district_id,
+            "grade": result.grade, "score": result.score, "points": result.points, "eligible": result.eligible}
+
+
 def grade_members(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> list[dict]:
-    """Grade a batch of members for the year (each once); returns what ranking needs."""
+    """Grade a batch of members for the year (each once); returns what ranking needs.
+
+    Set-based: one read of the grading read model (a row per member: its stream folded down to
+    what grading reads, and the stream version it was folded to), the same pure `evaluate` as
+    the record's, and one append of every grade, each on its member's stream at that version.
+    A member the read model has not seen yet is graded on its replayed record; if any stream
+    moved on since the read model folded it (a fact or a grade it has not projected yet), the
+    append writes nothing and the whole batch is graded on the replayed records instead, in
+    the same transaction — so the result is always the record's."""
+    member_ids = list(dict.fromkeys(member_ids))
+    known = readmodels.grading_inputs(uow.conn, member_ids)
+    by_member, decided, unknown = {}, [], []
+    for member_id in member_ids:
+        inputs = known.get(member_id)
+        if inputs is None:
+            unknown.append(member_id)
+            continue
+        result, events = inputs.assign_grade(year, rulebook.for_district(inputs.district_id))
+        if events:
+            decided.append((MemberRecord, member_id, inputs.version, events))
+        by_member[member_id] = _graded(member_id, inputs.community_id, inputs.district_id, result)
+    try:
+        uow.append_decided(decided)
+    except ConcurrencyConflict as conflict:
+        log.info("grading_read_model_behind", stream_id=conflict.stream_id, members=len(member_ids))
+        return grade_members_replayed(uow, member_ids, year, rulebook)
+    if unknown:
+        for graded in grade_members_replayed(uow, unknown, year, rulebook):
+            by_member[graded["member_id"]] = graded
+    return [by_member[m] for m in member_ids]
+
+
+def grade_members_replayed(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> list[dict]:
+    """Grade a batch of members on their replayed records (each stream read and rebuilt)."""
     out = []
     uow.preload(MemberRecord, member_ids)
     for member_id in member_ids:
         record = uow.load(MemberRecord, member_id)
-        rules = rulebook.for_district(record.district_id)
-        result = record.assign_grade(year, rules)
-        out.append({"member_id": member_id, "community_id": record.community_id, "district_id": record.district_id,
-                    "grade": result.grade, "score": result.score, "points": result.points,
-                    "eligible": result.eligible})
+        result = record.assign_grade(year, rulebook.for_district(record.district_id))
+        out.append(_graded(member_id, record.community_id, record.district_id, result))
     return out
 
 

@@ -5,10 +5,14 @@
 - **Members, the ledger, party inputs (with every revision), periods, results and the
   double-evaluation publications**: a projection of evaluation's own events, rebuilt from zero
   like any other. Rankings and the double-evaluation table are queries over it.
+- **Grading inputs**: each member's record folded down to what grading reads
+  (`domain.GradingInputs`), one row per member with the stream version it was folded to; a
+  projection of its own (own checkpoint), read by the year close.
 """
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger, Column, Connection, Float, Integer, MetaData, String, Table, Text, and_, bindparam, func, select,
@@ -17,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from services.evaluation.domain import MEMBER_EVENT_TYPES, GradingInputs, MemberRecord
 from shared.privacy import mask_name
 from shared.projections import Projection
 
@@ -45,39 +50,38 @@ def _put(conn: Connection, table: Table, key: str, **values) -> None:
                                             set_={k: stmt.excluded[k] for k in values if k != key}))
 
 
-def _place_upserts(ins):
-    out = {}
-    for table, key, cols in ((communities, "community_id", ("community_id", "name", "district_id")),
-                             (units, "unit_id", ("unit_id", "name", "district_id"))):
-        stmt = ins(table).values({c: bindparam(c) for c in cols})
-        out[table.name] = stmt.on_conflict_do_update(index_elements=[key],
-                                                     set_={c: stmt.excluded[c] for c in cols if c != key})
-    return out
-
-
-# Built once: every check-in writes a place and every new member looks one up.
-_PLACE_UPSERTS = {"postgresql": _place_upserts(pg_insert), "sqlite": _place_upserts(sqlite_insert)}
-_COMMUNITY_DISTRICT = select(communities.c.district_id).where(communities.c.community_id == bindparam("p_id"))
-_UNIT_DISTRICT = select(units.c.district_id).where(units.c.unit_id == bindparam("p_id"))
+# The places are on every fact's path (each check-in writes its community, each new member
+# looks its district up), so their statements are plain SQL run on the driver: the same text on
+# both back ends but for the placeholder, without SQLAlchemy's per-execution compile step.
+_PLACE_SQL = {
+    "community": "INSERT INTO ev_communities (community_id, name, district_id) VALUES ({p}, {p}, {p}) "
+                 "ON CONFLICT (community_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id",
+    "unit": "INSERT INTO ev_units (unit_id, name, district_id) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (unit_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id",
+    "community_district": "SELECT district_id FROM ev_communities WHERE community_id = {p}",
+    "unit_district": "SELECT district_id FROM ev_units WHERE unit_id = {p}",
+}
+_PLACE_SQL_BY_DIALECT = {dialect: {k: v.format(p=p) for k, v in _PLACE_SQL.items()}
+                         for dialect, p in (("postgresql", "%s"), ("sqlite", "?"))}
 
 
 def community_registered(conn: Connection, d: dict) -> None:
-    conn.execute(_PLACE_UPSERTS[conn.dialect.name]["ev_communities"],
-                 {"community_id": d["community_id"], "name": d["name"], "district_id": d["district_id"]})
+    conn.exec_driver_sql(_PLACE_SQL_BY_DIALECT[conn.dialect.name]["community"],
+                         (d["community_id"], d["name"], d["district_id"]))
 
 
 def unit_registered(conn: Connection, d: dict) -> None:
-    conn.execute(_PLACE_UPSERTS[conn.dialect.name]["ev_units"],
-                 {"unit_id": d["unit_id"], "name": d["name"], "district_id": d["district_id"]})
+    conn.exec_driver_sql(_PLACE_SQL_BY_DIALECT[conn.dialect.name]["unit"], (d["unit_id"], d["name"], d["district_id"]))
 
 
 def district_of(conn: Connection, community_id: str | None = None, unit_id: str | None = None) -> str:
+    sql = _PLACE_SQL_BY_DIALECT[conn.dialect.name]
     if community_id:
-        found = conn.execute(_COMMUNITY_DISTRICT, {"p_id": community_id}).scalar()
+        found = conn.exec_driver_sql(sql["community_district"], (community_id,)).scalar()
         if found:
             return found
     if unit_id:
-        found = conn.execute(_UNIT_DISTRICT, {"p_id": unit_id}).scalar()
+        found = conn.exec_driver_sql(sql["unit_district"], (unit_id,)).scalar()
         if found:
             return found
     return ""
@@ -191,6 +195,16 @@ def _member_statements(ins):
 # for every event).
 _STATEMENTS = {"postgresql": _member_statements(pg_insert), "sqlite": _member_statements(sqlite_insert)}
 _INSERT_LEDGER = ledger.insert()
+_INSERT_PARTY = party_inputs.insert()
+_RESULT_COLUMNS = ("member_id", "year", "name", "unit_id", "community_id", "district_id", "titles")
+
+
+@lru_cache(maxsize=64)
+def _result_upsert(dialect: str, changed: tuple[str, ...]):
+    """Insert a result row, or change only the `changed` columns of the existing one."""
+    cols = dict.fromkeys(_RESULT_COLUMNS + changed)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(results).values({c: bindparam(c) for c in cols})
+    return stmt.on_conflict_do_update(index_elements=["member_id", "year"], set_={k: stmt.excluded[k] for k in changed})
 
 
 class EvaluationProjection(Projection):
@@ -207,6 +221,8 @@ class EvaluationProjection(Projection):
         self._members: dict[str, list] = {}          # member_id -> [moves?, values]
         self._lines: list[dict] = []
         self._totals: dict[tuple[str, int], dict] = {}
+        self._parties: list[dict] = []
+        self._results: dict[tuple[str, int], list] = {}   # (member_id, year) -> [row if new, values]
 
     def when_FactRecorded(self, conn, event, d) -> None:
         """The member's place follows check-ins and moves (as on the record), not activities:
@@ -250,13 +266,16 @@ class EvaluationProjection(Projection):
             conn.execute(_INSERT_LEDGER, self._lines)
         if self._totals:
             conn.execute(total, list(self._totals.values()))
+        if self._parties:
+            conn.execute(_INSERT_PARTY, self._parties)
+        self._write_results(conn)
         self.start_batch()
 
     def _party(self, conn, event, d) -> None:
-        conn.execute(party_inputs.insert().values(
-            position=event.global_position, member_id=d["member_id"], period=d["period"], party=d["party"],
-            score=d["score"], comment=d["comment"], by_role=d["by_role"], by_id=d["by_id"], revision=d["revision"],
-            recorded_at=event.occurred_at))
+        self._parties.append({
+            "position": event.global_position, "member_id": d["member_id"], "period": d["period"],
+            "party": d["party"], "score": d["score"], "comment": d["comment"], "by_role": d["by_role"],
+            "by_id": d["by_id"], "revision": d["revision"], "recorded_at": event.occurred_at})
 
     when_SelfEvaluationSubmitted = when_LeaderReviewRecorded = when_ResidentRatingRecorded = _party
     when_CommunityScoreRecorded = when_OrganisationAssessmentRecorded = _party
@@ -267,11 +286,26 @@ class EvaluationProjection(Projection):
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["district_id", "period"]))
 
     def _result(self, conn, d: dict, year: int, **values) -> None:
-        base = dict(member_id=d["member_id"], year=year, name=d["member_name"], unit_id=d["unit_id"],
-                    community_id=d["community_id"], district_id=d.get("district_id", ""), titles="[]")
-        stmt = _upsert(conn)(results).values(**{**base, **values})
-        conn.execute(stmt.on_conflict_do_update(index_elements=["member_id", "year"],
-                                                set_={k: stmt.excluded[k] for k in values}))
+        """A result row: inserted with the member's place if new, else only `values` change.
+        Buffered: the events of one member and year in a batch fold into one row change (the
+        first event's place, the latest value of each column), as applying them one by one
+        would leave it."""
+        key = (d["member_id"], year)
+        pending = self._results.get(key)
+        if pending is None:
+            base = dict(member_id=d["member_id"], year=year, name=d["member_name"], unit_id=d["unit_id"],
+                        community_id=d["community_id"], district_id=d.get("district_id", ""), titles="[]")
+            self._results[key] = pending = [base, {}]
+        pending[1].update(values)
+
+    def _write_results(self, conn) -> None:
+        """The buffered result rows, one upsert statement per set of changed columns."""
+        groups: dict[tuple, list] = {}
+        for base, values in self._results.values():
+            groups.setdefault(tuple(sorted(values)), []).append({**base, **values})
+        for changed, rows in groups.items():
+            conn.execute(_result_upsert(conn.dialect.name, changed), rows)
+        self._results = {}
 
     def when_GradeAssigned(self, conn, event, d) -> None:
         self._result(conn, d, d["year"], grade=d["grade"], stars=d["stars"], points=d["points"], score=d["score"],
@@ -284,6 +318,7 @@ class EvaluationProjection(Projection):
         self._result(conn, d, d["year"], disqualified=json.dumps(d["reasons"], ensure_ascii=False))
 
     def when_TitleAwarded(self, conn, event, d) -> None:
+        self._write_results(conn)       # the row it adds to may be in this batch
         row = conn.execute(select(results.c.titles).where(and_(results.c.member_id == d["member_id"],
                                                                results.c.year == d["year"]))).scalar()
         titles = json.loads(row or "[]") + [{"title": d["title"], "rank": d["rank"]}]
@@ -424,3 +459,75 @@ def double_evaluation(conn: Connection, unit_id: str, year: int) -> dict:
                                                              publications.c.year == int(year)))).mappings().first()
     return {"unit_id": unit_id, "unit_name": unit_name(conn, unit_id), "year": int(year), "members": rows,
             "published_at": published["published_at"] if published else None}
+
+
+# -- grading inputs: what the year close reads, one row per member --------------------------------
+grading_metadata = MetaData()
+grading_inputs_table = Table(
+    "ev_grading_inputs", grading_metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+)
+_MEMBER_STREAM = MemberRecord.stream_prefix + "-"
+
+
+def _grading_upsert(ins):
+    stmt = ins(grading_inputs_table).values(member_id=bindparam("p_member_id"), version=bindparam("p_version"),
+                                            state=bindparam("p_state"))
+    return stmt.on_conflict_do_update(index_elements=["member_id"],
+                                      set_={"version": stmt.excluded.version, "state": stmt.excluded.state})
+
+
+_GRADING_UPSERT = {"postgresql": _grading_upsert(pg_insert), "sqlite": _grading_upsert(sqlite_insert)}
+_GRADING_READ = 1000        # members per SELECT … IN
+
+
+class GradingProjection(Projection):
+    """Every member stream's events folded into `GradingInputs`, a row per member. The events of
+    a batch are buffered; at its end the rows of the members they touch are read, folded
+    forward and written back, many per statement."""
+
+    name = "evaluation.grading"
+    metadata = grading_metadata
+
+    def __init__(self):
+        self.start_batch()
+
+    def start_batch(self) -> None:
+        self._events: dict[str, list] = {}       # member_id -> [(event_type, data, stream_version)]
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in MEMBER_EVENT_TYPES
+
+    def apply(self, conn, event, data) -> None:
+        if event.stream_id.startswith(_MEMBER_STREAM):
+            member_id = event.stream_id[len(_MEMBER_STREAM):]
+            self._events.setdefault(member_id, []).append((event.event_type, data, event.stream_version))
+
+    def end_batch(self, conn) -> None:
+        if not self._events:
+            return
+        known = grading_inputs(conn, list(self._events))
+        rows = []
+        for member_id, events in self._events.items():
+            inputs = known.get(member_id) or GradingInputs(member_id)
+            for event_type, data, version in events:
+                inputs.apply(event_type, data, version)
+            rows.append({"p_member_id": member_id, "p_version": inputs.version,
+                         "p_state": json.dumps(inputs.to_state(), ensure_ascii=False, separators=(",", ":"))})
+        conn.execute(_GRADING_UPSERT[conn.dialect.name], rows)
+        self.start_batch()
+
+
+def grading_inputs(conn: Connection, member_ids: list[str]) -> dict[str, GradingInputs]:
+    """The grading inputs of these members as far as the projection has folded their streams
+    (a member it has not seen yet is missing)."""
+    out = {}
+    t = grading_inputs_table
+    for start in range(0, len(member_ids), _GRADING_READ):
+        chunk = member_ids[start:start + _GRADING_READ]
+        for member_id, version, state in conn.execute(select(t.c.member_id, t.c.version, t.c.state)
+                                                      .where(t.c.member_id.in_(chunk))):
+            out[member_id] = GradingInputs.from_state(member_id, version, json.loads(state))
+    return out

@@ -15,7 +15,8 @@ from shared.nameko_support import (
 )
 
 RECORD = "evaluation.record"
-BATCH = 500
+BATCH = 500                 # members per transaction: recompute, titles
+GRADE_BATCH = 2000          # members per transaction: grading (a row each of the grading read model)
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent.parent / "deploy" / "config" / "evaluation-rules"
 
 
@@ -39,7 +40,8 @@ class OwnEventCodec(EventCodec):
 
 def build_application(database):
     readmodels.places_metadata.create_all(database.engine)
-    return Application(database, OwnEventCodec("evaluation", domain.EVENTS)), [readmodels.EvaluationProjection()]
+    return (Application(database, OwnEventCodec("evaluation", domain.EVENTS)),
+            [readmodels.EvaluationProjection(), readmodels.GradingProjection()])
 
 
 class Rules(DependencyProvider):
@@ -220,8 +222,8 @@ def close_year(app, book: RuleBook, district_id: str, year: int, by: str) -> dic
     app.execute(handlers.close_period, district_id, f"{year}H2", by)
     member_ids = app.query(readmodels.member_ids_of, district_id)
     graded = []
-    for start in range(0, len(member_ids), BATCH):
-        graded += app.execute(handlers.grade_members, member_ids[start:start + BATCH], year, book)
+    for start in range(0, len(member_ids), GRADE_BATCH):
+        graded += app.execute(handlers.grade_members, member_ids[start:start + GRADE_BATCH], year, book)
     awards = handlers.choose_titles(graded, book.for_district(district_id))
     awarded = 0
     for start in range(0, len(awards), BATCH):

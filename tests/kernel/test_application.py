@@ -141,6 +141,38 @@ def test_one_command_touching_two_aggregates_appends_both_atomically(app):
     assert {e.correlation_id for e in stored} == {"both"}
 
 
+def test_events_decided_on_known_versions_append_only_while_every_stream_is_still_there(app):
+    """`append_decided`: events decided without loading the aggregates (e.g. on a read model
+    that folded each stream to a version) append, stamped, only if every stream is still at
+    that version; otherwise nothing of them is written and the unit of work goes on."""
+    app.execute(register_unit, "a", "甲")
+    notified = []
+    app.on_appended(lambda: notified.append(True))
+    second = UnitRegistered("a", "甲二", "机关", "d-1")
+
+    def decide(uow, versions):
+        try:
+            uow.append_decided([(Unit, "a", versions["a"], [second]),
+                                (Unit, "b", versions["b"], [UnitRegistered("b", "乙", "机关", "d-1")])])
+            return "appended"
+        except ConcurrencyConflict:
+            b = uow.load(Unit, "b")                             # decide again, on the aggregate
+            if not b.exists:
+                b.register("乙（重新决定）")
+            return "decided again"
+
+    assert app.execute(decide, {"a": 0, "b": 0}, context=Context(correlation_id="c")) == "decided again"
+    assert [(e.stream_id, e.data["name"]) for e in app.store.read_all(0)] == [("unit-a", "甲"), ("unit-b", "乙（重新决定）")]
+    assert notified == [True]
+    assert app.execute(decide, {"a": 1, "b": 0}) == "decided again"            # b has moved on too
+    assert len(app.store.read_all(0)) == 2
+    assert app.execute(decide, {"a": 1, "b": 1}, context=Context(correlation_id="c2")) == "appended"
+    stored = app.store.read_all(0)
+    assert [(e.stream_id, e.stream_version, e.data["name"]) for e in stored[2:]] == [
+        ("unit-a", 2, "甲二"), ("unit-b", 2, "乙")]
+    assert {e.correlation_id for e in stored[2:]} == {"c2"} and notified == [True, True]
+
+
 # (PostgreSQL only: on SQLite no other transaction can commit while a command runs.)
 def test_a_conflicting_command_is_rerun_on_fresh_state(pg_database):
     """A concurrent writer moves the stream after the handler loaded it: execute re-runs the
