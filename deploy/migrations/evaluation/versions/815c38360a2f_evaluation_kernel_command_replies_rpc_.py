@@ -1,7 +1,7 @@
 """evaluation: kernel command_replies (RPC commands answered once)
 
 Revision ID: 815c38360a2f
-Revises: 65a62fe321f4
+Revises: f2900bef63e6
 Create Date: 2026-11-29 19:37:31.110059
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '815c38360a2f'
-down_revision: Union[str, Sequence[str], None] = '65a62fe321f4'
+down_revision: Union[str, Sequence[str], None] = 'f2900bef63e6'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
