@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.application import EventCodec
 from shared.db import Database
-from shared.eventstore import EventStore, StoredEvent, events_table, kernel_metadata
+from shared.eventstore import EventStore, StoredEvent, _dbapi_cursor, events_table, kernel_metadata
 
 log = structlog.get_logger("baodao.projections")
 
@@ -65,6 +65,24 @@ class Projection:
     def clear(self, conn: Connection) -> None:
         for table in reversed(self.metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+def execute_many(conn: Connection, statement: str, rows: list[tuple]) -> None:
+    """Run one plain SQL statement (`%s` placeholders) for every row, in order, on the DBAPI
+    cursor of `conn` (its transaction): for a projection's batch of row changes. On
+    PostgreSQL the rows go in pages of many statements per round trip (psycopg2's
+    `execute_batch`), not one round trip each; on SQLite `executemany` runs in-process."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from psycopg2.extras import execute_batch
+
+        with _dbapi_cursor(conn, statement) as cursor:
+            execute_batch(cursor, statement, rows, page_size=200)
+    else:
+        statement = statement.replace("%s", "?")
+        with _dbapi_cursor(conn, statement) as cursor:
+            cursor.executemany(statement, rows)
 
 
 class CheckpointMoved(Exception):
