@@ -7,8 +7,8 @@ webhook receiver, and event-to-inbox latency, on the RUNNING notify service.
 
 notify runs as its own `nameko run` process (deploy.processes) on a fresh RabbitMQ vhost (deleted
 after) and a fresh database (PostgreSQL database `baodao_bench_notify`, its schema dropped first;
-or a temporary SQLite file). A local webhook receiver (a plain HTTP server in a child process,
-answering 200 and counting) stands in for a department.
+or a temporary SQLite file). A local webhook receiver (a plain HTTP/1.1 server in a child process,
+answering 200 and counting; it keeps connections alive) stands in for a department.
 
 Throughput: `--events` registration `MemberCheckedIn` events (each renders one receipt for the
 unit's inbox, and is logged for departments) are published to `registration.events` as fast as
@@ -57,13 +57,14 @@ import sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 count, lock, out = [0], threading.Lock(), sys.argv[2]
 class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keeps connections alive, as a department's web server would
     def log_message(self, *a): pass
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with lock:
             count[0] += 1
             open(out, "w").write(str(count[0]))
-        self.send_response(200); self.end_headers()
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
 srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
 open(out, "w").write("0")
 srv.serve_forever()

@@ -42,4 +42,16 @@ else
   echo "PostgreSQL is not installed: apt-get install postgresql (the tests need it; the demo falls back to SQLite)" >&2
   status=1
 fi
+
+# The console's browser test drives Debian's Chromium (with a CJK font for the screenshots);
+# install it when we may, else say how (the browser test is skipped without it).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "  installing Chromium for the browser test (apt-get install chromium fonts-wqy-microhei)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 \
+      || echo "  WARNING: could not install Chromium; the browser test will be skipped" >&2
+  else
+    echo "  NOTE: no Chromium: apt-get install chromium fonts-wqy-microhei (else the browser test is skipped)" >&2
+  fi
+fi
 exit $status

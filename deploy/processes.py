@@ -117,6 +117,14 @@ def wait_ready(amqp_uri: str, services: list[ServiceProcess], timeout: float = 6
     return health
 
 
+def pool_size_for(processes: int, max_connections: int = 100, reserve: int = 20) -> int:
+    """Connections per process (pool, and as many in overflow) so that `processes` service
+    processes together stay under PostgreSQL's `max_connections` (100 by default), leaving
+    `reserve` for tests, operators and migrations: 12 processes (two instances of six services)
+    get 3 + 3, six get 6 + 6, a single one 10 + 10."""
+    return max(2, min(10, (max_connections - reserve) // (2 * max(processes, 1))))
+
+
 class Cluster:
     """Every service of SERVICE_CLASSES as `instances` `nameko run` processes each.
 
@@ -139,6 +147,8 @@ class Cluster:
                           for name in self.services}
         self.env = service_env(amqp_uri, database_url, self.log_dir, schema_prefix=schema_prefix,
                                log_level=log_level)
+        if database_url and "DB_POOL_SIZE" not in os.environ:
+            self.env["DB_POOL_SIZE"] = str(pool_size_for(sum(self.instances.values())))
         self.env.update(extra_env or {})
         self.processes: dict[str, list[ServiceProcess]] = {name: [] for name in self.services}
 

@@ -21,7 +21,7 @@ from shared.contracts import ReceivedEvent, get_contract
 from shared.db import Database
 from shared.domain import Aggregate, DomainEvent
 from shared.eventstore import ConcurrencyConflict, EventStore, NewEvent, StoredEvent, StreamAppend
-from shared.inbox import Inbox, StreamWatermarks
+from shared.inbox import MISSING, CommandReplies, Inbox, ReplyRace, StreamWatermarks
 
 log = structlog.get_logger("baodao.application")
 A = TypeVar("A", bound=Aggregate)
@@ -126,11 +126,18 @@ class UnitOfWork:
         self.store, self.codec, self.conn, self.context = store, codec, conn, context
         self.cache = cache
         self._aggregates: dict[str, Aggregate] = {}
+        self._contexts: dict[str, Context] = {}
         self.appended_positions: list[int] = []
 
-    def load(self, cls: type[A], aggregate_id: str) -> A:
-        """The aggregate, rebuilt from its stream (version 0 if the stream is empty)."""
+    def load(self, cls: type[A], aggregate_id: str, context: Context | None = None) -> A:
+        """The aggregate, rebuilt from its stream (version 0 if the stream is empty).
+
+        `context`: what caused the work on this aggregate, when it is not the unit of work's
+        own (a batch handler working for many events at once stamps each aggregate's events
+        with the event that caused them)."""
         stream_id = cls.stream_id_for(aggregate_id)
+        if context is not None:
+            self._contexts[stream_id] = context
         if stream_id in self._aggregates:
             return self._aggregates[stream_id]  # type: ignore[return-value]
         known = self.cache.get(stream_id) if self.cache is not None else ()
@@ -199,8 +206,9 @@ class UnitOfWork:
         for stream_id, aggregate in self._aggregates.items():
             pending = aggregate.collect_pending()
             if pending:
-                meta = dict(correlation_id=self.context.correlation_id,
-                            causation_id=self.context.causation_id, actor=self.context.actor)
+                context = self._contexts.get(stream_id, self.context)
+                meta = dict(correlation_id=context.correlation_id,
+                            causation_id=context.causation_id, actor=context.actor)
                 appends.append(StreamAppend(stream_id, [self.codec.encode(e, **meta) for e in pending],
                                             aggregate.loaded_version))
                 flushed.append(aggregate)
@@ -228,6 +236,7 @@ class Application:
         self.store = EventStore(database)
         self.codec = codec
         self.inbox = Inbox(database)
+        self.replies = CommandReplies(database)
         self.watermarks = StreamWatermarks(database)
         self.streams = StreamCache()
         self._listeners: list[Callable[[], None]] = []
@@ -240,6 +249,37 @@ class Application:
     def _notify(self) -> None:
         for listener in self._listeners:
             listener()
+
+    def execute_once(self, request_key: str, handler: Callable[..., R], *args, context: Context = Context(),
+                     repeat_possible: bool = True, **kwargs) -> R:
+        """`execute`, answered once per `request_key`: the reply is stored with the command's
+        effects, and a repeat of the key (a redelivered request) gets the stored reply back
+        without deciding again. Two deliveries racing: the loser re-runs and finds the reply.
+        `repeat_possible=False` (a first delivery, as the broker says) skips looking for a
+        stored reply; the reply is stored all the same."""
+        replies, look = self.replies, [repeat_possible]
+
+        def once(uow, *a, **kw):
+            if look[0]:
+                found = replies.find(uow.conn, request_key)
+                if found is not MISSING:
+                    log.info("command_repeat_answered", request_key=request_key)
+                    return found
+            look[0] = True       # a re-run after a conflict: perhaps with the other delivery
+            result = handler(uow, *a, **kw)
+            replies.record(uow.conn, request_key, result)
+            return result
+
+        once.__name__ = getattr(handler, "__name__", "command")
+        for attempt in range(self.max_conflict_retries + 1):
+            try:
+                return self.execute(once, *args, context=context, **kwargs)
+            except ReplyRace:
+                look[0] = True   # the other delivery committed first: its reply is ours
+                if attempt == self.max_conflict_retries:
+                    raise
+                _back_off(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def execute(self, handler: Callable[..., R], *args, context: Context = Context(), **kwargs) -> R:
         """Run a command handler in one transaction; on a concurrency conflict, re-run it on
@@ -298,11 +338,18 @@ class Application:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                     handler_name: str) -> BatchOutcome:
+                     handler_name: str,
+                     batch_handler: Callable[[UnitOfWork, list[ReceivedEvent]], None] | None = None) -> BatchOutcome:
         """`handle_once` for many events with one commit: every event this handler has not
         applied yet is applied in order, each with its own causation, and the inbox rows and
         all the effects commit together. If the batch fails, nothing of it stays and each event
-        is handled on its own, so a bad event fails alone (reported in `failed`)."""
+        is handled on its own, so a bad event fails alone (reported in `failed`).
+
+        `batch_handler(uow, events)`: set-based work for the whole batch at once — called with
+        the events not applied yet (in order, each once) and one unit of work, which it loads
+        aggregates from with each event's `Context` (`uow.load(cls, id, context=...)`). It must
+        have the same effects as `handler` applied to each event in turn; `handler` is still
+        what the one-by-one fallback runs."""
         for attempt in range(self.max_conflict_retries + 1):
             outcome = BatchOutcome()
             cache = _CommitOnlyCache(self.streams)
@@ -310,6 +357,7 @@ class Application:
             try:
                 with self.db.transaction() as conn:
                     fresh = self.inbox.claim_many(conn, [e.event_id for e in events], handler_name)
+                    todo = []
                     for event in events:
                         if event.event_id not in fresh:
                             outcome.duplicates += 1
@@ -317,12 +365,21 @@ class Application:
                                      handler=handler_name)
                             continue
                         fresh.discard(event.event_id)  # the same event twice in one batch: once
-                        context = Context(correlation_id=event.correlation_id, causation_id=event.event_id,
-                                          actor=event.actor)
-                        uow = UnitOfWork(self.store, self.codec, conn, context, cache)  # type: ignore[arg-type]
-                        handler(uow, event)
-                        appended = bool(uow.flush()) or appended
-                        outcome.applied += 1
+                        todo.append(event)
+                    if batch_handler is not None:
+                        if todo:
+                            uow = UnitOfWork(self.store, self.codec, conn, Context(), cache)  # type: ignore[arg-type]
+                            batch_handler(uow, todo)
+                            appended = bool(uow.flush()) or appended
+                            outcome.applied += len(todo)
+                    else:
+                        for event in todo:
+                            context = Context(correlation_id=event.correlation_id, causation_id=event.event_id,
+                                              actor=event.actor)
+                            uow = UnitOfWork(self.store, self.codec, conn, context, cache)  # type: ignore[arg-type]
+                            handler(uow, event)
+                            appended = bool(uow.flush()) or appended
+                            outcome.applied += 1
             except ConcurrencyConflict:
                 if attempt == self.max_conflict_retries:
                     break

@@ -172,8 +172,13 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def database_for(service: str, url: str | None = None, schema: str | None = None) -> Database:
-    """The database of `service`: `url` or `DATABASE_URL`, else the embedded SQLite file."""
+def database_for(service: str, url: str | None = None, schema: str | None = None,
+                 pool_size: int | None = None) -> Database:
+    """The database of `service`: `url` or `DATABASE_URL`, else the embedded SQLite file.
+    PostgreSQL connections: `pool_size` (or `DB_POOL_SIZE`, default 10) plus as many again in
+    overflow, per process — size it so that every process of every service together stays
+    under the server's `max_connections` (deploy.processes does)."""
     url = url or os.environ.get("DATABASE_URL") or default_url(service)
-    database = Database(url, schema=schema or service)
+    size = int(pool_size or os.environ.get("DB_POOL_SIZE") or 10)
+    database = Database(url, schema=schema or service, pool_size=size)
     return database

@@ -1,8 +1,14 @@
 """The inbox: a consumer records `(event_id, handler)` in the same transaction as its effects,
-so a redelivered event is recognised and changes nothing."""
+so a redelivered event is recognised and changes nothing. Its twin for commands,
+`CommandReplies`, records the reply of an RPC command with its effects, so a redelivered
+request is answered as the first time instead of being decided again."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, Integer, String, Table
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Column, Connection, Integer, String, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -91,3 +97,57 @@ class StreamWatermarks:
             index_elements=["handler", "stream_id"], set_={"stream_version": stmt.excluded.stream_version},
             where=inbox_streams_table.c.stream_version < stmt.excluded.stream_version))
         return result.rowcount == 1
+
+
+# -- RPC commands answered once ---------------------------------------------------------------
+command_replies_table = Table(
+    "command_replies",
+    kernel_metadata,
+    Column("request_key", String(200), primary_key=True),
+    Column("reply", Text, nullable=False),
+    Column("recorded_at", String(40), nullable=False, index=True),
+)
+MISSING = object()
+RETENTION = timedelta(days=2)   # a redelivery comes within minutes; two days is ample
+PRUNE_EVERY = 500               # one record in this many also drops (at most 1,000) expired ones
+
+
+class ReplyRace(Exception):
+    """Another delivery of the same request committed its reply first."""
+
+
+class CommandReplies:
+    """The reply of each RPC command, stored in the transaction of the command's effects.
+
+    RabbitMQ redelivers a request whose worker died before acknowledging it (a crash after the
+    commit, a connection lost): without this the command would be decided again on the new
+    state, and its caller told e.g. "already taken" about its own success. The key is the
+    request's AMQP correlation id (the same on every delivery) and the command's n-th
+    transaction within the request. Rows are kept `retention_days` (pruned by `prune`)."""
+
+    def __init__(self, database: Database):
+        kernel_metadata.create_all(database.engine, tables=[command_replies_table])
+        self._insert = pg_insert if database.is_postgres else sqlite_insert
+
+    def find(self, conn: Connection, request_key: str):
+        row = conn.execute(command_replies_table.select()
+                           .where(command_replies_table.c.request_key == request_key)).first()
+        return MISSING if row is None else json.loads(row.reply)
+
+    def record(self, conn: Connection, request_key: str, reply) -> None:
+        result = conn.execute(
+            self._insert(command_replies_table)
+            .values(request_key=request_key, reply=json.dumps(reply, ensure_ascii=False, default=str),
+                    recorded_at=utcnow_iso())
+            .on_conflict_do_nothing(index_elements=["request_key"]))
+        if result.rowcount != 1:
+            raise ReplyRace(request_key)
+        if random.randrange(PRUNE_EVERY) == 0:
+            self.prune(conn, (datetime.now(timezone.utc) - RETENTION).isoformat())
+
+    def prune(self, conn: Connection, older_than_iso: str, limit: int = 1000) -> int:
+        """Drop up to `limit` replies recorded before `older_than_iso`."""
+        expired = (select(command_replies_table.c.request_key)
+                   .where(command_replies_table.c.recorded_at < older_than_iso).limit(limit))
+        return conn.execute(command_replies_table.delete()
+                            .where(command_replies_table.c.request_key.in_(expired))).rowcount

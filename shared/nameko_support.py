@@ -25,7 +25,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from nameko.rpc import Rpc, rpc
 from nameko.timer import Timer
 
 from shared import metrics, topology
@@ -88,9 +88,27 @@ def command(schema: type[Schema] | None = None):
             finally:
                 metrics.observe_command(getattr(self, "name", "?"), fn.__name__, outcome, time.monotonic() - started)
 
-        return rpc(expected_exceptions=CommandRejected)(wrapper)
+        return CommandRpc.decorator(expected_exceptions=CommandRejected)(wrapper)
 
     return decorate
+
+
+REQUEST_ID = "rpc_request_id"
+
+
+class CommandRpc(Rpc):
+    """nameko's RPC entrypoint for commands, which also hands the worker the request's AMQP
+    correlation id (the same on a redelivery of the request): `EventSourcedApp` answers a
+    repeated request from the reply stored with the command's effects (CommandReplies)."""
+
+    def unpack_message_headers(self, message):
+        data = super().unpack_message_headers(message)
+        correlation_id = message.properties.get("correlation_id")
+        if isinstance(correlation_id, str) and 0 < len(correlation_id) <= 100:
+            data[REQUEST_ID] = [correlation_id, bool(message.delivery_info.get("redelivered"))]
+        else:
+            data.pop(REQUEST_ID, None)   # never a caller's claim
+        return data
 
 
 # -- the application as a dependency ---------------------------------------------------------
@@ -111,25 +129,39 @@ class Wakeup:
 class WorkerApp:
     """What a service method sees as `self.app`: the application bound to this worker's context."""
 
-    def __init__(self, provider: "EventSourcedApp", context: Context):
+    def __init__(self, provider: "EventSourcedApp", context: Context, request_id: str | None = None,
+                 redelivered: bool = True):
         self._provider = provider
         self.context = context
+        self.request_id, self.redelivered = request_id, redelivered
+        self._transactions = 0
         self.application: Application = provider.application
         self.projector: Projector | None = provider.projector
         self.db: Database = provider.database
         self.config: dict = provider.container.config
 
     def execute(self, handler: Callable, *args, **kwargs):
-        return self.application.execute(handler, *args, context=self.context, **kwargs)
+        """Run a command handler in one transaction. In a command (`@command`), each
+        transaction's reply is kept under the request's id, so a redelivered request is
+        answered, not decided again."""
+        if self.request_id is None:
+            return self.application.execute(handler, *args, context=self.context, **kwargs)
+        self._transactions += 1
+        return self.application.execute_once(f"{self.request_id}#{self._transactions}", handler, *args,
+                                             context=self.context, repeat_possible=self.redelivered, **kwargs)
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
                     name: str | None = None, ordered: bool = False) -> bool:
         return self.application.handle_once(event, handler, name or handler.__qualname__, ordered=ordered)
 
     def handle_batch(self, events: list[ReceivedEvent], handler: Callable[[UnitOfWork, ReceivedEvent], None],
-                     name: str | None = None) -> BatchOutcome:
-        """For a `@subscribe_batch` method: `handle_once` for each event, one commit for all."""
-        return self.application.handle_batch(events, handler, name or handler.__qualname__)
+                     name: str | None = None,
+                     batch_handler: Callable[[UnitOfWork, list[ReceivedEvent]], None] | None = None) -> BatchOutcome:
+        """For a `@subscribe_batch` method: `handle_once` for each event, one commit for all
+        (with `batch_handler`, set-based work for the batch; `handler` is the one-by-one
+        fallback)."""
+        return self.application.handle_batch(events, handler, name or handler.__qualname__,
+                                             batch_handler=batch_handler)
 
     def health(self) -> dict:
         """Readiness for operators: the database answers, and how far the relay lags."""
@@ -163,7 +195,8 @@ class EventSourcedApp(DependencyProvider):
     def setup(self):
         cfg = self.container.config
         name = self.container.service_name
-        self.database = database_for(name, cfg.get("DATABASE_URL"), cfg.get("DATABASE_SCHEMA", name))
+        self.database = database_for(name, cfg.get("DATABASE_URL"), cfg.get("DATABASE_SCHEMA", name),
+                                     cfg.get("DB_POOL_SIZE"))
         self.application, projections = self.build(self.database)
         self.projector = (Projector(self.database, self.application.store, self.application.codec, projections)
                           if projections else None)
@@ -263,6 +296,12 @@ class EventSourcedApp(DependencyProvider):
         data = worker_ctx.data
         context = Context(correlation_id=ensure_correlation_id(worker_ctx),
                           actor=data.get("actor") if isinstance(data.get("actor"), dict) else None)
+        # only a command's own request id: context data travels on to the calls and events a
+        # worker makes, so an event handler downstream must not take its caller's for its own
+        request = data.pop(REQUEST_ID, None) if isinstance(worker_ctx.entrypoint, CommandRpc) else None
+        data.pop(REQUEST_ID, None)
+        if isinstance(request, list) and len(request) == 2 and isinstance(request[0], str):
+            return WorkerApp(self, context, request[0], redelivered=bool(request[1]))
         return WorkerApp(self, context)
 
 

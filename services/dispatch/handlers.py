@@ -157,5 +157,11 @@ def directory_team_joined(uow, event) -> None:
     readmodels.member_joined_team(uow.conn, event)
 
 
+class TeamNotYetKnown(Exception):
+    """A leader elected for a team whose TeamFormed has not arrived: each event type has its
+    own queue, so they can cross. Raising rolls the handling back; the inbox retries it later."""
+
+
 def directory_team_leader(uow, event) -> None:
-    readmodels.team_leader_elected(uow.conn, event)
+    if not readmodels.team_leader_elected(uow.conn, event):
+        raise TeamNotYetKnown(f"team {event.data['team_id']} not formed here yet")

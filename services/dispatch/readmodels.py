@@ -92,9 +92,10 @@ def member_joined_team(conn: Connection, event) -> None:
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["team_id", "member_id"]))
 
 
-def team_leader_elected(conn: Connection, event) -> None:
-    conn.execute(update(teams).where(teams.c.team_id == event.data["team_id"])
-                 .values(leader_member_id=event.data["member_id"]))
+def team_leader_elected(conn: Connection, event) -> bool:
+    """False if the team is not known here yet (its TeamFormed travels on another queue)."""
+    return conn.execute(update(teams).where(teams.c.team_id == event.data["team_id"])
+                        .values(leader_member_id=event.data["member_id"])).rowcount == 1
 
 
 # -- orders, wishes, activities (from dispatch's own events) -----------------------------------

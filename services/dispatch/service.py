@@ -86,7 +86,8 @@ class DispatchService(EventSourcedService):
 
     @subscribe("registration", "TeamLeaderElected")
     def on_team_leader_elected(self, event):
-        self.app.handle_once(event, handlers.directory_team_leader, name=DIRECTORY)
+        # ordered: of two elections in one team, an older one arriving late must not win
+        self.app.handle_once(event, handlers.directory_team_leader, name=f"{DIRECTORY}.leader", ordered=True)
 
     # -- 点单 ----------------------------------------------------------------------------------
     @command(schemas.RecordDemandSchema)

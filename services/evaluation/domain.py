@@ -50,16 +50,16 @@ class AlreadyGraded(DomainError):
 
 # -- periods --------------------------------------------------------------------------------
 def period_of(day: date) -> str:
-    return f"{day.year}H{1 if day.month <= 6 else 2}"
+    return f"{day.year:04d}H{1 if day.month <= 6 else 2}"   # "0058H2" still parses as year 58
 
 
 def next_period(period: str) -> str:
     year, half = int(period[:4]), period[5]
-    return f"{year}H2" if half == "1" else f"{year + 1}H1"
+    return f"{year:04d}H2" if half == "1" else f"{year + 1:04d}H1"
 
 
 def periods_of_year(year: int) -> tuple[str, str]:
-    return f"{year}H1", f"{year}H2"
+    return f"{year:04d}H1", f"{year:04d}H2"
 
 
 def land(period: str, closed) -> str:

@@ -27,6 +27,8 @@ def propose_project(uow, cmd: dict, linked_demands: dict[str, dict], on: date) -
         demand = linked_demands.get(demand_id)
         if demand is None or demand["community_id"] != cmd["community_id"]:
             raise RuleBroken(f"需求 {demand_id} 不存在或不属于本社区，不能作为项目依据", demand_id=demand_id)
+    if not readmodels.claim_project_id(uow.conn, cmd["project_id"], cmd["community_id"], cmd["year"]):
+        raise RuleBroken(f"项目编号 {cmd['project_id']} 已被使用", project_id=cmd["project_id"])
     fund = _fund(uow, cmd["community_id"], cmd["year"])
     fund.propose(project_id=cmd["project_id"], title=cmd["title"], category=cmd["category"],
                  description=cmd["description"], amount_fen=cmd["amount_fen"], lines=cmd["lines"],

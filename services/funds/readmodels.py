@@ -29,8 +29,28 @@ demands = Table(
 )
 
 
+# -- project ids, one account each (written with the proposal, in its transaction) ---------------
+project_ids = Table(
+    "funds_project_ids", demand_metadata,
+    Column("project_id", String(100), primary_key=True),
+    Column("community_id", String(100), nullable=False),
+    Column("year", Integer, nullable=False),
+)
+
+
 def _upsert(conn: Connection):
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def claim_project_id(conn: Connection, project_id: str, community_id: str, year: int) -> bool:
+    """Reserve `project_id` for the account (community, year), in the proposal's transaction;
+    False if another account has it. A concurrent claim of the same id waits for the first
+    to commit (the primary key), so two accounts can never both have one id."""
+    conn.execute(_upsert(conn)(project_ids).values(project_id=project_id, community_id=community_id, year=year)
+                 .on_conflict_do_nothing(index_elements=["project_id"]))
+    owner = conn.execute(select(project_ids.c.community_id, project_ids.c.year)
+                         .where(project_ids.c.project_id == project_id)).first()
+    return owner is not None and (owner.community_id, owner.year) == (community_id, year)
 
 
 def demand_recorded(conn: Connection, event) -> None:

@@ -26,7 +26,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table, func, select
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, func, select
 
 from shared.db import Database
 
@@ -68,6 +68,12 @@ accounts = Table(
     Column("resident_id", String(100)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_by", String(64)),
+)
+login_failures = Table(
+    "gw_login_failures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("failed_at", Float, nullable=False),
 )
 
 
@@ -150,36 +156,40 @@ class Tokens:
 
 
 class LoginThrottle:
-    """Too many failed logins for one username lock it for a while (in this process): at most
-    `attempts` failures within `window` seconds."""
+    """Too many failed logins for one username lock it for a while: at most `attempts` failures
+    within `window` seconds. The failures are rows in the accounts database, so every gateway
+    process behind a load balancer sees the same count (a guesser cannot spread attempts over
+    the replicas)."""
 
-    def __init__(self, attempts: int = 5, window: float = 600.0):
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, list[float]] = {}
+    def __init__(self, database: Database, attempts: int = 5, window: float = 600.0):
+        self.db, self.attempts, self.window = database, attempts, window
+        metadata.create_all(database.engine, tables=[login_failures])
 
-    def _recent(self, username: str, now: float) -> list[float]:
-        kept = [t for t in self._failures.get(username, []) if now - t < self.window]
-        if kept:
-            self._failures[username] = kept
-        else:
-            self._failures.pop(username, None)
-        return kept
+    def _recent(self, conn, username: str, now: float) -> list[float]:
+        return list(conn.execute(select(login_failures.c.failed_at)
+                                 .where(login_failures.c.username == username)
+                                 .where(login_failures.c.failed_at > now - self.window)
+                                 .order_by(login_failures.c.failed_at)).scalars())
 
     def locked_for(self, username: str, now: float | None = None) -> float:
         """Seconds until `username` may try again (0 if not locked)."""
         now = time.time() if now is None else now
-        recent = self._recent(username, now)
-        return max(0.0, recent[0] + self.window - now) if len(recent) >= self.attempts else 0.0
+        with self.db.transaction() as conn:
+            recent = self._recent(conn, username, now)
+        if len(recent) < self.attempts:
+            return 0.0
+        return max(0.0, recent[-self.attempts] + self.window - now)
 
     def failed(self, username: str, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        self._failures.setdefault(username, []).append(now)
-        if len(self._failures) > 100_000:   # bounded: forget the oldest names
-            for name in list(self._failures)[:10_000]:
-                self._failures.pop(name, None)
+        with self.db.transaction() as conn:
+            conn.execute(login_failures.delete().where(login_failures.c.username == username)
+                         .where(login_failures.c.failed_at <= now - self.window))
+            conn.execute(login_failures.insert().values(username=username, failed_at=now))
 
     def succeeded(self, username: str) -> None:
-        self._failures.pop(username, None)
+        with self.db.transaction() as conn:
+            conn.execute(login_failures.delete().where(login_failures.c.username == username))
 
 
 class AccountStore:

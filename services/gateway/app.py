@@ -26,6 +26,8 @@ ROUTE_MODULES = (
     "services.gateway.routes.registration",
     "services.gateway.routes.dispatch",
     "services.gateway.routes.notify",
+    "services.gateway.routes.evaluation",
+    "services.gateway.routes.funds",
     "services.gateway.routes.open311",
     "services.gateway.routes.console",
 )
@@ -70,7 +72,7 @@ class Gateway:
                  title: str = "报到平台 API", secure_cookies: bool = False):
         self.rpc, self.accounts, self.tokens, self.live = rpc, accounts, tokens, live
         self.places = Places(rpc)
-        self.login_throttle = LoginThrottle()
+        self.login_throttle = LoginThrottle(accounts.db)
         self.access = Access(self.places)
         self.title = title
         self.secure_cookies = secure_cookies

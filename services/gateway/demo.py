@@ -1,4 +1,4 @@
-"""The gateway's standalone demo: registration, dispatch and notify run in this process on
+"""The gateway's standalone demo: registration, dispatch, evaluation, funds and notify run in this process on
 their own SQLite files (under --data-dir, default var/gateway-demo), a small district is set
 up through the gateway's own API, and the console is served with demo accounts.
 
@@ -101,6 +101,8 @@ def seed(gateway) -> list[tuple[str, str, str]]:
 
 def run_demo(cfg: GatewayConfig, host: str = "0.0.0.0", data_dir: str | None = None) -> int:
     from services.dispatch.service import DispatchService
+    from services.evaluation.service import EvaluationService
+    from services.funds.service import FundsService
     from services.gateway.serve import build_gateway, serve
     from services.notify.service import NotifyService
     from services.registration.service import RegistrationService
@@ -108,7 +110,7 @@ def run_demo(cfg: GatewayConfig, host: str = "0.0.0.0", data_dir: str | None = N
     data = Path(data_dir or os.environ.get("BAODAO_GATEWAY_DEMO_DIR", "var/gateway-demo")).resolve()
     data.mkdir(parents=True, exist_ok=True)
     runners = []
-    for cls in (DispatchService, NotifyService, RegistrationService):
+    for cls in (DispatchService, EvaluationService, FundsService, NotifyService, RegistrationService):
         runner = ServiceRunner({"AMQP_URI": cfg.amqp_uri, "DATABASE_URL": f"sqlite:///{data}/{cls.name}.db",
                                 "max_workers": 10})
         runner.add_service(cls)

@@ -6,9 +6,13 @@ results); Chinese text in the PDF uses reportlab's built-in CID font STSong-Ligh
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
+from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -29,6 +33,21 @@ def _font() -> str:
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
         _font_ready = True
     return FONT
+
+
+def _cell(value):
+    """A value a spreadsheet cell can hold (control characters in names are dropped)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def _file_stem(text: str) -> str:
+    """A file name part from a unit's name: no path separators or control characters."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', "_", text).strip(" .")[:80] or "单位"
+
+
+def unit_folder(directory: Path, unit_id: str, year: int) -> Path:
+    """The unit's folder of reports: its id percent-encoded, so no id can name a path outside."""
+    return Path(directory) / quote(unit_id, safe="").replace(".", "%2E") / str(int(year))
 
 
 def title_of(figures: dict) -> str:
@@ -60,9 +79,9 @@ def report_pdf(figures: dict, generated_at: str) -> bytes:
                                ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3d9d9")),
                                ("ALIGN", (1, 0), (-1, -1), "CENTER")]))
-    story = [Paragraph(title_of(figures), title), Spacer(1, 6 * mm),
-             Paragraph(f"{figures['unit_name']}党组织：", body),
-             Paragraph("现将贵单位在职党员到社区报到服务情况反馈如下。" + summary_of(figures), body),
+    story = [Paragraph(escape(title_of(figures)), title), Spacer(1, 6 * mm),
+             Paragraph(escape(f"{figures['unit_name']}党组织："), body),
+             Paragraph("现将贵单位在职党员到社区报到服务情况反馈如下。" + escape(summary_of(figures)), body),
              Spacer(1, 4 * mm), table, Spacer(1, 6 * mm),
              Paragraph(f"生成时间：{generated_at}", body)]
     doc.build(story)
@@ -73,15 +92,15 @@ def report_xlsx(figures: dict, generated_at: str) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "情况反馈"
-    ws.append([title_of(figures)])
+    ws.append([_cell(title_of(figures))])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([summary_of(figures)])
+    ws.append([_cell(summary_of(figures))])
     ws.append(HEADERS)
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center")
     for row in rows_of(figures):
-        ws.append(row)
+        ws.append([_cell(v) for v in row])
     ws.append([])
     ws.append([f"生成时间：{generated_at}"])
     for col, width in zip("ABCDEFGHI", (12, 10, 16, 10, 16, 14, 12, 14, 10)):
@@ -93,12 +112,30 @@ def report_xlsx(figures: dict, generated_at: str) -> bytes:
 
 def write_report(figures: dict, directory: Path, generated_at: str) -> list[Path]:
     """Both files under `directory/<unit>/<year>/`; returns their paths."""
-    out = Path(directory) / figures["unit_id"] / str(figures["year"])
+    out = unit_folder(directory, figures["unit_id"], figures["year"])
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"情况反馈-{figures['unit_name']}-{figures['year']}"
+    stem = f"情况反馈-{_file_stem(figures['unit_name'])}-{figures['year']}"
     pdf, xlsx = out / f"{stem}.pdf", out / f"{stem}.xlsx"
     for path, content in ((pdf, report_pdf(figures, generated_at)), (xlsx, report_xlsx(figures, generated_at))):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_bytes(content)
         tmp.replace(path)
     return [pdf, xlsx]
+
+
+CONTENT_TYPES = {"pdf": "application/pdf",
+                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def latest_report(directory: Path, unit_id: str, year: int, fmt: str) -> dict | None:
+    """The unit's latest report of `year` in `fmt` (pdf or xlsx), as a document to download
+    ({filename, content_type, content_base64}), or None if none was generated."""
+    import base64
+
+    if fmt not in CONTENT_TYPES:
+        return None
+    found = sorted(unit_folder(directory, unit_id, year).glob(f"*.{fmt}"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    return {"filename": found[-1].name, "content_type": CONTENT_TYPES[fmt],
+            "content_base64": base64.b64encode(found[-1].read_bytes()).decode()}

@@ -19,6 +19,7 @@ from services.notify.rules import (
     ALL_RULES, LOCAL_TZ, SCHEDULED_TEMPLATES, PlannedMessage, Rule, chinese_date, plan_messages,
 )
 from services.notify.templates import Templates
+from shared.application import Context
 from shared.contracts import ContractError, ReceivedEvent, get_contract
 
 OPTIONAL_CONTRACT_MODULES = ("shared.contracts.evaluation", "shared.contracts.funds")
@@ -135,25 +136,25 @@ def _year(iso_timestamp: str) -> int:
 def _verified(d, data, at=None):
     share = float(data["hours"])
     for m in data["member_ids"]:
-        rm.add_to_year(d.conn, m, _year(data["verified_at"]), services=1, hours=share)
+        d.add_to_year(m, _year(data["verified_at"]), services=1, hours=share)
 
 
 def _attended(d, data, at=None):
     for m in data["attended"]:
-        rm.add_to_year(d.conn, m, _year(data["starts_at"]), activities=1)
+        d.add_to_year(m, _year(data["starts_at"]), activities=1)
 
 
 def _rejected(d, data, at=None):
     for m in data["member_ids"]:
-        rm.add_to_year(d.conn, m, _year(at), rejected=1)
+        d.add_to_year(m, _year(at), rejected=1)
 
 
 def _graded(d, data, at=None):
-    rm.add_to_year(d.conn, data["member_id"], int(data["year"]), grade=data["grade"], stars=int(data["stars"]))
+    d.add_to_year(data["member_id"], int(data["year"]), grade=data["grade"], stars=int(data["stars"]))
 
 
 def _vetoed(d, data, at=None):
-    rm.add_to_year(d.conn, data["member_id"], int(data["year"]), vetoed=True)
+    d.add_to_year(data["member_id"], int(data["year"]), vetoed=True)
 
 
 DIRECTORY_UPDATES = {
@@ -179,15 +180,40 @@ UPDATE_FIRST = {("registration", "MemberCheckedIn"), ("dispatch", "DemandRecorde
                 ("dispatch", "OrderDispatched"), ("dispatch", "OrderPublished")}
 
 
-def recipient_for(directory: rm.SqlDirectory, kind: str, rid: str) -> Recipient:
-    """The recipient with their preferred external channels (none: the inbox only)."""
-    contact = directory.contact(kind, rid) or {}
+# Directory updates that change what `recipient_for` finds (a member's roster phone): in a batch,
+# the messages planned before such an event are given their recipients before it is applied.
+RECIPIENT_WRITERS = {("registration", "MemberEnrolled")}
+
+
+def _recipient(kind: str, rid: str, contact: dict | None, roster_phone: str | None) -> Recipient:
+    contact = contact or {}
     addresses = {"email": contact.get("email"), "sms": contact.get("phone"), "wechat": contact.get("wechat")}
     if kind == "member" and not addresses["sms"]:
-        member = directory.member(rid)
-        addresses["sms"] = member.get("phone") if member else None
+        addresses["sms"] = roster_phone
     channels = tuple(c for c in contact.get("channels", ()) if c in EXTERNAL_CHANNELS)
     return Recipient(kind, rid, channels, {c: a for c, a in addresses.items() if a})
+
+
+def recipient_for(directory: rm.SqlDirectory, kind: str, rid: str) -> Recipient:
+    """The recipient with their preferred external channels (none: the inbox only)."""
+    contact = directory.contact(kind, rid)
+    phone = None
+    if kind == "member" and not (contact or {}).get("phone"):
+        member = directory.member(rid)
+        phone = member.get("phone") if member else None
+    return _recipient(kind, rid, contact, phone)
+
+
+def recipients_for(directory: rm.SqlDirectory, wanted) -> dict[tuple[str, str], Recipient]:
+    """`recipient_for` of many (kind, id) with two reads, whatever their number."""
+    wanted = set(wanted)
+    if not wanted:
+        return {}
+    found = directory.contacts_of(wanted)
+    members = [rid for kind, rid in wanted if kind == "member" and not (found.get((kind, rid)) or {}).get("phone")]
+    phones = directory.phones_of(members) if members else {}
+    return {(kind, rid): _recipient(kind, rid, found.get((kind, rid)), phones.get(rid) if kind == "member" else None)
+            for kind, rid in wanted}
 
 
 class Notifier:
@@ -207,15 +233,60 @@ class Notifier:
         return sorted(set(self.by_key) | {k for k in DIRECTORY_UPDATES if _has_contract(*k)})
 
     def handle(self, uow, event: ReceivedEvent, now: datetime) -> list[str]:
-        key = (event.source, event.event_type)
         directory = rm.SqlDirectory(uow.conn)
+        planned = self.plan(directory, event)
+        return [self.record(uow, directory, p, event.event_id, now) for p in planned]
+
+    def plan(self, directory: rm.SqlDirectory, event: ReceivedEvent) -> list[PlannedMessage]:
+        """Keep the directory up to date with the event; its messages (not recorded yet)."""
+        key = (event.source, event.event_type)
         update = DIRECTORY_UPDATES.get(key)
         if update and key in UPDATE_FIRST:
             update(directory, event.data, event.occurred_at)
         planned = plan_messages(self.by_key.get(key, []), event.data, directory)
         if update and key not in UPDATE_FIRST:
             update(directory, event.data, event.occurred_at)
-        return [self.record(uow, directory, p, event.event_id, now) for p in planned]
+        return planned
+
+    def handle_batch(self, uow, events: list[ReceivedEvent], now: datetime) -> list[str]:
+        """`handle` for many events with set-based work: the directory's upserts one statement
+        per table, the recipients' contacts in two reads, the message streams in one read and
+        every message in one append — the same messages, directory and causations as `handle`
+        applied to each event in turn."""
+        directory = rm.SqlDirectory(uow.conn, buffered=True)
+        planned: list[tuple[ReceivedEvent, PlannedMessage]] = []
+        ids: list[str] = []
+        for event in events:
+            key = (event.source, event.event_type)
+            if key not in self.consumed:
+                continue
+            if key in RECIPIENT_WRITERS and planned:
+                ids += self.record_many(uow, directory, planned, now)
+                planned = []
+            planned += [(event, p) for p in self.plan(directory, event)]
+        ids += self.record_many(uow, directory, planned, now)
+        directory.flush()
+        return ids
+
+    def record_many(self, uow, directory: rm.SqlDirectory, planned: list[tuple[ReceivedEvent, PlannedMessage]],
+                    now: datetime) -> list[str]:
+        """`record` of many messages, each stamped with the event that caused it."""
+        if not planned:
+            return []
+        rendered = [self.templates.render(p.template, p.values) for _, p in planned]
+        recipients = recipients_for(directory, [(p.recipient_kind, p.recipient_id) for _, p in planned])
+        ids = [message_id_for(e.event_id, p.template, p.recipient_kind, p.recipient_id) for e, p in planned]
+        uow.preload(Message, ids)
+        contexts: dict[str, Context] = {}
+        for (event, p), text, message_id in zip(planned, rendered, ids):
+            context = contexts.get(event.event_id)
+            if context is None:
+                context = contexts[event.event_id] = Context(correlation_id=event.correlation_id,
+                                                             causation_id=event.event_id, actor=event.actor)
+            message = uow.load(Message, message_id, context=context)
+            message.queue(recipient=recipients[(p.recipient_kind, p.recipient_id)], template=p.template,
+                          rendered=text, caused_by_event_id=event.event_id, now=now, important=p.important)
+        return ids
 
     def record(self, uow, directory: rm.SqlDirectory, planned: PlannedMessage, caused_by: str,
                now: datetime) -> str:
@@ -234,6 +305,14 @@ def consume(notifier: Notifier, uow, event: ReceivedEvent, now: datetime) -> Non
     if (event.source, event.event_type) in notifier.consumed:
         notifier.handle(uow, event, now)
     webhooks.log_event(uow.conn, event)
+
+
+def consume_batch(notifier: Notifier, uow, events: list[ReceivedEvent], now: datetime) -> None:
+    """`consume` of a batch of events (each once, in order) with set-based work; the kernel falls
+    back to `consume` one by one if it fails."""
+    webhooks.take_log_turn(uow.conn)
+    notifier.handle_batch(uow, events, now)
+    webhooks.log_events(uow.conn, events)
 
 
 # -- scheduled messages ----------------------------------------------------------------------------
@@ -291,7 +370,9 @@ def send_feedback_report(notifier: Notifier, figures: dict, files: list[str], oc
         unit_id, year = figures["unit_id"], figures["year"]
         return notifier.record(uow, directory, PlannedMessage(
             "feedback_report_unit", "unit", unit_id,
-            {**figures["totals"], "unit_name": figures["unit_name"], "year": year, "files": "、".join(files)}, True),
+            # file names, not the server's paths: the unit downloads them from its page
+            {**figures["totals"], "unit_name": figures["unit_name"], "year": year,
+             "files": "、".join(f.replace("\\", "/").rsplit("/", 1)[-1] for f in files)}, True),
             feedback_cause(unit_id, year, occasion), now)
 
     return handler

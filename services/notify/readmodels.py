@@ -64,7 +64,34 @@ delivery_log = Table(
 )
 
 
-class InboxProjection(Projection):
+class _InsertsRecorded(Projection):
+    """A projection whose rows for `MessageRecorded` (most of what it applies) are kept and
+    inserted many at once: at the end of the projector's batch, or before it applies any other
+    event (which may update those rows), so the result is that of inserting them one by one."""
+
+    def start_batch(self) -> None:
+        self._rows: list[dict] = []
+
+    def apply(self, conn: Connection, event, data: dict) -> None:
+        if event.event_type != "MessageRecorded":
+            self.end_batch(conn)
+        super().apply(conn, event, data)
+
+    def end_batch(self, conn: Connection) -> None:
+        rows, self._rows = getattr(self, "_rows", []), []
+        if rows:
+            conn.execute(self._insert_statement(conn), rows)
+
+    def _keep(self, conn: Connection, row: dict) -> None:
+        if not hasattr(self, "_rows"):
+            self._rows = []
+        self._rows.append(row)
+
+    def _insert_statement(self, conn: Connection):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class InboxProjection(_InsertsRecorded):
     """站内信: what each unit, member, resident, community and department finds in its inbox."""
 
     name = "inbox"
@@ -76,15 +103,21 @@ class InboxProjection(Projection):
     def clear(self, conn) -> None:
         conn.execute(inbox_messages.delete())
 
-    def _insert(self, conn, data, delivered_at, important):
+    def _insert_statement(self, conn):
         ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(ins(inbox_messages).values(
-            message_id=data["message_id"], recipient_kind=data["recipient_kind"], recipient_id=data["recipient_id"],
-            template=data["template"], title=data["title"], body=data["body"], delivered_at=delivered_at,
-            read=False, important=important).on_conflict_do_nothing(index_elements=["message_id"]))
+        return many_rows(ins(inbox_messages).on_conflict_do_nothing(index_elements=["message_id"]))
+
+    @staticmethod
+    def _row(data, delivered_at, important) -> dict:
+        return dict(message_id=data["message_id"], recipient_kind=data["recipient_kind"],
+                    recipient_id=data["recipient_id"], template=data["template"], title=data["title"],
+                    body=data["body"], delivered_at=delivered_at, read=False, read_at=None, important=important)
+
+    def _insert(self, conn, data, delivered_at, important):
+        conn.execute(self._insert_statement(conn), [self._row(data, delivered_at, important)])
 
     def when_MessageRecorded(self, conn: Connection, event, data: dict) -> None:
-        self._insert(conn, data, data["queued_at"], data["important"])
+        self._keep(conn, self._row(data, data["queued_at"], data["important"]))
 
     def when_MessageDelivered(self, conn: Connection, event, data: dict) -> None:
         if data["channel"] == "inbox":  # already there from MessageRecorded (kept for older streams)
@@ -95,7 +128,7 @@ class InboxProjection(Projection):
                      .values(read=True, read_at=data["read_at"]))
 
 
-class DeliveryProjection(Projection):
+class DeliveryProjection(_InsertsRecorded):
     """投递记录: each message's status on its external channels, and every attempt."""
 
     name = "deliveries"
@@ -108,14 +141,17 @@ class DeliveryProjection(Projection):
         conn.execute(delivery_log.delete())
         conn.execute(deliveries.delete())
 
+    def _insert_statement(self, conn):
+        return many_rows(deliveries.insert())
+
     def when_MessageRecorded(self, conn, event, data):
         channels = data["channels"]
-        conn.execute(deliveries.insert().values(
+        self._keep(conn, dict(
             message_id=data["message_id"], recipient_kind=data["recipient_kind"], recipient_id=data["recipient_id"],
             template=data["template"], caused_by_event_id=data["caused_by_event_id"],
             channels=json.dumps(channels), status="queued" if channels else "sent",
             channel=channels[0] if channels else "inbox", channel_index=0, attempts=0, retries=0,
-            next_attempt_at=data["queued_at"] if channels else None, queued_at=data["queued_at"],
+            next_attempt_at=data["queued_at"] if channels else None, last_error=None, queued_at=data["queued_at"],
             sent_at=None if channels else data["queued_at"]))
 
     def _log(self, conn, data, outcome, at, reason=None):
@@ -300,13 +336,57 @@ def _upsert(conn: Connection, table: Table, values: dict, keys: list[str]) -> No
                  else stmt.on_conflict_do_nothing(index_elements=keys))
 
 
-class SqlDirectory:
-    """The rules' Directory over notify's tables, within one transaction."""
+_UPSERTS: dict[tuple, object] = {}
 
-    def __init__(self, conn: Connection):
+
+def _upsert_statement(dialect: str, table: Table, columns: tuple, keys: tuple):
+    """The upsert of rows with these columns, built once (executed with many rows at a time)."""
+    cached = _UPSERTS.get((dialect, table.name, columns, keys))
+    if cached is None:
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        updates = {k: stmt.excluded[k] for k in columns if k not in keys}
+        cached = _UPSERTS[(dialect, table.name, columns, keys)] = many_rows(
+            stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates
+            else stmt.on_conflict_do_nothing(index_elements=list(keys)))
+    return cached
+
+
+def many_rows(insert_statement):
+    """An INSERT to execute with many rows as multi-row statements (SQLAlchemy's
+    "insertmanyvalues", which it uses for an executemany with RETURNING; without it psycopg2
+    sends one statement per row)."""
+    return insert_statement.returning(*insert_statement.table.primary_key.columns)
+
+
+def _upsert_many(conn: Connection, table: Table, rows: list[dict], keys: list[str]) -> None:
+    """`_upsert` of many rows in multi-row statements; the rows have the same columns and
+    distinct keys (one statement cannot update a row twice)."""
+    if rows:
+        conn.execute(_upsert_statement(conn.dialect.name, table, tuple(rows[0]), tuple(keys)), rows)
+
+
+class SqlDirectory:
+    """The rules' Directory over notify's tables, within one transaction.
+
+    `buffered`: upserts are kept and written together, one statement per table (a batch of
+    events), before anything reads or otherwise writes the directory (`flush`) — so every read
+    sees exactly what writing them one by one would have left. Two upserts of one row with the
+    same columns collapse into the later one; with other columns, the earlier is written first.
+    """
+
+    def __init__(self, conn: Connection, buffered: bool = False):
         self.conn = conn
+        self.buffered = buffered
+        # table name -> (table, keys, columns, {key values: row})
+        self._pending: dict[str, tuple[Table, list[str], tuple, dict]] = {}
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for table, keys, _, rows in pending.values():
+            _upsert_many(self.conn, table, list(rows.values()), keys)
 
     def _one(self, table, key, value):
+        self.flush()
         row = self.conn.execute(select(table).where(key == value)).first()
         return dict(row._mapping) if row else None
 
@@ -323,34 +403,76 @@ class SqlDirectory:
         return self._one(dir_demands, dir_demands.c.demand_id, demand_id)
 
     def team_members(self, team_id):
+        self.flush()
         return list(self.conn.execute(select(dir_team_members.c.member_id)
                                       .where(dir_team_members.c.team_id == team_id)
                                       .order_by(dir_team_members.c.member_id)).scalars())
 
     def registered_in(self, community_id):
+        self.flush()
         return list(self.conn.execute(select(dir_members.c.member_id)
                                       .where(dir_members.c.community_id == community_id)
                                       .where(dir_members.c.registered.is_(True))
                                       .order_by(dir_members.c.member_id)).scalars())
 
     def offered(self, demand_id):
+        self.flush()
         return list(self.conn.execute(select(dir_offers.c.member_id).where(dir_offers.c.demand_id == demand_id)
                                       .order_by(dir_offers.c.member_id)).scalars())
 
     # -- writes --------------------------------------------------------------------------
     def upsert(self, table, values, keys):
-        _upsert(self.conn, table, values, keys)
+        if not self.buffered:
+            _upsert(self.conn, table, values, keys)
+            return
+        columns = tuple(values)
+        held = self._pending.get(table.name)
+        if held is not None and (held[1] != keys or held[2] != columns):
+            self.flush()   # other columns of the same table: keep the order of the writes
+            held = None
+        if held is None:
+            held = self._pending[table.name] = (table, keys, columns, {})
+        held[3][tuple(values[k] for k in keys)] = values
 
     def update_member(self, member_id, **values):
+        self.flush()
         self.conn.execute(update(dir_members).where(dir_members.c.member_id == member_id).values(**values))
 
+    def add_to_year(self, member_id: str, year: int, **increments) -> None:
+        self.flush()
+        add_to_year(self.conn, member_id, year, **increments)
+
     def contact(self, kind: str, rid: str) -> dict | None:
+        self.flush()
         row = self.conn.execute(select(contacts).where(and_(contacts.c.recipient_kind == kind,
                                                             contacts.c.recipient_id == rid))).first()
         if row is None:
             return None
         out = dict(row._mapping)
         out["channels"] = json.loads(out["channels"])
+        return out
+
+    def contacts_of(self, recipients) -> dict[tuple[str, str], dict]:
+        """`contact` of many (kind, id) at once: those that have one."""
+        self.flush()
+        ids = sorted({rid for _, rid in recipients})
+        out = {}
+        for start in range(0, len(ids), 500):
+            for row in self.conn.execute(select(contacts).where(contacts.c.recipient_id.in_(ids[start:start + 500]))):
+                contact = dict(row._mapping)
+                contact["channels"] = json.loads(contact["channels"])
+                out[(contact["recipient_kind"], contact["recipient_id"])] = contact
+        return out
+
+    def phones_of(self, member_ids) -> dict[str, str | None]:
+        """The roster phone of each of these members that is in the directory."""
+        self.flush()
+        ids = sorted(set(member_ids))
+        out = {}
+        for start in range(0, len(ids), 500):
+            q = select(dir_members.c.member_id, dir_members.c.phone).where(
+                dir_members.c.member_id.in_(ids[start:start + 500]))
+            out.update({r[0]: r[1] for r in self.conn.execute(q)})
         return out
 
 

@@ -73,10 +73,17 @@ class NotifyService(EventSourcedService):
         log.info("event_handled", handler=RULES_HANDLER, event_type=event.event_type, event_id=event.event_id,
                  correlation_id=event.correlation_id, causation_id=event.event_id)
 
+    def _handle_batch(self, uow, events):
+        handlers.consume_batch(NOTIFIER, uow, events, now())
+        for event in events:
+            log.info("event_handled", handler=RULES_HANDLER, event_type=event.event_type, event_id=event.event_id,
+                     correlation_id=event.correlation_id, causation_id=event.event_id)
+
     def consume(self, events):
-        """A batch of one event type: every message of every event, one commit (an event that
-        fails is retried alone; see `subscribe_batch`)."""
-        return self.app.handle_batch(events, self._handle, name=RULES_HANDLER)
+        """A batch of one event type: every message of every event, set-based, one commit (if
+        the batch fails, each event is handled alone and one that fails is retried alone; see
+        `subscribe_batch`)."""
+        return self.app.handle_batch(events, self._handle, name=RULES_HANDLER, batch_handler=self._handle_batch)
 
     # -- the inbox -------------------------------------------------------------------------
     @rpc
@@ -192,6 +199,12 @@ class NotifyService(EventSourcedService):
         """Generate the unit's yearly report (PDF and .xlsx) now and send it to the unit's inbox;
         each request is its own occasion unless one is given."""
         return self._feedback(unit_id, int(year), occasion or f"on-demand-{uuid.uuid4()}")
+
+    @rpc
+    def feedback_report_document(self, unit_id, year, fmt):
+        """The unit's latest feedback report of `year` as PDF or .xlsx (`fmt`), to download:
+        {filename, content_type, content_base64}, or None if none has been generated."""
+        return feedback.latest_report(_report_dir(self.app.config), unit_id, int(year), fmt)
 
     def _feedback(self, unit_id: str, year: int, occasion: str) -> dict:
         t = now()

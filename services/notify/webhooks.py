@@ -11,15 +11,18 @@ Each webhook is delivered in log order by whichever notify instance holds its le
 `X-Baodao-Timestamp`, `X-Baodao-Signature: sha256=<hex>`), retried with back-off, each attempt
 in the delivery log. The cursor moves only after a 2xx, so delivery is at least once: a crash
 after the POST and before the cursor moved repeats that one event, with the same
-`X-Baodao-Event-Id` for the receiver to drop.
+`X-Baodao-Event-Id` for the receiver to drop. Deliveries to a receiver reuse one kept-alive
+HTTP connection (a receiver that closes it costs a new connection, nothing else).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -110,6 +113,27 @@ def log_event(conn: Connection, event: ReceivedEvent) -> None:
         index_elements=["event_id"]))
 
 
+def log_events(conn: Connection, events: list[ReceivedEvent]) -> None:
+    """`log_event` of many events with one statement; positions follow their order."""
+    rows = {}
+    for event in events:
+        rows.setdefault(event.event_id, dict(
+            event_id=event.event_id, source=event.source, event_type=event.event_type,
+            occurred_at=event.occurred_at, envelope=json.dumps(envelope_of(event), ensure_ascii=False)))
+    if not rows:
+        return
+    statement = _LOG_INSERTS.get(conn.dialect.name)
+    if statement is None:
+        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        statement = _LOG_INSERTS[conn.dialect.name] = ins(event_log).on_conflict_do_nothing(
+            index_elements=["event_id"]).returning(event_log.c.position)
+    # an executemany with RETURNING: multi-row statements ("insertmanyvalues"), rows in order
+    conn.execute(statement, list(rows.values()))
+
+
+_LOG_INSERTS: dict[str, object] = {}
+
+
 def _where_types(q, event_types: list[str]):
     from sqlalchemy import and_, or_
 
@@ -171,17 +195,33 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookDeliverer:
-    """Delivers every webhook's backlog in order; one instance per webhook at a time (lease)."""
+    """Delivers every webhook's backlog in order; one instance per webhook at a time (lease).
+
+    A run keeps delivering a webhook page after page while it has a backlog (renewing its
+    lease per page, for at most `run_seconds`), over one kept-alive HTTP connection per
+    receiver; each delivery's outcome commits before the next is sent."""
 
     def __init__(self, db, retry_delays=(1.0, 5.0, 30.0, 120.0, 600.0), lease_seconds: float = 30.0,
-                 batch: int = 100, timeout: float = 10.0):
+                 batch: int = 500, timeout: float = 10.0, run_seconds: float | None = None):
         self.db, self.retry_delays, self.lease_seconds = db, tuple(retry_delays), lease_seconds
         self.batch, self.timeout, self.owner = batch, timeout, str(uuid.uuid4())
+        # well inside the lease, so the lease never runs out in the middle of a page
+        self.run_seconds = run_seconds if run_seconds is not None else lease_seconds / 3
+        self._http: dict[tuple[str, str], http.client.HTTPConnection] = {}
+        self._direct: dict[tuple[str, str], bool] = {}   # False: through urllib (a proxy)
 
     def run_once(self) -> int:
         with self.db.transaction() as conn:
             ids = list(conn.execute(select(webhooks.c.webhook_id)).scalars())
-        return sum(self.deliver(w) for w in ids)
+        try:
+            return sum(self.deliver(w) for w in ids)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for connection in self._http.values():
+            connection.close()
+        self._http.clear()
 
     def _lease(self, webhook_id: str) -> dict | None:
         now = _now()
@@ -201,45 +241,99 @@ class WebhookDeliverer:
         hook = self._lease(webhook_id)
         if hook is None:
             return 0
-        delivered = 0
+        delivered, until = 0, time.monotonic() + self.run_seconds
         try:
-            with self.db.transaction() as conn:
-                page = history(conn, json.loads(hook["event_types"]), hook["cursor"], self.batch)
-            for item in page["events"]:
-                status, error = self._post(hook, item)
-                ok = status is not None and 200 <= status < 300
+            while True:
                 with self.db.transaction() as conn:
-                    attempt = hook["failures"] + 1
-                    conn.execute(webhook_log.insert().values(
-                        webhook_id=webhook_id, position=item["position"], event_id=item["event"]["event_id"],
-                        attempt=attempt, outcome="delivered" if ok else "failed", http_status=status, error=error,
-                        at=_now().isoformat()))
-                    if ok:
-                        hook["failures"], hook["cursor"] = 0, item["position"]
-                        conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
-                                     .where(webhooks.c.lease_owner == self.owner)
-                                     .values(cursor=item["position"], failures=0, next_attempt_at=None))
-                    else:
-                        delay = self.retry_delays[min(hook["failures"], len(self.retry_delays) - 1)]
-                        conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
-                                     .values(failures=attempt,
-                                             next_attempt_at=(_now() + timedelta(seconds=delay)).isoformat()))
-                if not ok:
-                    break       # in order: the same event first, after the back-off
-                delivered += 1
+                    page = history(conn, json.loads(hook["event_types"]), hook["cursor"], self.batch)
+                done, ok = self._deliver_page(hook, page["events"])
+                delivered += done
+                if not ok or len(page["events"]) < self.batch or time.monotonic() > until:
+                    break
+                renewed = self._lease(webhook_id)   # a full page: more to come, under a renewed lease
+                if renewed is None:
+                    break
+                hook = renewed
         finally:
             with self.db.transaction() as conn:
                 conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
                              .where(webhooks.c.lease_owner == self.owner).values(leased_until=None))
         return delivered
 
+    def _deliver_page(self, hook: dict, items: list[dict]) -> tuple[int, bool]:
+        """Deliver in order until one fails: (delivered, all delivered)."""
+        delivered = 0
+        for item in items:
+            status, error = self._post(hook, item)
+            ok = status is not None and 200 <= status < 300
+            with self.db.transaction() as conn:
+                self._record(conn, hook, item, ok, status, error)
+            if not ok:
+                return delivered, False      # in order: the same event first, after the back-off
+            delivered += 1
+        return delivered, True
+
+    def _record(self, conn: Connection, hook: dict, item: dict, ok: bool, status, error) -> None:
+        """The attempt in the delivery log; the cursor moved past a delivered event, or the
+        back-off after a failed one. Committed lazily (`_lazy_commit`)."""
+        webhook_id, attempt = hook["webhook_id"], hook["failures"] + 1
+        row = dict(webhook_id=webhook_id, position=item["position"], event_id=item["event"]["event_id"],
+                   attempt=attempt, outcome="delivered" if ok else "failed", http_status=status, error=error,
+                   at=_now().isoformat())
+        if ok:
+            hook["failures"], hook["cursor"] = 0, item["position"]
+            if conn.dialect.name == "postgresql":   # the usual case, in one round trip
+                conn.exec_driver_sql(_PG_DELIVERED, {**row, "owner": self.owner})
+                return
+        _lazy_commit(conn)
+        conn.execute(webhook_log.insert().values(**row))
+        if ok:
+            conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                         .where(webhooks.c.lease_owner == self.owner)
+                         .values(cursor=item["position"], failures=0, next_attempt_at=None))
+        else:
+            delay = self.retry_delays[min(hook["failures"], len(self.retry_delays) - 1)]
+            conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                         .values(failures=attempt, next_attempt_at=(_now() + timedelta(seconds=delay)).isoformat()))
+
     def _post(self, hook: dict, item: dict) -> tuple[int | None, str | None]:
         body = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         timestamp = str(int(time.time()))
-        request = urllib.request.Request(hook["url"], data=body, method="POST", headers={
+        headers = {
             "Content-Type": "application/json; charset=utf-8", "X-Baodao-Timestamp": timestamp,
             "X-Baodao-Signature": sign(hook["secret"], timestamp, body),
-            "X-Baodao-Event-Id": item["event"]["event_id"], "X-Baodao-Webhook-Id": hook["webhook_id"]})
+            "X-Baodao-Event-Id": item["event"]["event_id"], "X-Baodao-Webhook-Id": hook["webhook_id"]}
+        url = urllib.parse.urlsplit(hook["url"])
+        key = (url.scheme, url.netloc)
+        if key not in self._direct:
+            self._direct[key] = url.scheme in ("http", "https") and not _proxied(url)
+        if not self._direct[key]:
+            return self._post_urllib(hook["url"], body, headers)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        for _ in range(2):
+            connection = self._http.get(key)
+            reused = connection is not None and connection.sock is not None
+            if connection is None:
+                cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+                connection = self._http[key] = cls(url.hostname, url.port, timeout=self.timeout)
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.HTTPException, OSError) as exc:
+                connection.close()
+                if reused and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
+                                               BrokenPipeError)):
+                    continue   # the receiver closed the idle kept-alive connection: once more on a new one
+                return None, f"{exc.__class__.__name__}: {exc}"
+            if 200 <= response.status < 300:
+                return response.status, None
+            return response.status, data[:300].decode("utf-8", "replace")
+        return None, "ConnectionError: the receiver closed the connection twice"
+
+    def _post_urllib(self, url: str, body: bytes, headers: dict) -> tuple[int | None, str | None]:
+        """Through urllib (a configured proxy), one connection per request."""
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return response.status, None
@@ -247,3 +341,31 @@ class WebhookDeliverer:
             return exc.code, exc.read()[:300].decode("utf-8", "replace")
         except (urllib.error.URLError, OSError) as exc:
             return None, f"{exc.__class__.__name__}: {exc}"
+
+
+# A delivered event's outcome on PostgreSQL, as `_lazy_commit` and the two statements of the
+# general path (the delivery log row, then the cursor if this instance still holds the lease).
+_PG_DELIVERED = (
+    "SET LOCAL synchronous_commit TO OFF; "
+    "INSERT INTO notify_webhook_deliveries (webhook_id, position, event_id, attempt, outcome, http_status, error, at) "
+    "VALUES (%(webhook_id)s, %(position)s, %(event_id)s, %(attempt)s, %(outcome)s, %(http_status)s, %(error)s, "
+    "%(at)s); "
+    "UPDATE notify_webhooks SET cursor = %(position)s, failures = 0, next_attempt_at = NULL "
+    "WHERE webhook_id = %(webhook_id)s AND lease_owner = %(owner)s")
+
+
+def _lazy_commit(conn: Connection) -> None:
+    """Commit a delivery's outcome without waiting for the WAL to reach the disk (PostgreSQL's
+    `synchronous_commit = off`, this transaction only): the commit costs no fsync, so one
+    delivery no longer waits for one. A notify crash loses nothing (the commit is in the
+    server); a database crash may lose the last fraction of a second of outcomes, and those
+    events are delivered again with their `X-Baodao-Event-Id` — which at-least-once delivery
+    allows. The consuming transactions (messages, inbox claims) keep synchronous commits."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
+def _proxied(url) -> bool:
+    """Whether the environment routes this URL through a proxy (urllib honours it; a kept-alive
+    connection of http.client would not)."""
+    return bool(urllib.request.getproxies().get(url.scheme)) and not urllib.request.proxy_bypass(url.hostname or "")

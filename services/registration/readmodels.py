@@ -422,6 +422,9 @@ def member_view(conn: Connection, member_id: str) -> dict | None:
     view["history"] = [dict(r._mapping) for r in conn.execute(
         select(registration_history).where(registration_history.c.member_id == member_id)
         .order_by(registration_history.c.id))]
+    view["letters"] = [dict(r._mapping) for r in conn.execute(
+        select(letters.c.letter_id, letters.c.campaign_id, letters.c.community_id, letters.c.issued_at)
+        .where(letters.c.member_id == member_id).order_by(letters.c.issued_at, letters.c.letter_id))]
     return view
 
 

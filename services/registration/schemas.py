@@ -1,4 +1,6 @@
 """Registration's API contract: the payloads of its RPC commands and queries."""
+from datetime import date
+
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
 from shared.contracts.registration import JOIN_REASONS, OVERDUE_REASONS, TEAM_BASES, UNIT_KINDS
@@ -6,6 +8,10 @@ from shared.contracts.registration import JOIN_REASONS, OVERDUE_REASONS, TEAM_BA
 PHONE = validate.Regexp(r"^1\d{10}$|^0\d{2,3}-?\d{7,8}$", error="电话号码格式不正确")
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
 NAME = validate.Length(min=1, max=100, error="名称不能为空，且不超过 100 字")
+#: Dates the programme can mean: joining the Party from its founding (1921-07-01) on; deadlines,
+#: moves and commitments in this century.
+JOINED_ON = validate.Range(min=date(1921, 7, 1), max=date(2100, 12, 31), error="日期应在 1921-07-01 至 2100-12-31 之间")
+IN_CENTURY = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31), error="日期应在 2000-01-01 至 2100-12-31 之间")
 POST_CATEGORIES = ("政策宣传", "环境卫生", "扶贫帮困", "矛盾调解", "综治巡逻", "文明创建", "关爱帮扶", "其他")
 
 
@@ -44,7 +50,7 @@ class OpenCampaignSchema(Schema):
     unit_id = fields.String(required=True, validate=ID)
     campaign_id = fields.String(required=True, validate=ID)
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    deadline = fields.Date(required=True)
+    deadline = fields.Date(required=True, validate=IN_CENTURY)
 
 
 class EnrollMemberSchema(Schema):
@@ -61,7 +67,7 @@ class EnrollMemberSchema(Schema):
     age = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=18, max=80))
     willingness = fields.String(load_default="")
     joined_reason = fields.String(load_default="roster", validate=validate.OneOf(JOIN_REASONS))
-    joined_on = fields.Date(load_default=None, allow_none=True)
+    joined_on = fields.Date(load_default=None, allow_none=True, validate=JOINED_ON)
 
     @validates_schema
     def _joined_on_needed(self, data, **kwargs):
@@ -110,7 +116,7 @@ class RecordOverdueReasonSchema(Schema):
 class MoveMemberSchema(Schema):
     member_id = fields.String(required=True)
     to_community_id = fields.String(required=True, validate=ID)
-    moved_on = fields.Date(required=True)
+    moved_on = fields.Date(required=True, validate=IN_CENTURY)
 
 
 class PublishPostSchema(Schema):
@@ -132,7 +138,7 @@ class MakeCommitmentSchema(Schema):
     community_id = fields.String(required=True)
     items = fields.List(fields.String(validate=validate.Length(min=1, max=200)), required=True,
                         validate=validate.Length(min=1, max=10, error="承诺事项应为 1-10 项"))
-    deadline = fields.Date(required=True)
+    deadline = fields.Date(required=True, validate=IN_CENTURY)
 
 
 class FormTeamSchema(Schema):

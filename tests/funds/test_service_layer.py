@@ -134,3 +134,31 @@ def test_the_reports_render_as_pdf_and_xlsx_with_the_figures(funds, tmp_path):
     assert wb.sheetnames == ["概况", "项目", "台账"]
     rows = list(wb["台账"].iter_rows(values_only=True))
     assert rows[-1][-3:] == (0, 1_234_567, 5_000_000 - 1_234_567)
+
+
+def test_one_project_id_belongs_to_one_account_even_when_proposed_at_once_in_two(funds):
+    """Two communities propose with the same project id at the same moment: the id is claimed
+    in each proposal's transaction, so exactly one account gets it and the other is refused."""
+    import eventlet
+
+    funds.allocate(community="xf")
+    funds.allocate(community="yg")
+    outcomes = []
+
+    def propose(community):
+        try:
+            funds.propose("same-id", 1000, community=community)
+            outcomes.append(("ok", community))
+        except RuleBroken as exc:
+            outcomes.append(("refused", exc.message))
+
+    pool = eventlet.GreenPool(2)
+    for community in ("xf", "yg"):
+        pool.spawn(propose, community)
+    pool.waitall()
+    assert sorted(o[0] for o in outcomes) == ["ok", "refused"]
+    assert "已被使用" in next(o[1] for o in outcomes if o[0] == "refused")
+    assert len(funds.query(readmodels.locate_project, "same-id")) == 1
+    winner = next(c for kind, c in outcomes if kind == "ok")
+    with pytest.raises(RuleBroken, match="已被使用"):          # and later, too
+        funds.propose("same-id", 1000, community="yg" if winner == "xf" else "xf")

@@ -1,7 +1,8 @@
 """A person's path through the console in headless Chromium (Debian's `chromium`, driven by
 Playwright): a resident orders, staff dispatch, the member accepts and completes, staff verify,
-the resident rates; the dashboard shows the new demand live; a staff user of another community
-is refused. Screenshots (phone-sized) go to --shots. Exits non-zero on any failed check.
+the resident rates; the member sees the points it earned and submits a self-evaluation; the
+unit generates its feedback report; the dashboard shows the new demand live; a staff user of
+another community is refused. Screenshots (phone-sized) go to --shots. Exits non-zero on any failed check.
 
 Run by tests/gateway/test_browser.py in its own process (Playwright's sync API does not run
 under eventlet's monkey patching), against `python -m services.gateway.serve --demo`.
@@ -76,7 +77,6 @@ def main(argv=None) -> int:
         order.locator("textarea[name=content]").fill("更换楼道灯泡两只，并检查了线路")
         order.locator("button", has_text="提交服务纪实").click()
         expect(member.locator(".flash")).to_have_text("服务纪实已提交")
-        member.screenshot(path=str(shots / "member-page.png"), full_page=True)
 
         staff.reload()
         staff.locator(".item", has_text=text).locator("button", has_text="查验通过").click()
@@ -90,6 +90,19 @@ def main(argv=None) -> int:
         expect(resident.locator(".my-demand", has_text=text)).to_contain_text("已评价 5 分")
         resident.screenshot(path=str(shots / "resident-page.png"), full_page=True)
 
+        # the verified service and the rating reach the member's points (evaluation, via events)
+        for _ in range(30):
+            member.goto(f"{base}/console/member")
+            if member.locator("#ledger", has_text="居民评价").count():
+                break
+            member.wait_for_timeout(500)
+        expect(member.locator("#ledger")).to_contain_text("服务经社区查验")
+        expect(member.locator("#ledger")).to_contain_text("居民评价")
+        member.locator("textarea[name=comment]").fill("本半年参加社区服务，为居民更换楼道灯泡。")
+        member.locator("button", has_text="提交自评").click()
+        expect(member.locator(".flash")).to_have_text("自评已提交")
+        member.screenshot(path=str(shots / "member-page.png"), full_page=True)
+
         other = login(browser, base, "staff-yg")
         other.goto(f"{base}/console/community?community_id=xf")
         expect(other.locator("#error-message")).to_contain_text("无权")
@@ -100,6 +113,9 @@ def main(argv=None) -> int:
         district.screenshot(path=str(shots / "district-page.png"), full_page=True)
         unit = login(browser, base, "sec-czj")
         expect(unit.locator("h1")).to_contain_text("市财政局")
+        unit.locator("button", has_text="立即生成年度情况反馈报告").click()
+        expect(unit.locator(".flash")).to_contain_text("情况反馈报告已生成")
+        expect(unit.locator("#double-evaluation")).to_contain_text("张伟")
         unit.screenshot(path=str(shots / "unit-page.png"), full_page=True)
         browser.close()
     print("browser flow: ok")

@@ -11,6 +11,8 @@ from sqlalchemy import text
 from werkzeug.test import Client
 
 from services.dispatch.service import DispatchService
+from services.evaluation.service import EvaluationService
+from services.funds.service import FundsService
 from services.gateway.accounts import AccountStore, Tokens
 from services.gateway.app import Gateway
 from services.gateway.live import LiveFeed
@@ -88,10 +90,10 @@ def create(admin: Api, username, role, display_name, **place):
 @pytest.fixture(scope="module")
 def city(amqp_uri):
     prefix = "gw" + uuid.uuid4().hex[:6] + "_"
-    schemas = {name: prefix + name for name in ("registration", "dispatch", "notify", "gateway")}
+    schemas = {name: prefix + name for name in ("registration", "dispatch", "evaluation", "funds", "notify", "gateway")}
     base = {"AMQP_URI": amqp_uri, "DATABASE_URL": PG_URL, "INBOX_RETRY_DELAYS": [0.2, 0.5]}
     with ExitStack() as stack:
-        for cls in (DispatchService, NotifyService, RegistrationService):
+        for cls in (DispatchService, EvaluationService, FundsService, NotifyService, RegistrationService):
             stack.enter_context(running(cls, config={**base, "DATABASE_SCHEMA": schemas[cls.name]}))
         rpc = RpcPool(amqp_uri, size=4, timeout=30)
         accounts_db = Database(PG_URL, schema=schemas["gateway"])

@@ -39,6 +39,15 @@ MATRIX = {
     "open311 request": ("GET", "/open311/v2/requests/{demand}.json", "ok ok no ok ok no no no ok ok no no"),
     "record demand in dq": ("POST", "/api/v1/communities/dq/demands", "ok no ok no no ok no no no no no no"),
     "grid in xf": ("POST", "/api/v1/communities/xf/grids", "ok ok no ok ok no no no no no no no"),
+    "points of zhang": ("GET", "/api/v1/members/{m1}/points", "ok ok no ok ok no ok no ok no no no"),
+    "evaluations of zhang": ("GET", "/api/v1/members/{m1}/evaluations", "ok ok no ok ok no ok no ok no no no"),
+    "letter of zhang": ("GET", "/api/v1/members/{m1}/letter.pdf", "ok ok no ok ok no ok no ok no no no"),
+    "double evaluation czj": ("GET", "/api/v1/units/czj/double-evaluation", "ok ok no no no no ok no no no no no"),
+    "feedback reports czj": ("GET", "/api/v1/units/czj/feedback-reports", "ok ok no no no no ok no no no no no"),
+    "rankings of xf": ("GET", "/api/v1/evaluation-rankings?community_id=xf", "ok ok no ok ok no no no no no no no"),
+    "grades of xq": ("GET", "/api/v1/districts/xq/grades", "ok ok no no no no no no no no no no"),
+    "fund ledger xf": ("GET", "/api/v1/communities/xf/funds/2026/ledger", "ok ok no ok ok no no no no no no no"),
+    "fund notices xf": ("GET", "/api/v1/communities/xf/funds-noticeboard", "ok ok no ok ok no ok ok ok ok ok no"),
 }
 
 

@@ -147,3 +147,35 @@ def test_a_roster_upload_reports_bad_rows_on_the_unit_page_and_applies_a_clean_o
     assert city.as_("sec-czj").ok("GET", "/api/v1/units/czj/roster")["total"] == 3
     other, _ = browser(city, "sec-dcj")
     assert other.post("/console/units/czj/roster", data={"file": (io.BytesIO(b"x"), "a.csv")}).status_code == 403
+
+
+def test_the_member_page_shows_points_and_takes_a_self_evaluation(city):
+    member, _ = browser(city, "mem-zhang")
+    m1 = city.ids["m1"]
+    wait_for(lambda: "到社区报到" in member.get("/console/member").get_data(as_text=True), timeout=30)
+    html = member.get("/console/member").get_data(as_text=True)
+    assert "我的积分与星级" in html and f"/api/v1/members/{m1}/letter.pdf" in html
+    period = re.search(r'name="period" value="(\d{4}H[12])"', html).group(1)
+    done = member.post(f"/console/members/{m1}/self-evaluation", data={"period": period, "score": "88",
+                                                                    "comment": "上半年参加了两次法律咨询服务"},
+                       headers={"Referer": "/console/member"})
+    assert flash(done) == "自评已提交"
+    assert "自评 88.0 分（第 1 次提交）" in member.get("/console/member").get_data(as_text=True)
+    empty = member.post(f"/console/members/{m1}/self-evaluation", data={"period": period, "score": "88", "comment": ""},
+                        headers={"Referer": "/console/member"})
+    assert "error=1" in empty.headers["Location"]
+    other = member.post(f"/console/members/{city.ids['m2']}/self-evaluation",
+                        data={"period": period, "score": "88", "comment": "代别人自评"})
+    assert other.status_code == 403
+
+
+def test_the_unit_page_has_the_double_evaluation_and_generates_a_feedback_report(city):
+    sec, _ = browser(city, "sec-czj")
+    html = sec.get("/console/unit").get_data(as_text=True)
+    assert "双评" in html and "情况反馈报告（0）" in html
+    year = re.search(r'name="year" type="number" min="2000" max="2100" value="(\d{4})"', html).group(1)
+    made = sec.post("/console/units/czj/feedback-reports", data={"year": year}, headers={"Referer": "/console/unit"})
+    assert "情况反馈报告已生成" in flash(made)
+    assert "情况反馈报告（1）" in sec.get("/console/unit").get_data(as_text=True)
+    pdf = sec.get(f"/api/v1/units/czj/feedback-reports/{year}.pdf")      # the console's link, by cookie
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")

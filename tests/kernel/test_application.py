@@ -225,6 +225,70 @@ def test_concurrent_commands_on_one_aggregate_one_wins_the_rest_decide_again(app
         assert len(runs) == 5
 
 
+# -- commands answered once per request -----------------------------------------------------
+
+def test_a_repeated_request_gets_the_first_reply_and_decides_nothing_again(app):
+    """A redelivered RPC request (its worker died after the commit): without the stored reply
+    the repeat would be refused with "already registered" although the first delivery won."""
+    assert app.execute_once("req-1#1", register_unit, "u1", "财政局") == 1
+    assert app.execute_once("req-1#1", register_unit, "u1", "财政局") == 1      # the same reply, no refusal
+    assert len(app.store.read_stream("unit-u1")) == 1
+    with pytest.raises(AlreadyRegistered):                                       # a new request decides
+        app.execute_once("req-2#1", register_unit, "u1", "财政局")
+    with pytest.raises(AlreadyRegistered):                                       # and a refusal is not kept:
+        app.execute_once("req-2#1", register_unit, "u1", "财政局")               # nothing was applied
+
+
+def test_a_refused_request_stores_no_reply_and_a_redelivery_decides_afresh(app):
+    app.execute(register_unit, "u1", "财政局")
+    with pytest.raises(AlreadyRegistered):
+        app.execute_once("req-3#1", register_unit, "u1", "卫健委")
+    with app.db.transaction() as conn:
+        from shared.inbox import MISSING
+
+        assert app.replies.find(conn, "req-3#1") is MISSING
+
+
+def test_replies_older_than_the_retention_are_pruned(app):
+    from shared.inbox import MISSING, command_replies_table
+
+    app.execute_once("old#1", register_unit, "u1", "财政局")
+    app.execute_once("new#1", register_unit, "u2", "卫健委")
+    with app.db.transaction() as conn:
+        conn.execute(command_replies_table.update().where(command_replies_table.c.request_key == "old#1")
+                     .values(recorded_at="2020-01-01T00:00:00+00:00"))
+        assert app.replies.prune(conn, "2026-01-01T00:00:00+00:00") == 1
+        assert app.replies.find(conn, "old#1") is MISSING and app.replies.find(conn, "new#1") == 1
+
+
+def test_two_deliveries_of_one_request_at_once_apply_it_once_and_answer_alike(app):
+    """Both deliveries run together (the first worker's connection was cut, RabbitMQ handed the
+    request to another instance): one commits, the other re-runs and finds its reply."""
+    replies, ready = [], eventlet.event.Event()
+    started = []
+
+    def slow(uow, unit_id, name):
+        started.append(name)
+        if len(started) == 2:
+            ready.send()
+        if app.db.is_postgres and len(started) <= 2:
+            ready.wait()
+        return register_unit(uow, unit_id, name)
+
+    pool = eventlet.GreenPool(2)
+    for _ in range(2):
+        pool.spawn(lambda: replies.append(app.execute_once("req-4#1", slow, "u9", "民政局")))
+    pool.waitall()
+    assert replies == [1, 1]
+    assert len(app.store.read_stream("unit-u9")) == 1
+
+
+def test_a_first_delivery_skips_the_lookup_but_still_keeps_its_reply(app):
+    assert app.execute_once("req-5#1", register_unit, "u5", "财政局", repeat_possible=False) == 1
+    assert app.execute_once("req-5#1", register_unit, "u5", "财政局", repeat_possible=True) == 1
+    assert len(app.store.read_stream("unit-u5")) == 1
+
+
 # -- events from other services, exactly once ----------------------------------------------
 
 def received(event_id=None, **data) -> ReceivedEvent:
@@ -481,3 +545,58 @@ def test_a_failed_batch_leaves_none_of_its_events_in_the_stream_cache(app):
     assert [e.data["name"] for e in app.store.read_stream("unit-shared")] == ["first 第2次"]
     # what a later command sees is what was committed, not the rolled-back batch's append
     assert app.execute(inspect_unit, "shared") == (1, "first 第2次", 1)
+
+
+# -- a batch handler: set-based work for the whole batch --------------------------------------
+
+def mirror_units_at_once(batches, fail_on=None):
+    """A batch handler with the effects of `mirror_unit` on each event, stamped per event."""
+    def handler(uow, events):
+        batches.append([e.event_id for e in events])
+        for event in events:
+            if event.data["unit_id"] == fail_on:
+                raise ValueError("整批失败")
+            context = Context(correlation_id=event.correlation_id, causation_id=event.event_id, actor=event.actor)
+            uow.load(Unit, "mirror-" + event.data["unit_id"], context=context).register(
+                event.data["name"], kind=event.data["kind"])
+    return handler
+
+
+def test_a_batch_handler_gets_each_new_event_once_and_stamps_each_aggregate_with_its_event(app):
+    calls, batches = [], []
+    e1, e2, e3 = received(unit_id="s1"), received(unit_id="s2"), received(unit_id="s3")
+    assert app.handle_once(e1, mirror_unit(calls), "mirror") is True
+
+    outcome = app.handle_batch([e1, e2, e3, e2], mirror_unit(calls), "mirror",
+                               batch_handler=mirror_units_at_once(batches))
+
+    assert (outcome.applied, outcome.duplicates, outcome.failed) == (2, 2, {})
+    assert batches == [[e2.event_id, e3.event_id]] and calls == [e1.event_id]   # one call, no fallback
+    for event in (e2, e3):
+        [stored] = app.store.read_stream(f"unit-mirror-{event.data['unit_id']}")
+        assert (stored.causation_id, stored.correlation_id, stored.actor) == (event.event_id, "corr-ext", ACTOR)
+    before = everything(app)
+    again = app.handle_batch([e3, e2, e1], mirror_unit(calls), "mirror", batch_handler=mirror_units_at_once(batches))
+    assert (again.applied, again.duplicates, again.failed) == (0, 3, {})
+    assert everything(app) == before and len(batches) == 1   # nothing new: the handler is not called
+
+
+def test_a_failing_batch_handler_falls_back_to_the_event_handler_one_by_one(app):
+    calls, batches = [], []
+
+    def refuse_bad(uow, event):
+        if event.data["unit_id"] == "bad":
+            raise ValueError("无法处理")
+        mirror_unit(calls)(uow, event)
+
+    good1, bad, good2 = received(unit_id="g1"), received(unit_id="bad"), received(unit_id="g2")
+    outcome = app.handle_batch([good1, bad, good2], refuse_bad, "mirror",
+                               batch_handler=mirror_units_at_once(batches, fail_on="bad"))
+
+    assert len(batches) == 1 and calls == [good1.event_id, good2.event_id]
+    assert outcome.applied == 2 and outcome.failed == {bad.event_id: "ValueError: 无法处理"}
+    assert [len(app.store.read_stream(f"unit-mirror-{u}")) for u in ("g1", "g2")] == [1, 1]
+    [stored] = app.store.read_stream("unit-mirror-g2")
+    assert stored.causation_id == good2.event_id
+    with app.db.transaction() as conn:
+        assert not app.inbox.processed(conn, bad.event_id, "mirror")  # free to be retried

@@ -19,6 +19,13 @@ class Notify(ServiceLayer):
         return [self.app.handle_once(e, lambda uow, ev: handlers.consume(self.notifier, uow, ev, NOW), RULES_HANDLER)
                 for e in events]
 
+    def receive_batch(self, *events):
+        """As the running service consumes a batch: set-based, one by one if that fails."""
+        return self.app.handle_batch(list(events), lambda uow, ev: handlers.consume(self.notifier, uow, ev, NOW),
+                                     RULES_HANDLER,
+                                     batch_handler=lambda uow, evs: handlers.consume_batch(self.notifier, uow, evs,
+                                                                                           NOW))
+
     def inbox(self, kind, rid, page=1, page_size=20, unread_only=False):
         return self.query(readmodels.inbox, kind, rid, page, page_size, unread_only)
 

@@ -46,5 +46,23 @@ def test_the_report_as_pdf_and_xlsx_sent_to_the_units_inbox_once_per_occasion(no
     reports = notify.query(readmodels.inbox, "unit", "czj", 1, 20, False, "feedback_report_unit")
     assert reports["total"] == 2 and all(m["important"] for m in reports["items"])
     body = reports["items"][0]["body"]
-    assert "在册党员3名，已报到2名；完成服务3次，共6.0小时" in body and str(pdf) in body and str(xlsx) in body
+    assert "在册党员3名，已报到2名；完成服务3次，共6.0小时" in body and pdf.name in body and xlsx.name in body
+    assert str(tmp_path) not in body                           # the server's paths stay on the server
     assert notify.query(readmodels.delivery, handlers.feedback_message_id("czj", 2026, "yearly")) is not None
+
+
+def test_a_unit_whose_id_and_name_hold_odd_characters_gets_its_report_inside_the_report_folder(notify, tmp_path):
+    feed_a_year(notify)
+    figures = notify.query(readmodels.feedback_figures, "czj", 2026)
+    figures = {**figures, "unit_id": "../../etc", "unit_name": "财政/局<b>\r\n\x07"}
+    pdf, xlsx = feedback.write_report(figures, tmp_path / "reports", "2026-12-15T08:00:00+08:00")
+    for path in (pdf, xlsx):
+        assert (tmp_path / "reports") in path.resolve().parents and "/" not in path.name
+    assert "财政_局_b_" in pdf.name
+    title = openpyxl.load_workbook(xlsx).active["A1"].value
+    assert title.startswith("财政/局<b>") and "\x07" not in title and title.endswith("2026年度在职党员到社区报到服务情况反馈")
+    assert "财政/局<b>" in "".join(p.extract_text() for p in pypdf.PdfReader(pdf).pages)
+    found = feedback.latest_report(tmp_path / "reports", "../../etc", 2026, "xlsx")
+    assert found["filename"] == xlsx.name and found["content_type"].endswith("spreadsheetml.sheet")
+    assert feedback.latest_report(tmp_path / "reports", "../../etc", 2026, "exe") is None
+    assert feedback.latest_report(tmp_path / "reports", "czj", 2026, "pdf") is None

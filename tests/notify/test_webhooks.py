@@ -103,3 +103,43 @@ def test_one_instance_at_a_time_delivers_a_webhook(notify, receivers):
     assert a.deliver(hook_id) == 1
     assert b.deliver(hook_id) == 0          # nothing left
     assert len(receivers.requests()) == 1
+
+
+def test_a_run_delivers_the_whole_backlog_page_after_page_over_one_kept_alive_connection(notify):
+    """A receiver speaking HTTP/1.1 (as a department's web server does): one connection for
+    every delivery of a run, and a backlog larger than a page delivered in one run, in order."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []   # (client port, position)
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.client_address[1], body["position"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notify.receive(ev.unit(), ev.community(), *[e for i in range(7) for e in (
+            ev.demand(f"d{i}"), ev.completed(f"d{i}", "m1", "张三"))])
+        hook = register(notify, f"http://127.0.0.1:{server.server_address[1]}/hooks")
+        assert WebhookDeliverer(notify.db, batch=3).run_once() == 7      # pages of 3, 3 and 1
+        assert len({port for port, _ in seen}) == 1                       # one connection
+        positions = [p for _, p in seen]
+        assert positions == sorted(positions) and len(set(positions)) == 7
+        with notify.db.transaction() as conn:
+            view = webhooks.webhook_view(conn, hook["webhook_id"])
+        assert view["cursor"] == positions[-1] and [e["outcome"] for e in view["log"]] == ["delivered"] * 7
+        assert WebhookDeliverer(notify.db, batch=3).run_once() == 0       # nothing twice
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -32,8 +32,8 @@ def test_the_store_authenticates_and_scopes(tmp_path):
     assert store.list({"community_id": "xf"}, 1, 10)["total"] == 1 and store.list({"community_id": "dq"}, 1, 10)["total"] == 0
 
 
-def test_repeated_failed_logins_lock_the_name_for_a_while():
-    throttle = LoginThrottle(attempts=3, window=600)
+def test_repeated_failed_logins_lock_the_name_for_a_while(tmp_path):
+    throttle = LoginThrottle(Database(f"sqlite:///{tmp_path}/gw.db"), attempts=3, window=600)
     for t in (0, 10, 20):
         assert throttle.locked_for("staff-xf", now=t) == 0
         throttle.failed("staff-xf", now=t)
@@ -41,3 +41,16 @@ def test_repeated_failed_logins_lock_the_name_for_a_while():
     assert throttle.locked_for("staff-xf", now=601) == 0        # the first failure has aged out
     throttle.succeeded("staff-xf")
     assert throttle.locked_for("staff-xf", now=30) == 0
+
+
+def test_the_lock_holds_across_gateway_processes(tmp_path):
+    """Two gateway replicas share the accounts database: failures spread over both count once."""
+    url = f"sqlite:///{tmp_path}/gw.db"
+    one, two = LoginThrottle(Database(url), attempts=4, window=600), LoginThrottle(Database(url), attempts=4, window=600)
+    for t, replica in ((0, one), (5, two), (10, one)):
+        replica.failed("sec-czj", now=t)
+    assert one.locked_for("sec-czj", now=11) == 0 and two.locked_for("sec-czj", now=11) == 0
+    two.failed("sec-czj", now=12)
+    assert one.locked_for("sec-czj", now=13) == 587 and two.locked_for("sec-czj", now=13) == 587
+    one.succeeded("sec-czj")
+    assert two.locked_for("sec-czj", now=14) == 0

@@ -21,6 +21,8 @@ from services.gateway.access import ORG, STAFF
 from services.gateway.accounts import ROLES
 from services.gateway.errors import ApiError, forbidden
 from services.gateway.routes import dispatch as dispatch_api
+from services.gateway.routes import evaluation as evaluation_api
+from services.gateway.routes import notify as notify_api
 from services.gateway.routes import registration as registration_api
 from services.gateway.web import RouteGroup, validate_with
 from shared.contracts.dispatch import CATEGORIES
@@ -143,7 +145,20 @@ def community_home(call):
                 board=call.call("registration", "noticeboard", cid),
                 wishes=call.call("dispatch", "wish_wall", cid)[:50],
                 to_verify=call.call("dispatch", "community_orders", cid, ["completed"], 1, 50),
-                **demands_context(call, cid))
+                **fund_context(call, cid), **demands_context(call, cid))
+
+
+def fund_context(call, community_id: str) -> dict:
+    """This year's special fund (专项经费) of the community, read-only on the dashboard; the page
+    still works when funds cannot be reached."""
+    year = datetime.now(BEIJING).year
+    try:
+        fund, error = call.call("funds", "account", community_id, year), False
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        fund, error = None, True
+    return {"fund": fund, "fund_year": year, "fund_error": error, "yuan": lambda fen: f"{fen / 100:,.2f} 元"}
 
 
 @routes.route("/console/communities/<community_id>/demands-fragment", summary="待办需求片段", roles=STAFF,
@@ -253,8 +268,17 @@ def unit_home(call):
         errors = json.loads(call.request.args.get("errors") or "[]")
     except ValueError:
         errors = []
-    feedback = call.call("dispatch", "yearly_minimum", datetime.now(BEIJING).year, unit_id=uid)
-    return page("unit.html", call, title=unit["name"], unit=unit, totals=stats["totals"],
+    this_year = datetime.now(BEIJING).year
+    feedback = call.call("dispatch", "yearly_minimum", this_year, unit_id=uid)
+    reports = call.call("notify", "inbox", "unit", uid, 1, 10, False, notify_api.REPORT_TEMPLATE)
+    try:
+        double = call.call("evaluation", "double_evaluation", uid, this_year)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        double = None
+    return page("unit.html", call, title=unit["name"], unit=unit, totals=stats["totals"], this_year=this_year,
+                reports=reports, double=double,
                 roster=call.call("registration", "roster", uid, page_no, 20),
                 overdue=call.call("registration", "overdue_members", uid)[:100], overdue_reasons=OVERDUE_REASONS,
                 inbox=inbox, import_errors=errors[:50] if isinstance(errors, list) else [], feedback=feedback)
@@ -292,6 +316,13 @@ def letters_form(call, unit_id):
                "介绍信已开具", unit_id=unit_id)
 
 
+@routes.route("/console/units/<unit_id>/feedback-reports", "POST", summary="生成情况反馈报告",
+              roles=("unit_secretary", "district_org", "city_org"), openapi=False)
+def feedback_report_form(call, unit_id):
+    return act(call, notify_api.request_feedback_report, {"year": _number(call.request.form.get("year"))},
+               "情况反馈报告已生成，并已发送到本单位站内信", unit_id=unit_id)
+
+
 @routes.route("/console/members/<member_id>/overdue-reason", "POST", summary="登记逾期原因",
               roles=("unit_secretary",), openapi=False)
 def overdue_reason_form(call, member_id):
@@ -317,8 +348,41 @@ def member_home(call):
         commitments = [c for c in board["commitments"] if c["name"] == member["name"]]
     return page("member.html", call, title="我的服务", member=member, year=year,
                 orders=call.call("dispatch", "member_orders", member["member_id"])[:50], commitments=commitments,
-                menu=menu,
+                menu=menu, evaluation=member_evaluation(call, member["member_id"]),
                 inbox=call.call("notify", "inbox", "member", member["member_id"], 1, 20))
+
+
+def member_evaluation(call, member_id: str) -> dict | None:
+    """积分与星级 for the member page: this year's points, the latest graded year's result, and
+    the member's own self-evaluations; None when evaluation cannot be reached (the rest of the
+    page still works)."""
+    today = datetime.now(BEIJING).date()
+    try:
+        points = call.call("evaluation", "points_record", member_id, today.year)
+        graded = None
+        for year in (today.year, today.year - 1):
+            found = call.call("evaluation", "result", member_id, year)
+            if found and found.get("grade"):
+                graded = found
+                break
+        own = [p for p in call.call("evaluation", "party_history", member_id) if p["party"] == "self"]
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        return None
+    return {"points": points, "result": graded, "self_evaluations": own[-4:],
+            "period": f"{today.year}H{1 if today.month <= 6 else 2}",
+            "stars": "★" * (graded or {}).get("stars", 0) + "☆" * (5 - (graded or {}).get("stars", 0))
+            if graded else None}
+
+
+@routes.route("/console/members/<member_id>/self-evaluation", "POST", summary="党员自评（半年述职）",
+              roles=("member",), openapi=False)
+def self_evaluation_form(call, member_id):
+    form = call.request.form
+    return act(call, evaluation_api.submit_party_input,
+               {"period": form.get("period", ""), "score": _number(form.get("score")), "comment": form.get("comment", "")},
+               "自评已提交", member_id=member_id, party="self")
 
 
 @routes.route("/console/communities/<community_id>/commitments", "POST", summary="公开承诺", roles=("member",),

@@ -170,6 +170,24 @@ def receipt_pdf(call, member_id):
     return document(call.call("registration", "receipt_pdf", member_id))
 
 
+@routes.route(f"{V1}/members/<member_id>/letter.pdf", summary="最新一份报到介绍信（PDF）",
+              roles=STAFF + ("unit_secretary", "member"), responses={200: "application/pdf"})
+def latest_letter_pdf(call, member_id):
+    member = member_in_scope(call, member_id)
+    if not member.get("letters"):
+        raise not_found_("介绍信")
+    return document(call.call("registration", "letter_pdf", member["letters"][-1]["letter_id"]))
+
+
+@routes.route(f"{V1}/members/<member_id>/letters/<letter_id>.pdf", summary="报到介绍信（PDF）",
+              roles=STAFF + ("unit_secretary", "member"), responses={200: "application/pdf"})
+def letter_pdf(call, member_id, letter_id):
+    member = member_in_scope(call, member_id)
+    if letter_id not in {letter["letter_id"] for letter in member.get("letters", [])}:
+        raise not_found_("介绍信")
+    return document(call.call("registration", "letter_pdf", letter_id))
+
+
 # -- posts, commitments, teams ----------------------------------------------------------------
 @routes.route(f"{V1}/communities/<community_id>/noticeboard", summary="公示栏：岗位、承诺、服务队（电话已脱敏）",
               roles=STAFF + ("member", "resident", "unit_secretary"))

@@ -1,0 +1,93 @@
+"""The community special fund through the gateway: the district allocates, the community's
+staff carry a project through proposal, application, joint meeting, notice (a resident objects),
+submission; the street committee approves; staff accept and pay. Each step is open only to its
+role and place, `by` is the logged-in account, and refusals change nothing."""
+import uuid
+
+SIGNED = [{"role": "community_secretary", "name": "李书记", "signed_on": "2026-06-01"},
+          {"role": "construction_committee_director", "name": "王主任", "signed_on": "2026-06-01"},
+          {"role": "street_secretary", "name": "赵书记", "signed_on": "2026-06-02"}]
+
+
+def proposal(pid, amount=1_000_000, **extra):
+    return {"project_id": pid, "year": 2026, "title": "楼道照明改造", "category": "物业管理服务",
+            "description": "物业弃管小区楼道照明", "amount_fen": amount,
+            "lines": [{"item": "灯具及安装", "kind": "设施维修", "amount_fen": amount}],
+            "small_beneficiary_group": False, "beneficiaries": 300, "on": "2026-03-02", **extra}
+
+
+def test_a_project_from_budget_to_payment_each_step_by_its_role(city):
+    org, staff, street = city.as_("org-xq"), city.as_("staff-xf"), city.as_("street-hp")
+    assert org.post("/api/v1/communities/dq/funds/2026/budget", {"allocated_fen": 100}).status_code == 403
+    assert staff.post("/api/v1/communities/xf/funds/2026/budget", {"allocated_fen": 100}).status_code == 403
+    org.ok("POST", "/api/v1/communities/xf/funds/2026/budget", {"allocated_fen": 5_000_000, "on": "2026-01-05"})
+    account = staff.ok("GET", "/api/v1/communities/xf/funds/2026")
+    assert account["allocated_fen"] == 5_000_000 and account["community_name"] == "幸福社区"
+    assert city.as_("staff-dq").get("/api/v1/communities/xf/funds/2026").status_code == 403
+    assert staff.get("/api/v1/communities/xf/funds/2019").json["error"]["code"] == "no_budget"
+
+    pid = "gw-" + uuid.uuid4().hex[:6]
+    assert city.as_("staff-dq").post("/api/v1/communities/xf/fund-projects", proposal(pid)).status_code == 403
+    assert street.post("/api/v1/communities/xf/fund-projects", proposal(pid)).status_code == 403
+    bad = staff.post("/api/v1/communities/xf/fund-projects", proposal(pid, amount=100.5))
+    assert bad.status_code == 400 and "amount_fen" in bad.json["error"]["details"]
+    staff.ok("POST", "/api/v1/communities/xf/fund-projects", proposal(pid))
+    steps = [
+        ("application", {"preliminary_consent_by": "党工委张", "plan": "方案", "on": "2026-03-03"}),
+        ("joint-meeting", {"attendees": 15, "resident_representatives": 7, "votes_for": 14, "minutes": "通过",
+                           "on": "2026-03-05"}),
+        ("notice", {"on": "2026-09-30"}),
+    ]
+    for step, body in steps:
+        staff.ok("POST", f"/api/v1/fund-projects/{pid}/{step}", body)
+    board = city.as_("res-zhao").ok("GET", "/api/v1/communities/xf/funds-noticeboard")
+    assert board["total"] >= 0        # residents read the noticeboard of their community
+    assert city.as_("res-zhao").post(f"/api/v1/fund-projects/{pid}/objections", {
+        "objection_id": "o1", "content": "施工时间扰民", "on": "2026-10-08"}).status_code == 200
+    parked = staff.post(f"/api/v1/fund-projects/{pid}/submission", {"on": "2026-10-12"})
+    assert parked.status_code == 409 and parked.json["error"]["code"] == "wrong_stage"
+    staff.ok("POST", f"/api/v1/fund-projects/{pid}/objection-resolution",
+             {"objection_id": "o1", "resolution": "改为白天施工", "on": "2026-10-09"})
+    assert staff.ok("POST", f"/api/v1/fund-projects/{pid}/submission", {"on": "2026-10-12"})["decide_by"] == "2026-10-19"
+
+    assert staff.post(f"/api/v1/fund-projects/{pid}/approval", {"construction_committee_by": "建管委刘",
+                                                                "on": "2026-10-16"}).status_code == 403
+    street.ok("POST", f"/api/v1/fund-projects/{pid}/approval", {"construction_committee_by": "建管委刘", "on": "2026-10-16"})
+    staff.ok("POST", f"/api/v1/fund-projects/{pid}/acceptance", {"quality": "优良", "residents_surveyed": 40,
+                                                                 "residents_satisfied": 39, "on": "2026-11-02"})
+    paid = staff.ok("POST", f"/api/v1/fund-projects/{pid}/payments", {
+        "payment_id": "pay1", "amount_fen": 1_000_000, "payee": "某公司", "voucher": "invoice", "invoice_no": "No.1",
+        "signatures": SIGNED, "on": "2026-11-03"})
+    assert paid["state"] == "paid"
+    ledger = staff.ok("GET", "/api/v1/communities/xf/funds/2026/ledger?page_size=1")
+    assert ledger["balance_fen"] == 4_000_000 and ledger["total"] == 2 and len(ledger["items"]) == 1
+    project = street.ok("GET", f"/api/v1/fund-projects/{pid}")
+    assert project["state"] == "paid" and project["community_id"] == "xf"
+    assert city.as_("staff-dq").get(f"/api/v1/fund-projects/{pid}").status_code == 403
+    assert staff.get("/api/v1/fund-projects/nope").status_code == 404
+
+    # `by` is the caller: the audit trail's events name the accounts that acted
+    events = [e for e in city.events("funds") if e["data"].get("project_id") == pid]
+    actors = {e["event_type"]: e["actor"]["user_id"] for e in events if e["actor"]}
+    assert actors["ProjectProposed"] == "staff-xf" and actors["ProjectApproved"] == "street-hp"
+    assert actors["ObjectionRaised"] == "res-zhao"
+    proposed = next(e for e in events if e["event_type"] == "ProjectProposed")
+    assert proposed["data"]["proposed_by"] == "幸福社区周书记"
+
+    report = staff.ok("POST", "/api/v1/communities/xf/funds/2026/reports", {"report": "street_report", "on": "2026-11-25"})
+    assert "files" not in report
+
+
+def test_the_dashboard_shows_the_years_fund(city):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.gateway.test_console import browser
+
+    year = datetime.now(timezone(timedelta(hours=8))).year     # the dashboard's year, in Beijing
+    staff, _ = browser(city, "staff-dq")
+    html = staff.get("/console/community").get_data(as_text=True)
+    assert f"{year} 年专项经费" in html and "尚未下达" in html
+    city.as_("admin").ok("POST", f"/api/v1/communities/dq/funds/{year}/budget", {"allocated_fen": 1_234_500,
+                                                                                "on": f"{year}-01-05"})
+    html = staff.get("/console/community").get_data(as_text=True)
+    assert "12,345.00 元" in html and "本年度尚无项目" in html

@@ -1,0 +1,103 @@
+"""A command request delivered twice (its worker died after the commit, before the reply and
+the ack, and RabbitMQ handed the request to the next process) is applied once and answered
+as the first time; a new request is decided afresh."""
+import json
+import os
+import uuid
+
+import kombu
+
+from tests.messaging.helpers import wait_for
+
+
+def call_raw(amqp_uri, method, payload, correlation_id, reply_queue):
+    """A nameko RPC request as its proxy publishes it, with a correlation id of our choosing."""
+    with kombu.Connection(amqp_uri) as conn:
+        conn.Producer().publish({"args": [payload], "kwargs": {}}, exchange="nameko-rpc",
+                                routing_key=f"registration.{method}", serializer="json",
+                                reply_to=reply_queue, correlation_id=correlation_id,
+                                headers={"nameko.correlation_id": "redelivery-test"}, delivery_mode=2)
+
+
+def replies(amqp_uri, queue_name, n, timeout=20):
+    got = []
+    with kombu.Connection(amqp_uri) as conn:
+        queue = kombu.Queue(queue_name, no_declare=True)(conn.default_channel)
+
+        def more():
+            message = queue.get(no_ack=True)
+            if message is not None:
+                got.append((message.properties["correlation_id"], json.loads(message.body)))
+            return len(got) >= n
+
+        wait_for(more, timeout=timeout, interval=0.05)
+    return got
+
+
+def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(amqp_uri, tmp_path):
+    """The first process commits and dies before replying; RabbitMQ redelivers the request to
+    the next one, which answers with the stored reply instead of "already registered"."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    reply_queue = "test-replies-" + uuid.uuid4().hex[:8]
+    with kombu.Connection(amqp_uri) as conn:
+        exchange = kombu.Exchange("nameko-rpc", type="topic", durable=True)
+        kombu.Queue(reply_queue, exchange=exchange, routing_key=reply_queue, auto_delete=False)(
+            conn.default_channel).declare()
+    flag = tmp_path / "crash-once"
+    flag.write_text("1")
+    env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
+           "CRASH_AFTER_COMMIT_FLAG": str(flag), "PYTHONWARNINGS": "ignore"}
+
+    def start():
+        return subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
+                                 str(root / "deploy" / "config" / "registration.yaml"),
+                                 "tests.messaging.crash_after_commit:CrashingRegistration"],
+                                cwd=root, env=env, stdout=open(tmp_path / "service.log", "ab"),
+                                stderr=subprocess.STDOUT)
+
+    unit = {"unit_id": "czj-" + uuid.uuid4().hex[:6], "name": "市财政局", "kind": "机关", "district_id": "xq"}
+    first = start()
+    try:
+        deadline = time.monotonic() + 60
+        while queue_absent(amqp_uri, "rpc-registration"):
+            assert time.monotonic() < deadline and first.poll() is None, (tmp_path / "service.log").read_text()
+            time.sleep(0.2)
+        call_raw(amqp_uri, "register_unit", unit, "request-A", reply_queue)
+        assert first.wait(60) == 9 and not flag.exists()          # committed, then died unacknowledged
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = start()
+    try:
+        [(cid, answer)] = replies(amqp_uri, reply_queue, 1, timeout=60)   # the redelivered request
+        assert cid == "request-A" and answer["error"] is None and answer["result"]["unit_id"] == unit["unit_id"]
+        call_raw(amqp_uri, "register_unit", unit, "request-B", reply_queue)   # a new request decides afresh
+        [(cid, refused)] = replies(amqp_uri, reply_queue, 1)
+        assert cid == "request-B" and refused["error"]["exc_type"] == "CommandRejected"
+    finally:
+        second.terminate()
+        second.wait(30)
+
+    from shared.db import Database
+    from shared.eventstore import EventStore
+
+    db = Database(f"sqlite:///{tmp_path}/registration.db")
+    try:
+        stored = [e for e in EventStore(db).read_all(0) if e.data.get("unit_id") == unit["unit_id"]]
+        assert [e.event_type for e in stored] == ["UnitRegistered"]
+    finally:
+        db.dispose()
+
+
+def queue_absent(amqp_uri, name) -> bool:
+    with kombu.Connection(amqp_uri) as conn:
+        try:
+            kombu.Queue(name, no_declare=True)(conn.default_channel).queue_declare(passive=True)
+            return False
+        except Exception:  # noqa: BLE001 - not declared yet
+            return True
