@@ -1,7 +1,7 @@
 """registration: partial index on overdue obligations
 
 Revision ID: a8c20addcaa7
-Revises: bf730af01aa8
+Revises: b754a4f051d9
 Create Date: 2026-11-29 19:36:42.703171
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'a8c20addcaa7'
-down_revision: Union[str, Sequence[str], None] = 'bf730af01aa8'
+down_revision: Union[str, Sequence[str], None] = 'b754a4f051d9'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
