@@ -150,6 +150,35 @@ class UnitOfWork:
         self._aggregates[stream_id] = aggregate
         return aggregate
 
+    def load_many(self, *wanted: tuple[type[Aggregate], str]) -> list[Aggregate]:
+        """`load` for several aggregates (`(cls, aggregate_id)` pairs), reading the new events
+        of all their streams with one query; returns them in the order asked."""
+        todo = []
+        for cls, aggregate_id in wanted:
+            stream_id = cls.stream_id_for(aggregate_id)
+            if stream_id not in self._aggregates:
+                known = self.cache.get(stream_id) if self.cache is not None else ()
+                todo.append((cls, aggregate_id, stream_id, known))
+        if len(todo) > 1:
+            tails = self.store.read_stream_tails([(s, len(known)) for _, _, s, known in todo], conn=self.conn)
+            for cls, aggregate_id, stream_id, known in todo:
+                stored = tails[stream_id]
+                events = known + tuple(self.codec.decode(s) for s in stored) if stored else known
+                if stored and self.cache is not None:
+                    self.cache.put(stream_id, events)
+                self._aggregates[stream_id] = cls.replay(aggregate_id, events)
+        return [self.load(cls, aggregate_id) for cls, aggregate_id in wanted]
+
+    def cached(self, cls: type[A], aggregate_id: str) -> A | None:
+        """The aggregate as this process last saw it (the stream cache), without reading the
+        store: possibly stale, so only for facts that never change once recorded (e.g. which
+        unit a member belongs to), to know what else to load. None if not cached."""
+        stream_id = cls.stream_id_for(aggregate_id)
+        if stream_id in self._aggregates:
+            return self._aggregates[stream_id]  # type: ignore[return-value]
+        known = self.cache.get(stream_id) if self.cache is not None else ()
+        return cls.replay(aggregate_id, known) if known else None
+
     def preload(self, cls: type[A], aggregate_ids: Iterable[str]) -> None:
         """Load many aggregates with one read of the store (the stream cache is used as in
         `load`); a later `load` of one of them costs nothing."""

@@ -144,6 +144,14 @@ _SELECT_STREAM = (f"SELECT {_ROW_COLUMNS} FROM events WHERE stream_id = {{p}} AN
                   "ORDER BY stream_version")
 
 
+@lru_cache(maxsize=16)
+def _tails_sql(n: int, p: str) -> str:
+    """The tails of n streams: each condition is one range of the (stream_id, stream_version)
+    unique index."""
+    where = " OR ".join([f"(stream_id = {p} AND stream_version > {p})"] * n)
+    return f"SELECT {_ROW_COLUMNS} FROM events WHERE {where} ORDER BY stream_id, stream_version"
+
+
 _INSERT_COLUMNS = ("event_id, stream_id, stream_version, event_type, schema_version, occurred_at, "
                    "correlation_id, causation_id, actor, data")
 _SQLITE_INSERT = f"INSERT INTO events ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -432,6 +440,24 @@ class EventStore:
     def read_stream(self, stream_id: str, after_version: int = 0,
                     conn: Connection | None = None) -> list[StoredEvent]:
         return self._read(self._select_stream, (stream_id, after_version), conn)
+
+    def read_stream_tails(self, tails: Sequence[tuple[str, int]],
+                          conn: Connection | None = None) -> dict[str, list[StoredEvent]]:
+        """The events after a version of several streams, `[(stream_id, after_version), ...]`,
+        in one query (a command loading the few aggregates it needs at once)."""
+        out: dict[str, list[StoredEvent]] = {s: [] for s, _ in tails}
+        if not tails:
+            return out
+        if conn is None:
+            with self.db.transaction() as own:
+                return self.read_stream_tails(tails, own)
+        statement = _tails_sql(len(tails), "%s" if self.db.is_postgres else "?")
+        with _dbapi_cursor(conn, statement) as cursor:
+            cursor.execute(statement, tuple(x for tail in tails for x in tail))
+            rows = cursor.fetchall()
+        for row in rows:
+            out[row[2]].append(_row_to_event(row))
+        return out
 
     def read_streams(self, stream_ids: Sequence[str], conn: Connection | None = None) -> dict[str, list[StoredEvent]]:
         """Several whole streams in one query (e.g. a batch of aggregates loaded at once)."""

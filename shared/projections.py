@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.application import EventCodec
 from shared.db import Database
-from shared.eventstore import EventStore, StoredEvent, events_table, kernel_metadata
+from shared.eventstore import EventStore, StoredEvent, _dbapi_cursor, events_table, kernel_metadata
 
 log = structlog.get_logger("baodao.projections")
 
@@ -67,16 +67,43 @@ class Projection:
             conn.execute(table.delete())
 
 
+def execute_many(conn: Connection, statement: str, rows: list[tuple]) -> None:
+    """Run one plain SQL statement (`%s` placeholders) for every row, in order, on the DBAPI
+    cursor of `conn` (its transaction): for a projection's batch of row changes. On
+    PostgreSQL the rows go in pages of many statements per round trip (psycopg2's
+    `execute_batch`), not one round trip each; on SQLite `executemany` runs in-process."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from psycopg2.extras import execute_batch
+
+        with _dbapi_cursor(conn, statement) as cursor:
+            execute_batch(cursor, statement, rows, page_size=200)
+    else:
+        statement = statement.replace("%s", "?")
+        with _dbapi_cursor(conn, statement) as cursor:
+            cursor.executemany(statement, rows)
+
+
 class CheckpointMoved(Exception):
     pass
 
 
 class Projector:
+    """Applies a service's projections; on PostgreSQL it also keeps the planner's statistics of
+    their tables current (see `_note_applied`)."""
+
+    # ANALYZE a projection's tables once this many events were applied since the last time,
+    # and again each time the count since then reaches what it was before (1k, 2k, 4k, …).
+    analyze_after_events = 1000
+
     def __init__(self, database: Database, store: EventStore, codec: EventCodec,
                  projections: Iterable[Projection], batch_size: int = 1000):
         self.db, self.store, self.codec = database, store, codec
         self.projections = list(projections)
         self.batch_size = batch_size
+        self._applied: dict[str, int] = {}  # projection -> events since the last ANALYZE
+        self._analyzed: dict[str, int] = {}  # projection -> events applied before it
         kernel_metadata.create_all(database.engine, tables=[checkpoints_table])
         ins = pg_insert if database.is_postgres else sqlite_insert
         for p in self.projections:
@@ -126,6 +153,36 @@ class Projector:
                 raise CheckpointMoved(projection.name)  # belt and braces: roll the batch back
         return len(events)
 
+    def _note_applied(self, projection: Projection, n: int) -> None:
+        """Read models fill from empty (a new service, a rebuild, a deadline rush), and a
+        PostgreSQL table that was never analyzed gets plans for a table of a few rows: nested
+        loops over 100,000 members (the district statistics table took seconds). autovacuum
+        would analyze them in time, but it may be off or behind; so the projector runs ANALYZE
+        on the projection's tables itself whenever they may have doubled since it last did."""
+        if not self.db.is_postgres or n <= 0:
+            return
+        applied = self._applied.get(projection.name, 0) + n
+        before = self._analyzed.get(projection.name, 0)
+        if applied < max(self.analyze_after_events, before):
+            self._applied[projection.name] = applied
+            return
+        self._applied[projection.name] = 0
+        self._analyzed[projection.name] = before + applied
+        self.analyze(projection)
+
+    def analyze(self, projection: Projection) -> None:
+        """Refresh the planner's statistics of the projection's tables (PostgreSQL)."""
+        if not self.db.is_postgres:
+            return
+        names = ", ".join(f'"{t.name}"' for t in projection.metadata.sorted_tables)
+        try:
+            with self.db.transaction() as conn:
+                conn.exec_driver_sql(f"ANALYZE {names}")
+        except Exception as exc:  # noqa: BLE001 - statistics are an optimisation, never a failure
+            log.warning("projection_analyze_failed", projection=projection.name, error=repr(exc))
+            return
+        log.info("projection_analyzed", projection=projection.name)
+
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Bring every projection up to the head of the store; returns events applied."""
         total = 0
@@ -136,6 +193,7 @@ class Projector:
                 except CheckpointMoved:
                     continue
                 total += n
+                self._note_applied(projection, n)
                 if n and progress:
                     progress(self.position(projection), self.store.max_position())
                 if n < self.batch_size:
@@ -156,5 +214,6 @@ class Projector:
             applied += n
             if progress:
                 progress(self.position(projection), self.store.max_position())
+        self.analyze(projection)
         log.info("projection_rebuilt", projection=name, events=applied)
         return applied

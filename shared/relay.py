@@ -288,10 +288,13 @@ class Relay:
             self._forget_lease()  # read the lease and the checkpoint afresh next time
             raise
 
-    def run_forever(self, should_stop, wakeup=None, idle_sleep: float = 0.05, sleep=time.sleep) -> None:
+    def run_forever(self, should_stop, wakeup=None, idle_sleep: float = 0.05, sleep=time.sleep,
+                    linger: float = 0.0) -> None:
         """Loop until `should_stop()`; `wakeup` (optional) is an object with `wait(timeout)`
-        that an appender can signal to skip the idle sleep. Errors are logged and retried
-        with backoff: a broker or database outage delays events, never drops them."""
+        that an appender can signal to skip the idle sleep. After a round that published
+        something, pause `linger` seconds so the next round publishes a batch. Errors are
+        logged and retried with backoff: a broker or database outage delays events, never
+        drops them."""
         backoff = idle_sleep
         while not should_stop():
             try:
@@ -302,7 +305,9 @@ class Relay:
                 sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if count == 0:
+            if count and linger > 0:
+                sleep(linger)
+            elif count == 0:
                 if wakeup is not None:
                     wakeup.wait(idle_sleep)
                 else:

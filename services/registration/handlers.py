@@ -101,9 +101,15 @@ def issue_letters(uow, unit_id: str, campaign_id: str, member_ids: list[str], to
 
 
 def check_in(uow, cmd: dict, checked_in_at: str) -> dict:
-    member = uow.load(Member, cmd["member_id"]).require_exists()
+    # The member, the community and the member's unit read with one query: a member's unit never
+    # changes, so the cached member names it; a member not cached yet costs a second read.
+    seen = uow.cached(Member, cmd["member_id"])
+    wanted = [(Member, cmd["member_id"]), (Community, cmd["community_id"])]
+    if seen is not None and seen.unit_id:
+        wanted.append((Unit, seen.unit_id))
+    member, community = uow.load_many(*wanted)[:2]
+    member.require_exists()
     unit = uow.load(Unit, member.unit_id)
-    community = uow.load(Community, cmd["community_id"])
     letter = member.letters.get(cmd["letter_id"])
     letter_community = (uow.load(Community, letter.community_id)
                         if letter is not None and letter.community_id != community.id else None)

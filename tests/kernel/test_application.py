@@ -456,6 +456,36 @@ def test_a_cached_stream_still_sees_what_another_instance_appended(database):
     assert [e.data["name"] for e in first.store.read_stream("unit-u1")] == ["区教育局", "区教育体育局"]
 
 
+def test_load_many_reads_every_stream_tail_at_once_and_sees_other_instances(database):
+    first, second = Application(database, registration_codec()), Application(database, registration_codec())
+    for unit_id, name in (("u1", "区教育局"), ("u2", "区财政局")):
+        first.execute(register_unit, unit_id, name)
+
+    def names(uow):
+        units = uow.load_many((Unit, "u1"), (Unit, "u2"), (Unit, "u3"))
+        assert [u.id for u in units] == ["u1", "u2", "u3"]
+        assert uow.load(Unit, "u2") is units[1]  # loaded once per unit of work
+        return [(u.version, u.name) for u in units]
+
+    assert first.execute(names) == [(1, "区教育局"), (1, "区财政局"), (0, None)]
+    assert uow_cached_name(first, "u1") == "区教育局"
+    # another instance appends to one of them: the cached prefix plus the new tail
+    second.store.append("unit-u2", [unit_registered("u2", name="区财政和税务局")], expected_version=1)
+    assert first.execute(names) == [(1, "区教育局"), (2, "区财政和税务局"), (0, None)]
+    assert [e.name for e in first.streams.get("unit-u2")] == ["区财政局", "区财政和税务局"]
+    # cached() answers from the cache alone, without reading the store
+    second.store.append("unit-u1", [unit_registered("u1", name="区教育体育局")], expected_version=1)
+    assert uow_cached_name(first, "u1") == "区教育局"
+    assert first.execute(names)[0] == (2, "区教育体育局")
+
+
+def uow_cached_name(app: Application, unit_id: str) -> str | None:
+    def cached(uow):
+        unit = uow.cached(Unit, unit_id)
+        return unit.name if unit is not None else None
+    return app.execute(cached)
+
+
 def test_a_refused_command_on_a_new_stream_caches_nothing(app):
     app.execute(register_unit, "u1", "区教育局")
 

@@ -225,3 +225,49 @@ def test_two_projector_instances_catching_up_concurrently_never_double_apply(dat
         assert dict((r[0], r[1]) for r in rows(database))["unit-0"] == per_stream + 1
     finally:
         other_db.dispose()
+
+
+def test_the_projector_keeps_the_planner_statistics_of_its_tables_on_postgresql(pg_database):
+    """Read models filled from empty are analyzed by the projector itself (autovacuum may be
+    off or late): after the first `analyze_after_events` events, then whenever they doubled."""
+    store = EventStore(pg_database)
+    projector = make_projector(pg_database, store, batch_size=50)
+    projector.analyze_after_events = 40
+
+    def analyzed() -> int:
+        with pg_database.transaction() as conn:
+            return conn.exec_driver_sql(
+                "SELECT coalesce(sum(analyze_count), 0) FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema() AND relname = 't_unit_counts'").scalar()
+
+    def settled_analyzed() -> int:  # the statistics collector reports with a delay
+        for _ in range(50):
+            with pg_database.transaction() as conn:
+                conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            n = analyzed()
+            if n:
+                return n
+            eventlet.sleep(0.1)
+        return analyzed()
+
+    append_units(store, streams=5, per_stream=6)  # 30 events: below the threshold
+    projector.catch_up()
+    assert projector._applied == {"unit_counts": 30}
+    append_units_after(store, streams=5, first=6, last=8)  # 40 events in all: analyzed
+    projector.catch_up()
+    assert projector._applied == {"unit_counts": 0} and projector._analyzed == {"unit_counts": 40}
+    assert settled_analyzed() >= 1
+    with pg_database.transaction() as conn:
+        reltuples = conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 't_unit_counts'::regclass").scalar()
+    assert reltuples == 5  # the planner knows the table's size
+    append_units_after(store, streams=5, first=8, last=12)  # 20 more: not doubled yet
+    projector.catch_up()
+    assert projector._applied == {"unit_counts": 20} and projector._analyzed == {"unit_counts": 40}
+
+
+def append_units_after(store, streams: int, first: int, last: int) -> None:
+    for version in range(first, last):
+        for k in range(streams):
+            store.append(f"unit-{k}", [unit_registered(f"u{k}", name=f"单位{k}-{version}")],
+                         expected_version=version)
