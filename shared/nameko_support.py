@@ -111,6 +111,37 @@ class CommandRpc(Rpc):
         return data
 
 
+# -- acks on a connection the broker dropped -----------------------------------------------------
+def _survive_acks_on_dead_connections() -> None:
+    """nameko 2.14.1's QueueConsumer.ack_message and requeue_message ignore a closed connection
+    by catching `ConnectionError` — but the name is amqp's (imported over the builtin), so the
+    socket's own errors (ConnectionResetError, BrokenPipeError) escape from the worker that
+    finished while RabbitMQ restarted, and nameko kills the whole container: the service process
+    exits (seen in the fault suite's broker restart). The broker has already taken such a
+    message back (unacked on a dead connection) and redelivers it, so there is nothing to do."""
+    original_ack, original_requeue = QueueConsumer.ack_message, QueueConsumer.requeue_message
+    if getattr(original_ack, "_baodao_guarded", False):
+        return
+
+    def ack_message(self, message):
+        try:
+            original_ack(self, message)
+        except OSError as exc:
+            log.warning("ack_on_dead_connection", error=repr(exc))
+
+    def requeue_message(self, message):
+        try:
+            original_requeue(self, message)
+        except OSError as exc:
+            log.warning("requeue_on_dead_connection", error=repr(exc))
+
+    ack_message._baodao_guarded = True
+    QueueConsumer.ack_message, QueueConsumer.requeue_message = ack_message, requeue_message
+
+
+_survive_acks_on_dead_connections()
+
+
 # -- the application as a dependency ---------------------------------------------------------
 class Wakeup:
     """A resettable signal: appenders `set()` it, background loops `wait()` on it."""
