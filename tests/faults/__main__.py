@@ -1,6 +1,7 @@
 """`python -m tests.faults`: the long form of the fault suite (see tests/faults/suite.py).
 
-    python -m tests.faults                      # 2 instances per service, 3 rounds of every fault
+    python -m tests.faults                      # 2 instances per service, 3 rounds of every fault,
+                                                # RabbitMQ and PostgreSQL restarted each round
     python -m tests.faults --instances 1 --rounds 1 --json
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--pause", type=float, default=3.0, help="seconds of load between faults")
     p.add_argument("--members", type=int, default=6, help="members per unit (8 units)")
+    p.add_argument("--no-restarts", action="store_true",
+                   help="do not restart RabbitMQ and PostgreSQL (they serve the whole machine)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     configure_logging("faults", level="WARNING")
@@ -43,7 +46,8 @@ def main(argv=None) -> int:
         with fresh_vhost(os.environ.get("BAODAO_FAULTS_AMQP_BASE", "amqp://guest:guest@localhost:5672"),
                          prefix="baodao-faults-") as amqp_uri, tempfile.TemporaryDirectory(prefix="faults-") as tmp:
             result = suite.run(amqp_uri, url, Path(tmp), instances=args.instances, rounds=args.rounds,
-                               pause=args.pause, members=args.members, out=lambda r: None)
+                               pause=args.pause, members=args.members, restarts=not args.no_restarts,
+                               out=lambda r: None)
     finally:
         from sqlalchemy import create_engine, text
 
@@ -57,9 +61,10 @@ def main(argv=None) -> int:
         print(f"faults injected: {result['faults_injected']}  commands accepted: {result['commands_accepted']}  "
               f"events checked: {result['events_checked']}  lost: {result['lost']}  "
               f"duplicated: {result['duplicated']}  dead letters: {result['dead_letters']} "
-              f"(malformed fed: {result['malformed_fed']})  refused: {len(result['refused'])}")
+              f"(malformed fed: {result['malformed_fed']})  refused: {len(result['refused'])}  "
+              f"points ledgers equal a fresh replay: {result['points_ledgers_vs_replay']['equal']}")
     ok = (result["lost"] == 0 and result["duplicated"] == 0 and not result["unexpected_dead_letters"]
-          and not result["refused"])
+          and not result["refused"] and result["points_ledgers_vs_replay"]["equal"])
     return 0 if ok else 1
 
 

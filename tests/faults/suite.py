@@ -1,5 +1,6 @@
 """The fault suite: under a steady load of the city's flow, crash services, cut broker and
-database connections, feed malformed messages; then reconcile.
+database connections, restart RabbitMQ and PostgreSQL (long form), feed malformed messages;
+then reconcile.
 
     python -m tests.faults            # the long form: two instances each, every fault, repeated
     python -m tests.faults --short    # what `make test` runs (tests/faults/test_faults.py)
@@ -16,7 +17,12 @@ there, as a real caller would; a refusal is an error of the run. Afterwards:
 - every accepted check-in is one MemberCheckedIn, in dispatch's directory once and in notify's
   unit inbox once; every finished lifecycle is each of its six events once (bench.flow.reconcile);
 - no event is parked in a dead-letter queue except the malformed messages fed on purpose, each
-  of which is there.
+  of which is there;
+- evaluation's points ledgers equal the same read models replayed from its event store.
+
+The restarts of RabbitMQ (`rabbitmqctl stop_app`/`start_app`) and PostgreSQL (`pg_ctlcluster
+restart -m fast`) touch every vhost and database on the machine, so they run only when asked
+(`restarts=True`: both forms; the test run is serial), never beside other work.
 """
 from __future__ import annotations
 
@@ -77,6 +83,76 @@ def terminate_backends(database_url: str) -> int:
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
     finally:
         engine.dispose()
+
+
+def restart_broker() -> float:
+    """Restart RabbitMQ's application on this node (every connection of every vhost drops;
+    durable queues and persistent messages survive); returns the seconds it was away."""
+    started = time.monotonic()
+    rabbitmqctl("stop_app", timeout=120)
+    rabbitmqctl("start_app", timeout=180)
+    rabbitmqctl("await_startup", timeout=180)
+    return time.monotonic() - started
+
+
+def restart_postgres() -> float:
+    """Restart the PostgreSQL cluster (fast shutdown: every session of every database ends);
+    returns the seconds it was away."""
+    import os
+
+    started = time.monotonic()
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+                   check=True, capture_output=True, timeout=120)
+    for _ in range(120):
+        if subprocess.run(["pg_isready", "-q", "-h", "localhost", "-p", "5432"]).returncode == 0:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def ledgers_match_a_fresh_replay(database_url: str, prefix: str) -> dict:
+    """Evaluation's points ledgers and totals as the running service left them, against the same
+    read models emptied and replayed from evaluation's event store (deploy.ops rebuild)."""
+    from sqlalchemy import select, text
+
+    from deploy.ops import rebuild
+    from services.evaluation import readmodels
+    from shared.db import Database
+
+    db = Database(database_url, schema=f"{prefix}evaluation")
+
+    def snapshot():
+        with db.transaction() as conn:
+            lines = sorted(tuple(r) for r in conn.execute(select(
+                readmodels.ledger.c.member_id, readmodels.ledger.c.year, readmodels.ledger.c.period,
+                readmodels.ledger.c.points, readmodels.ledger.c.item, readmodels.ledger.c.rule_id,
+                readmodels.ledger.c.source_event_id)))
+            totals = sorted(tuple(r) for r in conn.execute(select(readmodels.totals)))
+        return lines, totals
+
+    def quiet() -> bool:   # the store stopped growing and the projection has applied all of it
+        with db.transaction() as conn:
+            head = conn.execute(text("SELECT coalesce(max(global_position), 0) FROM events")).scalar()
+            at = conn.execute(text("SELECT position FROM projection_checkpoints WHERE name = 'evaluation'")).scalar()
+        return head, at
+
+    try:
+        before, deadline = None, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = quiet()
+            if now == before and now[0] == now[1]:
+                break
+            before = now
+            eventlet.sleep(1.0)
+        live = snapshot()
+        rebuild("evaluation", database=db, stream=open("/dev/null", "w"))
+        replayed = snapshot()
+    finally:
+        db.dispose()
+    return {"ledger_lines": len(live[0]), "members_with_totals": len(live[1]),
+            "equal": live == replayed, "lines_only_live": len(set(live[0]) - set(replayed[0])),
+            "lines_only_replayed": len(set(replayed[0]) - set(live[0]))}
 
 
 def feed_malformed(amqp_uri: str, queue: str) -> None:
@@ -254,8 +330,10 @@ class _Reconnect(Exception):
 
 
 def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds: int = 1,
-        pause: float = 2.0, members: int = 4, out=print) -> dict:
-    """Start the cluster, put it under load, inject every fault `rounds` times, reconcile."""
+        pause: float = 2.0, members: int = 4, restarts: bool = False, out=print) -> dict:
+    """Start the cluster, put it under load, inject every fault `rounds` times, reconcile.
+    `restarts`: also restart RabbitMQ and PostgreSQL themselves each round (they serve the whole
+    machine: nothing else may be using them meanwhile)."""
     from deploy.processes import SERVICE_CLASSES, Cluster
     from deploy.topology import all_subscriptions
     from nameko.standalone.rpc import ClusterRpcProxy
@@ -288,6 +366,13 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
             n = terminate_backends(database_url)
             faults.add("postgres_backends_terminated", f"{n} backends")
             eventlet.sleep(pause)
+            if restarts:
+                away = restart_broker()
+                faults.add("rabbitmq_restarted", f"away {away:.1f} s")
+                eventlet.sleep(pause * 2)
+                away = restart_postgres()
+                faults.add("postgres_restarted", f"away {away:.1f} s")
+                eventlet.sleep(pause * 2)
             for s in subs:
                 feed_malformed(amqp_uri, s.queue_name)
                 faults.malformed[s.queue_name] = faults.malformed.get(s.queue_name, 0) + 1
@@ -314,6 +399,7 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
                 break
             eventlet.sleep(1.0)
         finished = [j for j in load.lifecycles if j.finished]
+        replay = ledgers_match_a_fresh_replay(database_url, prefix)
         result = {
             "instances_per_service": instances, "rounds": rounds, "seconds": round(time.time() - t_start, 1),
             "faults_injected": len(faults.injected), "faults": faults.injected,
@@ -325,6 +411,7 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
             "malformed_fed": sum(faults.malformed.values()), "dead_letters": sum(dlq.values()),
             "unexpected_dead_letters": unexpected_dlq,
             "reconciliation": report, "lost": report["lost"], "duplicated": report["duplicated"],
+            "points_ledgers_vs_replay": replay,
             "uncertain_check_ins": load.uncertain_check_ins,
             "refusals_of_applied_steps": load.settled_refusals,
         }

@@ -1,7 +1,9 @@
 """The short form of the fault suite (tests/faults/suite.py), in the default test run: one
 instance of each service under load; each service SIGKILLed and restarted, the vhost's broker
-connections closed, the database's backends terminated, a malformed message in every consumer
-queue; then nothing lost, nothing applied twice, only the malformed messages dead-lettered."""
+connections closed, the database's backends terminated, RabbitMQ and PostgreSQL restarted, a
+malformed message in every consumer queue; then nothing lost, nothing applied twice, only the
+malformed messages dead-lettered, and the points ledgers equal a fresh replay. (The restarts
+touch the whole machine: the test run is serial, so nothing else is using them meanwhile.)"""
 import uuid
 
 import pytest
@@ -40,10 +42,14 @@ def own_vhost():
 def test_under_load_crashes_and_cut_connections_lose_nothing_and_apply_nothing_twice(own_vhost, own_database,
                                                                                       tmp_path):
     amqp_uri = own_vhost
-    result = suite.run(amqp_uri, own_database, tmp_path, instances=1, rounds=1, pause=1.0, members=3, out=lambda r: None)
-    assert result["faults_injected"] == len(SERVICE_CLASSES) + 3   # a crash of each service, then 3 more
+    result = suite.run(amqp_uri, own_database, tmp_path, instances=1, rounds=1, pause=1.0, members=3, restarts=True,
+                       out=lambda r: None)
+    assert result["faults_injected"] == len(SERVICE_CLASSES) + 5   # a crash of each service, then 5 more
+    assert {"rabbitmq_restarted", "postgres_restarted"} <= {f["fault"] for f in result["faults"]}
     assert result["lifecycles_finished"] > 0 and result["check_ins"] > 0
     assert result["lost"] == 0 and result["duplicated"] == 0, result["reconciliation"]
     assert result["refused"] == []
     assert result["unexpected_dead_letters"] == {}
     assert result["dead_letters"] == result["malformed_fed"] > 0
+    replay = result["points_ledgers_vs_replay"]
+    assert replay["ledger_lines"] > 0 and replay["equal"], replay
