@@ -43,15 +43,21 @@ else
   status=1
 fi
 
-# The console's browser test drives Debian's Chromium (with a CJK font for the screenshots);
-# install it when we may, else say how (the browser test is skipped without it).
-if ! command -v chromium >/dev/null 2>&1; then
+# Tools some tests drive, from Debian: Chromium with a CJK font (the console's browser test),
+# docker-compose (the static `config` check of deploy/docker-compose.yml; no engine needed) and
+# poppler-utils (pdftotext reads the printed forms back). Installed when we may, else said how
+# (those tests are skipped without them).
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium fonts-wqy-microhei"
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$missing docker-compose"
+command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "  installing Chromium for the browser test (apt-get install chromium fonts-wqy-microhei)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 \
-      || echo "  WARNING: could not install Chromium; the browser test will be skipped" >&2
+    echo "  installing test tools (apt-get install$missing)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null 2>&1 \
+      || echo "  WARNING: could not install$missing; the tests that need them will be skipped" >&2
   else
-    echo "  NOTE: no Chromium: apt-get install chromium fonts-wqy-microhei (else the browser test is skipped)" >&2
+    echo "  NOTE: missing$missing: apt-get install$missing (else the tests that need them are skipped)" >&2
   fi
 fi
 exit $status
