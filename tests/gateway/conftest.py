@@ -88,7 +88,20 @@ def create(admin: Api, username, role, display_name, **place):
 
 
 @pytest.fixture(scope="module")
-def city(amqp_uri):
+def city_vhost():
+    """A vhost of this module's own: the relays declare every service's queues, so events other
+    modules published while no evaluation (say) was consuming wait in the session vhost's queues,
+    and this module's services would take them in (members of another city's unit "czj")."""
+    from bench.support import fresh_vhost
+    from tests.conftest import AMQP_BASE
+
+    with fresh_vhost(AMQP_BASE, prefix="baodao-gw-") as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def city(city_vhost):
+    amqp_uri = city_vhost
     prefix = "gw" + uuid.uuid4().hex[:6] + "_"
     schemas = {name: prefix + name for name in ("registration", "dispatch", "evaluation", "funds", "notify", "gateway")}
     base = {"AMQP_URI": amqp_uri, "DATABASE_URL": PG_URL, "INBOX_RETRY_DELAYS": [0.2, 0.5]}
