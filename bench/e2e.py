@@ -182,7 +182,7 @@ def observed_times(url: str, prefix: str, outcomes: dict) -> dict:
                 for src, at in conn.execute(text(
                         f"SELECT e.stream_id, max(p.occurred_at) FROM \"{prefix}evaluation\".events p "
                         f'JOIN "{prefix}dispatch".events e ON e.event_id = p.data::json->>\'source_event_id\' '
-                        "WHERE p.event_type = 'PointsRecorded' GROUP BY 1")):
+                        "WHERE p.event_type IN ('PointsAwarded', 'PointsDeducted', 'PointsRecorded') GROUP BY 1")):
                     out.setdefault(src[len("order-"):], {})["points"] = _ts(at)
             receipts = {}
             if outcomes.get("unit_receipts"):
@@ -370,7 +370,7 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
             "commands_per_s": rnd(6 * len(done) / (l1 - l0) if l1 > l0 else None, 1),
             "latency_to": ("the resident's last notification (notify)" if expect_notified
                            else "ServiceRated stored (the last observable step: no notify rules for dispatch's events)")
-                          + (" or the last PointsRecorded (evaluation), whichever is later" if outcomes["points"] else ""),
+                          + (" or the last points line (evaluation), whichever is later" if outcomes["points"] else ""),
             "latency_ms": summary(latency, 1),
             "client_lifecycle_ms": summary([1000.0 * (r["finished"] - r["started"]) for r in done], 1),
             "step_ms": {s: {k: v for k, v in summary([r["steps_ms"][s] for r in done if s in r["steps_ms"]], 1).items()

@@ -4,7 +4,7 @@ lifecycles (点单 record -> 下单 dispatch -> 接单 accept -> complete -> ver
 reconciliation of what the services stored against what the callers were told.
 
 What is observable depends on which services are deployed: notifications to the resident
-(notify's rules on dispatch's events) and points (evaluation's PointsRecorded) are detected from
+(notify's rules on dispatch's events) and points (evaluation's PointsAwarded/PointsDeducted) are detected from
 the service classes' subscriptions (deploy/processes.py SERVICE_CLASSES) and measured only when
 present.
 """
@@ -260,7 +260,7 @@ def reconcile(database_url: str, prefix: str, *, checked_in: list[dict], lifecyc
             if outcomes.get("points") and _table_exists(conn, f"{prefix}evaluation", "events"):
                 pts = _rows(conn, f'SELECT data::json->>\'source_event_id\', data::json->>\'rule_id\', '
                                   f'data::json->>\'member_id\', count(*) FROM "{prefix}evaluation".events '
-                                  "WHERE event_type = 'PointsRecorded' GROUP BY 1, 2, 3")
+                                  "WHERE event_type IN ('PointsAwarded', 'PointsDeducted', 'PointsRecorded') GROUP BY 1, 2, 3")
                 report["points"] = {"records": sum(r[3] for r in pts),
                                     "duplicated": sum(r[3] - 1 for r in pts if r[3] > 1),
                                     "members_with_points": len({r[2] for r in pts})}

@@ -3,7 +3,7 @@ year's grade (5★…1★), the veto (一票否决), disqualification and titles
 
 Pure domain model. One `MemberRecord` stream per member holds every fact about the member that
 other services reported (FactRecorded), the ledger lines those facts earned under the
-district's rules (PointsRecorded), the five parties' inputs and the year's results. A fact is
+district's rules (PointsAwarded / PointsDeducted), the five parties' inputs and the year's results. A fact is
 keyed by the id of the event that reported it, so a redelivered event never adds points twice.
 A `DistrictCalendar` stream holds which half-year periods (2026H1, 2026H2) are closed; a fact
 dated in a closed period lands in the next open one, never silently in a closed one.
@@ -93,7 +93,9 @@ class FactRecorded(DomainEvent):
 
 
 @dataclass(frozen=True)
-class PointsRecorded(DomainEvent):
+class PointsLine(DomainEvent):
+    """A ledger line (记实积分); written as PointsAwarded or PointsDeducted by its sign."""
+
     member_id: str
     community_id: str
     unit_id: str
@@ -105,6 +107,18 @@ class PointsRecorded(DomainEvent):
     source_event_id: str
     source_event_type: str
     reason: str
+
+
+class PointsAwarded(PointsLine):
+    """Points added by a rule (zero included: the line says why nothing was added)."""
+
+
+class PointsDeducted(PointsLine):
+    """Points taken away by a rule."""
+
+
+class PointsRecorded(PointsLine):
+    """The line's type before it was split by sign: read from older stores, never written."""
 
 
 @dataclass(frozen=True)
@@ -214,8 +228,8 @@ class DoubleEvaluationPublished(DomainEvent):
     members: int
 
 
-EVENTS = (FactRecorded, PointsRecorded, *PARTY_EVENTS.values(), PeriodClosed, GradeAssigned, MemberVetoed,
-          MemberDisqualified, TitleAwarded, DoubleEvaluationPublished)
+EVENTS = (FactRecorded, PointsAwarded, PointsDeducted, PointsRecorded, *PARTY_EVENTS.values(), PeriodClosed,
+          GradeAssigned, MemberVetoed, MemberDisqualified, TitleAwarded, DoubleEvaluationPublished)
 
 
 # -- points --------------------------------------------------------------------------------
@@ -380,7 +394,7 @@ class MemberRecord(Aggregate):
                 self.community_id, self.district_id = event.community_id, event.district_id
             elif not self.district_id:
                 self.district_id = event.district_id
-        elif isinstance(event, PointsRecorded):
+        elif isinstance(event, PointsLine):
             key = (event.source_event_id, event.item)
             self.line_points[key] = self.line_points.get(key, 0) + event.points
             ykey = (int(event.period[:4]), event.item)
@@ -447,7 +461,7 @@ class MemberRecord(Aggregate):
         return True
 
     def _line(self, period: str, points: int, item: str, rule_id: str, fact: FactRecorded, why: str) -> None:
-        self._trigger(PointsRecorded(
+        self._trigger((PointsDeducted if points < 0 else PointsAwarded)(
             member_id=self.id, community_id=self.community_id, unit_id=self.unit_id, district_id=self.district_id,
             period=period, points=points, item=item, rule_id=rule_id, source_event_id=fact.source_event_id,
             source_event_type=fact.source_event_type, reason=why))
@@ -575,7 +589,8 @@ def _party_keys(year: int) -> tuple:
     return tuple((party, tuple((p, f"{p}|{party}") for p in periods_of_year(year))) for party in PARTIES)
 
 
-MEMBER_EVENT_TYPES = frozenset({"FactRecorded", "PointsRecorded", *(c.event_type for c in PARTY_EVENTS.values()),
+POINTS_TYPES = frozenset({"PointsAwarded", "PointsDeducted", "PointsRecorded"})
+MEMBER_EVENT_TYPES = frozenset({"FactRecorded", *POINTS_TYPES, *(c.event_type for c in PARTY_EVENTS.values()),
                                 "GradeAssigned", "MemberVetoed", "MemberDisqualified", "TitleAwarded"})
 
 
@@ -632,7 +647,7 @@ class GradingInputs:
             elif kind == "activity_attended":
                 year = int(d["period"][:4])
                 self.activities[year] = self.activities.get(year, 0) + 1
-        elif event_type == "PointsRecorded":
+        elif event_type in POINTS_TYPES:
             year = int(d["period"][:4])
             self.points[year] = self.points.get(year, 0) + d["points"]
         elif event_type in PARTY_TYPES:

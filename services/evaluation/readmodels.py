@@ -256,6 +256,8 @@ class EvaluationProjection(Projection):
             total.update(p_points=total["p_points"] + d["points"], p_community_id=d["community_id"],
                          p_district_id=d["district_id"])
 
+
+    when_PointsAwarded = when_PointsDeducted = when_PointsRecorded   # one ledger line, by sign
     def end_batch(self, conn) -> None:
         moved, stays, total = _STATEMENTS[conn.dialect.name]
         for statement, wanted in ((moved, True), (stays, False)):

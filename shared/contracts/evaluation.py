@@ -33,8 +33,7 @@ class FactRecordedSchema(Schema):
     accepted = fields.Boolean(required=True)
 
 
-@event_contract(SOURCE)
-class PointsRecordedSchema(Schema):
+class PointsLineSchema(Schema):
     """记实积分: one ledger line, with the event and the rule that produced it."""
 
     member_id = fields.String(required=True)
@@ -48,6 +47,26 @@ class PointsRecordedSchema(Schema):
     source_event_id = fields.String(required=True)
     source_event_type = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class PointsAwardedSchema(PointsLineSchema):
+    """A ledger line that adds points (or none: a 3-star rating earns 0, and says so)."""
+
+    points = fields.Integer(required=True, validate=validate.Range(min=0, error="加分应不小于 0"))
+
+
+@event_contract(SOURCE)
+class PointsDeductedSchema(PointsLineSchema):
+    """A ledger line that takes points away (overdue registration, a rejected record, ...)."""
+
+    points = fields.Integer(required=True, validate=validate.Range(max=-1, error="扣分应为负数"))
+
+
+@event_contract(SOURCE)
+class PointsRecordedSchema(PointsLineSchema):
+    """Stored before the line was split into PointsAwarded / PointsDeducted: still read (a
+    replay of an older store), no longer written."""
 
 
 class PartyInputSchema(Schema):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from services.evaluation.domain import (
-    DistrictCalendar, FactRecorded, MemberRecord, PeriodClosedError, PointsRecorded, bounded, land, next_period,
+    DistrictCalendar, FactRecorded, MemberRecord, PeriodClosedError, PointsAwarded, PointsDeducted, PointsRecorded, bounded, land, next_period,
     period_of,
 )
 from services.evaluation.rules import RuleBook
@@ -45,9 +45,9 @@ def test_a_fact_is_recorded_once_with_its_lines():
     assert r.record_fact(kind="service_verified", source_event_id="e1", source_event_type="ServiceVerified",
                          occurred_on=date(2026, 5, 1), rules=XQ, district_closed=set(), hours=2) is False
     kinds = [type(e).__name__ for e in r.pending]
-    assert kinds == ["FactRecorded", "PointsRecorded", "FactRecorded", "PointsRecorded"]
+    assert kinds == ["FactRecorded", "PointsAwarded", "FactRecorded", "PointsAwarded"]
     line = r.pending[-1]
-    assert isinstance(line, PointsRecorded) and (line.points, line.rule_id) == (12, "xq:service_verified@v2")
+    assert isinstance(line, PointsAwarded) and (line.points, line.rule_id) == (12, "xq:service_verified@v2")
     assert r.points_in(2026) == 22
 
 
@@ -93,3 +93,20 @@ def test_the_calendar_closes_the_first_half_with_the_second():
     c = DistrictCalendar("xq")
     assert c.close("2026H2", "org") is True and c.closed == {"2026H1", "2026H2"}
     assert c.close("2026H1", "org") is False
+
+
+def test_a_line_is_published_as_points_awarded_or_deducted_by_its_sign_and_old_lines_still_count():
+    r = MemberRecord("m1")
+    r.record_fact(kind="enrolled", source_event_id="e0", source_event_type="MemberEnrolled",
+                  occurred_on=date(2026, 3, 1), rules=XQ, district_closed=set(), member_name="张三", unit_id="u",
+                  community_id="xf", district_id="xq")
+    r.record_fact(kind="overdue", source_event_id="e1", source_event_type="RegistrationOverdue",
+                  occurred_on=date(2026, 4, 1), rules=XQ, district_closed=set())
+    lines = [e for e in r.pending if isinstance(e, (PointsAwarded, PointsDeducted))]
+    assert lines and all(isinstance(e, PointsDeducted) and e.points < 0 for e in lines)
+    before = r.period_points.get("2026H1", 0)
+    old = PointsRecorded(member_id="m1", community_id="xf", unit_id="u", district_id="xq", period="2026H1", points=7,
+                         item="check_in", rule_id="xq:check_in@v1", source_event_id="e-old",
+                         source_event_type="MemberCheckedIn", reason="旧版本事件")
+    r.apply(old)                                    # an event of an older store, replayed
+    assert r.period_points["2026H1"] == before + 7

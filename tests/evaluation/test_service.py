@@ -25,10 +25,10 @@ from tests.messaging.helpers import drain_queue, queue_depth, running, unique, w
 @pytest.fixture
 def city(amqp_uri, tmp_path):
     """The three services; evaluation on a fresh PostgreSQL schema. Also a queue that listens
-    to evaluation's PointsRecorded, bound before anything is published."""
+    to evaluation's PointsAwarded, bound before anything is published."""
     watch = unique("test-points-")
     with kombu.Connection(amqp_uri) as conn:
-        kombu.Queue(watch, exchange=topology.event_exchange("evaluation"), routing_key="PointsRecorded",
+        kombu.Queue(watch, exchange=topology.event_exchange("evaluation"), routing_key="PointsAwarded",
                     durable=False, auto_delete=False)(conn.default_channel).declare()
     schema = fresh_schema()
     base = {"AMQP_URI": amqp_uri, "INBOX_RETRY_DELAYS": [0.2, 0.5]}
