@@ -131,7 +131,9 @@ def test_migrate_queues_changes_the_type_and_keeps_messages(own_vhost, monkeypat
     sub = topology.Subscription("registration", "MemberCheckedIn", "ops_probe", "on_checked_in")
     monkeypatch.setenv("QUEUE_TYPE", "classic")
     topology.declare(own_vhost, [sub], sources=["registration"])
-    with kombu.Connection(own_vhost) as conn:
+    # with publisher confirms: each publish returns once the broker has queued the message (the
+    # count below read 2 of 3 once, in a full run, without them)
+    with kombu.Connection(own_vhost, transport_options={"confirm_publish": True}) as conn:
         producer = conn.Producer()
         for n in range(3):
             producer.publish({"n": n}, exchange="registration.events", routing_key="MemberCheckedIn", delivery_mode=2)
