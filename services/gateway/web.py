@@ -13,6 +13,15 @@ from werkzeug.wrappers import Request, Response
 from services.gateway.errors import ApiError, invalid
 
 
+YEAR = validate.Range(min=2000, max=2100, error="年度不正确")
+
+
+class YearBody(Schema):
+    """A body that names a year only (a report to generate, a result to publish)."""
+
+    year = fields.Integer(required=True, validate=YEAR)
+
+
 class PageSchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000, error="页码应为正整数"))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200, error="每页条数应为 1-200"))

@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 from services.gateway.access import ORG, STAFF
 from services.gateway.errors import ApiError, forbidden, invalid
 from services.gateway.routes.registration import UNIT_ROLES, member_in_scope
-from services.gateway.web import RouteGroup, paginate, validate_with
+from services.gateway.web import YEAR, RouteGroup, paginate, validate_with
 from services.evaluation import schemas as s
 from shared.contracts.evaluation import PERIOD
 
@@ -39,7 +39,7 @@ def this_year() -> int:
 
 
 class YearQuery(Schema):
-    year = fields.Integer(load_default=this_year, validate=validate.Range(min=2000, max=2100, error="年度不正确"))
+    year = fields.Integer(load_default=this_year, validate=YEAR)
 
 
 class PeriodQuery(Schema):
@@ -47,13 +47,9 @@ class PeriodQuery(Schema):
 
 
 class RankingQuery(Schema):
-    year = fields.Integer(load_default=this_year, validate=validate.Range(min=2000, max=2100, error="年度不正确"))
+    year = fields.Integer(load_default=this_year, validate=YEAR)
     community_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
     district_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
-
-
-class YearBody(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100, error="年度不正确"))
 
 
 def actor_for(me, party: str) -> dict:

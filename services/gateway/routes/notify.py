@@ -2,11 +2,9 @@
 units' feedback reports (情况反馈): list, generate now, download as PDF or .xlsx."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
-
 from services.gateway.accounts import ROLES
 from services.gateway.errors import forbidden, not_found
-from services.gateway.web import RouteGroup
+from services.gateway.web import RouteGroup, YearBody
 
 routes = RouteGroup("notify", "通知：站内信")
 
@@ -38,10 +36,6 @@ UNIT_ROLES = ("city_org", "district_org", "unit_secretary")
 REPORT_TEMPLATE = "feedback_report_unit"
 
 
-class ReportRequestSchema(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100, error="年度不正确"))
-
-
 @routes.route("/api/v1/units/<unit_id>/feedback-reports", summary="单位收到的情况反馈报告（站内信）",
               roles=UNIT_ROLES, paginated=True)
 def feedback_reports(call, unit_id):
@@ -52,7 +46,7 @@ def feedback_reports(call, unit_id):
 
 @routes.route("/api/v1/units/<unit_id>/feedback-reports", "POST",
               summary="立即生成年度情况反馈报告（PDF 与 xlsx）并发送到单位站内信", roles=UNIT_ROLES,
-              body=ReportRequestSchema)
+              body=YearBody)
 def request_feedback_report(call, unit_id):
     call.access.unit(call.me, unit_id)
     year = int(call.body["year"])   # validated; the raw body may carry "2026" or 2026.0
