@@ -111,7 +111,7 @@ class CommandRpc(Rpc):
         return data
 
 
-# -- acks on a connection the broker dropped -----------------------------------------------------
+# -- acks and replies on a connection the broker dropped --------------------------------------
 def _survive_acks_on_dead_connections() -> None:
     """nameko 2.14.1's QueueConsumer.ack_message and requeue_message ignore a closed connection
     by catching `ConnectionError` — but the name is amqp's (imported over the builtin), so the
@@ -140,6 +140,39 @@ def _survive_acks_on_dead_connections() -> None:
 
 
 _survive_acks_on_dead_connections()
+
+
+def _survive_replies_lost_to_broker_outages() -> None:
+    """nameko 2.14.1 sends an RPC reply from the worker's `handle_result`, with three quick
+    retries; when RabbitMQ is away longer than that (a restart, a network cut), the publish error
+    escapes the worker and nameko kills the whole container: the service process exits, and its
+    queues pile up until someone restarts it (seen in CI: dispatch died in the fault suite's broker
+    restart). Such a reply is given up instead, and the request is left to the broker: it was not
+    acked, so it is redelivered (at once if the connection still stands, when the consumer has
+    reconnected otherwise) and answered then, a command from the reply stored with its effects
+    (CommandReplies), a query by running it again. A caller still waiting gets that answer; one
+    that gave up settles as it would after any lost reply."""
+    from nameko.rpc import RpcConsumer
+
+    original = RpcConsumer.handle_result
+    if getattr(original, "_baodao_guarded", False):
+        return
+
+    def handle_result(self, message, result, exc_info):
+        try:
+            return original(self, message, result, exc_info)
+        except Exception as exc:  # noqa: BLE001 - any failure to reply: the broker keeps the request
+            log.warning("rpc_reply_not_sent", error=repr(exc),
+                        routing_key=message.delivery_info.get("routing_key"))
+            time.sleep(1.0)   # not a hot loop of redeliveries while the broker is unreachable
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+
+    handle_result._baodao_guarded = True
+    RpcConsumer.handle_result = handle_result
+
+
+_survive_replies_lost_to_broker_outages()
 
 
 # -- the application as a dependency ---------------------------------------------------------
