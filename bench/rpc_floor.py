@@ -12,6 +12,10 @@ real work, so `2 cores / cpu_ms_per_call` is the most calls per second any RPC-d
 reach here: the ceiling next to the targets of bench.registration (1 call per check-in),
 bench.dispatch (4 calls per order) and bench.e2e.
 
+`--replies` chooses how the reply is sent: `kernel` (default) the way every Baodao service sends
+it (shared/nameko_support.py: no publisher confirm), `confirmed` the kernel's with a confirm
+(`RPC_REPLY_CONFIRMS: true`), `nameko` nameko 2.14.1's own (with a confirm).
+
 A measurement, not a test: nothing here asserts a timing.
 """
 from __future__ import annotations
@@ -21,7 +25,12 @@ import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
+import os  # noqa: E402
+
 from nameko.rpc import rpc  # noqa: E402
+
+if os.environ.get("BAODAO_RPC_FLOOR_KERNEL"):
+    import shared.nameko_support  # noqa: E402,F401 - the project's way of replying
 
 
 class PingService:
@@ -87,6 +96,7 @@ def main() -> int:
     import os
     import platform
     import subprocess
+    import tempfile
     from pathlib import Path
 
     from bench.support import cpu_by_program, fresh_vhost, proc_cpu_s, summary
@@ -98,12 +108,17 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--amqp-base", default=os.environ.get("BAODAO_BENCH_AMQP_BASE", "amqp://guest:guest@localhost:5672"))
+    ap.add_argument("--replies", choices=("kernel", "confirmed", "nameko"), default="kernel")
     args = ap.parse_args()
 
     with fresh_vhost(args.amqp_base, "baodao-rpcfloor-") as amqp_uri:
         env = dict(os.environ, PYTHONPATH=str(root), PYTHONWARNINGS="ignore")
-        service = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--broker", amqp_uri,
-                                    "bench.rpc_floor:PingService"], cwd=root, env=env,
+        service_env = dict(env, BAODAO_RPC_FLOOR_KERNEL="" if args.replies == "nameko" else "1")
+        config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        config.write(json.dumps({"AMQP_URI": amqp_uri, "RPC_REPLY_CONFIRMS": args.replies == "confirmed"}))
+        config.close()
+        service = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config", config.name,
+                                    "bench.rpc_floor:PingService"], cwd=root, env=service_env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             procs = max(1, args.client_procs)
@@ -132,6 +147,7 @@ def main() -> int:
         finally:
             service.terminate()
             service.wait(30)
+            os.unlink(config.name)
 
     wall = max(r["finished"] for r in results) - min(r["started"] for r in results)
     calls = sum(len(r["latencies_ms"]) for r in results)
@@ -143,7 +159,7 @@ def main() -> int:
     cpus = os.cpu_count() or 1
     ceiling = round(cpus * 1000.0 / total_ms, 1) if total_ms else None
     out = {
-        "params": {"calls": args.calls, "clients": args.clients, "client_procs": args.client_procs, "cpus": cpus,
+        "params": {"replies": args.replies, "calls": args.calls, "clients": args.clients, "client_procs": args.client_procs, "cpus": cpus,
                    "python": platform.python_version()},
         "calls_per_s": round(calls / wall, 1),
         "latency_ms": summary([x for r in results for x in r["latencies_ms"]]),

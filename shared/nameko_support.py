@@ -142,37 +142,59 @@ def _survive_acks_on_dead_connections() -> None:
 _survive_acks_on_dead_connections()
 
 
-def _survive_replies_lost_to_broker_outages() -> None:
-    """nameko 2.14.1 sends an RPC reply from the worker's `handle_result`, with three quick
-    retries; when RabbitMQ is away longer than that (a restart, a network cut), the publish error
-    escapes the worker and nameko kills the whole container: the service process exits, and its
-    queues pile up until someone restarts it (seen in CI: dispatch died in the fault suite's broker
-    restart). Such a reply is given up instead, and the request is left to the broker: it was not
-    acked, so it is redelivered (at once if the connection still stands, when the consumer has
-    reconnected otherwise) and answered then, a command from the reply stored with its effects
-    (CommandReplies), a query by running it again. A caller still waiting gets that answer; one
-    that gave up settles as it would after any lost reply."""
-    from nameko.rpc import RpcConsumer
+class _UnconfirmedPublisher(Publisher):
+    use_confirms = False
 
-    original = RpcConsumer.handle_result
-    if getattr(original, "_baodao_guarded", False):
+
+def _reply_unconfirmed_and_survive_broker_outages() -> None:
+    """How every RPC entrypoint of the project sends its reply (nameko's `RpcConsumer.handle_result`,
+    replaced).
+
+    - **A reply lost to a broker outage no longer kills the service.** nameko 2.14.1 sends the
+      reply with three quick retries; when RabbitMQ is away longer than that (a restart, a
+      network cut), the publish error escapes the worker and nameko kills the whole container:
+      the service process exits and its queues pile up until someone restarts it (seen in CI:
+      dispatch died in the fault suite's broker restart). Such a reply is given up instead, and
+      the request is left to the broker: it was not acked, so it is redelivered (at once if the
+      connection still stands, when the consumer has reconnected otherwise) and answered then, a
+      command from the reply stored with its effects (CommandReplies), a query by running it
+      again.
+    - **Replies go without publisher confirms** (unless `RPC_REPLY_CONFIRMS: true`). A confirm
+      only says the broker routed the reply to the caller's reply queue; the reply is still lost
+      if that queue goes (the caller gave up, or its connection dropped), and the caller handles
+      both the same way: a timeout, then asking again or reading the state. Waiting for the
+      confirm cost a round trip to the broker on every call. Requests, events and dead letters
+      keep their confirms.
+    """
+    from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY
+    from nameko.constants import DEFAULT_SERIALIZER
+    from nameko.rpc import Responder, RpcConsumer, get_rpc_exchange
+
+    if getattr(RpcConsumer.handle_result, "_baodao_guarded", False):
         return
 
     def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = Responder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+                              config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+                              ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        if str(config.get("RPC_REPLY_CONFIRMS", False)).lower() not in ("true", "1", "yes"):
+            responder.publisher_cls = _UnconfirmedPublisher
         try:
-            return original(self, message, result, exc_info)
+            result, exc_info = responder.send_response(result, exc_info)
         except Exception as exc:  # noqa: BLE001 - any failure to reply: the broker keeps the request
-            log.warning("rpc_reply_not_sent", error=repr(exc),
-                        routing_key=message.delivery_info.get("routing_key"))
+            log.warning("rpc_reply_not_sent", error=repr(exc), routing_key=message.delivery_info.get("routing_key"))
             time.sleep(1.0)   # not a hot loop of redeliveries while the broker is unreachable
             self.queue_consumer.requeue_message(message)
             return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
 
     handle_result._baodao_guarded = True
     RpcConsumer.handle_result = handle_result
 
 
-_survive_replies_lost_to_broker_outages()
+_reply_unconfirmed_and_survive_broker_outages()
 
 
 # -- the application as a dependency ---------------------------------------------------------
