@@ -95,17 +95,22 @@ def restart_broker() -> float:
     return time.monotonic() - started
 
 
-def restart_postgres() -> float:
-    """Restart the PostgreSQL cluster (fast shutdown: every session of every database ends);
-    returns the seconds it was away."""
-    import os
+def restart_postgres(database_url: str) -> float:
+    """Restart the PostgreSQL cluster serving `database_url` (fast shutdown: every session of
+    every database ends); returns the seconds it was away. The cluster is the one of this
+    machine listening on the URL's port (`pg_lsclusters`): the suite can run against a cluster
+    of its own beside the one everything else uses."""
+    from sqlalchemy.engine import make_url
 
+    port = make_url(database_url).port or 5432
+    clusters = [line.split() for line in subprocess.run(["pg_lsclusters", "--no-header"], check=True,
+                                                         capture_output=True, text=True).stdout.splitlines()]
+    version, name = next((c[0], c[1]) for c in clusters if c[2] == str(port))
     started = time.monotonic()
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
                    check=True, capture_output=True, timeout=120)
     for _ in range(120):
-        if subprocess.run(["pg_isready", "-q", "-h", "localhost", "-p", "5432"]).returncode == 0:
+        if subprocess.run(["pg_isready", "-q", "-h", "localhost", "-p", str(port)]).returncode == 0:
             break
         time.sleep(0.5)
     return time.monotonic() - started
@@ -184,6 +189,7 @@ class Load:
         self.checked_in: list[dict] = list(members)
         self.lifecycles: list[flow.Lifecycle] = []
         self.refused: list[str] = []
+        self.stuck: list[str] = []             # lifecycles dispatch stopped answering about
         self.uncertain = 0
         self.uncertain_check_ins = 0
         self.settled_refusals = 0
@@ -211,6 +217,9 @@ class Load:
                     self._check_in(rpc, self.pending_specs.pop())
                 else:
                     self._lifecycle(rpc, rng)
+            except _NoAnswer as exc:
+                self.stuck.append(str(exc))
+                return
             except _Reconnect:
                 try:
                     runner.stop()
@@ -317,7 +326,7 @@ class Load:
                     runner.stop()
                 except Exception:  # noqa: BLE001
                     pass
-        raise RuntimeError(f"dispatch did not answer about {demand_id} for 120 s")
+        raise _NoAnswer(f"dispatch did not answer about {demand_id} for 120 s")
 
     def stop(self) -> None:
         """Stop starting new work; let every lifecycle in flight finish."""
@@ -327,6 +336,28 @@ class Load:
 
 class _Reconnect(Exception):
     pass
+
+
+class _NoAnswer(Exception):
+    pass
+
+
+def process_report(cluster, tail: int = 0) -> dict:
+    """Each service process: alive or its exit code; with `tail`, the last warnings and errors of
+    its log (what an operator would read first when something was lost or stuck)."""
+    report = {}
+    for name, procs in cluster.processes.items():
+        for i, proc in enumerate(procs):
+            entry = {"alive": proc.alive(), "returncode": None if proc.alive() else proc.process.returncode}
+            if tail:
+                try:
+                    lines = proc.log_path.read_text(errors="replace").splitlines()
+                except OSError:
+                    lines = []
+                noteworthy = [ln for ln in lines if '"level": "info"' not in ln and '"level": "debug"' not in ln]
+                entry["log_tail"] = [ln[:400] for ln in noteworthy[-tail:]]
+            report[f"{name}-{i}"] = entry
+    return report
 
 
 def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds: int = 1,
@@ -370,7 +401,7 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
                 away = restart_broker()
                 faults.add("rabbitmq_restarted", f"away {away:.1f} s")
                 eventlet.sleep(pause * 2)
-                away = restart_postgres()
+                away = restart_postgres(database_url)
                 faults.add("postgres_restarted", f"away {away:.1f} s")
                 eventlet.sleep(pause * 2)
             for s in subs:
@@ -399,6 +430,8 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
                 break
             eventlet.sleep(1.0)
         finished = [j for j in load.lifecycles if j.finished]
+        troubled = bool(unexpected_dlq or report["lost"] or report["duplicated"] or load.stuck)
+        processes = process_report(cluster, tail=25 if troubled else 0)
         replay = ledgers_match_a_fresh_replay(database_url, prefix)
         result = {
             "instances_per_service": instances, "rounds": rounds, "seconds": round(time.time() - t_start, 1),
@@ -406,7 +439,7 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
             "commands_accepted": 3 * len(load.checked_in) + 6 * len(finished),
             "check_ins": len(load.checked_in), "lifecycles_finished": len(finished),
             "lifecycles_unfinished": len(load.lifecycles) - len(finished) - len([j for j in load.lifecycles if j.error]),
-            "refused": load.refused, "uncertain_calls_settled": load.uncertain,
+            "refused": load.refused, "stuck": load.stuck, "processes": processes, "uncertain_calls_settled": load.uncertain,
             "events_checked": sum(v.get("expected", 0) for v in report.values() if isinstance(v, dict)),
             "malformed_fed": sum(faults.malformed.values()), "dead_letters": sum(dlq.values()),
             "unexpected_dead_letters": unexpected_dlq,

@@ -47,9 +47,12 @@ def test_under_load_crashes_and_cut_connections_lose_nothing_and_apply_nothing_t
     assert result["faults_injected"] == len(SERVICE_CLASSES) + 5   # a crash of each service, then 5 more
     assert {"rabbitmq_restarted", "postgres_restarted"} <= {f["fault"] for f in result["faults"]}
     assert result["lifecycles_finished"] > 0 and result["check_ins"] > 0
-    assert result["lost"] == 0 and result["duplicated"] == 0, result["reconciliation"]
+    assert result["lost"] == 0 and result["duplicated"] == 0, (result["reconciliation"], result["processes"])
     assert result["refused"] == []
-    assert result["unexpected_dead_letters"] == {}
+    diagnostics = result["processes"]   # liveness, and log tails when something is off
+    assert result["stuck"] == [], diagnostics
+    assert all(p["alive"] for p in diagnostics.values()), diagnostics
+    assert result["unexpected_dead_letters"] == {}, diagnostics
     assert result["dead_letters"] == result["malformed_fed"] > 0
     replay = result["points_ledgers_vs_replay"]
     assert replay["ledger_lines"] > 0 and replay["equal"], replay
