@@ -87,6 +87,30 @@ def execute_many(conn: Connection, statement: str, rows: list[tuple]) -> None:
             cursor.executemany(statement, rows)
 
 
+def insert_many(conn: Connection, table: Table, rows: list[dict], skip_existing: bool = False) -> None:
+    """INSERT `rows` (dicts with the same keys, every column the rows need) into `table` on the
+    DBAPI cursor of `conn`: on PostgreSQL as multi-row statements (psycopg2's `execute_values`,
+    500 rows a statement), on SQLite by `executemany` in-process — for a projection's batch of
+    new rows, without SQLAlchemy's per-row parameter processing. `skip_existing`: a row whose
+    key is already there is skipped (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
+    values = [tuple(row[c] for c in columns) for row in rows]
+    if conn.dialect.name == "postgresql":
+        from psycopg2.extras import execute_values
+
+        statement = f'INSERT INTO "{table.name}" ({names}) VALUES %s{conflict}'
+        with _dbapi_cursor(conn, statement) as cursor:
+            execute_values(cursor, statement, values, page_size=500)
+    else:
+        statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}){conflict}'
+        with _dbapi_cursor(conn, statement) as cursor:
+            cursor.executemany(statement, values)
+
+
 class CheckpointMoved(Exception):
     pass
 
