@@ -317,8 +317,8 @@ def test_insert_many_writes_every_row_and_skips_existing_keys_when_asked(databas
         insert_many(conn, event_log, [{"event_id": f"e{i}", "global_position": i} for i in range(1, 1201)])
         insert_many(conn, event_log, [])
     with database.transaction() as conn:
-        insert_many(conn, event_log, [{"event_id": "e5", "global_position": 999}, {"event_id": "new", "global_position": 0}],
-                    skip_existing=True)
+        insert_many(conn, event_log, [{"event_id": "e5", "global_position": 999},
+                                      {"event_id": "new", "global_position": 0}], skip_existing=True)
     with database.transaction() as conn:
         got = dict(conn.execute(select(event_log.c.event_id, event_log.c.global_position)).all())
     assert len(got) == 1201 and got["e5"] == 5 and got["new"] == 0 and got["e1200"] == 1200
