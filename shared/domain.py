@@ -28,12 +28,33 @@ class DomainEvent:
             cls.event_type = cls.__name__
 
     def to_data(self) -> dict:
-        return dataclasses.asdict(self)
+        """`dataclasses.asdict(self)`, without its deep copy of every field when every field
+        is a plain value, or a list or dict of plain values (copied): most events' fields."""
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))
+        out = {}
+        for name in names:
+            value = getattr(self, name)
+            kind = type(value)
+            if kind in _PLAIN:
+                out[name] = value
+            elif kind is list and all(type(v) in _PLAIN for v in value):
+                out[name] = list(value)
+            elif kind is dict and all(type(k) in _PLAIN and type(v) in _PLAIN for k, v in value.items()):
+                out[name] = dict(value)
+            else:   # nested containers, dataclasses, tuples, other objects: asdict's own rules
+                return dataclasses.asdict(self)
+        return out
 
     @classmethod
     def from_data(cls, data: dict) -> "DomainEvent":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})   # asdict copies these as they are
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class DomainError(Exception):

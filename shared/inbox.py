@@ -29,6 +29,9 @@ class Inbox:
         self.db = database
         kernel_metadata.create_all(database.engine, tables=[inbox_table])
         self._insert = pg_insert if database.is_postgres else sqlite_insert
+        self._claim_many = (self._insert(inbox_table)
+                            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+                            .returning(inbox_table.c.event_id))
 
     def claim(self, conn: Connection, event_id: str, handler: str) -> bool:
         """True if this handler has not processed the event yet (and now has, once `conn`
@@ -48,12 +51,11 @@ class Inbox:
         if not unique_ids:
             return set()
         now = utcnow_iso()
-        rows = conn.execute(
-            self._insert(inbox_table)
-            .values([{"event_id": e, "handler": handler, "processed_at": now} for e in unique_ids])
-            .on_conflict_do_nothing(index_elements=["event_id", "handler"])
-            .returning(inbox_table.c.event_id)
-        ).scalars().all()
+        # one cached statement run for many rows ("insertmanyvalues": multi-row INSERTs with
+        # RETURNING), rather than a multi-VALUES statement compiled anew for every batch
+        rows = conn.execute(self._claim_many,
+                            [{"event_id": e, "handler": handler, "processed_at": now} for e in unique_ids]
+                            ).scalars().all()
         return set(rows)
 
     def processed(self, conn: Connection, event_id: str, handler: str) -> bool:

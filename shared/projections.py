@@ -41,7 +41,9 @@ _MOVE_CHECKPOINT = (update(checkpoints_table).where(checkpoints_table.c.name == 
 
 
 class Projection:
-    """Subclass: set `name`, `metadata` (its tables), and `when_<EventType>(conn, event, data)`."""
+    """Subclass: set `name`, `metadata` (its tables), and `when_<EventType>(conn, event, data)`.
+    `data` (the event's decoded data) is shared with the service's other projections: read it,
+    never change it."""
 
     name: ClassVar[str] = ""
     metadata: ClassVar[MetaData]
@@ -85,6 +87,30 @@ def execute_many(conn: Connection, statement: str, rows: list[tuple]) -> None:
             cursor.executemany(statement, rows)
 
 
+def insert_many(conn: Connection, table: Table, rows: list[dict], skip_existing: bool = False) -> None:
+    """INSERT `rows` (dicts with the same keys, every column the rows need) into `table` on the
+    DBAPI cursor of `conn`: on PostgreSQL as multi-row statements (psycopg2's `execute_values`,
+    500 rows a statement), on SQLite by `executemany` in-process — for a projection's batch of
+    new rows, without SQLAlchemy's per-row parameter processing. `skip_existing`: a row whose
+    key is already there is skipped (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
+    values = [tuple(row[c] for c in columns) for row in rows]
+    if conn.dialect.name == "postgresql":
+        from psycopg2.extras import execute_values
+
+        statement = f'INSERT INTO "{table.name}" ({names}) VALUES %s{conflict}'
+        with _dbapi_cursor(conn, statement) as cursor:
+            execute_values(cursor, statement, values, page_size=500)
+    else:
+        statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}){conflict}'
+        with _dbapi_cursor(conn, statement) as cursor:
+            cursor.executemany(statement, values)
+
+
 class CheckpointMoved(Exception):
     pass
 
@@ -96,6 +122,8 @@ class Projector:
     # ANALYZE a projection's tables once this many events were applied since the last time,
     # and again each time the count since then reaches what it was before (1k, 2k, 4k, …).
     analyze_after_events = 1000
+    # batches of one round kept for the next projections (a long catch-up reads the rest again)
+    shared_batches = 4
 
     def __init__(self, database: Database, store: EventStore, codec: EventCodec,
                  projections: Iterable[Projection], batch_size: int = 1000):
@@ -122,13 +150,20 @@ class Projector:
         with self.db.transaction() as own:
             return own.execute(q).scalar_one()
 
-    def _step(self, projection: Projection) -> int:
+    def _step(self, projection: Projection, shared: dict | None = None) -> int:
         """Apply one batch; returns how many events were read (0 when caught up).
 
         The checkpoint row is locked first (FOR UPDATE on PostgreSQL; SQLite has one writer),
         and the batch is read and applied in the same transaction, so two projectors of the
         same projection — another instance, or a query catching up to read its own writes —
         take turns instead of applying a batch twice.
+
+        `shared` (from `catch_up`): batches read and decoded by the projections before this one
+        in the same round, by the position they start after. A projection starting at the same
+        position applies that batch instead of reading and decoding the events again: stored
+        events never change, and positions become visible in order, so the batch is what a read
+        would return, or a prefix of it (events committed since wait for the next round; the
+        round started after every commit its caller waits for, and so did that read).
 
         A projection already at the head is recognised first without the lock (a plain read:
         the checkpoint commits with its batch, so a checkpoint seen means its rows are
@@ -139,13 +174,21 @@ class Projector:
                 return 0
         with self.db.transaction() as conn:
             start = conn.execute(_LOCK_CHECKPOINT, {"p_name": projection.name}).scalar_one()
-            events = self.store.read_all(start, limit=self.batch_size, conn=conn)
+            batch = shared.get(start) if shared is not None else None
+            if batch is None:
+                batch = (self.store.read_all(start, limit=self.batch_size, conn=conn), {})
+                if shared is not None and len(shared) < self.shared_batches:
+                    shared[start] = batch
+            events, decoded = batch   # decoded: global position -> data, filled as needed
             if not events:
                 return 0
             projection.start_batch()
             for event in events:
                 if projection.handles(event.event_type):
-                    projection.apply(conn, event, self.codec.decode_data(event))
+                    data = decoded.get(event.global_position)
+                    if data is None:
+                        data = decoded[event.global_position] = self.codec.decode_data(event)
+                    projection.apply(conn, event, data)
             projection.end_batch(conn)
             moved = conn.execute(_MOVE_CHECKPOINT, {"p_name": projection.name, "p_start": start,
                                                     "p_position": events[-1].global_position})
@@ -186,10 +229,11 @@ class Projector:
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Bring every projection up to the head of the store; returns events applied."""
         total = 0
+        shared: dict = {}   # the batches read in this round, shared between the projections
         for projection in self.projections:
             while True:
                 try:
-                    n = self._step(projection)
+                    n = self._step(projection, shared)
                 except CheckpointMoved:
                     continue
                 total += n

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 from sqlalchemy import (
     Boolean, Column, Connection, Float, Integer, MetaData, String, Table, Text, and_, delete, func, select, update,
@@ -15,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.projections import Projection
+from shared.projections import Projection, insert_many
 
 metadata = MetaData()
 
@@ -67,7 +68,11 @@ delivery_log = Table(
 class _InsertsRecorded(Projection):
     """A projection whose rows for `MessageRecorded` (most of what it applies) are kept and
     inserted many at once: at the end of the projector's batch, or before it applies any other
-    event (which may update those rows), so the result is that of inserting them one by one."""
+    event (which may update those rows), so the result is that of inserting them one by one.
+    `table`: where they go; `skip_existing`: a row already there is left as it is."""
+
+    table: ClassVar[Table]
+    skip_existing: ClassVar[bool] = False
 
     def start_batch(self) -> None:
         self._rows: list[dict] = []
@@ -79,16 +84,12 @@ class _InsertsRecorded(Projection):
 
     def end_batch(self, conn: Connection) -> None:
         rows, self._rows = getattr(self, "_rows", []), []
-        if rows:
-            conn.execute(self._insert_statement(conn), rows)
+        insert_many(conn, self.table, rows, skip_existing=self.skip_existing)
 
     def _keep(self, conn: Connection, row: dict) -> None:
         if not hasattr(self, "_rows"):
             self._rows = []
         self._rows.append(row)
-
-    def _insert_statement(self, conn: Connection):  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 class InboxProjection(_InsertsRecorded):
@@ -96,6 +97,8 @@ class InboxProjection(_InsertsRecorded):
 
     name = "inbox"
     metadata = metadata
+    table = inbox_messages
+    skip_existing = True
 
     def create_tables(self, database) -> None:
         metadata.create_all(database.engine, tables=[inbox_messages])
@@ -133,6 +136,7 @@ class DeliveryProjection(_InsertsRecorded):
 
     name = "deliveries"
     metadata = metadata
+    table = deliveries
 
     def create_tables(self, database) -> None:
         metadata.create_all(database.engine, tables=[deliveries, delivery_log])
@@ -140,9 +144,6 @@ class DeliveryProjection(_InsertsRecorded):
     def clear(self, conn) -> None:
         conn.execute(delivery_log.delete())
         conn.execute(deliveries.delete())
-
-    def _insert_statement(self, conn):
-        return many_rows(deliveries.insert())
 
     def when_MessageRecorded(self, conn, event, data):
         channels = data["channels"]

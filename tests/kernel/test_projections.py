@@ -9,7 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.db import Database
 from shared.eventstore import EventStore, NewEvent
-from shared.projections import CheckpointMoved, Projection, Projector
+from shared.projections import CheckpointMoved, Projection, Projector, checkpoints_table
 
 from .helpers import registration_codec, unit_registered
 
@@ -187,9 +187,9 @@ def test_two_projector_instances_catching_up_concurrently_never_double_apply(dat
     moved = []
 
     class CountingProjector(Projector):
-        def _step(self, projection):
+        def _step(self, projection, *args):
             try:
-                return super()._step(projection)
+                return super()._step(projection, *args)
             except CheckpointMoved:
                 moved.append(self)
                 raise
@@ -271,3 +271,57 @@ def append_units_after(store, streams: int, first: int, last: int) -> None:
         for k in range(streams):
             store.append(f"unit-{k}", [unit_registered(f"u{k}", name=f"单位{k}-{version}")],
                          expected_version=version)
+
+
+def test_projections_at_the_same_position_share_one_read_and_one_decode_per_event(database, store):
+    """A round of catch-up reads each batch once and decodes each event once for all the
+    projections that start at the same position; one that is elsewhere reads its own."""
+    append_units(store, streams=3, per_stream=3)
+    reads, decodes = [], []
+
+    class CountingStore(EventStore):
+        def read_all(self, after_position=0, limit=1000, conn=None):
+            reads.append(after_position)
+            return super().read_all(after_position, limit, conn)
+
+    codec = registration_codec()
+    decode_data = codec.decode_data
+    codec.decode_data = lambda stored: decodes.append(stored.global_position) or decode_data(stored)
+    projector = Projector(database, CountingStore(database), codec, [UnitCounts(), EventLog()], batch_size=4)
+
+    assert projector.catch_up() == 2 * 9
+    assert reads == [0, 4, 8]                      # three batches, each read once for both
+    assert sorted(decodes) == sorted(e.global_position for e in store.read_all(0))
+    assert rows(database) == expected_rows(store, streams=3, per_stream=3)
+    with database.transaction() as conn:
+        assert len(conn.execute(select(event_log.c.event_id)).scalars().all()) == 9
+
+    # one projection far behind the other: each reads from where it is
+    store.append("unit-0", [unit_registered("u0", name="又一")], expected_version=3)
+    with database.transaction() as conn:
+        conn.execute(event_log.delete())
+        conn.execute(checkpoints_table.update().where(checkpoints_table.c.name == EventLog.name).values(position=0))
+    reads.clear()
+    assert projector.catch_up() == 1 + 10
+    assert reads == [9, 0, 4, 8]
+    assert rows(database)[0][1:3] == (4, "又一")
+    with database.transaction() as conn:
+        assert len(conn.execute(select(event_log.c.event_id)).scalars().all()) == 10
+
+
+def test_insert_many_writes_every_row_and_skips_existing_keys_when_asked(database):
+    from shared.projections import insert_many
+
+    test_metadata.create_all(database.engine, tables=[event_log])
+    with database.transaction() as conn:
+        insert_many(conn, event_log, [{"event_id": f"e{i}", "global_position": i} for i in range(1, 1201)])
+        insert_many(conn, event_log, [])
+    with database.transaction() as conn:
+        insert_many(conn, event_log, [{"event_id": "e5", "global_position": 999},
+                                      {"event_id": "new", "global_position": 0}], skip_existing=True)
+    with database.transaction() as conn:
+        got = dict(conn.execute(select(event_log.c.event_id, event_log.c.global_position)).all())
+    assert len(got) == 1201 and got["e5"] == 5 and got["new"] == 0 and got["e1200"] == 1200
+    with pytest.raises(Exception):   # without skip_existing a duplicate key fails, as a plain INSERT does
+        with database.transaction() as conn:
+            insert_many(conn, event_log, [{"event_id": "e1", "global_position": 1}])
