@@ -1,5 +1,6 @@
 """What every benchmark needs: percentiles, a fresh RabbitMQ vhost, its own PostgreSQL
 database, and CPU/memory readings of processes from /proc."""
+
 from __future__ import annotations
 
 import os
@@ -9,6 +10,13 @@ from pathlib import Path
 
 from deploy.broker import rabbitmqctl
 from deploy.pg import drop_schemas, ensure_database
+
+# Benches run the services on classic queues unless QUEUE_TYPE says otherwise (as `make` and the
+# tests do): every bench declares the whole topology, ~300 queues, in a vhost of its own and
+# deletes it afterwards, and on this development broker (RabbitMQ 3.10, 2 cores) deleting a vhost
+# of ~300 quorum queues stalled the node: every later add_vhost hung, for every user of the
+# machine, until RabbitMQ was killed (seen twice on 2026-11-29). Production keeps quorum queues.
+os.environ.setdefault("QUEUE_TYPE", "classic")
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:
