@@ -14,7 +14,7 @@ error is marshmallow's own, message for message), a missing required field, an u
 under RAISE. A schema the compiler does not know how to reproduce exactly (hooks, `data_key`,
 a field type or option not handled below) gets no fast loader at all: `fast_loader` returns
 `schema.load`. So the fast path can only ever *agree* with marshmallow; it never accepts what
-marshmallow would refuse (tests/kernel/test_fastload.py compares them on every contract).
+marshmallow would refuse (tests/unit/test_fastload.py compares them on every contract).
 """
 from __future__ import annotations
 
