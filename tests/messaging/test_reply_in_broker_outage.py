@@ -5,21 +5,19 @@ stays up, and once the broker is back the unacknowledged request is redelivered 
 
 The outage is the vhost's alone: its connections are closed and new ones refused (a connection
 limit of 0), so the rest of the machine's broker is untouched."""
-import json
 import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import kombu
 import pytest
 
 from bench.support import fresh_vhost
 from deploy.broker import rabbitmqctl
 from tests.conftest import AMQP_BASE
-from tests.messaging.helpers import wait_for
+from tests.faults.suite import close_vhost_connections, vhost_of
+from tests.messaging.helpers import call_raw, declare_reply_queue, queue_absent, replies, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,18 +28,9 @@ def own_vhost():
         yield uri
 
 
-def vhost_connections(vhost: str) -> list[str]:
-    return [line.split("\t")[1] for line in rabbitmqctl("list_connections", "-p", vhost, "vhost", "pid").splitlines()
-            if line.startswith(vhost + "\t")]
-
-
 def test_a_reply_lost_to_a_broker_outage_leaves_the_service_up_and_is_answered_after(own_vhost, tmp_path):
-    vhost = own_vhost.rsplit("/", 1)[1]
-    reply_queue = "test-replies-" + uuid.uuid4().hex[:8]
-    with kombu.Connection(own_vhost) as conn:
-        exchange = kombu.Exchange("nameko-rpc", type="topic", durable=True)
-        kombu.Queue(reply_queue, exchange=exchange, routing_key=reply_queue, auto_delete=False)(
-            conn.default_channel).declare()
+    vhost = vhost_of(own_vhost)
+    reply_queue = declare_reply_queue(own_vhost)
     env = {**os.environ, "AMQP_URI": own_vhost, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
            "PYTHONWARNINGS": "ignore"}
     log = tmp_path / "service.log"
@@ -50,32 +39,18 @@ def test_a_reply_lost_to_a_broker_outage_leaves_the_service_up_and_is_answered_a
                                 "tests.messaging.slow_reply:SlowRegistration"],
                                cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: len(vhost_connections(vhost)) >= 1 and b"topology_declared" in log.read_bytes(), timeout=60)
-        with kombu.Connection(own_vhost) as conn:
-            conn.Producer().publish({"args": [4], "kwargs": {}}, exchange="nameko-rpc",
-                                    routing_key="registration.slow_health", serializer="json", reply_to=reply_queue,
-                                    correlation_id="request-1", delivery_mode=2)
+        wait_for(lambda: not queue_absent(own_vhost, "rpc-registration") and b"topology_declared" in log.read_bytes(),
+                 timeout=60)
+        call_raw(own_vhost, "registration", "slow_health", [4], "request-1", reply_queue)
         time.sleep(1.0)                                   # the worker is asleep, its reply still to come
         rabbitmqctl("set_vhost_limits", "-p", vhost, '{"max-connections": 0}')
-        for pid in vhost_connections(vhost):
-            rabbitmqctl("close_connection", pid, "test: broker outage")
+        assert close_vhost_connections(own_vhost) >= 1
         time.sleep(10)                                    # the reply's publish has failed by now, retries and all
         assert service.poll() is None, log.read_text()[-3000:]
         assert b"rpc_reply_not_sent" in log.read_bytes()
         rabbitmqctl("clear_vhost_limits", "-p", vhost)
 
-        got = []
-        with kombu.Connection(own_vhost) as conn:
-            queue = kombu.Queue(reply_queue, no_declare=True)(conn.default_channel)
-
-            def answered():
-                message = queue.get(no_ack=True)
-                if message is not None:
-                    got.append((message.properties["correlation_id"], json.loads(message.body)))
-                return got
-
-            wait_for(answered, timeout=60)
-        [(cid, answer)] = got
+        [(cid, answer)] = replies(own_vhost, reply_queue, 1, timeout=60)
         assert cid == "request-1" and answer["error"] is None and answer["result"]["status"] == "ok"
         assert service.poll() is None
     finally:

@@ -1,37 +1,10 @@
 """A command request delivered twice (its worker died after the commit, before the reply and
 the ack, and RabbitMQ handed the request to the next process) is applied once and answered
 as the first time; a new request is decided afresh."""
-import json
 import os
 import uuid
 
-import kombu
-
-from tests.messaging.helpers import wait_for
-
-
-def call_raw(amqp_uri, method, payload, correlation_id, reply_queue):
-    """A nameko RPC request as its proxy publishes it, with a correlation id of our choosing."""
-    with kombu.Connection(amqp_uri) as conn:
-        conn.Producer().publish({"args": [payload], "kwargs": {}}, exchange="nameko-rpc",
-                                routing_key=f"registration.{method}", serializer="json",
-                                reply_to=reply_queue, correlation_id=correlation_id,
-                                headers={"nameko.correlation_id": "redelivery-test"}, delivery_mode=2)
-
-
-def replies(amqp_uri, queue_name, n, timeout=20):
-    got = []
-    with kombu.Connection(amqp_uri) as conn:
-        queue = kombu.Queue(queue_name, no_declare=True)(conn.default_channel)
-
-        def more():
-            message = queue.get(no_ack=True)
-            if message is not None:
-                got.append((message.properties["correlation_id"], json.loads(message.body)))
-            return len(got) >= n
-
-        wait_for(more, timeout=timeout, interval=0.05)
-    return got
+from tests.messaging.helpers import call_raw, declare_reply_queue, queue_absent, replies
 
 
 def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(amqp_uri, tmp_path):
@@ -43,11 +16,7 @@ def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(am
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    reply_queue = "test-replies-" + uuid.uuid4().hex[:8]
-    with kombu.Connection(amqp_uri) as conn:
-        exchange = kombu.Exchange("nameko-rpc", type="topic", durable=True)
-        kombu.Queue(reply_queue, exchange=exchange, routing_key=reply_queue, auto_delete=False)(
-            conn.default_channel).declare()
+    reply_queue = declare_reply_queue(amqp_uri)
     flag = tmp_path / "crash-once"
     flag.write_text("1")
     env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
@@ -67,7 +36,7 @@ def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(am
         while queue_absent(amqp_uri, "rpc-registration"):
             assert time.monotonic() < deadline and first.poll() is None, (tmp_path / "service.log").read_text()
             time.sleep(0.2)
-        call_raw(amqp_uri, "register_unit", unit, "request-A", reply_queue)
+        call_raw(amqp_uri, "registration", "register_unit", [unit], "request-A", reply_queue)
         assert first.wait(60) == 9 and not flag.exists()          # committed, then died unacknowledged
     finally:
         if first.poll() is None:
@@ -76,7 +45,7 @@ def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(am
     try:
         [(cid, answer)] = replies(amqp_uri, reply_queue, 1, timeout=60)   # the redelivered request
         assert cid == "request-A" and answer["error"] is None and answer["result"]["unit_id"] == unit["unit_id"]
-        call_raw(amqp_uri, "register_unit", unit, "request-B", reply_queue)   # a new request decides afresh
+        call_raw(amqp_uri, "registration", "register_unit", [unit], "request-B", reply_queue)   # a new request decides afresh
         [(cid, refused)] = replies(amqp_uri, reply_queue, 1)
         assert cid == "request-B" and refused["error"]["exc_type"] == "CommandRejected"
     finally:
@@ -92,12 +61,3 @@ def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(am
         assert [e.event_type for e in stored] == ["UnitRegistered"]
     finally:
         db.dispose()
-
-
-def queue_absent(amqp_uri, name) -> bool:
-    with kombu.Connection(amqp_uri) as conn:
-        try:
-            kombu.Queue(name, no_declare=True)(conn.default_channel).queue_declare(passive=True)
-            return False
-        except Exception:  # noqa: BLE001 - not declared yet
-            return True
