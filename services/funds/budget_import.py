@@ -15,7 +15,7 @@ import sys
 
 from services.funds.domain import yuan
 
-_YUAN = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_YUAN = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?\Z")
 
 
 class BudgetFileError(ValueError):

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate, validates_schema, ValidationEr
 
 from shared.contracts.registration import JOIN_REASONS, OVERDUE_REASONS, TEAM_BASES, UNIT_KINDS
 
-PHONE = validate.Regexp(r"^1\d{10}$|^0\d{2,3}-?\d{7,8}$", error="电话号码格式不正确")
+PHONE = validate.Regexp(r"^(?:1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})\Z", error="电话号码格式不正确")
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
 NAME = validate.Length(min=1, max=100, error="名称不能为空，且不超过 100 字")
 #: Dates the programme can mean: joining the Party from its founding (1921-07-01) on; deadlines,

@@ -10,7 +10,7 @@ PARTIES = ("self", "leader", "residents", "community", "organisation")
 TITLES = ("社区服务之星", "身边最美在职党员候选")
 FACT_KINDS = ("enrolled", "checked_in", "moved", "overdue", "overdue_reason", "commitment", "service_verified",
               "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
-PERIOD = validate.Regexp(r"^\d{4}H[12]$", error="期间格式应为 2026H1 或 2026H2")
+PERIOD = validate.Regexp(r"^[0-9]{4}H[12]\Z", error="期间格式应为 2026H1 或 2026H2")
 
 
 @event_contract(SOURCE)

@@ -20,12 +20,14 @@ MAY_CREATE = {
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # no control characters: PostgreSQL refuses a NUL in a query parameter (it was a 500)
+    username = fields.String(required=True, validate=validate.Regexp(r"^[^\x00-\x1f\x7f]{1,64}\Z",
+                                                                     error="用户名不正确"))
     password = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
 class CreateAccountSchema(Schema):
-    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,64}$",
+    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,64}\Z",
                                                                        error="用户名应为 3-64 位字母、数字或 _.@-"))
     password = fields.String(required=True, validate=validate.Length(min=8, max=200, error="密码至少 8 位"))
     role = fields.String(required=True, validate=validate.OneOf(tuple(ROLES), error="角色不存在"))
