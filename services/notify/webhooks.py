@@ -197,16 +197,18 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 class WebhookDeliverer:
     """Delivers every webhook's backlog in order; one instance per webhook at a time (lease).
 
-    A run keeps delivering a webhook page after page while it has a backlog (renewing its
-    lease per page, for at most `run_seconds`), over one kept-alive HTTP connection per
-    receiver; each delivery's outcome commits before the next is sent."""
+    A run keeps delivering a webhook page after page while it has a backlog (for at most
+    `run_seconds`), over one kept-alive HTTP connection per receiver; each delivery's outcome
+    commits before the next is sent. The lease is renewed whenever half of it has gone, before
+    the next delivery (a page of slow deliveries can outlast a lease), and a run that finds it
+    taken stops: another instance carries on from the committed cursor, never beside it."""
 
     def __init__(self, db, retry_delays=(1.0, 5.0, 30.0, 120.0, 600.0), lease_seconds: float = 30.0,
                  batch: int = 500, timeout: float = 10.0, run_seconds: float | None = None):
         self.db, self.retry_delays, self.lease_seconds = db, tuple(retry_delays), lease_seconds
         self.batch, self.timeout, self.owner = batch, timeout, str(uuid.uuid4())
-        # well inside the lease, so the lease never runs out in the middle of a page
         self.run_seconds = run_seconds if run_seconds is not None else lease_seconds / 3
+        self._leased_at = 0.0   # time.monotonic() of the last lease taken or renewed
         self._http: dict[tuple[str, str], http.client.HTTPConnection] = {}
         self._direct: dict[tuple[str, str], bool] = {}   # False: through urllib (a proxy)
 
@@ -235,7 +237,10 @@ class WebhookDeliverer:
                        | (webhooks.c.lease_owner == self.owner))
                 .values(leased_until=(now + timedelta(seconds=self.lease_seconds)).isoformat(),
                         lease_owner=self.owner))
-            return dict(row._mapping) if taken.rowcount == 1 else None
+            if taken.rowcount != 1:
+                return None
+        self._leased_at = time.monotonic()
+        return dict(row._mapping)
 
     def deliver(self, webhook_id: str) -> int:
         hook = self._lease(webhook_id)
@@ -264,6 +269,11 @@ class WebhookDeliverer:
         """Deliver in order until one fails: (delivered, all delivered)."""
         delivered = 0
         for item in items:
+            if time.monotonic() - self._leased_at > self.lease_seconds / 2:
+                renewed = self._lease(hook["webhook_id"])
+                if renewed is None:
+                    return delivered, False   # the lease went to another instance: it carries on
+                hook.update(failures=renewed["failures"], cursor=renewed["cursor"])
             status, error = self._post(hook, item)
             ok = status is not None and 200 <= status < 300
             with self.db.transaction() as conn:
@@ -294,6 +304,7 @@ class WebhookDeliverer:
         else:
             delay = self.retry_delays[min(hook["failures"], len(self.retry_delays) - 1)]
             conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
+                         .where(webhooks.c.lease_owner == self.owner)
                          .values(failures=attempt, next_attempt_at=(_now() + timedelta(seconds=delay)).isoformat()))
 
     def _post(self, hook: dict, item: dict) -> tuple[int | None, str | None]:

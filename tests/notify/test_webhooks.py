@@ -143,3 +143,51 @@ def test_a_run_delivers_the_whole_backlog_page_after_page_over_one_kept_alive_co
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_page_slower_than_the_lease_is_still_delivered_by_one_instance_once_in_order(notify):
+    """A page of slow deliveries outlasts the lease: the running instance renews it before each
+    delivery once half has gone, so an instance that tries meanwhile finds it taken, and each
+    event is posted once, in order (before, the second instance took the expired lease and both
+    posted the same events)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import eventlet
+
+    seen = []
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["position"])
+            time.sleep(0.02)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notify.receive(ev.unit(), ev.community(), *[e for i in range(30) for e in (
+            ev.demand(f"d{i}"), ev.completed(f"d{i}", "m1", "张三"))])
+        hook = register(notify, f"http://127.0.0.1:{server.server_address[1]}/hooks")
+        a = WebhookDeliverer(notify.db, lease_seconds=0.2, run_seconds=60)   # one page of 30: ≥ 0.6 s
+        b = WebhookDeliverer(notify.db, lease_seconds=0.2, run_seconds=60)
+        first = eventlet.spawn(a.deliver, hook["webhook_id"])
+        others = 0
+        while not first.dead:
+            eventlet.sleep(0.25)        # past a lease that was not renewed
+            others += b.deliver(hook["webhook_id"])
+        delivered = first.wait() + others + b.deliver(hook["webhook_id"])
+        assert delivered == 30
+        assert seen == sorted(seen) and len(seen) == len(set(seen)) == 30
+    finally:
+        a.close()
+        b.close()
+        server.shutdown()
+        server.server_close()
