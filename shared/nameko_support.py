@@ -15,7 +15,9 @@ import uuid
 from functools import partial
 from typing import Callable
 
+import amqp.exceptions
 import kombu
+import kombu.exceptions
 import structlog
 from marshmallow import Schema, ValidationError
 from nameko.amqp.publish import Publisher
@@ -146,6 +148,13 @@ class _UnconfirmedPublisher(Publisher):
     use_confirms = False
 
 
+# What publishing a reply raises while RabbitMQ is away (requeue: it is answered when it is back).
+# Anything else (a malformed request: no reply_to, an unknown content type) would fail the same
+# way on every redelivery: it is logged and acked instead of looping.
+_BROKER_UNREACHABLE = (OSError, kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError,
+                       amqp.exceptions.RecoverableConnectionError, amqp.exceptions.ChannelError)
+
+
 def _reply_unconfirmed_and_survive_broker_outages() -> None:
     """How every RPC entrypoint of the project sends its reply (nameko's `RpcConsumer.handle_result`,
     replaced).
@@ -182,11 +191,13 @@ def _reply_unconfirmed_and_survive_broker_outages() -> None:
             responder.publisher_cls = _UnconfirmedPublisher
         try:
             result, exc_info = responder.send_response(result, exc_info)
-        except Exception as exc:  # noqa: BLE001 - any failure to reply: the broker keeps the request
+        except _BROKER_UNREACHABLE as exc:   # the broker keeps the request: answered when it is back
             log.warning("rpc_reply_not_sent", error=repr(exc), routing_key=message.delivery_info.get("routing_key"))
             time.sleep(1.0)   # not a hot loop of redeliveries while the broker is unreachable
             self.queue_consumer.requeue_message(message)
             return result, exc_info
+        except Exception as exc:  # noqa: BLE001 - a request no reply can go to (no reply_to, ...)
+            log.error("rpc_reply_impossible", error=repr(exc), routing_key=message.delivery_info.get("routing_key"))
         self.queue_consumer.ack_message(message)
         return result, exc_info
 

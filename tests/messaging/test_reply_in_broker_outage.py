@@ -28,19 +28,32 @@ def own_vhost():
         yield uri
 
 
-def test_a_reply_lost_to_a_broker_outage_leaves_the_service_up_and_is_answered_after(own_vhost, tmp_path):
-    vhost = vhost_of(own_vhost)
-    reply_queue = declare_reply_queue(own_vhost)
-    env = {**os.environ, "AMQP_URI": own_vhost, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
+def start_service(amqp_uri, tmp_path):
+    env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
            "PYTHONWARNINGS": "ignore"}
     log = tmp_path / "service.log"
     service = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
                                 str(ROOT / "deploy" / "config" / "registration.yaml"),
                                 "tests.messaging.slow_reply:SlowRegistration"],
                                cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    wait_for(lambda: not queue_absent(amqp_uri, "rpc-registration") and b"topology_declared" in log.read_bytes(),
+             timeout=60)
+    return service, log
+
+
+def stop_service(service):
+    service.terminate()
     try:
-        wait_for(lambda: not queue_absent(own_vhost, "rpc-registration") and b"topology_declared" in log.read_bytes(),
-                 timeout=60)
+        service.wait(15)
+    except subprocess.TimeoutExpired:
+        service.kill()
+
+
+def test_a_reply_lost_to_a_broker_outage_leaves_the_service_up_and_is_answered_after(own_vhost, tmp_path):
+    vhost = vhost_of(own_vhost)
+    reply_queue = declare_reply_queue(own_vhost)
+    service, log = start_service(own_vhost, tmp_path)
+    try:
         call_raw(own_vhost, "registration", "slow_health", [4], "request-1", reply_queue)
         time.sleep(1.0)                                   # the worker is asleep, its reply still to come
         rabbitmqctl("set_vhost_limits", "-p", vhost, '{"max-connections": 0}')
@@ -54,8 +67,29 @@ def test_a_reply_lost_to_a_broker_outage_leaves_the_service_up_and_is_answered_a
         assert cid == "request-1" and answer["error"] is None and answer["result"]["status"] == "ok"
         assert service.poll() is None
     finally:
-        service.terminate()
-        try:
-            service.wait(15)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        stop_service(service)
+
+
+def test_a_request_no_reply_can_go_to_is_logged_and_acked_not_redelivered_for_ever(own_vhost, tmp_path):
+    """A request without reply_to fails in nameko's Responder on every delivery: it is logged once
+    and acked (requeued, it would run again every second for ever), and the service answers the
+    next request."""
+    import kombu
+
+    reply_queue = declare_reply_queue(own_vhost)
+    service, log = start_service(own_vhost, tmp_path)
+    try:
+        with kombu.Connection(own_vhost) as conn:
+            conn.Producer().publish({"args": [0], "kwargs": {}}, exchange="nameko-rpc",
+                                    routing_key="registration.slow_health", serializer="json",
+                                    correlation_id="no-reply-to", delivery_mode=2)
+        wait_for(lambda: b"rpc_reply_impossible" in log.read_bytes(), timeout=30)
+        call_raw(own_vhost, "registration", "slow_health", [0], "request-2", reply_queue)
+        [(cid, answer)] = replies(own_vhost, reply_queue, 1, timeout=30)
+        assert cid == "request-2" and answer["result"]["status"] == "ok"
+        time.sleep(3)
+        assert log.read_bytes().count(b"rpc_reply_impossible") == 1      # not redelivered
+        assert b"rpc_reply_not_sent" not in log.read_bytes()
+        assert service.poll() is None
+    finally:
+        stop_service(service)
