@@ -2,10 +2,10 @@
 from marshmallow import Schema, fields, validate
 
 from services.evaluation.domain import ROLE_NAMES
+from shared.contracts import YEAR
 from shared.contracts.evaluation import PERIOD
 
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
-YEAR = validate.Range(min=2000, max=2100, error="年度不正确")
 
 
 class ActorSchema(Schema):

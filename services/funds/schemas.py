@@ -3,13 +3,13 @@ float or a string is refused, never rounded."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.funds.domain import EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY
+from shared.contracts import YEAR
 from shared.contracts.funds import PAYEE_KINDS, REPORTS, SIGNATURE_ROLES, VOUCHERS
 
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
 NAME = validate.Length(min=1, max=50, error="姓名不能为空，且不超过 50 字")
 TEXT = validate.Length(min=1, max=2000, error="内容不能为空，且不超过 2000 字")
 REASON = validate.Length(min=1, max=500, error="请说明原因（不超过 500 字）")
-YEAR = validate.Range(min=2000, max=2100, error="年度不正确")
 
 
 def Fen(**kwargs):

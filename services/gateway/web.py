@@ -11,9 +11,9 @@ from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.errors import ApiError, invalid
+from shared.contracts import YEAR
 
 
-YEAR = validate.Range(min=2000, max=2100, error="年度不正确")
 
 
 class YearBody(Schema):
@@ -94,6 +94,15 @@ def validate_with(schema: type[Schema], data: dict, partial=None) -> dict:
     except ValidationError as exc:
         raise invalid(exc.messages) from None
     return data
+
+
+def year_in_path(year: int) -> int:
+    """A year taken from the path (`<int:year>`), within the years the programme can mean."""
+    try:
+        YEAR(year)
+    except ValidationError as exc:
+        raise invalid({"year": exc.messages}, "年度不正确") from None
+    return year
 
 
 def load_query(schema: type[Schema], args) -> dict:

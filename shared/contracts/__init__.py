@@ -18,6 +18,10 @@ from shared.contracts.fastload import fast_loader
 
 Upcaster = Callable[[dict], dict]
 
+# The years the programme can mean, for every command and request that names one (a year of
+# 58 or 99999 is a typing slip, never a year to record, close or report on).
+YEAR = validate.Range(min=2000, max=2100, error="年度不正确")
+
 
 class ContractError(Exception):
     """A message or event does not satisfy its contract; retrying will not help."""

@@ -25,6 +25,10 @@ def test_a_project_from_budget_to_payment_each_step_by_its_role(city):
     assert account["allocated_fen"] == 5_000_000 and account["community_name"] == "幸福社区"
     assert city.as_("staff-dq").get("/api/v1/communities/xf/funds/2026").status_code == 403
     assert staff.get("/api/v1/communities/xf/funds/2019").json["error"]["code"] == "no_budget"
+    for path in ("/api/v1/communities/xf/funds/0", "/api/v1/communities/xf/funds/0/ledger",
+                 "/api/v1/communities/xf/funds/99999999999999999999/ledger"):   # was 200: every year's ledger
+        bad = staff.get(path)
+        assert bad.status_code == 400 and bad.json["error"]["message"] == "年度不正确", path
 
     pid = "gw-" + uuid.uuid4().hex[:6]
     assert city.as_("staff-dq").post("/api/v1/communities/xf/fund-projects", proposal(pid)).status_code == 403
@@ -41,7 +45,10 @@ def test_a_project_from_budget_to_payment_each_step_by_its_role(city):
     for step, body in steps:
         staff.ok("POST", f"/api/v1/fund-projects/{pid}/{step}", body)
     board = city.as_("res-zhao").ok("GET", "/api/v1/communities/xf/funds-noticeboard")
-    assert board["total"] >= 0        # residents read the noticeboard of their community
+    # residents read today's noticeboard of their community (this notice of 30 September is down
+    # by now), not another community's
+    assert board["total"] == len(board["items"])
+    assert city.as_("res-zhao").get("/api/v1/communities/dq/funds-noticeboard").status_code == 403
     assert city.as_("res-zhao").post(f"/api/v1/fund-projects/{pid}/objections", {
         "objection_id": "o1", "content": "施工时间扰民", "on": "2026-10-08"}).status_code == 200
     parked = staff.post(f"/api/v1/fund-projects/{pid}/submission", {"on": "2026-10-12"})

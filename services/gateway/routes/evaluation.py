@@ -12,8 +12,9 @@ from marshmallow import Schema, fields, validate
 from services.gateway.access import ORG, STAFF
 from services.gateway.errors import ApiError, forbidden, invalid
 from services.gateway.routes.registration import UNIT_ROLES, member_in_scope
-from services.gateway.web import YEAR, RouteGroup, paginate, validate_with
+from services.gateway.web import RouteGroup, paginate, validate_with
 from services.evaluation import schemas as s
+from shared.contracts import YEAR
 from shared.contracts.evaluation import PERIOD
 
 routes = RouteGroup("evaluation", "评议：记实积分、五方评议、一票否决、双评、排名")

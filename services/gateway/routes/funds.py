@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from services.gateway.access import ORG, STAFF
 from services.gateway.errors import ApiError, not_found
 from services.gateway.routes.registration import with_path
-from services.gateway.web import RouteGroup, paginate, validate_with
+from services.gateway.web import RouteGroup, paginate, validate_with, year_in_path
 from services.funds import schemas as s
 
 routes = RouteGroup("funds", "专项经费：年度经费、项目一事一议、公示、审批、验收、付款、报告")
@@ -39,7 +39,7 @@ def project_in_scope(call, project_id: str, roles) -> dict:
               roles=READERS)
 def account(call, community_id, year):
     call.access.community(call.me, community_id)
-    found = call.call("funds", "account", community_id, year)
+    found = call.call("funds", "account", community_id, year_in_path(year))
     if found is None:
         raise ApiError(404, "no_budget", f"{year} 年度尚未下达本社区的专项经费")
     return found
@@ -49,7 +49,7 @@ def account(call, community_id, year):
               roles=READERS, paginated=True)
 def ledger(call, community_id, year):
     call.access.community(call.me, community_id)
-    book = call.call("funds", "ledger", community_id, year)
+    book = call.call("funds", "ledger", community_id, year_in_path(year))
     return {**paginate(book["entries"], call.query["page"], call.query["page_size"]),
             **{k: book[k] for k in ("community_id", "year", "income_fen", "paid_fen", "balance_fen")}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.gateway.accounts import ROLES
 from services.gateway.errors import forbidden, not_found
-from services.gateway.web import RouteGroup, YearBody
+from services.gateway.web import RouteGroup, YearBody, year_in_path
 
 routes = RouteGroup("notify", "通知：站内信")
 
@@ -59,7 +59,7 @@ def _report(call, unit_id, year, fmt):
     from services.gateway.routes.registration import document
 
     call.access.unit(call.me, unit_id)
-    found = call.call("notify", "feedback_report_document", unit_id, year, fmt)
+    found = call.call("notify", "feedback_report_document", unit_id, year_in_path(year), fmt)
     if found is None:
         raise not_found(f"{year} 年度情况反馈报告")
     return document(found)
