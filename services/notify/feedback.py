@@ -5,6 +5,7 @@ results); Chinese text in the PDF uses reportlab's built-in CID font STSong-Ligh
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -40,14 +41,26 @@ def _cell(value):
     return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
 
+STEM_BYTES = 120     # file names are limited to 255 bytes, and a CJK character takes 3
+FOLDER_BYTES = 150
+
+
 def _file_stem(text: str) -> str:
-    """A file name part from a unit's name: no path separators or control characters."""
-    return re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', "_", text).strip(" .")[:80] or "单位"
+    """A file name part from a unit's name: no path separators or control characters, and at
+    most STEM_BYTES in UTF-8 (a 100-character name would not fit a file name)."""
+    stem = re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', "_", text).strip(" .")
+    while len(stem.encode("utf-8")) > STEM_BYTES:
+        stem = stem[:-1]
+    return stem.rstrip(" .") or "单位"
 
 
 def unit_folder(directory: Path, unit_id: str, year: int) -> Path:
-    """The unit's folder of reports: its id percent-encoded, so no id can name a path outside."""
-    return Path(directory) / quote(unit_id, safe="").replace(".", "%2E") / str(int(year))
+    """The unit's folder of reports: its id percent-encoded, so no id can name a path outside;
+    an id too long to encode as one folder name is cut and told apart by its digest."""
+    name = quote(unit_id, safe="").replace(".", "%2E")
+    if len(name) > FOLDER_BYTES:
+        name = f"{name[:100]}-{hashlib.sha256(unit_id.encode('utf-8')).hexdigest()[:16]}"
+    return Path(directory) / name / str(int(year))
 
 
 def title_of(figures: dict) -> str:

@@ -520,6 +520,10 @@ def set_contact(conn: Connection, kind: str, rid: str, channels: list[str], emai
                              "email": email, "phone": phone, "wechat": wechat}, ["recipient_kind", "recipient_id"])
 
 
+def unit_known(conn: Connection, unit_id: str) -> bool:
+    return conn.execute(select(dir_units.c.unit_id).where(dir_units.c.unit_id == unit_id)).first() is not None
+
+
 def units_with_members(conn: Connection) -> list[str]:
     return list(conn.execute(select(dir_units.c.unit_id).order_by(dir_units.c.unit_id)).scalars())
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from datetime import date, datetime, timezone
 
 import structlog
+from marshmallow import ValidationError
 from nameko.rpc import RpcProxy, rpc
 
-from services.notify import channels, domain, feedback, handlers, readmodels, webhooks
+from services.notify import channels, domain, feedback, handlers, readmodels, schemas, webhooks
 from services.notify.delivery import Deliverer
 from shared.application import Application, EventCodec
 from shared.nameko_support import (
@@ -194,17 +195,29 @@ class NotifyService(EventSourcedService):
         return {"messages": len(ids)}
 
     # -- feedback to units (情况反馈) -------------------------------------------------------------
-    @rpc
+    @rpc(expected_exceptions=CommandRejected)
     def feedback_report(self, unit_id, year, occasion=None):
         """Generate the unit's yearly report (PDF and .xlsx) now and send it to the unit's inbox;
         each request is its own occasion unless one is given."""
-        return self._feedback(unit_id, int(year), occasion or f"on-demand-{uuid.uuid4()}")
+        req = self._known_unit(schemas.FeedbackReportSchema, unit_id=unit_id, year=year, occasion=occasion)
+        return self._feedback(req["unit_id"], req["year"], req["occasion"] or f"on-demand-{uuid.uuid4()}")
 
-    @rpc
+    @rpc(expected_exceptions=CommandRejected)
     def feedback_report_document(self, unit_id, year, fmt):
         """The unit's latest feedback report of `year` as PDF or .xlsx (`fmt`), to download:
         {filename, content_type, content_base64}, or None if none has been generated."""
-        return feedback.latest_report(_report_dir(self.app.config), unit_id, int(year), fmt)
+        req = self._known_unit(schemas.FeedbackDocumentSchema, unit_id=unit_id, year=year, fmt=fmt)
+        return feedback.latest_report(_report_dir(self.app.config), req["unit_id"], req["year"], req["fmt"])
+
+    def _known_unit(self, schema, **payload) -> dict:
+        """The request validated, for a unit notify knows (a report is never made for a made-up one)."""
+        try:
+            req = schema().load(payload)
+        except ValidationError as exc:
+            raise CommandRejected("invalid_input", "提交的内容有误", exc.messages) from None
+        if not self.app.query(readmodels.unit_known, req["unit_id"]):
+            raise CommandRejected("not_found", f"单位 {req['unit_id']} 不存在")
+        return req
 
     def _feedback(self, unit_id: str, year: int, occasion: str) -> dict:
         t = now()
@@ -225,13 +238,17 @@ class NotifyService(EventSourcedService):
         month, mday = (int(x) for x in str(self.app.config.get("YEARLY_REPORT_FROM", "12-15")).split("-"))
         if (day.month, day.day) < (month, mday):
             return {"reports": []}
-        done = []
+        done, failed = [], []
         for unit_id in self.app.query(readmodels.units_with_members, fresh=False):
             message_id = handlers.feedback_message_id(unit_id, day.year, "yearly")
             if self.app.query(readmodels.delivery, message_id) is not None:
                 continue   # already sent this year (by this instance or another)
-            done.append(self._feedback(unit_id, day.year, "yearly"))
-        return {"reports": done}
+            try:
+                done.append(self._feedback(unit_id, day.year, "yearly"))
+            except Exception as exc:  # noqa: BLE001 - one unit's failure must not hold up the others
+                log.error("feedback_report_failed", unit_id=unit_id, year=day.year, error=repr(exc))
+                failed.append(unit_id)
+        return {"reports": done, "failed": failed}
 
 
 def _report_dir(cfg: dict) -> Path:

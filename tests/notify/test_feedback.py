@@ -66,3 +66,18 @@ def test_a_unit_whose_id_and_name_hold_odd_characters_gets_its_report_inside_the
     assert found["filename"] == xlsx.name and found["content_type"].endswith("spreadsheetml.sheet")
     assert feedback.latest_report(tmp_path / "reports", "../../etc", 2026, "exe") is None
     assert feedback.latest_report(tmp_path / "reports", "czj", 2026, "pdf") is None
+
+
+def test_a_unit_with_a_long_name_and_id_still_gets_its_files(notify, tmp_path):
+    """Registration takes unit names of 100 characters; 77 CJK characters already made the file
+    name longer than the 255 bytes a file system allows (OSError, and the yearly run stopped at
+    that unit). Names are cut by bytes; a long id gets a folder told apart by its digest."""
+    feed_a_year(notify)
+    figures = notify.query(readmodels.feedback_figures, "czj", 2026)
+    for unit_id, name in (("czj", "财" * 100), ("单位" * 40, "市财政局"), ("单位" * 40 + "乙", "市财政局")):
+        files = feedback.write_report({**figures, "unit_id": unit_id, "unit_name": name}, tmp_path,
+                                      "2026-12-15T08:00:00+08:00")
+        assert all(f.exists() and len(f.name.encode()) <= 255 and len(f.parent.parent.name.encode()) <= 255
+                   for f in files)
+        assert feedback.latest_report(tmp_path, unit_id, 2026, "pdf")["filename"] == files[0].name
+    assert feedback.unit_folder(tmp_path, "单位" * 40, 2026) != feedback.unit_folder(tmp_path, "单位" * 40 + "乙", 2026)

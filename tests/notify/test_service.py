@@ -77,6 +77,16 @@ def test_check_in_to_dispatch_on_the_running_services(city, receivers):
     assert rpc.notify.run_yearly_reports("2026-12-01")["reports"] == []
     reports = rpc.notify.inbox("unit", uid, 1, 20, False, "feedback_report_unit")
     assert reports["total"] == 2 and reports["items"][0]["important"]
+    # refused, not a stack trace: a year the programme cannot mean, a unit notify does not know, a format
+    for args, code in (((uid, "abc"), "invalid_input"), ((uid, 1999), "invalid_input"),
+                       ((None, 2026), "invalid_input"), (("no-such-unit", 2026), "not_found")):
+        with pytest.raises(CommandRejected) as exc:
+            rpc.notify.feedback_report(*args)
+        assert exc.value.code == code, args
+    with pytest.raises(CommandRejected) as exc:
+        rpc.notify.feedback_report_document(uid, 2026, "docx")
+    assert exc.value.code == "invalid_input"
+    assert rpc.notify.feedback_report_document(uid, 2026, "pdf")["filename"].endswith(".pdf")
 
     # a department subscribes late, from the start of the history: the acceptance reaches it signed
     hook = rpc.notify.register_webhook("民政局", receivers.url("/ok/minzheng"), "minzhengju-secret-0001",
