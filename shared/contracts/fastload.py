@@ -76,7 +76,8 @@ def _field_check(field: fields.Field) -> Check | None:
                 raise _Slow
             return v
     elif kind is fields.Boolean:
-        if field.truthy and (True not in field.truthy or False not in field.falsy):
+        # marshmallow: True must be truthy; False must be falsy and not truthy (False == 0: {0, 1} holds both)
+        if field.truthy and (True not in field.truthy or False in field.truthy or False not in field.falsy):
             return None
 
         def convert(v):

@@ -102,3 +102,16 @@ def test_schemas_it_cannot_reproduce_are_loaded_by_marshmallow():
     with pytest.raises(ValidationError):
         fast_loader(WithHook())({"a": "x"})
     assert fast_loader(Keyed())({"A": "x"}) == {"a": "x"}
+
+
+def test_a_boolean_with_its_own_truthy_values_loads_as_marshmallow_does():
+    """fields.Boolean(truthy={1, 0}) makes False truthy (False == 0): marshmallow loads it as True."""
+    from marshmallow import Schema, fields
+
+    from shared.contracts.fastload import fast_loader
+
+    class Odd(Schema):
+        b = fields.Boolean(truthy={1, 0})
+
+    for value in (True, False):
+        assert fast_loader(Odd())({"b": value}) == Odd().load({"b": value})
