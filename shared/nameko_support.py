@@ -244,8 +244,21 @@ class WorkerApp:
         if self.request_id is None:
             return self.application.execute(handler, *args, context=self.context, **kwargs)
         self._transactions += 1
-        return self.application.execute_once(f"{self.request_id}#{self._transactions}", handler, *args,
+        # the handler's name in the key: a redelivery that takes another path never gets the
+        # reply of a different handler
+        name = getattr(handler, "__qualname__", "command")[:80]
+        return self.application.execute_once(f"{self.request_id}#{self._transactions}:{name}", handler, *args,
                                              context=self.context, repeat_possible=self.redelivered, **kwargs)
+
+    def execute_batch(self, handler: Callable, *args, **kwargs):
+        """One transaction of a command that works through batches it chose from fresh state
+        (the letters not yet issued, the members of a district): never answered from a stored
+        reply. A redelivered request chooses its batches again and they need not be the same
+        (the first delivery issued some letters before it died), so the n-th transaction's
+        stored reply would answer for a batch it never decided, and that batch would be
+        skipped. Such handlers must be safe to run again: each batch is chosen from what is
+        still to do, or deciding it twice changes nothing."""
+        return self.application.execute(handler, *args, context=self.context, **kwargs)
 
     def handle_once(self, event: ReceivedEvent, handler: Callable[[UnitOfWork, ReceivedEvent], None],
                     name: str | None = None, ordered: bool = False) -> bool:

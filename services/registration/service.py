@@ -40,6 +40,7 @@ class RegistrationService(EventSourcedService):
     """报到: the community check-in programme."""
 
     name = "registration"
+    letter_batch = 200   # letters per transaction of issue_letters
 
     app = EventSourcedApp(build_application)
     work_logging = WorkLogging()
@@ -110,9 +111,10 @@ class RegistrationService(EventSourcedService):
         """Letters for every member of the unit who has none for the campaign yet."""
         pending = self.app.query(readmodels.members_without_letter, cmd["unit_id"], cmd["campaign_id"])
         issued = []
-        for start in range(0, len(pending), 200):
-            issued += self.app.execute(handlers.issue_letters, cmd["unit_id"], cmd["campaign_id"],
-                                       pending[start:start + 200], cmd["to"], issued_at=utcnow_iso())
+        for start in range(0, len(pending), self.letter_batch):
+            issued += self.app.execute_batch(handlers.issue_letters, cmd["unit_id"], cmd["campaign_id"],
+                                             pending[start:start + self.letter_batch], cmd["to"],
+                                             issued_at=utcnow_iso())
         return {"issued": len(issued), "letters": issued}
 
     @command(schemas.CheckInSchema)

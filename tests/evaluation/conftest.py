@@ -56,6 +56,8 @@ class Evaluation(ServiceLayer):
     def execute(self, handler, *args, **kwargs):
         return self.do(handler, *args, **kwargs)
 
+    execute_batch = execute
+
     def deliver(self, event: ReceivedEvent) -> bool:
         handler, name, needs_rules = SUBSCRIBED[(event.source, event.event_type)]
         if needs_rules:

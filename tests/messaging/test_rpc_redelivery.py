@@ -4,7 +4,7 @@ as the first time; a new request is decided afresh."""
 import os
 import uuid
 
-from tests.messaging.helpers import call_raw, declare_reply_queue, queue_absent, replies
+from tests.messaging.helpers import call_raw, declare_reply_queue, queue_absent, replies, wait_for
 
 
 def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(amqp_uri, tmp_path):
@@ -61,3 +61,64 @@ def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(am
         assert [e.event_type for e in stored] == ["UnitRegistered"]
     finally:
         db.dispose()
+
+
+def test_a_command_that_works_through_batches_finishes_them_all_when_redelivered(tmp_path):
+    """issue_letters chooses its batches from the letters still to issue. The first process
+    commits the first letter and dies; the redelivered request chooses again (the two members
+    left) and must issue both: answering its first transaction from the stored reply of the
+    first delivery's (a different member) would skip one member for good."""
+    import base64
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from bench.support import fresh_vhost
+    from services.registration.roster_import import make_roster_xlsx
+    from tests.conftest import AMQP_BASE
+    from tests.registration.test_service import ROWS
+
+    root = Path(__file__).resolve().parents[2]
+    flag = tmp_path / "crash-once"
+    with fresh_vhost(AMQP_BASE, prefix="baodao-letters-") as amqp_uri:
+        env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
+               "CRASH_AFTER_COMMIT_FLAG": str(flag), "PYTHONWARNINGS": "ignore"}
+
+        def start():
+            return subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
+                                     str(root / "deploy" / "config" / "registration.yaml"),
+                                     "tests.messaging.crash_after_commit:LettersCrashingRegistration"],
+                                    cwd=root, env=env, stdout=open(tmp_path / "service.log", "ab"),
+                                    stderr=subprocess.STDOUT)
+
+        reply_queue = declare_reply_queue(amqp_uri)
+        first = start()
+        second = None
+        try:
+            wait_for(lambda: not queue_absent(amqp_uri, "rpc-registration"), timeout=60)
+            with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as proxy:
+                reg = proxy.registration
+                for cid, name, prefix in (("xf", "幸福社区", "XF"), ("yg", "阳光社区", "YG")):
+                    reg.register_community({"community_id": cid, "name": name, "district_id": "xq",
+                                            "district_name": "西区", "street_id": "hp", "street_name": "和平街道",
+                                            "card_prefix": prefix})
+                reg.register_unit({"unit_id": "czj", "name": "市财政局", "kind": "机关", "district_id": "xq"})
+                reg.open_campaign({"unit_id": "czj", "campaign_id": "2099", "title": "报到", "deadline": "2099-12-31"})
+                assert reg.import_roster({"unit_id": "czj", "filename": "名册.xlsx", "apply": True, "content_base64":
+                                          base64.b64encode(make_roster_xlsx(ROWS)).decode()})["created"] == 3
+            flag.write_text("1")
+            call_raw(amqp_uri, "registration", "issue_letters", [{"unit_id": "czj", "campaign_id": "2099"}],
+                     "letters-A", reply_queue)
+            assert first.wait(60) == 9 and not flag.exists()       # one letter committed, then died unacked
+            second = start()
+            [(cid, answer)] = replies(amqp_uri, reply_queue, 1, timeout=60)
+            assert cid == "letters-A" and answer["error"] is None and answer["result"]["issued"] == 2
+            with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as proxy:
+                assert proxy.registration.issue_letters({"unit_id": "czj", "campaign_id": "2099"})["issued"] == 0
+        finally:
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(30)
