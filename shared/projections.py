@@ -172,7 +172,9 @@ class Projector:
         with self.db.transaction() as conn:
             if not conn.execute(_BEHIND, {"p_name": projection.name}).scalar_one():
                 return 0
-        with self.db.transaction() as conn:
+        # Not durable (no wait for the disk): the rows and the checkpoint commit together, so a
+        # batch lost in a crash of the machine is applied again from the checkpoint.
+        with self.db.transaction(durable=False) as conn:
             start = conn.execute(_LOCK_CHECKPOINT, {"p_name": projection.name}).scalar_one()
             batch = shared.get(start) if shared is not None else None
             if batch is None:
