@@ -6,10 +6,11 @@
 - SQLite (the embedded default, a file under `var/`): one writer at a time. Every transaction
   starts with `BEGIN IMMEDIATE` and is serialised in-process by a lock that is green under
   eventlet, so a greenthread holding SQLite's write lock is never starved by one spinning in
-  SQLite's busy handler. Under eventlet a commit runs in a native thread (eventlet's tpool):
-  it waits for the disk (a WAL fsync), and the hub keeps running other greenthreads meanwhile.
-  Other SQLite calls block the hub while they run (they work in memory, from the page cache);
-  production uses PostgreSQL.
+  SQLite's busy handler. Commits are grouped (see `_GroupCommit`): a commit writes the log
+  under the lock without waiting for the disk, and the committer then waits, outside the lock
+  and in a native thread, for one sync of the log that covers every commit made before it.
+  SQLite calls block the hub while they run (they work from the page cache); production uses
+  PostgreSQL.
 """
 from __future__ import annotations
 
@@ -84,13 +85,12 @@ class Database:
             kwargs = {"connect_args": {"check_same_thread": False}}
             if in_memory:
                 kwargs["poolclass"] = StaticPool
-            elif eventlet_patched():
-                kwargs["connect_args"]["factory"] = _CommitOffTheHub
             self.engine = create_engine(self.url, **kwargs)
             _configure_sqlite(self.engine, wal=not in_memory)
             key = str(self.url)
             with _sqlite_locks_guard:
                 self._lock = _sqlite_locks.setdefault(key, threading.Lock())
+            self._group_commit = None if in_memory else _GroupCommit(self.url.database, self._lock)
             self._owner = None
         else:
             raise ValueError(f"unsupported database {self.url.get_backend_name()!r}")
@@ -102,39 +102,61 @@ class Database:
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Connection]:
-        """One atomic unit: commits on success, rolls back on any exception.
+        """One atomic unit: commits on success, rolls back on any exception; when it returns,
+        what it wrote is on disk.
 
         `durable=False`: the commit does not wait for the disk (PostgreSQL: `synchronous_commit
-        = off` for this transaction; SQLite: no WAL sync for this commit). Still atomic, and
-        a crash of the service loses nothing; a crash of the machine or the database server
-        may lose it, along with nothing committed durably (the log is written in order, so a
-        durable commit also makes every commit before it durable). Only for what can be
-        derived again from durable data: a relay checkpoint (the events are published again,
-        consumers drop duplicates), a projection batch (applied again from its checkpoint)."""
+        = off` for this transaction; SQLite: no sync of the log). Still atomic, and a crash of
+        the service loses nothing; a crash of the machine or the database server may lose it,
+        along with nothing committed durably (the log is written in order, so a durable commit
+        also makes every commit before it durable). Only for what can be derived again from
+        durable data: a relay checkpoint (the events are published again, consumers drop
+        duplicates), a projection batch (applied again from its checkpoint)."""
         if self._lock is not None:
             me = threading.get_ident()  # the greenthread's id under eventlet
             if self._owner == me:
                 raise RuntimeError(
                     "nested transaction on SQLite in the same thread: pass the open connection (conn=) "
                     "instead of opening a second transaction, which would wait on the first for ever")
+            commit = None
             with self._lock:
                 self._owner = me
                 try:
                     with self.engine.connect() as conn:
-                        if not durable:
-                            conn = conn.execution_options(baodao_durable=False)
+                        raw = conn.connection.dbapi_connection
+                        changes = raw.total_changes
                         with conn.begin():
                             yield conn
+                        if self._group_commit is not None and raw.total_changes != changes:
+                            commit = self._group_commit.committed()
                 finally:
                     self._owner = None
+            if commit is not None and durable:
+                self._group_commit.wait_on_disk(commit)   # outside the lock: others commit meanwhile
         else:
             with self.engine.begin() as conn:
                 if not durable:
                     conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
 
+    def make_durable(self) -> None:
+        """Wait until everything committed so far in this process is on disk: before telling
+        the world about something read from the database (the relay publishing events). On
+        PostgreSQL, and for SQLite in memory, commits are on disk (or never) when they return."""
+        if self._lock is not None and self._group_commit is not None:
+            if self._owner == threading.get_ident():
+                raise RuntimeError("make_durable inside a transaction: call it after the transaction")
+            self._group_commit.wait_on_disk(self._group_commit.commits)
+
+    @property
+    def syncs(self) -> int:
+        """How many times SQLite's log was synced (0 on PostgreSQL): for tests and metrics."""
+        return self._group_commit.syncs if self._lock is not None and self._group_commit is not None else 0
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.is_sqlite and self._group_commit is not None:
+            self._group_commit.close()
 
     def drop_schema(self) -> None:
         """Tests and the demo only: remove this service's PostgreSQL schema."""
@@ -173,18 +195,118 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise DisconnectionError(f"stale connection: {exc}") from exc
 
 
-class _CommitOffTheHub(sqlite3.Connection):
-    """A SQLite connection whose commit runs in eventlet's native thread pool.
+class _GroupCommit:
+    """Group commit for a SQLite database in WAL mode.
 
-    A commit is where SQLite waits for the disk (the WAL fsync): measured at 0.6 ms per check-in
-    in the registration benchmark, all of it with the hub stopped. In a native thread the
-    greenthread waits and the others run (the GIL is released while SQLite syncs). The
-    transaction lock of `Database` is still held, so no other transaction interleaves."""
+    Connections commit with `synchronous=NORMAL`: the commit appends to the log (the `-wal`
+    file) without syncing it, under the transaction lock, so the lock is held only for the
+    work itself. A committer that needs durability then waits outside the lock for a sync of
+    the log (`fdatasync`) that began after its commit: the log is appended in order, so that
+    one sync covers its commit and every commit before it, and one sync serves everyone who
+    waits for it. Under eventlet the sync runs in a native thread (eventlet's tpool): the hub
+    runs other greenthreads, including the next transactions, while the disk works.
 
-    def commit(self) -> None:
+    SQLite in WAL mode with `synchronous=NORMAL` never corrupts the database on a crash; it
+    may lose the commits after the last sync, and `wait_on_disk` is what closes that gap.
+
+    Checkpoints (copying the log into the database file) also wait for the disk. SQLite runs
+    them inside a commit once the log holds 1,000 pages, which would stop the hub; here the
+    committer that finds one due (once a second) runs it in a native thread, holding the
+    transaction lock (so no commit lands meanwhile, the checkpoint completes and the log starts
+    over). SQLite's own stays as a backstop, at a larger log (`AUTOCHECKPOINT_PAGES`).
+    """
+
+    checkpoint_every_s = 1.0
+
+    def __init__(self, database_path: str, lock):
+        self.path = database_path
+        self.lock = lock   # the database's transaction lock
+        self.commits = 0   # commits written to the log, in order
+        self.synced = 0    # commits covered by a finished sync
+        self.syncs = 0
+        self.checkpoints = 0
+        self._syncing = False
+        self._cond = threading.Condition()
+        self._last_checkpoint = time.monotonic()
+        self._checkpointer = None
+
+    def committed(self) -> int:
+        """Count a commit just written (called under the transaction lock); its number."""
+        self.commits += 1
+        return self.commits
+
+    def wait_on_disk(self, commit: int) -> None:
+        with self._cond:
+            while self.synced < commit:
+                if self._syncing:   # a sync is under way: the next one (or this) covers us
+                    self._cond.wait()
+                    continue
+                self._syncing, target, done = True, self.commits, False
+                self._cond.release()
+                try:
+                    self._sync()
+                    done = True
+                finally:
+                    self._cond.acquire()
+                    self._syncing = False
+                    if done:
+                        self.synced, self.syncs = max(self.synced, target), self.syncs + 1
+                    self._cond.notify_all()
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        with self.lock:
+            if time.monotonic() - self._last_checkpoint < self.checkpoint_every_s:
+                return   # another committer ran it while this one waited for the lock
+            try:
+                _in_native_thread(self._checkpoint_log)
+                self.checkpoints += 1
+            finally:
+                self._last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+
+    def _checkpoint_log(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _sync(self) -> None:
+        _in_native_thread(self._sync_files)
+
+    def _sync_files(self) -> None:
+        # fdatasync flushes the file, whichever descriptor wrote it. No log file: SQLite moved
+        # everything into the database file (the last connection closed), which it then syncs
+        # itself at NORMAL; syncing the database file as well costs nothing when it is clean.
+        for path in (self.path + "-wal", self.path):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            return
+
+
+def _in_native_thread(fn) -> None:
+    """Run `fn` in eventlet's native thread pool when eventlet runs (the calling greenthread
+    waits, the hub goes on), else right here."""
+    if eventlet_patched():
         from eventlet import tpool
 
-        tpool.execute(super().commit)
+        tpool.execute(fn)
+    else:
+        fn()
+
+
+# SQLite's own checkpoint, inside a commit (the hub stops), only if _GroupCommit's is late.
+AUTOCHECKPOINT_PAGES = 20_000
 
 
 def _configure_sqlite(engine: Engine, wal: bool) -> None:
@@ -195,20 +317,15 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
         cursor = dbapi_connection.cursor()
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
+            # commits do not sync the log; Database.transaction does, grouped (_GroupCommit)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        # WAL mode: FULL syncs the log at every commit, NORMAL leaves it to the next sync. The
-        # level can only change outside a transaction, so it is set here, and only when the
-        # transaction wants another level than the connection's last one.
-        level = "FULL" if conn.get_execution_options().get("baodao_durable", True) else "NORMAL"
-        info = conn.connection.info
-        if info.get("synchronous") != level:
-            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
-            info["synchronous"] = level
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -272,6 +272,9 @@ class Relay:
                 events = self.store.read_all(position, limit=self.batch_size)
                 if not events:
                     return published
+                # never publish an event a crash of the machine could still take back (SQLite's
+                # grouped commits: read once committed, on disk once synced)
+                self.db.make_durable()
                 try:
                     upto = self.publish_batch(events)
                 except Exception:
