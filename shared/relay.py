@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import amqp
@@ -89,6 +90,38 @@ def message_for(event: StoredEvent) -> amqp.Message:
 class RelayStats:
     published: int = 0
     batches: int = 0
+
+
+@contextmanager
+def _coalesced_writes(transport):
+    """The frames py-amqp writes inside the block go to the socket together, in one write, at
+    each `flush()` and at the end (not on an error: the caller drops the connection). A
+    publish is otherwise one write each, and on a busy host each write costs the publisher a
+    system call and the broker a wake-up (py-spy, registration service in a deadline rush: the
+    relay's socket writes were 8.6 % of its samples). py-amqp hands `_write` a view of a buffer
+    it reuses, hence the copy."""
+    send = transport._write
+    pending = bytearray()
+
+    def flush():
+        transport._write = send
+        try:
+            if pending:
+                data = bytes(pending)
+                pending.clear()
+                send(data)
+        finally:
+            transport._write = pending.extend
+
+    transport._write = pending.extend
+    try:
+        yield flush
+    except BaseException:
+        transport._write = send
+        raise
+    transport._write = send
+    if pending:
+        send(bytes(pending))
 
 
 class Relay:
@@ -250,12 +283,14 @@ class Relay:
                     pass
                 absorb_acks()
 
-        for event in events:
-            channel.basic_publish(message_for(event), exchange=self.exchange, routing_key=event.event_type)
-            outstanding.append((self._next_tag, event.global_position))
-            self._next_tag += 1
-            if len(outstanding) >= self.window:
-                wait_for_confirms(self.window // 2)
+        with _coalesced_writes(conn.transport) as flush:
+            for event in events:
+                channel.basic_publish(message_for(event), exchange=self.exchange, routing_key=event.event_type)
+                outstanding.append((self._next_tag, event.global_position))
+                self._next_tag += 1
+                if len(outstanding) >= self.window:
+                    flush()
+                    wait_for_confirms(self.window // 2)
         wait_for_confirms(0)
         return confirmed_upto
 

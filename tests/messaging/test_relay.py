@@ -38,6 +38,32 @@ def test_relay_publishes_everything_in_order_and_checkpoints(database, amqp_uri)
     relay.close()
 
 
+def test_a_batch_goes_to_the_socket_in_few_writes(database, amqp_uri):
+    """Publishes between two waits for confirms leave in one socket write, in order."""
+    service = unique("relaytest")
+    store = EventStore(database)
+    store_events(store, 120)
+    relay = Relay(service, store, amqp_uri, batch_size=1000, window=50)
+    probe = bind_probe(amqp_uri, service)
+    relay._connect()
+    transport = relay._conn.connection.transport
+    writes = []
+    real_send = transport._write
+
+    def counted(data):
+        writes.append(len(data))
+        real_send(data)
+
+    transport._write = counted
+    assert relay.run_once() == 120
+    relay.close()
+    # a flush at each full window (50, then 25 more after waiting down to 25 outstanding...)
+    # and one at the end: a handful of writes, not one per event
+    assert 1 <= len(writes) <= 6, f"{len(writes)} writes for 120 events"
+    positions = [body["global_position"] for body, _ in drain_queue(amqp_uri, probe)]
+    assert positions == [e.global_position for e in store.read_all(0, limit=1000)]
+
+
 def test_a_crash_before_the_checkpoint_republishes_and_loses_nothing(database, amqp_uri, monkeypatch):
     service = unique("relaytest")
     store = EventStore(database)
