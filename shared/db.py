@@ -33,6 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 _sqlite_locks: dict[str, threading.RLock] = {}
 _sqlite_locks_guard = threading.Lock()
+_sqlite_groups: dict[str, "_GroupCommit"] = {}
 
 
 def default_url(service: str) -> str:
@@ -88,9 +89,10 @@ class Database:
             self.engine = create_engine(self.url, **kwargs)
             _configure_sqlite(self.engine, wal=not in_memory)
             key = str(self.url)
-            with _sqlite_locks_guard:
+            with _sqlite_locks_guard:   # one lock and one group commit per file in a process
                 self._lock = _sqlite_locks.setdefault(key, threading.Lock())
-            self._group_commit = None if in_memory else _GroupCommit(self.url.database, self._lock)
+                self._group_commit = None if in_memory else _sqlite_groups.setdefault(
+                    key, _GroupCommit(self.url.database, self._lock))
             self._owner = None
         else:
             raise ValueError(f"unsupported database {self.url.get_backend_name()!r}")
@@ -103,7 +105,7 @@ class Database:
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Connection]:
         """One atomic unit: commits on success, rolls back on any exception; when it returns,
-        what it wrote is on disk.
+        what it wrote, and what it could read, is on disk.
 
         `durable=False`: the commit does not wait for the disk (PostgreSQL: `synchronous_commit
         = off` for this transaction; SQLite: no sync of the log). Still atomic, and a crash of
@@ -131,8 +133,14 @@ class Database:
                             commit = self._group_commit.committed()
                 finally:
                     self._owner = None
-            if commit is not None and durable:
-                self._group_commit.wait_on_disk(commit)   # outside the lock: others commit meanwhile
+            if durable and self._group_commit is not None:
+                # outside the lock: others commit meanwhile. A transaction that only read waits
+                # too, for what it may have read: nothing leaves the service before it is on disk
+                # (a stored reply, an inbox duplicate acked, a query's answer).
+                group = self._group_commit
+                upto = commit if commit is not None else group.commits
+                if upto > group.synced:
+                    group.wait_on_disk(upto)
         else:
             with self.engine.begin() as conn:
                 if not durable:

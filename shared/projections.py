@@ -169,7 +169,7 @@ class Projector:
         the checkpoint commits with its batch, so a checkpoint seen means its rows are
         visible): the lock is a row write that other instances' queries would queue behind.
         """
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=False) as conn:   # read only, and kept in the service
             if not conn.execute(_BEHIND, {"p_name": projection.name}).scalar_one():
                 return 0
         # Not durable (no wait for the disk): the rows and the checkpoint commit together, so a

@@ -87,17 +87,25 @@ def test_concurrent_commits_share_syncs_and_all_wait_for_one(sqlite_db):
         assert conn.exec_driver_sql("SELECT count(*) FROM marks").scalar_one() == 20
 
 
-def test_reading_and_not_durable_writes_do_not_sync(sqlite_db):
+def test_not_durable_writes_do_not_sync_and_a_reader_waits_for_what_it_could_read(sqlite_db):
     syncs = sqlite_db.syncs
-    with sqlite_db.transaction() as conn:
+    with sqlite_db.transaction() as conn:   # read only, everything on disk: no sync
         conn.exec_driver_sql("SELECT count(*) FROM marks").scalar_one()
     with sqlite_db.transaction(durable=False) as conn:
         conn.exec_driver_sql("INSERT INTO marks (n) VALUES (1)")
     assert sqlite_db.syncs == syncs
+    with sqlite_db.transaction(durable=False) as conn:   # a reader that keeps what it reads
+        assert conn.exec_driver_sql("SELECT count(*) FROM marks").scalar_one() == 1
+    assert sqlite_db.syncs == syncs
+    with sqlite_db.transaction() as conn:   # a reader that may tell someone: waits for the disk
+        assert conn.exec_driver_sql("SELECT count(*) FROM marks").scalar_one() == 1
+    assert sqlite_db.syncs == syncs + 1
+    with sqlite_db.transaction(durable=False) as conn:
+        conn.exec_driver_sql("INSERT INTO marks (n) VALUES (2)")
     sqlite_db.make_durable()   # what the relay does before publishing
-    assert sqlite_db.syncs == syncs + 1
+    assert sqlite_db.syncs == syncs + 2
     sqlite_db.make_durable()   # nothing new since
-    assert sqlite_db.syncs == syncs + 1
+    assert sqlite_db.syncs == syncs + 2
 
 
 def test_postgres_skips_the_wait_for_that_transaction_only(pg_database):
