@@ -194,6 +194,10 @@ def main(argv=None) -> int:
         with ClusterRpcProxy({"AMQP_URI": args.amqp_uri}, timeout=60) as rpc:
             print(f"1. 西区: {len(COMMUNITIES)} communities, {len(UNITS)} units, 12 members (2 never check in)")
             members = build_district(rpc, rng)
+            for cid, _ in COMMUNITIES:   # dispatch learns who checked in from registration's events
+                expected = sum(1 for m in members.values() if m.get("checked_in") and m["community_id"] == cid)
+                wait_for(lambda: len(rpc.dispatch.yearly_minimum(int(YEAR), community_id=cid)["members"]) >= expected,
+                         60, f"dispatch knowing the members registered at {cid}")
             first = next(iter(members))
             rpc.registration.make_commitment({"member_id": first, "community_id": members[first]["community_id"],
                                               "items": ["每月一次政策宣讲"], "deadline": f"{YEAR}-12-31"})
