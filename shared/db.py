@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import structlog
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -233,6 +234,7 @@ class _GroupCommit:
         self.synced = 0    # commits covered by a finished sync
         self.syncs = 0
         self.checkpoints = 0
+        self.checkpoint_errors = 0
         self._syncing = False
         self._cond = threading.Condition()
         self._last_checkpoint = time.monotonic()
@@ -270,6 +272,11 @@ class _GroupCommit:
             try:
                 _in_native_thread(self._checkpoint_log)
                 self.checkpoints += 1
+            except Exception as exc:  # noqa: BLE001 - the caller's commit is on disk: never fail it
+                self.checkpoint_errors += 1
+                structlog.get_logger("baodao.db").warning("sqlite_checkpoint_failed", path=self.path,
+                                                          error=repr(exc))
+                self.close()   # a fresh checkpoint connection next time
             finally:
                 self._last_checkpoint = time.monotonic()
 

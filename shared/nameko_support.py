@@ -379,7 +379,14 @@ class EventSourcedApp(DependencyProvider):
                                      cfg.get("DB_POOL_SIZE"))
         self.application, projections = self.build(self.database)
         if cfg.get("STREAM_CACHE_EVENTS"):
-            self.application.streams = StreamCache(int(cfg["STREAM_CACHE_EVENTS"]))
+            try:
+                size = int(cfg["STREAM_CACHE_EVENTS"])
+                if size < 0:
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise ValueError(f"STREAM_CACHE_EVENTS must be a whole number of events ≥ 0, "
+                                 f"got {cfg['STREAM_CACHE_EVENTS']!r}") from None
+            self.application.streams = StreamCache(size)
         self.projector = (Projector(self.database, self.application.store, self.application.codec, projections)
                           if projections else None)
         self.amqp_uri = cfg[AMQP_URI_CONFIG_KEY]

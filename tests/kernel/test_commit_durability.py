@@ -142,3 +142,22 @@ def test_the_log_is_checkpointed_off_the_commit_and_starts_over(sqlite_db, tmp_p
     assert wal.stat().st_size < 8 * 1048576, f"the log grew to {wal.stat().st_size} bytes"
     with sqlite_db.transaction() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar_one() == 40
+
+
+def test_a_failed_checkpoint_does_not_fail_the_commit_before_it(sqlite_db):
+    group = sqlite_db._group_commit
+    group.checkpoint_every_s = 0.0
+
+    def broken():
+        raise OSError("disk trouble")
+
+    group._checkpoint_log = broken
+    with sqlite_db.transaction() as conn:   # committed and on disk: returns normally
+        conn.exec_driver_sql("INSERT INTO marks (n) VALUES (7)")
+    assert group.checkpoint_errors == 1 and group.synced == group.commits
+    del group._checkpoint_log
+    with sqlite_db.transaction() as conn:   # the next commit checkpoints again
+        conn.exec_driver_sql("INSERT INTO marks (n) VALUES (8)")
+    assert group.checkpoints >= 1
+    with sqlite_db.transaction() as conn:
+        assert [r[0] for r in conn.exec_driver_sql("SELECT n FROM marks ORDER BY n")] == [7, 8]
