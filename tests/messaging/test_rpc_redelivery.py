@@ -7,27 +7,34 @@ import uuid
 from tests.messaging.helpers import call_raw, declare_reply_queue, queue_absent, replies, wait_for
 
 
-def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(amqp_uri, tmp_path):
-    """The first process commits and dies before replying; RabbitMQ redelivers the request to
-    the next one, which answers with the stored reply instead of "already registered"."""
+def start_crashing(service_class: str, amqp_uri: str, tmp_path, flag):
+    """A registration process (`tests.messaging.crash_after_commit`) on SQLite under `tmp_path`
+    that dies after its first commit while `flag` exists."""
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
+           "CRASH_AFTER_COMMIT_FLAG": str(flag), "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
+                             str(root / "deploy" / "config" / "registration.yaml"),
+                             f"tests.messaging.crash_after_commit:{service_class}"],
+                            cwd=root, env=env, stdout=open(tmp_path / "service.log", "ab"),
+                            stderr=subprocess.STDOUT)
+
+
+def test_a_command_request_delivered_twice_is_applied_once_and_answered_alike(amqp_uri, tmp_path):
+    """The first process commits and dies before replying; RabbitMQ redelivers the request to
+    the next one, which answers with the stored reply instead of "already registered"."""
+    import time
+
     reply_queue = declare_reply_queue(amqp_uri)
     flag = tmp_path / "crash-once"
     flag.write_text("1")
-    env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
-           "CRASH_AFTER_COMMIT_FLAG": str(flag), "PYTHONWARNINGS": "ignore"}
 
     def start():
-        return subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
-                                 str(root / "deploy" / "config" / "registration.yaml"),
-                                 "tests.messaging.crash_after_commit:CrashingRegistration"],
-                                cwd=root, env=env, stdout=open(tmp_path / "service.log", "ab"),
-                                stderr=subprocess.STDOUT)
+        return start_crashing("CrashingRegistration", amqp_uri, tmp_path, flag)
 
     unit = {"unit_id": "czj-" + uuid.uuid4().hex[:6], "name": "市财政局", "kind": "机关", "district_id": "xq"}
     first = start()
@@ -69,9 +76,6 @@ def test_a_command_that_works_through_batches_finishes_them_all_when_redelivered
     left) and must issue both: answering its first transaction from the stored reply of the
     first delivery's (a different member) would skip one member for good."""
     import base64
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -80,18 +84,10 @@ def test_a_command_that_works_through_batches_finishes_them_all_when_redelivered
     from tests.conftest import AMQP_BASE
     from tests.registration.test_service import ROWS
 
-    root = Path(__file__).resolve().parents[2]
     flag = tmp_path / "crash-once"
     with fresh_vhost(AMQP_BASE, prefix="baodao-letters-") as amqp_uri:
-        env = {**os.environ, "AMQP_URI": amqp_uri, "DATABASE_URL": "", "BAODAO_DATA_DIR": str(tmp_path),
-               "CRASH_AFTER_COMMIT_FLAG": str(flag), "PYTHONWARNINGS": "ignore"}
-
         def start():
-            return subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
-                                     str(root / "deploy" / "config" / "registration.yaml"),
-                                     "tests.messaging.crash_after_commit:LettersCrashingRegistration"],
-                                    cwd=root, env=env, stdout=open(tmp_path / "service.log", "ab"),
-                                    stderr=subprocess.STDOUT)
+            return start_crashing("LettersCrashingRegistration", amqp_uri, tmp_path, flag)
 
         reply_queue = declare_reply_queue(amqp_uri)
         first = start()
