@@ -127,6 +127,7 @@ class UnitOfWork:
         self.cache = cache
         self._aggregates: dict[str, Aggregate] = {}
         self._contexts: dict[str, Context] = {}
+        self._sealed: dict[str, list[NewEvent]] = {}
         self.appended_positions: list[int] = []
 
     def load(self, cls: type[A], aggregate_id: str, context: Context | None = None) -> A:
@@ -219,15 +220,30 @@ class UnitOfWork:
         self.appended_positions.extend(positions)
         return positions
 
+    def seal(self, context: Context) -> int:
+        """Encode the events now pending on the loaded aggregates, stamped with `context`, to be
+        appended by `flush`: several commands sharing this unit of work (`Application.
+        execute_together`) each stamp their own events. Returns how many were sealed."""
+        meta = dict(correlation_id=context.correlation_id, causation_id=context.causation_id, actor=context.actor)
+        sealed = 0
+        for stream_id, aggregate in self._aggregates.items():
+            pending = aggregate.collect_pending()
+            if pending:
+                self._sealed.setdefault(stream_id, []).extend(self.codec.encode(e, **meta) for e in pending)
+                sealed += len(pending)
+        return sealed
+
     def flush(self) -> list[int]:
         appends, flushed = [], []
         for stream_id, aggregate in self._aggregates.items():
             pending = aggregate.collect_pending()
-            if pending:
+            sealed = self._sealed.pop(stream_id, None)
+            if pending or sealed:
                 context = self._contexts.get(stream_id, self.context)
                 meta = dict(correlation_id=context.correlation_id,
                             causation_id=context.causation_id, actor=context.actor)
-                appends.append(StreamAppend(stream_id, [self.codec.encode(e, **meta) for e in pending],
+                events = [self.codec.encode(e, **meta) for e in pending]
+                appends.append(StreamAppend(stream_id, sealed + events if sealed else events,
                                             aggregate.loaded_version))
                 flushed.append(aggregate)
         positions = self.store.append_many(appends, conn=self.conn)
@@ -244,10 +260,48 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.25, 0.004 * 2 ** attempt)))
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """A command waiting in `Application.execute_together` for the batch that runs it."""
+
+    request_key: str
+    handler: Callable
+    args: tuple
+    kwargs: dict
+    context: Context
+    repeat_possible: bool
+    woken: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    result: object = None
+    error: BaseException | None = None
+
+    def finish(self, result=None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.finished = result, error, True
+        self.woken.set()
+
+    def run_alone(self, app: "Application") -> None:
+        try:
+            result = app.execute_once(self.request_key, self.handler, *self.args, context=self.context,
+                                      repeat_possible=self.repeat_possible, **self.kwargs)
+        except Exception as exc:  # noqa: BLE001 - the command's own outcome, raised to its caller
+            self.finish(error=exc)
+        else:
+            self.finish(result)
+
+
+class _RunAlone(Exception):
+    """Leave the shared transaction: `command` (or, if None, every command) runs on its own."""
+
+    def __init__(self, command: _Waiting | None):
+        super().__init__()
+        self.command = command
+
+
 class Application:
     """A service's event-sourced application: the store, its codec and its inbox."""
 
     max_conflict_retries = 8
+    max_together = 50   # commands in one shared transaction (execute_together)
 
     def __init__(self, database: Database, codec: EventCodec):
         self.db = database
@@ -259,6 +313,9 @@ class Application:
         self.streams = StreamCache()
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self._together_lock = threading.Lock()
+        self._together: list[_Waiting] = []   # commands waiting for the next shared transaction
+        self._together_busy = False           # a caller is running a batch of them
 
     def on_appended(self, listener: Callable[[], None]) -> None:
         """`listener()` is called after a transaction that appended events commits."""
@@ -298,6 +355,101 @@ class Application:
                     raise
                 _back_off(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def execute_together(self, request_key: str, handler: Callable[..., R], *args, context: Context = Context(),
+                         repeat_possible: bool = True, **kwargs) -> R:
+        """`execute_once`, sharing one transaction with the commands that arrive meanwhile.
+
+        Group commit for a rush of small commands: while one caller runs a batch, the commands
+        arriving wait; when it is done, the first of them runs all of them in one transaction
+        (one unit of work, one append, one commit), each with its own reply stored and its own
+        events stamped with its own context (`UnitOfWork.seal`); the commands see each other's
+        effects in the order they run, as if they had run one after the other. A command that
+        raises (a refusal) leaves the batch, which runs again without it, and then runs on its
+        own: its outcome is what it would be after the batch committed. A handler run this way
+        must decide only from the aggregates it loads through the unit of work (not from read
+        models or its own SQL, which do not see the batch's earlier commands)."""
+        me = _Waiting(request_key, handler, args, kwargs, context, repeat_possible)
+        with self._together_lock:
+            self._together.append(me)
+            lead = not self._together_busy
+            self._together_busy = True
+        if not lead:
+            me.woken.wait()   # finished by another caller's batch, or first in line to lead one
+        if not me.finished:
+            with self._together_lock:   # this caller is first in line: it leads the next batch
+                batch, self._together = self._together[:self.max_together], self._together[self.max_together:]
+            try:
+                self._run_together(batch)
+            finally:
+                # A leader killed mid-batch (its worker stopped) leaves its batch to the next:
+                # each such command looks for a reply the batch may have committed.
+                orphans = [w for w in batch if not w.finished and w is not me]
+                for w in orphans:
+                    w.repeat_possible = True
+                with self._together_lock:
+                    self._together[:0] = orphans
+                    if self._together:
+                        self._together[0].woken.set()
+                    else:
+                        self._together_busy = False
+        if me.error is not None:
+            raise me.error
+        return me.result  # type: ignore[return-value]
+
+    def _run_together(self, batch: list[_Waiting]) -> None:
+        for w in self._commit_together(batch) if len(batch) > 1 else batch:
+            w.run_alone(self)
+
+    def _commit_together(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """Run `batch` in one transaction, leaving out each command that raises; returns the
+        commands still to run on their own, in order."""
+        together, alone, attempt = list(batch), [], 0
+        while len(together) > 1:
+            results: dict[_Waiting, object] = {}
+            events: dict[_Waiting, int] = {}
+            try:
+                with self.db.transaction() as conn:
+                    uow = UnitOfWork(self.store, self.codec, conn, Context(), self.streams)
+                    found = self.replies.find_many(conn, [w.request_key for w in together if w.repeat_possible])
+                    for w in together:
+                        if w.request_key in found:
+                            continue
+                        try:
+                            results[w] = w.handler(uow, *w.args, **w.kwargs)
+                        except ConcurrencyConflict:
+                            raise
+                        except Exception:  # noqa: BLE001 - it runs again on its own, after the batch
+                            raise _RunAlone(w) from None
+                        events[w] = uow.seal(w.context)
+                    uow.flush()
+                    if not self.replies.record_many(conn, [(w.request_key, r) for w, r in results.items()]):
+                        raise _RunAlone(None)   # another delivery of one of them answered first
+            except _RunAlone as leave:
+                if leave.command is None:
+                    return together + alone
+                together.remove(leave.command)
+                alone.append(leave.command)
+                continue
+            except ConcurrencyConflict as conflict:
+                attempt += 1
+                if attempt > self.max_conflict_retries:
+                    return together + alone
+                log.info("command_conflict_retry", stream_id=conflict.stream_id, attempt=attempt, batch=len(together))
+                _back_off(attempt - 1)
+                continue
+            for w in together:
+                if w in results:
+                    log.info("command_executed", handler=getattr(w.handler, "__name__", str(w.handler)),
+                             events=events[w], together=len(together))
+                    w.finish(results[w])
+                else:
+                    log.info("command_repeat_answered", request_key=w.request_key)
+                    w.finish(found[w.request_key])
+            if uow.appended_positions:
+                self._notify()
+            return alone
+        return together + alone
 
     def execute(self, handler: Callable[..., R], *args, context: Context = Context(), **kwargs) -> R:
         """Run a command handler in one transaction; on a concurrency conflict, re-run it on

@@ -237,7 +237,7 @@ _PG_LOCK = "SELECT pg_advisory_xact_lock(%s); "
 
 
 @contextmanager
-def _dbapi_cursor(conn: Connection, statement: str) -> Iterator:
+def dbapi_cursor(conn: Connection, statement: str) -> Iterator:
     """A cursor of the DBAPI connection inside `conn`'s transaction, for the hot path (no
     statement compilation or result wrapping). DBAPI errors come out as SQLAlchemy's, as they
     would from `conn.execute`, and a lost connection is invalidated."""
@@ -383,7 +383,7 @@ class EventStore:
         ids = [r[0] for r in rows]
         streams = [a.stream_id for a in appends]
         check_sql = _sqlite_check_sql(len(ids), len(streams))
-        with _dbapi_cursor(conn, check_sql) as cursor:
+        with dbapi_cursor(conn, check_sql) as cursor:
             cursor.execute(check_sql, (*ids, *streams))
             _, existing, heads = _classify(cursor.fetchall(), {})
             if not self._check(appends, ids, existing, heads):
@@ -413,7 +413,7 @@ class EventStore:
             statement = _PG_LOCK + statement
             params.insert(0, self.db.advisory_key)
         # (else: only a test's deliberately unsafe store has no append lock)
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             cursor.execute(statement, params)
             result = cursor.fetchall()
         ids = [r[0] for r in rows]
@@ -428,7 +428,7 @@ class EventStore:
         """PREPARE the append statements on this connection: once, as they outlive
         transactions (PREPARE is not rolled back) and last as long as the connection."""
         statements = (_PG_APPEND_ONE, _PG_APPEND_MANY)
-        with _dbapi_cursor(conn, _PG_PREPARED) as cursor:
+        with dbapi_cursor(conn, _PG_PREPARED) as cursor:
             cursor.execute(_PG_PREPARED, ([name for name, _, _ in statements],))
             present = {r[0] for r in cursor.fetchall()}
             for name, prepare, _ in statements:
@@ -452,7 +452,7 @@ class EventStore:
             with self.db.transaction() as own:
                 return self.read_stream_tails(tails, own)
         statement = _tails_sql(len(tails), "%s" if self.db.is_postgres else "?")
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             cursor.execute(statement, tuple(x for tail in tails for x in tail))
             rows = cursor.fetchall()
         for row in rows:
@@ -470,7 +470,7 @@ class EventStore:
         if conn is None:
             with self.db.transaction() as own:
                 return self.read_streams(stream_ids, own)
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             cursor.execute(statement, tuple(stream_ids))
             rows = cursor.fetchall()
         for row in rows:
@@ -486,7 +486,7 @@ class EventStore:
         if conn is None:
             with self.db.transaction() as own:
                 return self._read(statement, params, own)
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
         return [_row_to_event(r) for r in rows]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.db import Database
-from shared.eventstore import kernel_metadata, utcnow_iso
+from shared.eventstore import dbapi_cursor, kernel_metadata, utcnow_iso
 
 inbox_table = Table(
     "inbox",
@@ -129,20 +129,61 @@ class CommandReplies:
 
     def __init__(self, database: Database):
         kernel_metadata.create_all(database.engine, tables=[command_replies_table])
-        self._insert = pg_insert if database.is_postgres else sqlite_insert
+        # Every command runs these: plain SQL on the DBAPI cursor (as the event store's hot
+        # path), not a Core statement built, keyed and compiled per call (a rush measured
+        # building the record statement at more than the command's own handler).
+        self._pg = database.is_postgres
+        p = "%s" if self._pg else "?"
+        self._find_sql = f"SELECT reply FROM command_replies WHERE request_key = {p}"
+        self._record_sql = (f"INSERT INTO command_replies (request_key, reply, recorded_at) VALUES ({p}, {p}, {p}) "
+                            "ON CONFLICT (request_key) DO NOTHING")
 
     def find(self, conn: Connection, request_key: str):
-        row = conn.execute(command_replies_table.select()
-                           .where(command_replies_table.c.request_key == request_key)).first()
-        return MISSING if row is None else json.loads(row.reply)
+        with dbapi_cursor(conn, self._find_sql) as cursor:
+            cursor.execute(self._find_sql, (request_key,))
+            row = cursor.fetchone()
+        return MISSING if row is None else json.loads(row[0])
+
+    def find_many(self, conn: Connection, request_keys: list[str]) -> dict:
+        """The stored replies among `request_keys`, by key."""
+        if not request_keys:
+            return {}
+        p = "%s" if self._pg else "?"
+        statement = f"SELECT request_key, reply FROM command_replies WHERE request_key IN ({', '.join([p] * len(request_keys))})"
+        with dbapi_cursor(conn, statement) as cursor:
+            cursor.execute(statement, tuple(request_keys))
+            return {key: json.loads(reply) for key, reply in cursor.fetchall()}
+
+    def record_many(self, conn: Connection, replies: list[tuple[str, object]]) -> bool:
+        """`record` for several commands at once; False (and nothing to rely on: roll back)
+        when one of the keys was recorded already."""
+        if not replies:
+            return True
+        now = utcnow_iso()
+        rows = [(key, json.dumps(reply, ensure_ascii=False, default=str), now) for key, reply in replies]
+        if self._pg:   # one round trip
+            statement = ("INSERT INTO command_replies (request_key, reply, recorded_at) "
+                         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT (request_key) DO NOTHING")
+            params = [list(column) for column in zip(*rows)]
+            with dbapi_cursor(conn, statement) as cursor:
+                cursor.execute(statement, params)
+                recorded = cursor.rowcount
+        else:
+            with dbapi_cursor(conn, self._record_sql) as cursor:
+                cursor.executemany(self._record_sql, rows)
+                recorded = cursor.rowcount
+        if recorded != len(rows):
+            return False
+        if random.randrange(PRUNE_EVERY) < len(rows):
+            self.prune(conn, (datetime.now(timezone.utc) - RETENTION).isoformat())
+        return True
 
     def record(self, conn: Connection, request_key: str, reply) -> None:
-        result = conn.execute(
-            self._insert(command_replies_table)
-            .values(request_key=request_key, reply=json.dumps(reply, ensure_ascii=False, default=str),
-                    recorded_at=utcnow_iso())
-            .on_conflict_do_nothing(index_elements=["request_key"]))
-        if result.rowcount != 1:
+        with dbapi_cursor(conn, self._record_sql) as cursor:
+            cursor.execute(self._record_sql, (request_key, json.dumps(reply, ensure_ascii=False, default=str),
+                                              utcnow_iso()))
+            recorded = cursor.rowcount == 1
+        if not recorded:
             raise ReplyRace(request_key)
         if random.randrange(PRUNE_EVERY) == 0:
             self.prune(conn, (datetime.now(timezone.utc) - RETENTION).isoformat())

@@ -319,6 +319,17 @@ class WorkerApp:
         return self.application.execute_once(f"{self.request_id}#{self._transactions}:{name}", handler, *args,
                                              context=self.context, repeat_possible=self.redelivered, **kwargs)
 
+    def execute_together(self, handler: Callable, *args, **kwargs):
+        """`execute`, in one transaction with the same command of other requests arriving
+        meanwhile (`Application.execute_together`): for small commands that come in a rush
+        (check-ins before a deadline). Each keeps its own reply and its own refusals."""
+        if self.request_id is None:
+            return self.application.execute(handler, *args, context=self.context, **kwargs)
+        self._transactions += 1
+        name = getattr(handler, "__qualname__", "command")[:80]
+        return self.application.execute_together(f"{self.request_id}#{self._transactions}:{name}", handler, *args,
+                                                 context=self.context, repeat_possible=self.redelivered, **kwargs)
+
     def execute_batch(self, handler: Callable, *args, **kwargs):
         """One transaction of a command that works through batches it chose from fresh state
         (the letters not yet issued, the members of a district): never answered from a stored

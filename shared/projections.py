@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.application import EventCodec
 from shared.db import Database
-from shared.eventstore import EventStore, StoredEvent, _dbapi_cursor, events_table, kernel_metadata
+from shared.eventstore import EventStore, StoredEvent, dbapi_cursor, events_table, kernel_metadata
 
 log = structlog.get_logger("baodao.projections")
 
@@ -79,11 +79,11 @@ def execute_many(conn: Connection, statement: str, rows: list[tuple]) -> None:
     if conn.dialect.name == "postgresql":
         from psycopg2.extras import execute_batch
 
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             execute_batch(cursor, statement, rows, page_size=200)
     else:
         statement = statement.replace("%s", "?")
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             cursor.executemany(statement, rows)
 
 
@@ -103,11 +103,11 @@ def insert_many(conn: Connection, table: Table, rows: list[dict], skip_existing:
         from psycopg2.extras import execute_values
 
         statement = f'INSERT INTO "{table.name}" ({names}) VALUES %s{conflict}'
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             execute_values(cursor, statement, values, page_size=500)
     else:
         statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}){conflict}'
-        with _dbapi_cursor(conn, statement) as cursor:
+        with dbapi_cursor(conn, statement) as cursor:
             cursor.executemany(statement, values)
 
 

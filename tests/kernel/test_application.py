@@ -321,6 +321,152 @@ def test_a_first_delivery_skips_the_lookup_but_still_keeps_its_reply(app):
     assert len(app.store.read_stream("unit-u5")) == 1
 
 
+# -- commands sharing one transaction (execute_together) -------------------------------------
+
+class Together:
+    """Drives `execute_together`: a first command holds the application busy at a gate, so the
+    commands spawned meanwhile queue up and run as one batch once the gate opens."""
+
+    def __init__(self, app: Application):
+        self.app, self.pool, self.outcomes = app, eventlet.GreenPool(64), {}
+        self.gate = eventlet.event.Event()
+        self.transactions = 0
+        transaction = app.db.transaction
+
+        def counted(*args, **kwargs):
+            self.transactions += 1
+            return transaction(*args, **kwargs)
+
+        app.db.transaction = counted
+
+    def hold(self, key="hold#1"):
+        def wait_at_gate(uow):
+            self.gate.wait()
+            return "held"
+
+        thread = self.spawn(key, wait_at_gate)
+        eventlet.sleep(0.01)
+        return thread
+
+    def spawn(self, key, handler, *args, context=Context(), repeat_possible=False):
+        def run():
+            try:
+                self.outcomes[key] = self.app.execute_together(key, handler, *args, context=context,
+                                                               repeat_possible=repeat_possible)
+            except Exception as exc:  # noqa: BLE001 - what the caller would get
+                self.outcomes[key] = exc
+
+        thread = self.pool.spawn(run)
+        eventlet.sleep(0)
+        return thread
+
+    def release(self):
+        """Opens the gate, waits for every command; returns the transactions run in all."""
+        self.gate.send()
+        self.pool.waitall()
+        return self.transactions
+
+
+def tally(uow, name):
+    """Adds an event to one shared stream and returns its version: commands of one batch see
+    each other's events."""
+    shared = uow.load(Unit, "tally")
+    shared._trigger(UnitRegistered("tally", name, "机关", "d-1"))
+    return shared.version
+
+
+def test_commands_arriving_together_share_one_transaction_each_with_its_own_context_and_reply(app):
+    run = Together(app)
+    run.hold()
+    for i in range(5):
+        run.spawn(f"req-{i}#1", register_unit, f"u{i}", f"单位{i}",
+                  context=Context(correlation_id=f"corr-{i}", causation_id=f"cmd-{i}", actor=ACTOR))
+    assert run.release() == 2   # the held command's own transaction, then one for the five
+
+    assert {k: run.outcomes[k] for k in sorted(run.outcomes)} == {
+        "hold#1": "held", **{f"req-{i}#1": 1 for i in range(5)}}
+    for i in range(5):
+        [stored] = app.store.read_stream(f"unit-u{i}")
+        assert (stored.correlation_id, stored.causation_id, stored.actor) == (f"corr-{i}", f"cmd-{i}", ACTOR)
+        # each reply is stored: a redelivered request is answered, not decided again
+        assert app.execute_once(f"req-{i}#1", register_unit, f"u{i}", f"单位{i}") == 1
+    assert len(everything(app)) == 5
+
+
+def test_commands_of_one_batch_see_each_other_in_the_order_they_arrived(app):
+    run = Together(app)
+    run.hold()
+    for i in range(4):
+        run.spawn(f"t-{i}#1", tally, f"第{i}次", context=Context(correlation_id=f"corr-{i}"))
+    assert run.release() == 2
+    assert [run.outcomes[f"t-{i}#1"] for i in range(4)] == [1, 2, 3, 4]
+    stream = app.store.read_stream("unit-tally")
+    assert [(e.stream_version, e.data["name"], e.correlation_id) for e in stream] == [
+        (i + 1, f"第{i}次", f"corr-{i}") for i in range(4)]
+
+
+def test_a_refused_command_leaves_its_batch_and_is_refused_as_after_it(app):
+    """The second registration of u1 is refused because the first, in the same batch, came
+    before it; the rest of the batch commits without it, and nothing of it is stored."""
+    run = Together(app)
+    run.hold()
+    run.spawn("a#1", register_unit, "u1", "财政局")
+    run.spawn("b#1", register_unit, "u1", "卫健委")
+    run.spawn("c#1", register_unit, "u2", "民政局")
+    run.release()
+
+    assert run.outcomes["a#1"] == 1 and run.outcomes["c#1"] == 1
+    assert isinstance(run.outcomes["b#1"], AlreadyRegistered)
+    assert [e.data["name"] for e in app.store.read_stream("unit-u1")] == ["财政局"]
+    assert len(everything(app)) == 2
+    # no reply kept for the refusal: a redelivery decides afresh (and is refused again)
+    with pytest.raises(AlreadyRegistered):
+        app.execute_once("b#1", register_unit, "u1", "卫健委")
+
+
+def test_a_redelivered_request_in_a_batch_gets_its_stored_reply(app):
+    calls = []
+
+    def counted_register(uow, unit_id, name):
+        calls.append(unit_id)
+        return register_unit(uow, unit_id, name)
+
+    assert app.execute_once("r#1", counted_register, "u1", "财政局") == 1
+    run = Together(app)
+    run.hold()
+    run.spawn("r#1", counted_register, "u1", "财政局", repeat_possible=True)   # redelivered
+    run.spawn("s#1", counted_register, "u2", "民政局")
+    assert run.release() == 2
+    assert (run.outcomes["r#1"], run.outcomes["s#1"]) == (1, 1)
+    assert calls == ["u1", "u2"]   # u1 decided once, on its first delivery
+    assert len(everything(app)) == 2
+
+
+def test_a_batch_whose_leader_dies_is_run_by_the_next_caller(app):
+    """The worker running a batch is killed (its container stopped) while the batch is open:
+    the commands it was running for are not left waiting; they run, once."""
+    run = Together(app)
+    run.hold()
+    second_gate = eventlet.event.Event()
+
+    def stuck(uow):
+        register_unit(uow, "u0", "不会提交")
+        second_gate.wait()
+
+    leader = run.spawn("dies#1", stuck)
+    run.spawn("x#1", register_unit, "u1", "财政局")
+    run.spawn("y#1", register_unit, "u2", "民政局")
+    run.gate.send()
+    eventlet.sleep(0.05)    # the held command is done; "dies" now leads the batch of three
+    leader.kill()
+    with eventlet.Timeout(10):   # (without the hand-over they would wait for ever)
+        run.pool.waitall()
+    assert (run.outcomes["x#1"], run.outcomes["y#1"]) == (1, 1)
+    assert "dies#1" not in run.outcomes
+    assert app.store.read_stream("unit-u0") == []
+    assert len(everything(app)) == 2
+
+
 # -- events from other services, exactly once ----------------------------------------------
 
 def received(event_id=None, **data) -> ReceivedEvent:
