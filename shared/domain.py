@@ -7,8 +7,9 @@ applying events, so replaying a stream rebuilds the aggregate exactly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from typing import ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ class Aggregate:
     @classmethod
     def replay(cls, aggregate_id: str, events: Iterable[DomainEvent]):
         aggregate = cls(aggregate_id)
+        appliers = _appliers(cls)
         for event in events:
-            aggregate.apply(event)
+            applier = appliers.get(type(event)) or _applier(cls, type(event))
+            applier(aggregate, event)
             aggregate.version += 1
         aggregate.loaded_version = aggregate.version
         return aggregate
@@ -117,7 +120,7 @@ class Aggregate:
         raise NotImplementedError
 
     def _trigger(self, event: DomainEvent) -> DomainEvent:
-        self.apply(event)
+        (_appliers(type(self)).get(type(event)) or _applier(type(self), type(event)))(self, event)
         self.version += 1
         self._pending.append(event)
         return event
@@ -129,3 +132,27 @@ class Aggregate:
     @property
     def pending(self) -> tuple[DomainEvent, ...]:
         return tuple(self._pending)
+
+
+# `apply` is usually a `functools.singledispatchmethod`, whose `__get__` (Python 3.11) builds and
+# wraps a new function on every call: replaying a stream spent more in that than in applying the
+# events (py-spy, a check-in rush). The function for each (aggregate class, event class) is looked
+# up once here instead, as singledispatch itself would choose it.
+_APPLIERS: dict[type, dict[type, Callable]] = {}
+
+
+def _appliers(cls: type) -> dict[type, Callable]:
+    table = _APPLIERS.get(cls)
+    if table is None:
+        table = _APPLIERS[cls] = {}
+    return table
+
+
+def _applier(cls: type, event_cls: type) -> Callable:
+    method = next(klass.__dict__["apply"] for klass in cls.__mro__ if "apply" in klass.__dict__)
+    if isinstance(method, functools.singledispatchmethod):
+        function = method.dispatcher.dispatch(event_cls)
+    else:
+        function = method
+    _appliers(cls)[event_cls] = function
+    return function

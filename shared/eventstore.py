@@ -114,6 +114,31 @@ class StoredEvent:
         }
 
 
+@dataclass(frozen=True)
+class PublishableEvent:
+    """A stored event as the relay publishes it: what its message's properties need, and its
+    wire body (`StoredEvent.to_wire()` as JSON) made around the stored JSON text of its data and
+    actor, which are never decoded (the relay would only encode them again)."""
+
+    global_position: int
+    event_id: str
+    event_type: str
+    schema_version: int
+    correlation_id: str | None
+    body: bytes
+
+
+def _publishable(row, _dumps=json.dumps) -> PublishableEvent:
+    (position, event_id, stream_id, stream_version, event_type, schema_version, occurred_at,
+     correlation_id, causation_id, actor, data) = row
+    head = _dumps({"event_id": event_id, "event_type": event_type, "schema_version": schema_version,
+                   "stream_id": stream_id, "stream_version": stream_version, "global_position": position,
+                   "occurred_at": occurred_at, "correlation_id": correlation_id, "causation_id": causation_id},
+                  ensure_ascii=False, separators=(",", ":"))
+    body = f'{head[:-1]},"actor":{actor if actor is not None else "null"},"data":{data}}}'
+    return PublishableEvent(position, event_id, event_type, schema_version, correlation_id, body.encode("utf-8"))
+
+
 class ConcurrencyConflict(Exception):
     """The stream moved on since it was read: reload and decide again."""
 
@@ -481,6 +506,14 @@ class EventStore:
                  conn: Connection | None = None) -> list[StoredEvent]:
         """Events after `after_position`, in commit order (which equals position order)."""
         return self._read(self._select_all_after, (after_position, limit), conn)
+
+    def read_all_publishable(self, after_position: int = 0, limit: int = 1000) -> list[PublishableEvent]:
+        """`read_all` for the relay: each event with its wire body ready (see PublishableEvent)."""
+        with self.db.transaction() as conn:
+            with dbapi_cursor(conn, self._select_all_after) as cursor:
+                cursor.execute(self._select_all_after, (after_position, limit))
+                rows = cursor.fetchall()
+        return [_publishable(r) for r in rows]
 
     def _read(self, statement: str, params: tuple, conn: Connection | None) -> list[StoredEvent]:
         if conn is None:

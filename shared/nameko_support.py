@@ -17,6 +17,8 @@ from functools import partial
 from typing import Callable
 
 import amqp.exceptions
+import eventlet
+import eventlet.event
 import kombu
 import kombu.exceptions
 import structlog
@@ -148,9 +150,16 @@ _survive_acks_on_dead_connections()
 class _ReplySender:
     """Sends the RPC replies of this process, without publisher confirms, over one connection
     it keeps (dropped on any error, made again for the next reply). What nameko's `Responder`
-    sends, byte for byte, minus two costs per reply measured in a deadline rush: a new
-    `kombu.Connection` (its URL parsed) to look up a pooled producer, and the reply serialized
-    twice (once to check it can be, once to send it)."""
+    sends, byte for byte, minus the costs measured in a deadline rush:
+
+    - a new `kombu.Connection` (its URL parsed) per reply to look up a pooled producer, and the
+      reply serialized twice (once to check it can be, once to send it);
+    - one socket write per reply. The workers of a batch of commands (`execute_together`) reply
+      one after the other as the batch finishes; their replies go to the socket in one write,
+      made by a greenthread started by the first of them, after the others have had their turn
+      (`eventlet.spawn_n` runs it after the greenthreads already woken). Each `send` returns
+      once the write that carries its reply is done, so a request is still acked only after
+      its reply left the process; a failed write fails every reply it carried."""
 
     _senders: dict = {}
     _guard = threading.Lock()
@@ -168,6 +177,10 @@ class _ReplySender:
         self.amqp_uri, self.ssl, self.login_method = amqp_uri, ssl, login_method
         self._conn = self._producer = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending = bytearray()     # frames of the replies waiting for the next write
+        self._round = None              # the Event the next write sends to its replies' senders
+        self.writes = 0                 # socket writes made (for tests)
 
     def send(self, message, exchange: str, result, exc_info):
         """Returns `(result, exc_info)` as nameko's `Responder.send_response` does."""
@@ -185,14 +198,38 @@ class _ReplySender:
             content_type, encoding, body = dumps({"result": None, "error": error}, serializer)
         reply_to = message.properties["reply_to"]
         try:
-            self._ready().publish(body, exchange=exchange, routing_key=reply_to,
-                                  correlation_id=message.properties.get("correlation_id"),
-                                  content_type=content_type, content_encoding=encoding,
-                                  delivery_mode=PERSISTENT, retry=False)
+            producer = self._ready()
+            producer.publish(body, exchange=exchange, routing_key=reply_to,
+                             correlation_id=message.properties.get("correlation_id"),
+                             content_type=content_type, content_encoding=encoding,
+                             delivery_mode=PERSISTENT, retry=False)   # into self._pending
+            written = self._round
+            if written is None:
+                written = self._round = eventlet.event.Event()
+                eventlet.spawn_n(self._write, written)
+            failure = written.wait()
+            if failure is not None:
+                raise failure
         except BaseException:
             self.close()
             raise
         return result, exc_info
+
+    def _write(self, round_) -> None:
+        with self._write_lock:   # one write at a time on the socket
+            if self._round is round_:
+                self._round = None   # replies from now on go in the next write
+            data, conn = bytes(self._pending), self._conn
+            self._pending.clear()
+            try:
+                if conn is None:
+                    raise amqp.exceptions.RecoverableConnectionError("reply connection closed")
+                conn.connection.transport._baodao_write(data)
+                self.writes += 1
+            except BaseException as exc:  # noqa: BLE001 - every reply of this write failed
+                round_.send(exc)
+            else:
+                round_.send(None)
 
     def _ready(self) -> kombu.Producer:
         with self._lock:
@@ -200,14 +237,22 @@ class _ReplySender:
                 conn = kombu.Connection(self.amqp_uri, heartbeat=0, ssl=self.ssl,
                                         login_method=self.login_method)
                 conn.connect()   # one attempt: while the broker is away, the request is requeued
-                self._producer = kombu.Producer(conn.channel(), auto_declare=False)
+                channel = conn.channel()
+                transport = conn.connection.transport
+                # py-amqp writes a frame by `transport._write(view)` of a buffer it reuses:
+                # publishing now copies the frames into the pending write instead
+                transport._baodao_write, transport._write = transport._write, self._pending.extend
+                self._producer = kombu.Producer(channel, auto_declare=False)
                 self._conn = conn
             return self._producer
 
     def close(self) -> None:
         conn, self._conn, self._producer = self._conn, None, None
+        self._pending.clear()
         if conn is not None:
             try:
+                transport = conn.connection.transport
+                transport._write = transport._baodao_write
                 conn.release()
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import metrics
-from shared.eventstore import EventStore, StoredEvent, kernel_metadata
+from shared.eventstore import EventStore, PublishableEvent, StoredEvent, kernel_metadata
 
 log = structlog.get_logger("baodao.relay")
 
@@ -67,9 +67,12 @@ def event_exchange_name(service: str) -> str:
     return f"{service}.events"
 
 
-def message_for(event: StoredEvent) -> amqp.Message:
+def message_for(event: StoredEvent | PublishableEvent) -> amqp.Message:
     """The AMQP message of a stored event: nameko-compatible JSON body and headers."""
-    body = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if isinstance(event, PublishableEvent):
+        body = event.body
+    else:
+        body = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = {"event_type": event.event_type, "schema_version": event.schema_version}
     if event.correlation_id:
         # nameko turns `nameko.*` headers into the worker's context data.
@@ -245,7 +248,7 @@ class Relay:
         self._nacked = True
 
     # -- publishing -----------------------------------------------------------------------
-    def publish_batch(self, events: list[StoredEvent]) -> int:
+    def publish_batch(self, events: list[StoredEvent] | list[PublishableEvent]) -> int:
         """Publish `events` with a window of outstanding confirms; returns the last position
         such that it and everything before it in the batch is confirmed."""
         self._connect()
@@ -304,7 +307,7 @@ class Relay:
                 self._position = self.checkpoint()
             position = self._position
             while True:
-                events = self.store.read_all(position, limit=self.batch_size)
+                events = self.store.read_all_publishable(position, limit=self.batch_size)
                 if not events:
                     return published
                 # never publish an event a crash of the machine could still take back (SQLite's

@@ -2,7 +2,7 @@
 import kombu
 import pytest
 
-from shared.eventstore import EventStore
+from shared.eventstore import EventStore, NewEvent
 from shared.relay import LeaseLost, Relay
 from tests.messaging.helpers import campaign_event, drain_queue, unique
 
@@ -129,3 +129,22 @@ def test_events_carry_the_nameko_compatible_envelope(database, amqp_uri):
     assert set(body) == {"event_id", "event_type", "schema_version", "stream_id", "stream_version",
                          "global_position", "occurred_at", "correlation_id", "causation_id", "actor", "data"}
     assert headers["nameko.correlation_id"] == "corr-1" and body["stream_version"] == 1
+
+
+def test_the_published_body_is_the_stored_event_on_the_wire(database, amqp_uri):
+    """The relay builds the body around the stored JSON of data and actor without decoding them:
+    what a consumer parses is the stored event's wire form, exactly."""
+    service = unique("relaytest")
+    store = EventStore(database)
+    actor = {"user_id": "u-7", "name": "王五", "role": "社区工作者"}
+    first = campaign_event(1, correlation_id="corr-1")
+    store.append("unit-u1", [NewEvent(first.event_type, first.data, correlation_id="corr-1", causation_id="cmd-1",
+                                      actor=actor)], 0)
+    store.append("unit-u2", [campaign_event(2)], 0)
+    relay = Relay(service, store, amqp_uri)
+    probe = bind_probe(amqp_uri, service)
+    relay.run_once()
+    relay.close()
+    bodies = [body for body, _ in drain_queue(amqp_uri, probe)]
+    assert bodies == [e.to_wire() for e in store.read_all(0)]
+    assert bodies[0]["actor"] == actor and bodies[1]["actor"] is None

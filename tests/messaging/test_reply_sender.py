@@ -81,3 +81,30 @@ def test_a_broken_connection_is_made_again_for_the_next_reply(amqp_uri):
     sender.send(_Request(queue, "c3"), exchange, 3, None)
     sender.close()
     assert [r[3] for r in _received(amqp_uri, queue)] == ["c1", "c3"]
+
+
+def test_replies_sent_together_go_to_the_socket_in_one_write(amqp_uri):
+    """The workers of one batch of commands reply one after the other: one write for all, and
+    each `send` returns only once the write carrying its reply is done."""
+    import eventlet
+
+    queue = _probe(amqp_uri)
+    sender = _ReplySender(amqp_uri)
+    exchange = get_rpc_exchange({}).name
+    sender.send(_Request(queue, "warm-up"), exchange, 0, None)
+    before, seen_after_send = sender.writes, []
+
+    def reply(i):
+        sender.send(_Request(queue, f"c{i}"), exchange, {"n": i}, None)
+        seen_after_send.append(sender.writes)
+
+    pool = eventlet.GreenPool(20)
+    for i in range(20):
+        pool.spawn(reply, i)
+    pool.waitall()
+    sender.close()
+
+    assert sender.writes - before == 1
+    assert seen_after_send == [before + 1] * 20
+    got = _received(amqp_uri, queue)
+    assert sorted(corr for _, _, _, corr, _ in got) == sorted(["warm-up"] + [f"c{i}" for i in range(20)])
