@@ -128,6 +128,7 @@ class UnitOfWork:
         self._aggregates: dict[str, Aggregate] = {}
         self._contexts: dict[str, Context] = {}
         self._sealed: dict[str, list[NewEvent]] = {}
+        self._peeked: dict[str, Aggregate] = {}   # `cached` results, reused by a load that finds no newer events
         self.appended_positions: list[int] = []
 
     def load(self, cls: type[A], aggregate_id: str, context: Context | None = None) -> A:
@@ -147,9 +148,15 @@ class UnitOfWork:
         if stored and self.cache is not None:
             # Read before this unit of work wrote to the stream: committed events only.
             self.cache.put(stream_id, events)
-        aggregate = cls.replay(aggregate_id, events)
+        aggregate = self._rebuilt(cls, aggregate_id, stream_id, events)
         self._aggregates[stream_id] = aggregate
         return aggregate
+
+    def _rebuilt(self, cls: type[A], aggregate_id: str, stream_id: str, events: tuple[DomainEvent, ...]) -> A:
+        peeked = self._peeked.pop(stream_id, None)
+        if peeked is not None and peeked.version == len(events):   # `cached` replayed these already
+            return peeked  # type: ignore[return-value]
+        return cls.replay(aggregate_id, events)
 
     def load_many(self, *wanted: tuple[type[Aggregate], str]) -> list[Aggregate]:
         """`load` for several aggregates (`(cls, aggregate_id)` pairs), reading the new events
@@ -167,7 +174,7 @@ class UnitOfWork:
                 events = known + tuple(self.codec.decode(s) for s in stored) if stored else known
                 if stored and self.cache is not None:
                     self.cache.put(stream_id, events)
-                self._aggregates[stream_id] = cls.replay(aggregate_id, events)
+                self._aggregates[stream_id] = self._rebuilt(cls, aggregate_id, stream_id, events)
         return [self.load(cls, aggregate_id) for cls, aggregate_id in wanted]
 
     def cached(self, cls: type[A], aggregate_id: str) -> A | None:
@@ -177,8 +184,14 @@ class UnitOfWork:
         stream_id = cls.stream_id_for(aggregate_id)
         if stream_id in self._aggregates:
             return self._aggregates[stream_id]  # type: ignore[return-value]
+        if stream_id in self._peeked:
+            return self._peeked[stream_id]  # type: ignore[return-value]
         known = self.cache.get(stream_id) if self.cache is not None else ()
-        return cls.replay(aggregate_id, known) if known else None
+        if not known:
+            return None
+        # kept for a later load that finds no newer events: the caller only reads it
+        aggregate = self._peeked[stream_id] = cls.replay(aggregate_id, known)
+        return aggregate
 
     def preload(self, cls: type[A], aggregate_ids: Iterable[str]) -> None:
         """Load many aggregates with one read of the store (the stream cache is used as in
@@ -289,6 +302,10 @@ class _Waiting:
             self.finish(result)
 
 
+def _nothing(*_args, **_kwargs) -> tuple:
+    return ()
+
+
 class _RunAlone(Exception):
     """Leave the shared transaction: `command` (or, if None, every command) runs on its own."""
 
@@ -368,7 +385,11 @@ class Application:
         raises (a refusal) leaves the batch, which runs again without it, and then runs on its
         own: its outcome is what it would be after the batch committed. A handler run this way
         must decide only from the aggregates it loads through the unit of work (not from read
-        models or its own SQL, which do not see the batch's earlier commands)."""
+        models or its own SQL, which do not see the batch's earlier commands).
+
+        `handler.wants(uow, *args, **kwargs)`, if the handler has it, names the aggregates it
+        will load, as `(cls, aggregate_id)` pairs: the batch reads all of them with one query
+        before running its commands."""
         me = _Waiting(request_key, handler, args, kwargs, context, repeat_possible)
         with self._together_lock:
             self._together.append(me)
@@ -412,6 +433,11 @@ class Application:
                 with self.db.transaction() as conn:
                     uow = UnitOfWork(self.store, self.codec, conn, Context(), self.streams)
                     found = self.replies.find_many(conn, [w.request_key for w in together if w.repeat_possible])
+                    # the aggregates the handlers say they will load, read with one query
+                    wanted = [want for w in together if w.request_key not in found
+                              for want in getattr(w.handler, "wants", _nothing)(uow, *w.args, **w.kwargs)]
+                    if wanted:
+                        uow.load_many(*dict.fromkeys(wanted))
                     for w in together:
                         if w.request_key in found:
                             continue

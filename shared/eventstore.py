@@ -177,6 +177,9 @@ def _tails_sql(n: int, p: str) -> str:
     return f"SELECT {_ROW_COLUMNS} FROM events WHERE {where} ORDER BY stream_id, stream_version"
 
 
+_PG_TAILS_MANY = (f"SELECT {_ROW_COLUMNS} FROM events JOIN unnest(%s::text[], %s::int[]) AS t(tail_stream, tail_after) "
+                  "ON stream_id = tail_stream AND stream_version > tail_after ORDER BY stream_id, stream_version")
+
 _INSERT_COLUMNS = ("event_id, stream_id, stream_version, event_type, schema_version, occurred_at, "
                    "correlation_id, causation_id, actor, data")
 _SQLITE_INSERT = f"INSERT INTO events ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -476,9 +479,14 @@ class EventStore:
         if conn is None:
             with self.db.transaction() as own:
                 return self.read_stream_tails(tails, own)
-        statement = _tails_sql(len(tails), "%s" if self.db.is_postgres else "?")
+        if self.db.is_postgres and len(tails) > 4:
+            # many streams (a batch of commands): one text for any number, not one plan per count
+            statement, params = _PG_TAILS_MANY, ([s for s, _ in tails], [v for _, v in tails])
+        else:
+            statement = _tails_sql(len(tails), "%s" if self.db.is_postgres else "?")
+            params = tuple(x for tail in tails for x in tail)
         with dbapi_cursor(conn, statement) as cursor:
-            cursor.execute(statement, tuple(x for tail in tails for x in tail))
+            cursor.execute(statement, params)
             rows = cursor.fetchall()
         for row in rows:
             out[row[2]].append(_row_to_event(row))

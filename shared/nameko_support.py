@@ -117,20 +117,59 @@ class CommandRpc(Rpc):
 
 
 # -- acks and replies on a connection the broker dropped --------------------------------------
+def _write_soon(transport, write_frames: Callable[[], None]) -> None:
+    """Run `write_frames` (an ack) with what it writes to `transport` held back, and written by a
+    greenthread started now, together with whatever else is held back until it runs: the
+    workers of a batch of commands ack one after the other, and their acks then go to the socket
+    in one write instead of one each. Only for frames that may be late or lost with the process:
+    an ack lost is a redelivery, answered from the stored reply."""
+    held = transport.__dict__.get("_baodao_held")
+    if held is None:
+        held = transport._baodao_held = bytearray()
+    write = transport._write
+    transport._write = held.extend   # py-amqp writes each frame with `_write(view)`
+    try:
+        write_frames()
+    finally:
+        transport._write = write
+    if held and not transport.__dict__.get("_baodao_writer"):
+        transport._baodao_writer = True
+        eventlet.spawn_n(_write_held, transport)
+
+
+def _write_held(transport) -> None:
+    transport._baodao_writer = False
+    data = bytes(transport._baodao_held)
+    transport._baodao_held.clear()
+    try:
+        transport._write(data)
+    except OSError as exc:   # the connection died: the broker redelivers what was not acked
+        log.warning("ack_on_dead_connection", error=repr(exc))
+
+
 def _survive_acks_on_dead_connections() -> None:
     """nameko 2.14.1's QueueConsumer.ack_message and requeue_message ignore a closed connection
     by catching `ConnectionError` — but the name is amqp's (imported over the builtin), so the
     socket's own errors (ConnectionResetError, BrokenPipeError) escape from the worker that
     finished while RabbitMQ restarted, and nameko kills the whole container: the service process
     exits (seen in the fault suite's broker restart). The broker has already taken such a
-    message back (unacked on a dead connection) and redelivers it, so there is nothing to do."""
+    message back (unacked on a dead connection) and redelivers it, so there is nothing to do.
+
+    Acks are also written together (`_write_soon`)."""
     original_ack, original_requeue = QueueConsumer.ack_message, QueueConsumer.requeue_message
     if getattr(original_ack, "_baodao_guarded", False):
         return
 
     def ack_message(self, message):
+        connection = message.channel.connection
+        if not connection:   # the broker has taken the message back already
+            return
+        transport = getattr(connection, "transport", None)
         try:
-            original_ack(self, message)
+            if transport is not None and hasattr(transport, "_write"):
+                _write_soon(transport, message.ack)
+            else:   # not a py-amqp connection
+                message.ack()
         except OSError as exc:
             log.warning("ack_on_dead_connection", error=repr(exc))
 

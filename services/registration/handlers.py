@@ -100,14 +100,18 @@ def issue_letters(uow, unit_id: str, campaign_id: str, member_ids: list[str], to
     return letters
 
 
-def check_in(uow, cmd: dict, checked_in_at: str) -> dict:
-    # The member, the community and the member's unit read with one query: a member's unit never
-    # changes, so the cached member names it; a member not cached yet costs a second read.
+def _check_in_wants(uow, cmd: dict, checked_in_at: str | None = None) -> list:
+    """The member, the community and the member's unit: a member's unit never changes, so the
+    cached member names it; a member not cached yet costs a second read for its unit."""
     seen = uow.cached(Member, cmd["member_id"])
     wanted = [(Member, cmd["member_id"]), (Community, cmd["community_id"])]
     if seen is not None and seen.unit_id:
         wanted.append((Unit, seen.unit_id))
-    member, community = uow.load_many(*wanted)[:2]
+    return wanted
+
+
+def check_in(uow, cmd: dict, checked_in_at: str) -> dict:
+    member, community = uow.load_many(*_check_in_wants(uow, cmd))[:2]
     member.require_exists()
     unit = uow.load(Unit, member.unit_id)
     letter = member.letters.get(cmd["letter_id"])
@@ -119,6 +123,9 @@ def check_in(uow, cmd: dict, checked_in_at: str) -> dict:
                               skills=cmd.get("skills", ()), willingness=cmd.get("willingness", ""),
                               availability=cmd.get("availability", ()))
     return {"member_id": member.id, "community_id": community.id, "card_no": card_no}
+
+
+check_in.wants = _check_in_wants   # a batch of check-ins reads all their aggregates at once
 
 
 # -- deadlines ------------------------------------------------------------------------------

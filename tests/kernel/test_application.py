@@ -442,6 +442,29 @@ def test_a_redelivered_request_in_a_batch_gets_its_stored_reply(app):
     assert len(everything(app)) == 2
 
 
+def test_a_batch_reads_the_aggregates_its_commands_want_with_one_query(app):
+    for i in range(4):
+        app.execute(register_unit, f"u{i}", f"单位{i}")
+    app.streams = type(app.streams)()   # nothing cached: everything comes from the store
+    reads = []
+    tails, one = app.store.read_stream_tails, app.store.read_stream
+    app.store.read_stream_tails = lambda wanted, conn=None: reads.append(len(wanted)) or tails(wanted, conn)
+    app.store.read_stream = lambda *a, **k: reads.append(1) or one(*a, **k)
+
+    def rename(uow, unit_id):
+        unit = uow.load(Unit, unit_id)
+        return unit.name
+
+    rename.wants = lambda uow, unit_id: [(Unit, unit_id), (Unit, "u0")]
+    run = Together(app)
+    run.hold()
+    for i in range(4):
+        run.spawn(f"w-{i}#1", rename, f"u{i}")
+    run.release()
+    assert [run.outcomes[f"w-{i}#1"] for i in range(4)] == [f"单位{i}" for i in range(4)]
+    assert reads == [4]   # u0..u3 at once; no command read on its own
+
+
 def test_a_batch_whose_leader_dies_is_run_by_the_next_caller(app):
     """The worker running a batch is killed (its container stopped) while the batch is open:
     the commands it was running for are not left waiting; they run, once."""

@@ -230,3 +230,16 @@ def test_concurrent_appenders_to_one_stream_exactly_one_wins(store):
     assert stream[1].data == {"writer": winners[0][1]}
     assert stream[1].global_position == winners[0][2][0]
     assert store.max_position() == stream[1].global_position
+
+
+@pytest.mark.parametrize("streams", [2, 7])   # (PostgreSQL reads more than 4 tails in another form)
+def test_read_stream_tails_gives_each_stream_after_its_version(store, streams):
+    for i in range(streams):
+        store.append(f"s-{i}", [ev(n=i * 10 + k) for k in range(i + 1)], 0)
+    store.append("other", [ev(n=-1)], 0)
+    tails = [(f"s-{i}", i // 2) for i in range(streams)] + [("missing", 0)]
+    got = store.read_stream_tails(tails)
+    assert set(got) == {s for s, _ in tails}
+    for stream_id, after in tails:
+        assert [e.to_wire() for e in got[stream_id]] == [e.to_wire() for e in store.read_stream(stream_id, after)]
+    assert sum(len(v) for v in got.values()) == sum(i + 1 - i // 2 for i in range(streams))
