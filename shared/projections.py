@@ -203,8 +203,10 @@ class Projector:
         PostgreSQL table that was never analyzed gets plans for a table of a few rows: nested
         loops over 100,000 members (the district statistics table took seconds). autovacuum
         would analyze them in time, but it may be off or behind; so the projector runs ANALYZE
-        on the projection's tables itself whenever they may have doubled since it last did."""
-        if not self.db.is_postgres or n <= 0:
+        on the projection's tables itself whenever they may have doubled since it last did.
+        SQLite has no autovacuum at all: without statistics the district table by community took
+        twice as long at 100,000 members (0.47 against 0.25 s); its ANALYZE of them takes 0.06 s."""
+        if n <= 0:
             return
         applied = self._applied.get(projection.name, 0) + n
         before = self._analyzed.get(projection.name, 0)
@@ -216,13 +218,15 @@ class Projector:
         self.analyze(projection)
 
     def analyze(self, projection: Projection) -> None:
-        """Refresh the planner's statistics of the projection's tables (PostgreSQL)."""
-        if not self.db.is_postgres:
-            return
-        names = ", ".join(f'"{t.name}"' for t in projection.metadata.sorted_tables)
+        """Refresh the planner's statistics of the projection's tables."""
+        tables = [f'"{t.name}"' for t in projection.metadata.sorted_tables]
         try:
-            with self.db.transaction() as conn:
-                conn.exec_driver_sql(f"ANALYZE {names}")
+            with self.db.transaction(durable=False) as conn:
+                if self.db.is_postgres:
+                    conn.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
+                else:   # SQLite analyzes one table (or everything) at a time
+                    for table in tables:
+                        conn.exec_driver_sql(f"ANALYZE {table}")
         except Exception as exc:  # noqa: BLE001 - statistics are an optimisation, never a failure
             log.warning("projection_analyze_failed", projection=projection.name, error=repr(exc))
             return

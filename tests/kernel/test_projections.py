@@ -325,3 +325,26 @@ def test_insert_many_writes_every_row_and_skips_existing_keys_when_asked(databas
     with pytest.raises(Exception):   # without skip_existing a duplicate key fails, as a plain INSERT does
         with database.transaction() as conn:
             insert_many(conn, event_log, [{"event_id": "e1", "global_position": 1}])
+
+
+def test_the_projector_keeps_the_planner_statistics_of_its_tables_on_sqlite(tmp_path):
+    """SQLite has no autovacuum: the projector analyzes its tables as on PostgreSQL."""
+    sqlite_database = Database(f"sqlite:///{tmp_path / 'service.db'}")
+    store = EventStore(sqlite_database)
+    projector = make_projector(sqlite_database, store, batch_size=50)
+    projector.analyze_after_events = 40
+
+    def statistics() -> list:
+        with sqlite_database.transaction() as conn:
+            known = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar()
+            return conn.exec_driver_sql("SELECT tbl, stat FROM sqlite_stat1 WHERE tbl = 't_unit_counts'").all() \
+                if known else []
+
+    append_units(store, streams=5, per_stream=6)  # 30 events: below the threshold
+    projector.catch_up()
+    assert statistics() == []
+    append_units_after(store, streams=5, first=6, last=8)  # 40 events in all: analyzed
+    projector.catch_up()
+    assert projector._analyzed == {"unit_counts": 40}
+    [(table, stat)] = statistics()
+    assert stat.split()[0] == "5"   # the planner knows the table's size
