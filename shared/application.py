@@ -302,8 +302,16 @@ class _Waiting:
             self.finish(result)
 
 
-def _nothing(*_args, **_kwargs) -> tuple:
-    return ()
+def _wanted(w: _Waiting, uow: "UnitOfWork") -> list:
+    """What `w`'s handler says it will load (`handler.wants`); nothing if it cannot say (the
+    handler then finds out for itself, and raises if the command is bad)."""
+    wants = getattr(w.handler, "wants", None)
+    if wants is None:
+        return []
+    try:
+        return list(wants(uow, *w.args, **w.kwargs))
+    except Exception:  # noqa: BLE001
+        return []
 
 
 class _RunAlone(Exception):
@@ -435,7 +443,7 @@ class Application:
                     found = self.replies.find_many(conn, [w.request_key for w in together if w.repeat_possible])
                     # the aggregates the handlers say they will load, read with one query
                     wanted = [want for w in together if w.request_key not in found
-                              for want in getattr(w.handler, "wants", _nothing)(uow, *w.args, **w.kwargs)]
+                              for want in _wanted(w, uow)]
                     if wanted:
                         uow.load_many(*dict.fromkeys(wanted))
                     for w in together:
@@ -464,6 +472,9 @@ class Application:
                 log.info("command_conflict_retry", stream_id=conflict.stream_id, attempt=attempt, batch=len(together))
                 _back_off(attempt - 1)
                 continue
+            except Exception as exc:  # noqa: BLE001 - the batch itself failed (the database): each on its own
+                log.warning("command_batch_failed", commands=len(together), error=repr(exc))
+                return together + alone
             for w in together:
                 if w in results:
                     log.info("command_executed", handler=getattr(w.handler, "__name__", str(w.handler)),

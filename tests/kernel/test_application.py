@@ -465,6 +465,22 @@ def test_a_batch_reads_the_aggregates_its_commands_want_with_one_query(app):
     assert reads == [4]   # u0..u3 at once; no command read on its own
 
 
+def test_a_command_that_cannot_say_what_it_wants_still_gets_its_own_outcome(app):
+    def register_named(uow, cmd):
+        return register_unit(uow, cmd["unit_id"], cmd["name"])
+
+    register_named.wants = lambda uow, cmd: [(Unit, cmd["unit_id"])]   # KeyError on a bad command
+    run = Together(app)
+    run.hold()
+    run.spawn("ok#1", register_named, {"unit_id": "u1", "name": "财政局"})
+    run.spawn("bad#1", register_named, {"name": "没有编号"})
+    run.spawn("ok#2", register_named, {"unit_id": "u2", "name": "民政局"})
+    run.release()
+    assert (run.outcomes["ok#1"], run.outcomes["ok#2"]) == (1, 1)
+    assert isinstance(run.outcomes["bad#1"], KeyError)
+    assert len(everything(app)) == 2
+
+
 def test_a_batch_whose_leader_dies_is_run_by_the_next_caller(app):
     """The worker running a batch is killed (its container stopped) while the batch is open:
     the commands it was running for are not left waiting; they run, once."""
