@@ -394,25 +394,23 @@ class WorkerApp:
         """Run a command handler in one transaction. In a command (`@command`), each
         transaction's reply is kept under the request's id, so a redelivered request is
         answered, not decided again."""
+        return self._answered_once(self.application.execute_once, handler, *args, **kwargs)
+
+    def execute_together(self, handler: Callable, *args, **kwargs):
+        """`execute`, in one transaction with the same command of other requests arriving
+        meanwhile (`Application.execute_together`): for small commands that come in a rush
+        (check-ins before a deadline). Each keeps its own reply and its own refusals."""
+        return self._answered_once(self.application.execute_together, handler, *args, **kwargs)
+
+    def _answered_once(self, run: Callable, handler: Callable, *args, **kwargs):
         if self.request_id is None:
             return self.application.execute(handler, *args, context=self.context, **kwargs)
         self._transactions += 1
         # the handler's name in the key: a redelivery that takes another path never gets the
         # reply of a different handler
         name = getattr(handler, "__qualname__", "command")[:80]
-        return self.application.execute_once(f"{self.request_id}#{self._transactions}:{name}", handler, *args,
-                                             context=self.context, repeat_possible=self.redelivered, **kwargs)
-
-    def execute_together(self, handler: Callable, *args, **kwargs):
-        """`execute`, in one transaction with the same command of other requests arriving
-        meanwhile (`Application.execute_together`): for small commands that come in a rush
-        (check-ins before a deadline). Each keeps its own reply and its own refusals."""
-        if self.request_id is None:
-            return self.application.execute(handler, *args, context=self.context, **kwargs)
-        self._transactions += 1
-        name = getattr(handler, "__qualname__", "command")[:80]
-        return self.application.execute_together(f"{self.request_id}#{self._transactions}:{name}", handler, *args,
-                                                 context=self.context, repeat_possible=self.redelivered, **kwargs)
+        return run(f"{self.request_id}#{self._transactions}:{name}", handler, *args,
+                   context=self.context, repeat_possible=self.redelivered, **kwargs)
 
     def execute_batch(self, handler: Callable, *args, **kwargs):
         """One transaction of a command that works through batches it chose from fresh state
