@@ -444,7 +444,9 @@ class Application:
                     # the aggregates the handlers say they will load, read with one query
                     wanted = [want for w in together if w.request_key not in found
                               for want in _wanted(w, uow)]
-                    if wanted:
+                    if wanted and not self.db.is_postgres:
+                        # (not on PostgreSQL: one statement for ~50 streams cost its server
+                        # 4.3 ms of CPU per check-in against 1.2 ms for each command's own read)
                         uow.load_many(*dict.fromkeys(wanted))
                     for w in together:
                         if w.request_key in found:
