@@ -413,7 +413,8 @@ def test_a_refused_command_leaves_its_batch_and_is_refused_as_after_it(app):
     run.spawn("a#1", register_unit, "u1", "财政局")
     run.spawn("b#1", register_unit, "u1", "卫健委")
     run.spawn("c#1", register_unit, "u2", "民政局")
-    run.release()
+    # the held command's transaction and the batch's: a refusal before any event costs no re-run
+    assert run.release() == 2
 
     assert run.outcomes["a#1"] == 1 and run.outcomes["c#1"] == 1
     assert isinstance(run.outcomes["b#1"], AlreadyRegistered)
@@ -422,6 +423,41 @@ def test_a_refused_command_leaves_its_batch_and_is_refused_as_after_it(app):
     # no reply kept for the refusal: a redelivery decides afresh (and is refused again)
     with pytest.raises(AlreadyRegistered):
         app.execute_once("b#1", register_unit, "u1", "卫健委")
+
+
+def test_a_command_failing_after_its_events_leaves_the_batch_and_none_of_them_stays(app):
+    """It registered u9, then failed: the batch runs again without it (its event must not stay),
+    and it then runs on its own, failing again, with nothing of it stored."""
+    def register_then_fail(uow):
+        register_unit(uow, "u9", "半途而废")
+        raise ValueError("通讯故障")
+
+    run = Together(app)
+    run.hold()
+    run.spawn("a#1", register_unit, "u1", "财政局")
+    run.spawn("bad#1", register_then_fail)
+    run.spawn("c#1", register_unit, "u2", "民政局")
+    # held, the batch, the batch again without it, then it alone
+    assert run.release() == 4
+    assert (run.outcomes["a#1"], run.outcomes["c#1"]) == (1, 1)
+    assert isinstance(run.outcomes["bad#1"], ValueError)
+    assert app.store.read_stream("unit-u9") == []
+    assert len(everything(app)) == 2
+
+
+def test_a_waiting_command_whose_worker_is_killed_holds_up_nobody(app):
+    """The first in line is killed while it waits (its worker stopped): the next in line leads
+    the next batch instead of waiting for ever for a leader that is gone."""
+    run = Together(app)
+    run.hold()
+    gone = run.spawn("gone#1", register_unit, "u0", "不会执行")
+    run.spawn("x#1", register_unit, "u1", "财政局")
+    run.spawn("y#1", register_unit, "u2", "民政局")
+    gone.kill()
+    with eventlet.Timeout(10):
+        assert run.release() == 2
+    assert (run.outcomes["x#1"], run.outcomes["y#1"]) == (1, 1)
+    assert "gone#1" not in run.outcomes and app.store.read_stream("unit-u0") == []
 
 
 def test_a_redelivered_request_in_a_batch_gets_its_stored_reply(app):
