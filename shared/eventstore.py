@@ -177,12 +177,6 @@ def _tails_sql(n: int, p: str) -> str:
     return f"SELECT {_ROW_COLUMNS} FROM events WHERE {where} ORDER BY stream_id, stream_version"
 
 
-# LATERAL: one index range scan per stream, whatever the planner guesses of the arrays' size (a
-# plain join of the unnest got a parallel scan of the whole table in a 100,000 check-in rush)
-_PG_TAILS_MANY = (f"SELECT {_ROW_COLUMNS} FROM unnest(%s::text[], %s::int[]) AS t(tail_stream, tail_after) "
-                  f"CROSS JOIN LATERAL (SELECT {_ROW_COLUMNS} FROM events WHERE stream_id = t.tail_stream "
-                  "AND stream_version > t.tail_after) AS e ORDER BY stream_id, stream_version")
-
 _INSERT_COLUMNS = ("event_id, stream_id, stream_version, event_type, schema_version, occurred_at, "
                    "correlation_id, causation_id, actor, data")
 _SQLITE_INSERT = f"INSERT INTO events ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -482,14 +476,9 @@ class EventStore:
         if conn is None:
             with self.db.transaction() as own:
                 return self.read_stream_tails(tails, own)
-        if self.db.is_postgres and len(tails) > 4:
-            # many streams (a batch of commands): one text for any number, not one plan per count
-            statement, params = _PG_TAILS_MANY, ([s for s, _ in tails], [v for _, v in tails])
-        else:
-            statement = _tails_sql(len(tails), "%s" if self.db.is_postgres else "?")
-            params = tuple(x for tail in tails for x in tail)
+        statement = _tails_sql(len(tails), "%s" if self.db.is_postgres else "?")
         with dbapi_cursor(conn, statement) as cursor:
-            cursor.execute(statement, params)
+            cursor.execute(statement, tuple(x for tail in tails for x in tail))
             rows = cursor.fetchall()
         for row in rows:
             out[row[2]].append(_row_to_event(row))

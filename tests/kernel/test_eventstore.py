@@ -232,7 +232,7 @@ def test_concurrent_appenders_to_one_stream_exactly_one_wins(store):
     assert store.max_position() == stream[1].global_position
 
 
-@pytest.mark.parametrize("streams", [2, 7])   # (PostgreSQL reads more than 4 tails in another form)
+@pytest.mark.parametrize("streams", [2, 7])
 def test_read_stream_tails_gives_each_stream_after_its_version(store, streams):
     for i in range(streams):
         store.append(f"s-{i}", [ev(n=i * 10 + k) for k in range(i + 1)], 0)
