@@ -236,8 +236,10 @@ class _ReplySender:
             result = None
             content_type, encoding, body = dumps({"result": None, "error": error}, serializer)
         reply_to = message.properties["reply_to"]
+        conn = None
         try:
             producer = self._ready()
+            conn = self._conn
             producer.publish(body, exchange=exchange, routing_key=reply_to,
                              correlation_id=message.properties.get("correlation_id"),
                              content_type=content_type, content_encoding=encoding,
@@ -250,7 +252,7 @@ class _ReplySender:
             if failure is not None:
                 raise failure
         except BaseException:
-            self.close()
+            self.close(conn)
             raise
         return result, exc_info
 
@@ -285,7 +287,12 @@ class _ReplySender:
                 self._conn = conn
             return self._producer
 
-    def close(self) -> None:
+    def close(self, failed=None) -> None:
+        """Drop the connection; with `failed`, only if it is still that one: the senders of a
+        failed write each close it as they wake, after a new connection may already carry the
+        next write's replies."""
+        if failed is not None and self._conn is not failed:
+            return
         conn, self._conn, self._producer = self._conn, None, None
         self._pending.clear()
         if conn is not None:

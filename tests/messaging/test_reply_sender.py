@@ -108,3 +108,21 @@ def test_replies_sent_together_go_to_the_socket_in_one_write(amqp_uri):
     assert seen_after_send == [before + 1] * 20
     got = _received(amqp_uri, queue)
     assert sorted(corr for _, _, _, corr, _ in got) == sorted(["warm-up"] + [f"c{i}" for i in range(20)])
+
+
+def test_closing_a_connection_already_replaced_leaves_the_new_one(amqp_uri):
+    """The senders of a failed write each close its connection as they wake; one waking after a
+    new connection carries the next replies must not drop that one (and those replies)."""
+    queue = _probe(amqp_uri)
+    sender = _ReplySender(amqp_uri)
+    exchange = get_rpc_exchange({}).name
+    sender.send(_Request(queue, "c1"), exchange, 1, None)
+    broken = sender._conn
+    sender.close(broken)
+    sender.send(_Request(queue, "c2"), exchange, 2, None)
+    fresh = sender._conn
+    sender.close(broken)     # a late waker of the failed write
+    assert sender._conn is fresh and fresh is not broken
+    sender.send(_Request(queue, "c3"), exchange, 3, None)
+    sender.close()
+    assert [corr for _, _, _, corr, _ in _received(amqp_uri, queue)] == ["c1", "c2", "c3"]
