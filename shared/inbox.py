@@ -179,14 +179,8 @@ class CommandReplies:
         return True
 
     def record(self, conn: Connection, request_key: str, reply) -> None:
-        with dbapi_cursor(conn, self._record_sql) as cursor:
-            cursor.execute(self._record_sql, (request_key, json.dumps(reply, ensure_ascii=False, default=str),
-                                              utcnow_iso()))
-            recorded = cursor.rowcount == 1
-        if not recorded:
+        if not self.record_many(conn, [(request_key, reply)]):
             raise ReplyRace(request_key)
-        if random.randrange(PRUNE_EVERY) == 0:
-            self.prune(conn, (datetime.now(timezone.utc) - RETENTION).isoformat())
 
     def prune(self, conn: Connection, older_than_iso: str, limit: int = 1000) -> int:
         """Drop up to `limit` replies recorded before `older_than_iso`."""

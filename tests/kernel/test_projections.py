@@ -330,6 +330,13 @@ def test_insert_many_writes_every_row_and_skips_existing_keys_when_asked(databas
 def test_the_projector_keeps_the_planner_statistics_of_its_tables_on_sqlite(tmp_path):
     """SQLite has no autovacuum: the projector analyzes its tables as on PostgreSQL."""
     sqlite_database = Database(f"sqlite:///{tmp_path / 'service.db'}")
+    try:
+        _statistics_kept(sqlite_database)
+    finally:
+        sqlite_database.dispose()
+
+
+def _statistics_kept(sqlite_database) -> None:
     store = EventStore(sqlite_database)
     projector = make_projector(sqlite_database, store, batch_size=50)
     projector.analyze_after_events = 40
