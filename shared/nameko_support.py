@@ -40,7 +40,7 @@ from shared.db import Database, database_for
 from shared.domain import DomainError
 from shared.logging import bind_work, clear_work, configure_logging, logging_configured
 from shared.projections import Projector
-from shared.relay import Relay
+from shared.relay import Relay, frames_held
 
 log = structlog.get_logger("baodao.kernel")
 
@@ -126,12 +126,8 @@ def _write_soon(transport, write_frames: Callable[[], None]) -> None:
     held = transport.__dict__.get("_baodao_held")
     if held is None:
         held = transport._baodao_held = bytearray()
-    write = transport._write
-    transport._write = held.extend   # py-amqp writes each frame with `_write(view)`
-    try:
+    with frames_held(transport, held):
         write_frames()
-    finally:
-        transport._write = write
     if held and not transport.__dict__.get("_baodao_writer"):
         transport._baodao_writer = True
         eventlet.spawn_n(_write_held, transport)
@@ -240,10 +236,11 @@ class _ReplySender:
         try:
             producer = self._ready()
             conn = self._conn
-            producer.publish(body, exchange=exchange, routing_key=reply_to,
-                             correlation_id=message.properties.get("correlation_id"),
-                             content_type=content_type, content_encoding=encoding,
-                             delivery_mode=PERSISTENT, retry=False)   # into self._pending
+            with frames_held(conn.connection.transport, self._pending):
+                producer.publish(body, exchange=exchange, routing_key=reply_to,
+                                 correlation_id=message.properties.get("correlation_id"),
+                                 content_type=content_type, content_encoding=encoding,
+                                 delivery_mode=PERSISTENT, retry=False)
             written = self._round
             if written is None:
                 written = self._round = eventlet.event.Event()
@@ -265,7 +262,7 @@ class _ReplySender:
             try:
                 if conn is None:
                     raise amqp.exceptions.RecoverableConnectionError("reply connection closed")
-                conn.connection.transport._baodao_write(data)
+                conn.connection.transport._write(data)
                 self.writes += 1
             except BaseException as exc:  # noqa: BLE001 - every reply of this write failed
                 round_.send(exc)
@@ -278,12 +275,7 @@ class _ReplySender:
                 conn = kombu.Connection(self.amqp_uri, heartbeat=0, ssl=self.ssl,
                                         login_method=self.login_method)
                 conn.connect()   # one attempt: while the broker is away, the request is requeued
-                channel = conn.channel()
-                transport = conn.connection.transport
-                # py-amqp writes a frame by `transport._write(view)` of a buffer it reuses:
-                # publishing now copies the frames into the pending write instead
-                transport._baodao_write, transport._write = transport._write, self._pending.extend
-                self._producer = kombu.Producer(channel, auto_declare=False)
+                self._producer = kombu.Producer(conn.channel(), auto_declare=False)
                 self._conn = conn
             return self._producer
 
@@ -297,8 +289,6 @@ class _ReplySender:
         self._pending.clear()
         if conn is not None:
             try:
-                transport = conn.connection.transport
-                transport._write = transport._baodao_write
                 conn.release()
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass

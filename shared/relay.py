@@ -18,6 +18,7 @@ import uuid
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import amqp
 import kombu
@@ -96,35 +97,37 @@ class RelayStats:
 
 
 @contextmanager
+def frames_held(transport, held: bytearray) -> Iterator[Callable[[bytes], None]]:
+    """Inside the block, the frames py-amqp writes to `transport` are appended to `held` instead
+    of going to the socket; yields the real write, to send what was held in one go. py-amqp
+    writes each frame with `transport._write(view)` of a buffer it reuses, hence the copy into
+    `held`. The kernel's one place for this: the relay's batches, the RPC replies and the acks of
+    a batch of commands go out in one write each (py-spy, registration service in a deadline
+    rush: one `sendall` per frame was its largest single cost, and each a wake-up of the
+    broker)."""
+    write = transport._write
+    transport._write = held.extend
+    try:
+        yield write
+    finally:
+        transport._write = write
+
+
+@contextmanager
 def _coalesced_writes(transport):
-    """The frames py-amqp writes inside the block go to the socket together, in one write, at
-    each `flush()` and at the end (not on an error: the caller drops the connection). A
-    publish is otherwise one write each, and on a busy host each write costs the publisher a
-    system call and the broker a wake-up (py-spy, registration service in a deadline rush: the
-    relay's socket writes were 8.6 % of its samples). py-amqp hands `_write` a view of a buffer
-    it reuses, hence the copy."""
-    send = transport._write
+    """The frames written inside the block go to the socket together, at each `flush()` and at
+    the end (not on an error: the caller drops the connection)."""
     pending = bytearray()
 
-    def flush():
-        transport._write = send
-        try:
+    with frames_held(transport, pending) as send:
+        def flush():
             if pending:
                 data = bytes(pending)
                 pending.clear()
                 send(data)
-        finally:
-            transport._write = pending.extend
 
-    transport._write = pending.extend
-    try:
         yield flush
-    except BaseException:
-        transport._write = send
-        raise
-    transport._write = send
-    if pending:
-        send(bytes(pending))
+        flush()
 
 
 class Relay:
