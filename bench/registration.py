@@ -18,7 +18,9 @@ greenthreads; then the service is left to settle (relay lag 0, projections caugh
 
 The rush: `--clients` concurrent callers (eventlet greenthreads, one ClusterRpcProxy each,
 spread over `--client-procs` client processes) call `check_in` for every letter, in random
-order. `checkins_per_s` = completed check-ins / wall time of the rush; latencies are per call,
+order. `--client lean` makes the same calls (the same messages, confirms and acks) from
+bench/lean_rpc.py's pipelined py-amqp caller, `--clients` calls in flight at once, so that the
+load generator takes less of the machine's two cores from the service and the broker. `checkins_per_s` = completed check-ins / wall time of the rush; latencies are per call,
 as the client sees them. Then the district statistics table, by unit and by community:
 `district_table_s` is the slower of the first calls after the rush (a query first brings the
 projections up to date, so this is what a user sees right after the rush); the calls after the
@@ -151,6 +153,8 @@ def client_worker() -> int:
     logging.getLogger("amqp").setLevel(logging.ERROR)
     spec = json.loads(sys.stdin.readline())
     letters = spec["letters"]
+    if spec.get("client") == "lean":
+        return lean_client_worker(spec)
     proxies = [ClusterRpcProxy({"AMQP_URI": spec["amqp_uri"]}, timeout=spec["timeout"]).start()
                for _ in range(spec["clients"])]
     for p in proxies:
@@ -193,8 +197,26 @@ def client_worker() -> int:
     return 0
 
 
+def lean_client_worker(spec: dict) -> int:
+    """`--client lean`: the same calls from one pipelined py-amqp caller per process
+    (bench/lean_rpc.py), `clients` of them in flight at once."""
+    from bench.lean_rpc import PipelinedCaller
+
+    caller = PipelinedCaller(spec["amqp_uri"], window=spec["clients"], timeout=spec["timeout"])
+    print("ready", flush=True)
+    sys.stdin.readline()
+    payloads = ({"member_id": m, "letter_id": l, "community_id": c} for m, l, c in spec["letters"])
+    cpu0, t0 = time.process_time(), time.time()
+    latencies, errors = caller.call_all("registration", "check_in", payloads)
+    t1, cpu1 = time.time(), time.process_time()
+    print(json.dumps({"started": t0, "finished": t1, "cpu_s": cpu1 - cpu0, "errors": errors,
+                      "latencies_ms": [round(x, 3) for x in latencies]}), flush=True)
+    caller.close()
+    return 0
+
+
 def rush(amqp_uri: str, letters: list[tuple[str, str, str]], clients: int, procs: int, timeout: float,
-         service_pid: int, py_spy: Path | None) -> dict:
+         service_pid: int, py_spy: Path | None, client: str = "nameko") -> dict:
     procs = max(1, min(procs, clients))
     shares = [letters[i::procs] for i in range(procs)]
     per_proc = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
@@ -203,7 +225,8 @@ def rush(amqp_uri: str, letters: list[tuple[str, str, str]], clients: int, procs
         w = subprocess.Popen([sys.executable, "-m", "bench.registration", "--client-worker"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                              cwd=Path(__file__).resolve().parent.parent)
-        w.stdin.write(json.dumps({"amqp_uri": amqp_uri, "clients": n, "timeout": timeout, "letters": share}) + "\n")
+        w.stdin.write(json.dumps({"amqp_uri": amqp_uri, "clients": n, "timeout": timeout, "letters": share,
+                                  "client": client}) + "\n")
         w.stdin.flush()
         workers.append(w)
     for w in workers:
@@ -395,7 +418,8 @@ def bench_backend(kind: str, args) -> dict:
                 random.Random(args.seed + 1).shuffle(letters)
                 rss_before = proc_status_kb(service.process.pid, "VmRSS")
                 r = rush(amqp_uri, letters, args.clients, args.client_procs, args.timeout, service.process.pid,
-                         Path(f"{args.py_spy}-{kind}.{args.py_spy_format}") if args.py_spy else None)
+                         Path(f"{args.py_spy}-{kind}.{args.py_spy_format}") if args.py_spy else None,
+                         client=args.client)
 
                 with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=args.timeout) as rpc:
                     lag_at_end = {"relay": rpc.registration.health()["relay_lag"], "projection": projection.lag()}
@@ -478,7 +502,7 @@ def service_max_workers() -> int | None:
 def print_table(result: dict) -> None:
     p = result["params"]
     print(f"Registration deadline rush  ({p['members']} check-ins, {p['communities']} communities, "
-          f"{p['units']} units, {p['clients']} clients in {p['client_procs']} process(es))")
+          f"{p['units']} units, {p['clients']} {p['client']} clients in {p['client_procs']} process(es))")
     print()
     print(f"{'database':<10} {'check-ins/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'table s':>8} {'warm s':>7} "
           f"{'RSS MB':>7} {'setup s':>8}")
@@ -506,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--units", type=int, default=500)
     ap.add_argument("--clients", type=int, default=32, help="concurrent callers in the rush")
     ap.add_argument("--client-procs", type=int, default=2, help="client processes the callers are spread over")
+    ap.add_argument("--client", choices=("nameko", "lean"), default="nameko",
+                    help="the rush's callers: nameko's ClusterRpcProxy (default) or bench/lean_rpc.py's "
+                         "pipelined py-amqp caller, which sends the same messages for less client CPU")
     ap.add_argument("--setup-concurrency", type=int, default=8, help="concurrent callers during set-up")
     ap.add_argument("--chunk", type=int, default=200, help="members per enroll_members call")
     ap.add_argument("--timeout", type=float, default=600.0, help="RPC timeout, seconds")
@@ -547,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         result["postgres"] = bench_backend("postgres", args)
     result["params"] = {
         "members": args.members, "communities": args.communities, "units": args.units,
-        "members_per_unit": args.members // args.units, "clients": args.clients,
+        "members_per_unit": args.members // args.units, "clients": args.clients, "client": args.client,
         "client_procs": max(1, min(args.client_procs, args.clients)), "setup_concurrency": args.setup_concurrency,
         "enroll_chunk": args.chunk, "service_env": args.service_env, "service_max_workers": service_max_workers(), "service_log_level": args.service_log_level,
         "targets": TARGET, "quick": args.quick, "cpus": os.cpu_count(), "python": platform.python_version(),
