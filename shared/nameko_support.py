@@ -139,7 +139,8 @@ def _write_held(transport) -> None:
     transport._baodao_held.clear()
     try:
         transport._write(data)
-    except OSError as exc:   # the connection died: the broker redelivers what was not acked
+    except (OSError, amqp.exceptions.ConnectionError) as exc:   # the connection died: the broker
+        # redelivers what was not acked
         log.warning("ack_on_dead_connection", error=repr(exc))
 
 
@@ -166,7 +167,7 @@ def _survive_acks_on_dead_connections() -> None:
                 _write_soon(transport, message.ack)
             else:   # not a py-amqp connection
                 message.ack()
-        except OSError as exc:
+        except (OSError, amqp.exceptions.ConnectionError) as exc:   # nameko itself ignores the latter
             log.warning("ack_on_dead_connection", error=repr(exc))
 
     def requeue_message(self, message):
