@@ -52,6 +52,8 @@ class PipelinedCaller:
     """Calls `<service>.<method>(payload)` for each payload, `window` calls in flight at once."""
 
     def __init__(self, amqp_uri: str, window: int, timeout: float):
+        if window < 1:
+            raise ValueError(f"window must be at least 1 call in flight, not {window}")
         self.window, self.timeout = window, timeout
         self.conn = _connect(amqp_uri)
         self.channel = self.conn.channel()

@@ -187,14 +187,19 @@ def client_worker() -> int:
         pool.spawn(caller, p)
     pool.waitall()
     t1, cpu1 = time.time(), time.process_time()
-    print(json.dumps({"started": t0, "finished": t1, "cpu_s": cpu1 - cpu0, "errors": errors,
-                      "latencies_ms": [round(x, 3) for x in latencies]}), flush=True)
+    _report(t0, t1, cpu1 - cpu0, errors, latencies)
     for p in proxies:
         try:
             p.stop()
         except Exception:  # noqa: BLE001
             pass
     return 0
+
+
+def _report(started: float, finished: float, cpu_s: float, errors: dict, latencies: list[float]) -> None:
+    """A client worker's result: the one JSON line `rush` reads."""
+    print(json.dumps({"started": started, "finished": finished, "cpu_s": cpu_s, "errors": errors,
+                      "latencies_ms": [round(x, 3) for x in latencies]}), flush=True)
 
 
 def lean_client_worker(spec: dict) -> int:
@@ -209,8 +214,7 @@ def lean_client_worker(spec: dict) -> int:
     cpu0, t0 = time.process_time(), time.time()
     latencies, errors = caller.call_all("registration", "check_in", payloads)
     t1, cpu1 = time.time(), time.process_time()
-    print(json.dumps({"started": t0, "finished": t1, "cpu_s": cpu1 - cpu0, "errors": errors,
-                      "latencies_ms": [round(x, 3) for x in latencies]}), flush=True)
+    _report(t0, t1, cpu1 - cpu0, errors, latencies)
     caller.close()
     return 0
 
@@ -552,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-logs", metavar="DIR", help="copy the service logs to DIR")
     ap.add_argument("--keep-data", action="store_true", help="leave the databases in place")
     args = ap.parse_args(argv)
+    for name in ("members", "clients", "client_procs", "setup_concurrency", "chunk"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.quick:
         args.members, args.communities, args.units = 2000, 100, 20
     args.communities = max(1, args.communities)

@@ -8,6 +8,7 @@ import json
 import uuid
 
 import kombu
+import pytest
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -91,3 +92,8 @@ def test_it_publishes_what_the_nameko_proxy_publishes(amqp_uri):
     assert set(ours.headers) == set(theirs.headers) == {"nameko.call_id_stack"}
     assert ours.properties["reply_to"] and ours.properties["correlation_id"]
     assert ours.delivery_info["routing_key"] == theirs.delivery_info["routing_key"] == f"{service}.check_in"
+
+
+def test_a_window_of_no_calls_is_refused_rather_than_waiting_for_ever(amqp_uri):
+    with pytest.raises(ValueError, match="at least 1"):
+        PipelinedCaller(amqp_uri, window=0, timeout=5)
