@@ -76,6 +76,10 @@ class DispatchService(EventSourcedService):
     def on_member_moved(self, event):
         self.app.handle_once(event, handlers.directory_moved, name=DIRECTORY)
 
+    @subscribe("registration", "MemberChangedWorkplace")
+    def on_member_changed_workplace(self, event):
+        self.app.handle_once(event, handlers.directory_workplace_changed, name=DIRECTORY)
+
     @subscribe("registration", "TeamFormed")
     def on_team_formed(self, event):
         self.app.handle_once(event, handlers.directory_team_formed, name=DIRECTORY)

@@ -20,6 +20,12 @@ WEEKEND = ("周六", "周日")
 OFF_HOURS = {**{d: ("晚上",) for d in WEEKDAYS}, **{d: ("上午", "下午", "晚上") for d in WEEKEND}}
 
 
+#: Seed 000 二.2: "新发展、新调入或居住地、工作地发生变化的党员应在1个月内到社区报到" — the changes
+#: that open a one-month obligation to (re-)register, and what the obligation is called.
+OBLIGATION_TITLES = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到",
+                     "workplace_changed": "工作单位变动后重新报到"}
+
+
 def one_month_after(day: date) -> date:
     """The same day next month (the last day of it when that month is shorter)."""
     year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
@@ -195,6 +201,20 @@ class MemberMoved(DomainEvent):
 
 
 @dataclass(frozen=True)
+class MemberChangedWorkplace(DomainEvent):
+    """工作地变动: the member now works for another unit, which takes them on its roster; the
+    registration made with the old unit's letter closes (history kept)."""
+
+    member_id: str
+    from_unit_id: str
+    to_unit_id: str
+    to_unit_name: str
+    position: str
+    closed_card_no: str | None
+    changed_on: str
+
+
+@dataclass(frozen=True)
 class PostClaimed(DomainEvent):
     member_id: str
     community_id: str
@@ -238,7 +258,7 @@ class TeamLeaderElected(DomainEvent):
 EVENTS = (CommunityRegistered, GridAdded, BranchAdded, RegistrationCardIssued, PostPublished, UnitRegistered,
           CampaignOpened, MemberEnrolled, RegistrationObligationOpened, IntroductionLetterIssued, MemberCheckedIn,
           ReceiptReturned, RegistrationOverdue, OverdueReasonRecorded, MemberMoved, PostClaimed, CommitmentMade,
-          TeamFormed, MemberJoinedTeam, TeamLeaderElected)
+          TeamFormed, MemberJoinedTeam, TeamLeaderElected, MemberChangedWorkplace)
 
 
 # -- refusals ------------------------------------------------------------------------------
@@ -518,6 +538,8 @@ class Member(Aggregate):
         self.posts: dict[str, str] = {}  # post id -> community id
         self.commitments = 0
         self.moves = 0
+        self.workplace_changes = 0
+        self.position = ""
 
     # roster ---------------------------------------------------------------------------------
     def enroll(self, *, unit: Unit, residence: Community, name, gender, phone, position="",
@@ -605,8 +627,12 @@ class Member(Aggregate):
 
     # deadlines ----------------------------------------------------------------------------
     def mark_overdue(self, *, unit: Unit, obligation_id: str, today: date) -> bool:
-        """Past the deadline and not registered: overdue (once). Returns whether it was marked."""
-        obligation = self.obligation(unit, obligation_id)
+        """Past the deadline and not registered: overdue (once). Returns whether it was marked.
+        A campaign of a unit the member has left no longer binds them (False)."""
+        try:
+            obligation = self.obligation(unit, obligation_id)
+        except UnknownCampaign:
+            return False
         if obligation_id in self.checked_in or obligation_id in self.overdue or today <= obligation.due_date:
             return False
         self._trigger(RegistrationOverdue(self.id, self.unit_id, obligation_id, obligation.due_date.isoformat(),
@@ -632,6 +658,22 @@ class Member(Aggregate):
                                   moved_on.isoformat()))
         self._trigger(RegistrationObligationOpened(self.id, self.unit_id, obligation_id, "moved",
                                                    one_month_after(moved_on).isoformat(), to.id))
+        return obligation_id
+
+    def change_workplace(self, *, from_unit: Unit, to: Unit, changed_on: date, position: str = "") -> str:
+        """工作地变动 (seed 000 二.2): the member moves to unit `to`, which keeps them on its roster
+        and issues the letter; the registration made with the old unit's letter closes, and the
+        member must register within one month. Returns the new obligation's id."""
+        self.require_exists()
+        to.require_exists()
+        if to.id == self.unit_id:
+            raise InvalidMove(f"{self.name} 同志已在{to.name}工作")
+        obligation_id = f"workplace-{changed_on.isoformat()}-{self.workplace_changes + 1}"
+        self._trigger(MemberChangedWorkplace(self.id, from_unit.id, to.id, to.name, position.strip() or self.position,
+                                             self.card_no, changed_on.isoformat()))
+        self._trigger(RegistrationObligationOpened(self.id, to.id, obligation_id, "workplace_changed",
+                                                   one_month_after(changed_on).isoformat(),
+                                                   self.residence_community_id))
         return obligation_id
 
     # posts, commitments -------------------------------------------------------------------
@@ -669,11 +711,11 @@ class Member(Aggregate):
         self.unit_id, self.name, self.phone = e.unit_id, e.name, e.phone
         self.residence_community_id = e.residence_community_id
         self.skills, self.willingness = list(e.skills), e.willingness
+        self.position = e.position
 
     @apply.register
     def _(self, e: RegistrationObligationOpened) -> None:
-        titles = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到"}
-        self.personal_obligations[e.obligation_id] = Obligation(e.obligation_id, titles[e.kind],
+        self.personal_obligations[e.obligation_id] = Obligation(e.obligation_id, OBLIGATION_TITLES[e.kind],
                                                                 date.fromisoformat(e.due_date))
 
     @apply.register
@@ -709,6 +751,15 @@ class Member(Aggregate):
         self.registered_at, self.card_no = None, None
         self.posts = {}
         self.moves += 1
+
+    @apply.register
+    def _(self, e: MemberChangedWorkplace) -> None:
+        self.unit_id, self.position = e.to_unit_id, e.position
+        self.registered_at, self.card_no = None, None
+        self.posts = {}
+        for letter in self.letters.values():   # the old unit's letters no longer introduce the member
+            letter.superseded = True
+        self.workplace_changes += 1
 
     @apply.register
     def _(self, e: PostClaimed) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     select, union, update,
 )
 
+from services.registration.domain import OBLIGATION_TITLES
 from shared.privacy import mask_phone
 from shared.projections import Projection, execute_many
 
@@ -155,7 +156,6 @@ team_members = Table(
     Column("joined_position", Integer, nullable=False),
 )
 
-OBLIGATION_TITLES = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到"}
 
 # A deadline rush applies thousands of check-ins: the projection buffers their row changes
 # during a batch and writes them at its end, one statement run for many rows (execute_many),
@@ -283,6 +283,22 @@ class RegistrationProjection(Projection):
                                                           community_id=d["from_community_id"],
                                                           card_no=d["closed_card_no"], event="closed_by_move",
                                                           at=event.occurred_at))
+
+    def when_MemberChangedWorkplace(self, conn, event, d) -> None:
+        """The member is on the new unit's roster; the old unit's open obligations no longer
+        bind them (the one-month obligation that follows does)."""
+        closed_at = conn.execute(select(members.c.registered_community_id)
+                                 .where(members.c.member_id == d["member_id"])).scalar()
+        if closed_at is not None:
+            conn.execute(registration_history.insert().values(
+                member_id=d["member_id"], community_id=closed_at, card_no=d["closed_card_no"],
+                event="closed_by_workplace_change", at=event.occurred_at))
+        conn.execute(update(members).where(members.c.member_id == d["member_id"]).values(
+            unit_id=d["to_unit_id"], position=d["position"], registered_community_id=None, card_no=None,
+            grid_id=None, branch_id=None, checked_in_at=None))
+        conn.execute(obligations.delete().where(obligations.c.member_id == d["member_id"])
+                     .where(obligations.c.unit_id == d["from_unit_id"]).where(obligations.c.card_no.is_(None)))
+        conn.execute(post_claims.delete().where(post_claims.c.member_id == d["member_id"]))
 
     def when_PostPublished(self, conn, event, d) -> None:
         conn.execute(posts.insert().values(community_id=d["community_id"], post_id=d["post_id"], title=d["title"],

@@ -119,6 +119,13 @@ class MoveMemberSchema(Schema):
     moved_on = fields.Date(required=True, validate=IN_CENTURY)
 
 
+class ChangeWorkplaceSchema(Schema):
+    member_id = fields.String(required=True)
+    to_unit_id = fields.String(required=True, validate=ID)
+    changed_on = fields.Date(required=True, validate=IN_CENTURY)
+    position = fields.String(load_default="", validate=validate.Length(max=100))
+
+
 class PublishPostSchema(Schema):
     community_id = fields.String(required=True, validate=ID)
     post_id = fields.String(required=True, validate=ID)

@@ -131,6 +131,10 @@ class RegistrationService(EventSourcedService):
     def move_member(self, cmd):
         return self.app.execute(handlers.move_member, cmd)
 
+    @command(schemas.ChangeWorkplaceSchema)
+    def change_workplace(self, cmd):
+        return self.app.execute(handlers.change_workplace, cmd)
+
     @rpc
     def mark_overdue(self, as_of=None):
         """Mark every member past a deadline and unregistered as overdue (idempotent)."""

@@ -103,6 +103,61 @@ def test_a_move_closes_the_old_registration_and_opens_the_obligation_at_the_new_
     assert reg.query(readmodels.member_view, member_id)["registered_community_id"] == "yg"
 
 
+def test_a_change_of_workplace_opens_the_one_month_obligation_with_the_new_unit(reg):
+    """Seed 000 二.2: "新发展、新调入或居住地、工作地发生变化的党员应在1个月内到社区报到。" A member
+    whose workplace changes (old and new unit recorded) goes on the new unit's roster, the
+    registration made with the old unit's letter closes, and the new unit issues the letter."""
+    reg.unit("yy", "市第一人民医院")
+    member_id, card = reg.registered_member("czj", "13800000001", community="xf", name="李梅")
+    changed = reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "yy",
+                                                 "changed_on": date(2026, 12, 10), "position": "护士长"})
+    assert changed["unit_id"] == "yy"
+    [event] = [e for e in reg.app.store.read_stream(f"member-{member_id}") if e.event_type == "MemberChangedWorkplace"]
+    data = reg.app.codec.decode(event).to_data()
+    assert (data["from_unit_id"], data["to_unit_id"], data["closed_card_no"]) == ("czj", "yy", card)
+    view = reg.query(readmodels.member_view, member_id)
+    assert (view["unit_id"], view["position"], view["registered_community_id"]) == ("yy", "护士长", None)
+    obligations = {o["obligation_id"]: o for o in view["obligations"]}
+    assert obligations[changed["obligation_id"]]["due_date"] == "2027-01-10"
+    assert obligations[changed["obligation_id"]]["title"] == "工作单位变动后重新报到"
+    assert view["history"][-1]["event"] == "closed_by_workplace_change"
+    # the old unit's statistics no longer count the member; the new unit's count them unregistered
+    by_unit = {r["id"]: r for r in reg.query(readmodels.statistics, "unit")["rows"]}
+    assert "czj" not in by_unit and (by_unit["yy"]["members"], by_unit["yy"]["registered"]) == (1, 0)
+    with unchanged(reg), pytest.raises(domain.InvalidMove):
+        reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "yy",
+                                           "changed_on": date(2026, 12, 11)})
+    letter = reg.letter(member_id, campaign=changed["obligation_id"])
+    assert reg.check_in(member_id, letter)["card_no"] == "XF-00002"
+    view = reg.query(readmodels.member_view, member_id)
+    assert (view["unit_id"], view["registered_community_id"]) == ("yy", "xf")
+
+
+def test_a_member_who_changed_workplace_and_never_registered_is_overdue_at_the_new_unit(reg):
+    """Seed 000 二.2: "……工作地发生变化的党员应在1个月内到社区报到"; "规定时间内未报到的,单位要查明原因,
+    督促其尽快报到" — past the month the member is on the new unit's overdue list, and the old
+    unit's campaign, which no longer binds them, is not."""
+    reg.unit("yy", "市第一人民医院")
+    member_id = reg.enroll("czj", "13800000001", name="王强")["member_id"]   # never registered in czj's campaign
+    old_letter = reg.letter(member_id)
+    changed = reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "yy",
+                                                 "changed_on": date(2026, 12, 20)})
+    with unchanged(reg), pytest.raises(InvalidLetter):            # the old unit's letter introduces no one now
+        reg.check_in(member_id, old_letter)
+    assert scan(reg, date(2027, 1, 20)) == 0                  # the month runs to 2027-01-20 inclusive
+    assert reg.query(readmodels.overdue_members, "czj") == []
+    assert scan(reg, date(2027, 1, 21)) == 1
+    assert reg.query(readmodels.overdue_candidates, "2027-02-01") == []
+    [overdue] = reg.query(readmodels.overdue_members, "yy")
+    assert (overdue["name"], overdue["obligation_id"]) == ("王强", changed["obligation_id"])
+    assert reg.query(readmodels.overdue_members, "czj") == []
+    [row] = reg.query(readmodels.statistics, "unit", unit_id="yy")["rows"]
+    assert (row["members"], row["registered"], row["overdue"]) == (1, 0, 1)
+    with unchanged(reg), pytest.raises(domain.UnknownUnit):
+        reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "nowhere",
+                                           "changed_on": date(2027, 1, 2)})
+
+
 # -- overdue --------------------------------------------------------------------------------
 def scan(reg, day):
     candidates = reg.query(readmodels.overdue_candidates, day.isoformat())
@@ -207,6 +262,9 @@ def test_the_registration_read_models_rebuild_to_the_same_rows(reg):
     reg.enroll("czj", "13800000002")
     reg.do(handlers.move_member, {"member_id": member_id, "to_community_id": "yg", "moved_on": date(2026, 12, 1)})
     reg.do(handlers.form_team, {"team_id": "t1", "community_id": "xf", "name": "队", "basis": "地缘", "service": "巡逻"})
+    reg.unit("yy", "市第一人民医院")
+    changer, _ = reg.registered_member("czj", "13800000003")
+    reg.do(handlers.change_workplace, {"member_id": changer, "to_unit_id": "yy", "changed_on": date(2026, 12, 5)})
     scan(reg, date(2027, 1, 2))
     live = reg.query(readmodels.all_rows)
     reg.projector.rebuild("registration")

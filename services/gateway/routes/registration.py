@@ -156,6 +156,16 @@ def move_member(call, member_id):
     return call.call("registration", "move_member", with_path(call, s.MoveMemberSchema, member_id=member_id))
 
 
+@routes.route(f"{V1}/members/<member_id>/workplace-changes", "POST",
+              summary="工作单位变动（转入新单位名册，须一个月内重新报到）", roles=UNIT_ROLES + ("member",),
+              body=s.ChangeWorkplaceSchema)
+def change_workplace(call, member_id):
+    member_in_scope(call, member_id, UNIT_ROLES + ("member",))
+    body = with_path(call, s.ChangeWorkplaceSchema, member_id=member_id)
+    call.places.unit(body["to_unit_id"])
+    return call.call("registration", "change_workplace", body)
+
+
 @routes.route(f"{V1}/members/<member_id>/card.pdf", summary="报到登记卡（PDF）",
               roles=STAFF + ("unit_secretary", "member"), responses={200: "application/pdf"})
 def card_pdf(call, member_id):
