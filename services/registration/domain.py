@@ -96,9 +96,10 @@ class CampaignOpened(DomainEvent):
 
 @dataclass(frozen=True)
 class MemberEnrolled(DomainEvent):
-    """On the unit's roster of in-service members (在职党员名册)."""
+    """On the unit's roster of in-service members (在职党员名册), with what seed 002 asks a unit to
+    know of each ("四个清": 基本情况、工作单位、职务专长、兴趣爱好)."""
 
-    schema_version = 2
+    schema_version = 3
 
     member_id: str
     unit_id: str
@@ -114,6 +115,7 @@ class MemberEnrolled(DomainEvent):
     willingness: str = ""
     joined_reason: str = "roster"
     joined_on: str | None = None
+    interests: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -544,7 +546,7 @@ class Member(Aggregate):
     # roster ---------------------------------------------------------------------------------
     def enroll(self, *, unit: Unit, residence: Community, name, gender, phone, position="",
                probationary=False, leading_cadre=False, skills=(), age=None, willingness="",
-               joined_reason="roster", joined_on: date | None = None) -> bool:
+               joined_reason="roster", joined_on: date | None = None, interests=()) -> bool:
         """Put the member on the unit's roster; enrolling the same person again changes nothing.
         Newly admitted and transferred-in members must register within one month."""
         unit.require_exists()
@@ -553,7 +555,8 @@ class Member(Aggregate):
             return False
         self._trigger(MemberEnrolled(self.id, unit.id, name, gender, phone, position, residence.id,
                                      bool(probationary), bool(leading_cadre), list(skills), age, willingness,
-                                     joined_reason, joined_on.isoformat() if joined_on else None))
+                                     joined_reason, joined_on.isoformat() if joined_on else None,
+                                     [i for i in interests if i]))
         if joined_reason in ("newly_admitted", "transferred_in"):
             if joined_on is None:
                 raise InvalidMove("新入党或转入的党员须填写日期")

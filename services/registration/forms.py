@@ -7,7 +7,8 @@ them over.
 - ``introduction_letter_pdf`` — 在职党员报到介绍信, with the tear-off 回执 below a cut line.
 - ``receipt_pdf`` — 在职党员报到介绍信（回执）, filled by the community after check-in.
 - ``registration_card_pdf`` — 社区在职党员报到登记卡 (phone masked unless ``show_phone``).
-- ``statistics_xlsx`` — 在职党员报到情况统计表.
+- ``statistics_xlsx`` — 在职党员报到情况统计表 (with leading cadres, and the overdue members).
+- ``roster_xlsx`` — 在职党员名册 ("四个清"), in the import's columns (it can be imported again).
 - ``mask_phone`` / ``mask_id_number`` — what a printed form shows of personal numbers.
 
 Chinese text uses reportlab's built-in CID font STSong-Light (Adobe-GB1; not embedded, so no
@@ -31,13 +32,14 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from shared.privacy import mask_id_number, mask_phone  # noqa: F401 - re-exported
+from shared.spreadsheet import safe_cell
 from reportlab.platypus import (
     Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle,
     XPreformatted,
 )
 
 __all__ = [
-    "introduction_letter_pdf", "receipt_pdf", "registration_card_pdf", "statistics_xlsx",
+    "introduction_letter_pdf", "receipt_pdf", "registration_card_pdf", "statistics_xlsx", "roster_xlsx",
     "mask_phone", "mask_id_number", "chinese_date",
 ]
 
@@ -366,7 +368,9 @@ def registration_card_pdf(card: dict) -> bytes:
 
 
 # -- 4. 统计表 --------------------------------------------------------------------------------
-STAT_HEADERS = ("序号", "名称", "在职党员总数", "已报到", "未报到", "报到率", "逾期未报到原因")
+STAT_HEADERS = ("序号", "名称", "在职党员总数", "已报到", "未报到", "报到率", "党员领导干部", "其中已报到",
+                "逾期未报到原因")
+OVERDUE_HEADERS = ("序号", "姓名", "党员领导干部", "工作单位", "居住社区", "报到要求", "截止日期", "原因", "说明")
 
 
 def _reasons_text(reasons, overdue=None) -> str:
@@ -386,17 +390,22 @@ def _rate(registered, members, given=None) -> float:
     return (registered / members) if members else 0.0
 
 
-def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict, generated_at: str) -> bytes:
+def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict, generated_at: str,
+                    overdue: list[dict] | None = None) -> bytes:
     """在职党员报到情况统计表 (seed 002 form 4) as an xlsx workbook.
 
     ``rows``: dicts with name, members, registered, overdue, rate (0..1; computed if missing),
-    overdue_reasons (reason → count). The 未报到 column is members − registered; the reasons
+    overdue_reasons (reason → count), leading_cadres ({members, registered}: 党员领导干部, seed
+    000 四.2 坚持领导带头; zero if missing). The 未报到 column is members − registered; the reasons
     column lists overdue_reasons and, if ``overdue`` exceeds their sum, '未说明 k'.
+    ``overdue``: the overdue members (``readmodels.overdue_list``), written on a second sheet,
+    逾期未报到名单, leading cadres first.
     ``totals``: members, registered (both required: they fill the 注 line), overdue, rate and
     overdue_reasons optional (summed over ``rows`` when missing). ``scope_label`` names what the
     table covers (a unit, community, street or district); ``generated_at`` is printed at the foot.
     """
 
+    overdue_rows = overdue   # (the name is reused below for each row's count)
     wb = Workbook()
     ws = wb.active
     ws.title = "报到情况统计表"
@@ -444,8 +453,12 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
     r = header_row
     sums = {"members": 0, "registered": 0, "overdue": 0}
     reason_sums: dict = {}
+    lead_sums = {"members": 0, "registered": 0}
     for i, row in enumerate(rows, start=1):
         r += 1
+        lead = row.get("leading_cadres") or {}
+        lead_sums["members"] += int(lead.get("members") or 0)
+        lead_sums["registered"] += int(lead.get("registered") or 0)
         members = int(row.get("members") or 0)
         registered = int(row.get("registered") or 0)
         overdue = int(row.get("overdue") or 0)
@@ -454,24 +467,27 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
         sums["overdue"] += overdue
         for k, v in (row.get("overdue_reasons") or {}).items():
             reason_sums[k] = reason_sums.get(k, 0) + int(v or 0)
-        write_row(r, [i, _text(row.get("name")), members, registered, members - registered,
-                      _rate(registered, members, row.get("rate")),
-                      _reasons_text(row.get("overdue_reasons"), overdue)])
+        write_row(r, [i, safe_cell(_text(row.get("name"))), members, registered, members - registered,
+                      _rate(registered, members, row.get("rate")), int(lead.get("members") or 0),
+                      int(lead.get("registered") or 0), safe_cell(_reasons_text(row.get("overdue_reasons"), overdue))])
 
     t_members = int(totals.get("members", sums["members"]) or 0)
     t_registered = int(totals.get("registered", sums["registered"]) or 0)
     t_overdue = int(totals.get("overdue", sums["overdue"]) or 0)
     t_reasons = totals.get("overdue_reasons", reason_sums)
+    t_lead = {**lead_sums, **(totals.get("leading_cadres") or {})}
     r += 1
     total_row = r
     write_row(r, ["合计", "", t_members, t_registered, t_members - t_registered,
-                  _rate(t_registered, t_members, totals.get("rate")), _reasons_text(t_reasons, t_overdue)],
+                  _rate(t_registered, t_members, totals.get("rate")), int(t_lead["members"]),
+                  int(t_lead["registered"]), safe_cell(_reasons_text(t_reasons, t_overdue))],
               bold=True)
     ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
 
     r += 1
     ws.merge_cells(f"A{r}:{last}{r}")
-    ws[f"A{r}"] = f"注：本单位共有在职党员 {t_members} 名，到社区报到党员 {t_registered} 名"
+    ws[f"A{r}"] = (f"注：本单位共有在职党员 {t_members} 名，到社区报到党员 {t_registered} 名；"
+                   f"其中党员领导干部 {int(t_lead['members'])} 名，到社区报到 {int(t_lead['registered'])} 名")
     ws[f"A{r}"].font = Font(name=font, size=11)
     ws[f"A{r}"].alignment = Alignment(horizontal="left", vertical="center")
     ws.row_dimensions[r].height = 22
@@ -481,7 +497,7 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
     ws[f"A{r}"].font = Font(name=font, size=9, color="666666")
     ws[f"A{r}"].alignment = Alignment(horizontal="right", vertical="center")
 
-    for col, w in zip("ABCDEFG", (7, 28, 14, 10, 10, 10, 36)):
+    for col, w in zip("ABCDEFGHI", (7, 28, 14, 10, 10, 10, 13, 11, 36)):
         ws.column_dimensions[col].width = w
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     ws.print_title_rows = f"{header_row}:{header_row}"
@@ -492,6 +508,72 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_options.horizontalCentered = True
 
+    if overdue_rows is not None:
+        _overdue_sheet(wb.create_sheet("逾期未报到名单"), scope_label, overdue_rows, border, centre, left, font)
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _overdue_sheet(ws, scope_label: str, overdue: list[dict], border, centre, left, font) -> None:
+    """Who is overdue, leading cadres first (as ``overdue_list`` orders them)."""
+    last = get_column_letter(len(OVERDUE_HEADERS))
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"] = f"逾期未报到党员名单（{scope_label}）"
+    ws["A1"].font = Font(name=font, size=14, bold=True)
+    ws["A1"].alignment = centre
+    for c, h in enumerate(OVERDUE_HEADERS, start=1):
+        cell = ws.cell(row=2, column=c, value=h)
+        cell.font = Font(name=font, size=11, bold=True)
+        cell.alignment = centre
+        cell.border = border
+        cell.fill = PatternFill("solid", fgColor="EDEDED")
+    for i, m in enumerate(overdue, start=1):
+        values = [i, m.get("name"), "是" if m.get("leading_cadre") else "否", m.get("unit_name"),
+                  m.get("community_name"), m.get("title"), m.get("due_date"), m.get("reason") or "未填写原因",
+                  m.get("note") or ""]
+        for c, v in enumerate(values, start=1):
+            cell = ws.cell(row=i + 2, column=c, value=safe_cell(v))
+            cell.font = Font(name=font, size=11, bold=bool(m.get("leading_cadre")) and c == 3)
+            cell.border = border
+            cell.alignment = left if c in (2, 4, 5, 6, 9) else centre
+    for col, w in zip("ABCDEFGHI", (7, 12, 12, 24, 16, 22, 12, 12, 24)):
+        ws.column_dimensions[col].width = w
+    ws.freeze_panes = "A3"
+
+
+# -- 5. 名册 ----------------------------------------------------------------------------------
+def roster_xlsx(unit_name: str, rows: list[dict], generated_at: str) -> bytes:
+    """在职党员名册: the unit's roster as seed 002 asks a unit to know it ("四个清": 基本情况、工作
+    单位、职务专长、兴趣爱好), in the columns the import reads (so the file can be edited and
+    imported again), then 报到情况 and 登记卡编号. Cells are written with ``safe_cell``.
+
+    ``rows``: ``readmodels.roster_export`` rows (name, gender, age, position, phone, skills,
+    willingness, residence_community, status, leading_cadre, interests, registered, card_no).
+    """
+    from services.registration.roster_import import COLUMNS
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "名册"
+    headers = list(COLUMNS.values()) + ["报到情况", "登记卡编号"]
+    ws.append([safe_cell(f"{unit_name}在职党员名册")])
+    ws["A1"].font = Font(name="宋体", size=14, bold=True)
+    ws.append(headers)
+    for cell in ws[2]:
+        cell.font = Font(name="宋体", size=11, bold=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.fill = PatternFill("solid", fgColor="EDEDED")
+    for row in rows:
+        values = [_text(row.get(key)) if key in ("skills", "interests") else row.get(key) for key in COLUMNS]
+        values += ["已报到" if row.get("registered") else "未报到", row.get("card_no") or ""]
+        ws.append([safe_cell(v) for v in values])
+    for col in range(1, len(headers) + 1):
+        ws.column_dimensions[get_column_letter(col)].width = 14
+    ws.append([])
+    ws.append([f"生成时间：{generated_at}"])
+    ws.freeze_panes = "A3"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

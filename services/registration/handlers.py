@@ -58,7 +58,8 @@ def enroll_member(uow, cmd: dict) -> dict:
                             probationary=cmd.get("probationary", False),
                             leading_cadre=cmd.get("leading_cadre", False), skills=cmd.get("skills", ()),
                             age=cmd.get("age"), willingness=cmd.get("willingness", ""),
-                            joined_reason=cmd.get("joined_reason", "roster"), joined_on=cmd.get("joined_on"))
+                            joined_reason=cmd.get("joined_reason", "roster"), joined_on=cmd.get("joined_on"),
+                            interests=cmd.get("interests", ()))
     return {"member_id": member.id, "created": created}
 
 

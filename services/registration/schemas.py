@@ -68,6 +68,8 @@ class EnrollMemberSchema(Schema):
     willingness = fields.String(load_default="")
     joined_reason = fields.String(load_default="roster", validate=validate.OneOf(JOIN_REASONS))
     joined_on = fields.Date(load_default=None, allow_none=True, validate=JOINED_ON)
+    interests = fields.List(fields.String(validate=validate.Length(min=1, max=50)), load_default=list,
+                            validate=validate.Length(max=20, error="兴趣爱好最多 20 项"))
 
     @validates_schema
     def _joined_on_needed(self, data, **kwargs):
@@ -172,3 +174,11 @@ class StatisticsQuerySchema(Schema):
     street_id = fields.String(load_default=None)
     community_id = fields.String(load_default=None)
     unit_id = fields.String(load_default=None)
+
+
+class OverdueQuerySchema(Schema):
+    district_id = fields.String(load_default=None)
+    street_id = fields.String(load_default=None)
+    community_id = fields.String(load_default=None)
+    unit_id = fields.String(load_default=None)
+    leading_cadres_only = fields.Boolean(load_default=False)

@@ -68,9 +68,15 @@ def _enrolled_v1_to_v2(data: dict) -> dict:
     return data
 
 
-@event_contract(SOURCE, version=2, upcasters={1: _enrolled_v1_to_v2})
+def _enrolled_v2_to_v3(data: dict) -> dict:
+    data.setdefault("interests", [])
+    return data
+
+
+@event_contract(SOURCE, version=3, upcasters={1: _enrolled_v1_to_v2, 2: _enrolled_v2_to_v3})
 class MemberEnrolledSchema(Schema):
-    """v2 added age, willingness (服务意愿) and why and when the member joined the roster."""
+    """v2 added age, willingness (服务意愿) and why and when the member joined the roster; v3 the
+    interests (兴趣爱好, seed 002's "四个清")."""
 
     member_id = fields.String(required=True)
     unit_id = fields.String(required=True)
@@ -86,6 +92,7 @@ class MemberEnrolledSchema(Schema):
     willingness = fields.String(load_default="")
     joined_reason = fields.String(required=True, validate=validate.OneOf(JOIN_REASONS))
     joined_on = IsoDate(allow_none=True, load_default=None)
+    interests = fields.List(fields.String(), required=True)
 
 
 @event_contract(SOURCE)

@@ -158,6 +158,18 @@ def test_a_member_who_changed_workplace_and_never_registered_is_overdue_at_the_n
                                            "changed_on": date(2027, 1, 2)})
 
 
+def test_the_roster_keeps_shows_and_exports_the_members_interests(reg):
+    """Seed 002 六.1: "做到在职党员基本情况、工作单位、职务专长、兴趣爱好'四个清',建立详细的在职党员
+    名册" — 兴趣爱好 is stored with the roster, shown and exported."""
+    member_id = reg.enroll("czj", "13800000001", name="张三", interests=["书法", "摄影"])["member_id"]
+    reg.enroll("czj", "13800000002", name="李四")
+    assert reg.query(readmodels.member_view, member_id)["interests"] == ["书法", "摄影"]
+    assert [m["interests"] for m in reg.query(readmodels.roster, "czj")["items"]] == [["书法", "摄影"], []]
+    exported = reg.query(readmodels.roster_export, "czj")
+    assert [(r["name"], r["interests"], r["residence_community"]) for r in exported] == [
+        ("张三", ["书法", "摄影"], "幸福社区"), ("李四", [], "幸福社区")]
+
+
 # -- overdue --------------------------------------------------------------------------------
 def scan(reg, day):
     candidates = reg.query(readmodels.overdue_candidates, day.isoformat())
@@ -246,7 +258,8 @@ def test_statistics_by_unit_community_street_and_district(reg):
     by_unit = reg.query(readmodels.statistics, "unit")
     assert [(r["name"], r["members"], r["registered"]) for r in by_unit["rows"]] == [("市财政局", 3, 2),
                                                                                      ("市第一人民医院", 1, 1)]
-    assert by_unit["totals"] == {"members": 4, "registered": 3, "overdue": 0, "rate": 0.75}
+    assert by_unit["totals"] == {"members": 4, "registered": 3, "overdue": 0, "rate": 0.75,
+                                 "leading_cadres": {"members": 0, "registered": 0, "overdue": 0}}
     by_district = reg.query(readmodels.statistics, "district")
     assert [(r["name"], r["members"], r["registered"]) for r in by_district["rows"]] == [("东区", 2, 1),
                                                                                          ("西区", 2, 2)]
@@ -255,6 +268,37 @@ def test_statistics_by_unit_community_street_and_district(reg):
     by_community = reg.query(readmodels.statistics, "community", district_id="xq")
     assert [(r["id"], r["registered"]) for r in by_community["rows"]] == [("xf", 1), ("yg", 1)]
     assert reg.query(readmodels.statistics, "unit", unit_id="yy")["totals"]["members"] == 1
+
+
+def test_the_statistics_and_the_overdue_list_show_leading_cadres_first(reg):
+    """Seed 000 四.2 坚持领导带头: "各单位党员领导干部要充分发挥表率作用,带头到社区报到"; seed 002
+    七.1: "党员领导干部要率先垂范". The table counts leading cadres apart (registered / total,
+    overdue) per unit and per community, street and district, and the overdue list names the
+    leading cadres who are overdue, first."""
+    reg.unit("yy", "市第一人民医院")
+    reg.campaign("yy")
+    leader = reg.enroll("czj", "13800000001", name="局长甲", community="xf", leading_cadre=True)["member_id"]
+    reg.check_in(leader, reg.letter(leader))
+    late_leader = reg.enroll("czj", "13800000002", name="副局长乙", community="yg", leading_cadre=True)["member_id"]
+    reg.enroll("czj", "13800000003", name="科员丙", community="xf")
+    reg.enroll("yy", "13800000004", name="院长丁", community="dq", leading_cadre=True)
+    assert scan(reg, date(2027, 1, 1)) == 3
+    by_unit = {r["id"]: r for r in reg.query(readmodels.statistics, "unit")["rows"]}
+    assert by_unit["czj"]["leading_cadres"] == {"members": 2, "registered": 1, "overdue": 1}
+    assert by_unit["yy"]["leading_cadres"] == {"members": 1, "registered": 0, "overdue": 1}
+    by_community = {r["id"]: r["leading_cadres"] for r in reg.query(readmodels.statistics, "community")["rows"]}
+    assert by_community == {"xf": {"members": 1, "registered": 1, "overdue": 0},
+                            "yg": {"members": 1, "registered": 0, "overdue": 1},
+                            "dq": {"members": 1, "registered": 0, "overdue": 1}}
+    district = reg.query(readmodels.statistics, "district", district_id="xq")
+    assert district["totals"]["leading_cadres"] == {"members": 2, "registered": 1, "overdue": 1}
+    assert [m["name"] for m in reg.query(readmodels.overdue_members, "czj")] == ["副局长乙", "科员丙"]
+    street = reg.query(readmodels.overdue_list, street_id="hp")
+    assert [(m["name"], m["leading_cadre"], m["unit_name"]) for m in street] == [
+        ("副局长乙", True, "市财政局"), ("科员丙", False, "市财政局")]
+    leaders = reg.query(readmodels.overdue_list, leading_cadres_only=True)
+    assert sorted(m["name"] for m in leaders) == ["副局长乙", "院长丁"]
+    assert [m["member_id"] for m in reg.query(readmodels.overdue_list, community_id="yg")] == [late_leader]
 
 
 def test_the_registration_read_models_rebuild_to_the_same_rows(reg):

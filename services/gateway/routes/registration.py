@@ -99,7 +99,15 @@ def roster(call, unit_id):
     return call.call("registration", "roster", unit_id, call.query["page"], call.query["page_size"])
 
 
-@routes.route(f"{V1}/units/<unit_id>/overdue", summary="逾期未报到党员及原因", roles=UNIT_ROLES, paginated=True)
+@routes.route(f"{V1}/units/<unit_id>/roster.xlsx", summary="下载在职党员名册（xlsx，含兴趣爱好，可再次导入）",
+              roles=UNIT_ROLES, responses={200: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+def roster_xlsx(call, unit_id):
+    call.access.unit(call.me, unit_id)
+    return document(call.call("registration", "roster_xlsx", unit_id))
+
+
+@routes.route(f"{V1}/units/<unit_id>/overdue", summary="逾期未报到党员及原因（党员领导干部在前）", roles=UNIT_ROLES,
+              paginated=True)
 def overdue(call, unit_id):
     call.access.unit(call.me, unit_id)
     return paginate(call.call("registration", "overdue_members", unit_id), call.query["page"],
@@ -312,6 +320,18 @@ def statistics(call):
     table = call.call("registration", "statistics", scoped_statistics_query(call))
     paged = paginate(table["rows"], call.query["page"], call.query["page_size"])
     return {**paged, "group_by": table["group_by"], "totals": table["totals"]}
+
+
+class OverdueQuery(StatisticsQuery):
+    leading_cadres_only = fields.Boolean(load_default=False)
+
+
+@routes.route(f"{V1}/overdue", summary="逾期未报到党员名单（按单位、社区、街道、区，限本范围；党员领导干部在前）",
+              roles=STAFF + ("unit_secretary",), query=OverdueQuery, paginated=True)
+def overdue_list(call):
+    q = scoped_statistics_query(call)
+    q.pop("group_by", None)
+    return paginate(call.call("registration", "overdue_list", q), call.query["page"], call.query["page_size"])
 
 
 @routes.route(f"{V1}/statistics.xlsx", summary="下载报到情况统计表（xlsx）", roles=STAFF + ("unit_secretary",),
