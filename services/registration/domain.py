@@ -217,6 +217,19 @@ class MemberChangedWorkplace(DomainEvent):
 
 
 @dataclass(frozen=True)
+class CardOpinionRecorded(DomainEvent):
+    """社区党组织意见 / 单位党组织意见 on the registration card (seed 000 附件1): `side` is
+    "community" or "unit"; a later opinion on the same card replaces the earlier one."""
+
+    member_id: str
+    card_no: str
+    side: str
+    opinion: str
+    recorded_by: str
+    recorded_on: str
+
+
+@dataclass(frozen=True)
 class PostClaimed(DomainEvent):
     member_id: str
     community_id: str
@@ -260,7 +273,7 @@ class TeamLeaderElected(DomainEvent):
 EVENTS = (CommunityRegistered, GridAdded, BranchAdded, RegistrationCardIssued, PostPublished, UnitRegistered,
           CampaignOpened, MemberEnrolled, RegistrationObligationOpened, IntroductionLetterIssued, MemberCheckedIn,
           ReceiptReturned, RegistrationOverdue, OverdueReasonRecorded, MemberMoved, PostClaimed, CommitmentMade,
-          TeamFormed, MemberJoinedTeam, TeamLeaderElected, MemberChangedWorkplace)
+          TeamFormed, MemberJoinedTeam, TeamLeaderElected, MemberChangedWorkplace, CardOpinionRecorded)
 
 
 # -- refusals ------------------------------------------------------------------------------
@@ -338,6 +351,15 @@ class InvalidMove(DomainError):
 
 class NotATeamMember(DomainError):
     code = "not_a_team_member"
+
+
+class NotRegistered(DomainError):
+    code = "not_registered"
+
+
+#: The two opinions the registration card carries (seed 000 附件1: 社区党组织意见, 单位党组织意见).
+CARD_OPINION_SIDES = {"community": "社区党组织意见", "unit": "单位党组织意见"}
+OPINION_MAX_CHARS = 500
 
 
 def check_availability(slots) -> list[str]:
@@ -679,6 +701,20 @@ class Member(Aggregate):
                                                    self.residence_community_id))
         return obligation_id
 
+    def record_card_opinion(self, *, side: str, opinion: str, by: str, on: date) -> None:
+        """社区党组织意见 or 单位党组织意见 on the member's current registration card."""
+        self.require_exists()
+        if side not in CARD_OPINION_SIDES:
+            raise DomainError(f"意见栏应为：{'、'.join(CARD_OPINION_SIDES.values())}")
+        if self.card_no is None:
+            raise NotRegistered(f"{self.name} 同志尚未报到，没有登记卡可以填写意见")
+        text = opinion.strip()
+        if not text:
+            raise DomainError(f"{CARD_OPINION_SIDES[side]}不能为空")
+        if len(text) > OPINION_MAX_CHARS:
+            raise DomainError(f"{CARD_OPINION_SIDES[side]}不能超过 {OPINION_MAX_CHARS} 字")
+        self._trigger(CardOpinionRecorded(self.id, self.card_no, side, text, by, on.isoformat()))
+
     # posts, commitments -------------------------------------------------------------------
     def require_registered_at(self, community: Community) -> None:
         if self.registered_at != community.id:
@@ -763,6 +799,10 @@ class Member(Aggregate):
         for letter in self.letters.values():   # the old unit's letters no longer introduce the member
             letter.superseded = True
         self.workplace_changes += 1
+
+    @apply.register
+    def _(self, e: CardOpinionRecorded) -> None:
+        pass
 
     @apply.register
     def _(self, e: PostClaimed) -> None:

@@ -11,216 +11,32 @@ them over.
 - ``roster_xlsx`` — 在职党员名册 ("四个清"), in the import's columns (it can be imported again).
 - ``mask_phone`` / ``mask_id_number`` — what a printed form shows of personal numbers.
 
-Chinese text uses reportlab's built-in CID font STSong-Light (Adobe-GB1; not embedded, so no
-font file is needed; viewers substitute a Song/Ming face). Its text extracts as Unicode.
+The PDF plumbing (font, ruled tables, blanks to fill in by hand) is ``shared.printed_forms``.
 """
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
-from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import KeepTogether, Spacer, Table, TableStyle
+
+from shared.printed_forms import (  # the forms' plumbing, under the names used below
+    CutLine as _CutLine, blank as _blank, build_pdf as _build_pdf, chinese_date,
+    content_width as _content_width, form_table as _form_table, label as _L, para as _p,
+    party_status as _party_status, text_of as _text,
+    two_sided as _two_sided, unit_and_position as _unit_and_position, value as _V,
+)
 from shared.privacy import mask_id_number, mask_phone  # noqa: F401 - re-exported
 from shared.spreadsheet import safe_cell
-from reportlab.platypus import (
-    Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle,
-    XPreformatted,
-)
 
 __all__ = [
     "introduction_letter_pdf", "receipt_pdf", "registration_card_pdf", "statistics_xlsx", "roster_xlsx",
     "mask_phone", "mask_id_number", "chinese_date",
 ]
-
-FONT = "STSong-Light"
-
-
-# masking lives in shared.privacy (re-exported here for the forms' callers)
-
-
-# -- small text helpers --------------------------------------------------------------------
-def chinese_date(value) -> str:
-    """'2026-11-22' (or a datetime/ISO timestamp) → '2026年11月22日'; empty → blank form date."""
-    if value in (None, ""):
-        return "　　年　　月　　日"
-    if isinstance(value, datetime):
-        d = value.date()
-    elif isinstance(value, date):
-        d = value
-    else:
-        d = date.fromisoformat(str(value).strip()[:10])
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, set)):
-        return "、".join(str(v) for v in value if v not in (None, ""))
-    return str(value)
-
-
-def _unit_and_position(unit_name, position) -> str:
-    return " ".join(p for p in (_text(unit_name), _text(position)) if p)
-
-
-def _party_status(probationary) -> str:
-    return "预备党员" if probationary else "正式党员"
-
-
-# -- PDF plumbing --------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _styles():
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    base = dict(fontName=FONT, wordWrap="CJK")
-    return {
-        "title": ParagraphStyle("title", fontSize=20, leading=28, alignment=TA_CENTER, spaceAfter=4, **base),
-        "meta": ParagraphStyle("meta", fontSize=10.5, leading=16, alignment=TA_RIGHT, **base),
-        "addressee": ParagraphStyle("addressee", fontSize=13, leading=24, spaceBefore=10, **base),
-        "body": ParagraphStyle("body", fontSize=13, leading=24, firstLineIndent=26, **base),
-        "line": ParagraphStyle("line", fontSize=12, leading=22, **base),
-        "right": ParagraphStyle("right", fontSize=12, leading=22, alignment=TA_RIGHT, **base),
-        "sign": ParagraphStyle("sign", fontSize=12, leading=22, alignment=TA_RIGHT, rightIndent=18, **base),
-        "cell_label": ParagraphStyle("cell_label", fontSize=11, leading=15, alignment=TA_CENTER, **base),
-        "cell": ParagraphStyle("cell", fontSize=11, leading=15, alignment=TA_LEFT, **base),
-        "cut": ParagraphStyle("cut", fontSize=9, leading=12, alignment=TA_CENTER, **base),
-        "note": ParagraphStyle("note", fontSize=9.5, leading=14, **base),
-    }
-
-
-def _p(text, style: str):
-    """A paragraph of markup. Text holding ideographic spaces (U+3000: blanks to fill in by hand,
-    '　　年　　月　　日') is a one-line XPreformatted, since Paragraph would collapse them."""
-    if "\u3000" in text:
-        return XPreformatted(text, _styles()[style])
-    return Paragraph(text, _styles()[style])
-
-
-def _pe(value, style: str):
-    """A paragraph of escaped plain text."""
-    return _p(escape(_text(value)), style)
-
-
-def _blank(value, width: int = 10, wrapping: bool = False) -> str:
-    """Escaped value, or an underlined blank ``width`` characters wide to fill in by hand.
-
-    The blank is underlined ideographic spaces (one-line text only, see ``_p``; Adobe-GB1 has no
-    U+00A0); inside text that must wrap it is a row of underscores instead.
-    """
-    text = _text(value)
-    if text:
-        return escape(text)
-    if wrapping:
-        return "_" * (width * 2)
-    return "<u>" + "\u3000" * width + "</u>"
-
-
-def _two_sided(left_html: str, right_html: str, width):
-    """One line with a left part and a right part (e.g. '联系人：…' and '联系电话：…')."""
-
-    t = Table([[_p(left_html, "line"), _p(right_html, "line")]], colWidths=[width * 0.55, width * 0.45])
-    t.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                           ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
-    return t
-
-
-def _form_table(rows, col_widths, spans=(), row_heights=None):
-    """A ruled form table; label cells (odd positions given as str) are centred and shaded."""
-
-    cells = []
-    label_cells = []
-    for r, row in enumerate(rows):
-        out = []
-        for c, item in enumerate(row):
-            if isinstance(item, tuple):  # ("label", text)
-                kind, text = item
-                if kind == "label":  # "\n" in a label is a chosen line break
-                    label_cells.append((c, r))
-                    out.append(_p(escape(text).replace("\n", "<br/>"), "cell_label"))
-                else:
-                    out.append(_pe(text, "cell"))
-            elif item is None:
-                out.append("")
-            elif isinstance(item, Flowable):
-                out.append(item)
-            else:
-                out.append(_pe(item, "cell"))
-        cells.append(out)
-    t = Table(cells, colWidths=col_widths, rowHeights=row_heights)
-    style = [
-        ("GRID", (0, 0), (-1, -1), 0.8, colors.black),
-        ("BOX", (0, 0), (-1, -1), 1.4, colors.black),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-    ]
-    for c, r in label_cells:
-        style.append(("BACKGROUND", (c, r), (c, r), colors.Color(0.94, 0.94, 0.94)))
-    for (c0, r0), (c1, r1) in spans:
-        style.append(("SPAN", (c0, r0), (c1, r1)))
-    t.setStyle(TableStyle(style))
-    return t
-
-
-def _L(text):
-    return ("label", text)
-
-
-def _V(text):
-    return ("value", text)
-
-
-class _CutLine(Flowable):
-    """The dashed tear-off line with a caption in the middle."""
-
-    def __init__(self, caption: str):
-        super().__init__()
-        self.caption = caption
-
-    def wrap(self, avail_width, avail_height):
-        self.width, self.height = avail_width, 16
-        return self.width, self.height
-
-    def draw(self):
-        style = _styles()["cut"]
-        c = self.canv
-        gap, mid_y = 8, self.height / 2
-        left_end = (self.width - c.stringWidth(self.caption, style.fontName, style.fontSize)) / 2 - gap
-        c.saveState()
-        c.setDash(4, 3)
-        c.setLineWidth(0.7)
-        c.line(0, mid_y, left_end, mid_y)
-        c.line(self.width - left_end, mid_y, self.width, mid_y)
-        c.setFont(style.fontName, style.fontSize)
-        c.drawCentredString(self.width / 2, mid_y - style.fontSize / 3, self.caption)
-        c.restoreState()
-
-
-def _build_pdf(title: str, story) -> bytes:
-
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=22 * mm,
-                            bottomMargin=20 * mm, title=title, author="报到", subject=title)
-    doc.build(story)
-    return buf.getvalue()
-
-
-def _content_width():
-
-    return A4[0] - 50 * mm
 
 
 def _receipt_story(*, unit_name, member_name, community_name=None, card_no=None, letter_id=None,
@@ -252,9 +68,9 @@ def introduction_letter_pdf(letter: dict) -> bytes:
     """在职党员报到介绍信 (seed 002 form 2, facts as in seed 000 附件2), with a tear-off 回执.
 
     ``letter``: letter_id, community_name, member_name, gender, age (optional), unit_name,
-    position, phone, skills (list), probationary (bool), unit_contact (optional),
-    unit_contact_phone (optional), issued_date (ISO date). The phone is printed in full: the
-    letter goes to the community, which needs to reach the member.
+    position, phone, skills (list), willingness (服务意愿, seed 000 附件2), probationary (bool),
+    unit_contact (optional), unit_contact_phone (optional), issued_date (ISO date). The phone is
+    printed in full: the letter goes to the community, which needs to reach the member.
     """
 
     width = _content_width()
@@ -267,10 +83,11 @@ def introduction_letter_pdf(letter: dict) -> bytes:
             [_L("工作单位及职务"), _V(_unit_and_position(unit, letter.get("position"))), None, None,
              _L("联系方式"), _V(letter.get("phone"))],
             [_L("技能特长"), _V(letter.get("skills")), None, None, None, None],
+            [_L("服务意愿"), _V(letter.get("willingness")), None, None, None, None],
         ],
         col_widths=[w * mm for w in (32, 30, 18, 26, 20, 34)],
-        spans=[((1, 1), (3, 1)), ((1, 2), (5, 2))],
-        row_heights=[None, None, 16 * mm],
+        spans=[((1, 1), (3, 1)), ((1, 2), (5, 2)), ((1, 3), (5, 3))],
+        row_heights=[None, None, 14 * mm, 14 * mm],
     )
     story = [
         _p("在职党员报到介绍信", "title"),
@@ -319,7 +136,10 @@ def registration_card_pdf(card: dict) -> bytes:
     phone, skills (list or str), willingness (服务意愿, list or str), availability (每周可服务时间,
     list of str such as "周六 上午"), grid_name (所在网格), branch_name (编入支部),
     checked_in_date (ISO date), probationary (bool), leading_cadre (bool), show_phone (bool,
-    default False: the phone is masked 138****5678).
+    default False: the phone is masked 138****5678); service_records (服务记录, seed 000 附件1:
+    dicts with date, category, content, hours — the verified ones, newest last; the card lists
+    the last ``CARD_RECORD_LINES`` and counts the rest), community_opinion / unit_opinion
+    (社区党组织意见 / 单位党组织意见: dicts with text and date, or None for a blank to fill in).
     """
 
     width = _content_width()
@@ -347,15 +167,18 @@ def registration_card_pdf(card: dict) -> bytes:
             [_L("服务意愿"), _V(card.get("willingness")), None, None, None, None],
             [_L("每周可服务时间"), _V("；".join(_text(a) for a in availability)), None, None, None, None],
             [_L("所在网格"), _V(card.get("grid_name")), None, _L("编入支部"), _V(card.get("branch_name")), None],
-            [_L("社区党组织意见"), _p("社区党组织（盖章）\n\u3000\u3000年\u3000\u3000月\u3000\u3000日", "sign"), None, None, None, None],
+            [_L("服务记录"), _service_records_cell(card.get("service_records") or []), None, None, None, None],
+            [_L("社区党组织意见"), _opinion_cell(card.get("community_opinion"), "社区党组织（盖章）"),
+             None, None, None, None],
+            [_L("单位党组织意见"), _opinion_cell(card.get("unit_opinion"), "单位党组织（盖章）"), None, None, None, None],
         ],
         col_widths=[w * mm for w in (32, 28, 26, 22, 20, 32)],
         spans=[((1, 1), (3, 1)), ((1, 3), (5, 3)), ((1, 4), (5, 4)), ((1, 5), (5, 5)), ((1, 6), (2, 6)),
-               ((4, 6), (5, 6)), ((1, 7), (5, 7))],
-        row_heights=[None, None, None, 16 * mm, 20 * mm, 14 * mm, None, 30 * mm],
+               ((4, 6), (5, 6)), ((1, 7), (5, 7)), ((1, 8), (5, 8)), ((1, 9), (5, 9))],
+        row_heights=[None, None, None, 13 * mm, 13 * mm, 11 * mm, None, None, 25 * mm, 25 * mm],
     )
-    # The stamp and date sit in the bottom right of the 意见 cell, as on the paper form.
-    body.setStyle(TableStyle([("VALIGN", (1, 7), (5, 7), "BOTTOM")]))
+    # The stamp and date sit in the bottom right of the 意见 cells, as on the paper form.
+    body.setStyle(TableStyle([("VALIGN", (1, 8), (5, 9), "BOTTOM"), ("VALIGN", (1, 7), (5, 7), "TOP")]))
     return _build_pdf("社区在职党员报到登记卡", [
         _p("社区在职党员报到登记卡", "title"),
         Spacer(1, 6),
@@ -363,8 +186,43 @@ def registration_card_pdf(card: dict) -> bytes:
         Spacer(1, 4),
         body,
         Spacer(1, 6),
-        _p("注：本卡由社区党组织填写留存，编入支部、网格后报街道党工委备案；联系方式按规定遮挡。", "note"),
+        _p("注：本卡一式两份，分别由社区、党员所在单位党组织留存；编入支部、网格后报街道党工委备案；联系方式按规定遮挡。",
+           "note"),
     ])
+
+
+CARD_RECORD_LINES = 8
+
+
+def _service_records_cell(records: list[dict]):
+    """服务记录: one line per verified service (date, kind, content, hours); the last
+    CARD_RECORD_LINES of them, and how many came before."""
+    if not records:
+        return _p("（暂无经社区查验的服务记录）", "cell")
+    shown = records[-CARD_RECORD_LINES:]
+    lines = []
+    if len(records) > len(shown):
+        lines.append(escape(f"（此前另有 {len(records) - len(shown)} 次服务，见服务纪实）"))
+    for r in shown:
+        hours = f"，{float(r['hours']):g}小时" if r.get("hours") else ""
+        content = _text(r.get("content"))
+        content = content if len(content) <= 40 else content[:40] + "…"
+        lines.append(escape(f"{chinese_date(r.get('date'))} {_text(r.get('category'))}：{content}{hours}"))
+    return _p("<br/>".join(lines), "small")
+
+
+def _opinion_cell(opinion: dict | None, signer: str):
+    """An 意见 box: the recorded opinion (or blank lines to write by hand), the stamp and date."""
+    opinion = opinion or {}
+    text = escape(_text(opinion.get("text")))
+    sign = f"{signer}<br/>{escape(chinese_date(opinion.get('date')))}"
+    inner = Table([[_p(text, "cell") if text else ""], [_p(sign, "sign") if opinion.get("date") else
+                                                          _p(f"{signer}\n\u3000\u3000年\u3000\u3000月\u3000\u3000日",
+                                                             "sign")]],
+                  colWidths=[126 * mm])
+    inner.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                               ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return inner
 
 
 # -- 4. 统计表 --------------------------------------------------------------------------------

@@ -162,6 +162,12 @@ def change_workplace(uow, cmd: dict) -> dict:
     return {"member_id": member.id, "unit_id": member.unit_id, "obligation_id": obligation_id}
 
 
+def record_card_opinion(uow, cmd: dict, today: date) -> dict:
+    member = uow.load(Member, cmd["member_id"])
+    member.record_card_opinion(side=cmd["side"], opinion=cmd["opinion"], by=cmd["recorded_by"], on=today)
+    return {"member_id": member.id, "card_no": member.card_no, "side": cmd["side"]}
+
+
 # -- posts, commitments, teams --------------------------------------------------------------
 def publish_post(uow, cmd: dict) -> dict:
     uow.load(Community, cmd["community_id"]).publish_post(post_id=cmd["post_id"], title=cmd["title"],

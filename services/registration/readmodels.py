@@ -100,6 +100,15 @@ registration_history = Table(
     Column("event", String(40), nullable=False),
     Column("at", String(40), nullable=False),
 )
+card_opinions = Table(
+    "rm_card_opinions", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("card_no", String(60), primary_key=True),
+    Column("side", String(10), primary_key=True),
+    Column("opinion", Text, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_on", String(10), nullable=False),
+)
 obligations = Table(
     "rm_obligations", metadata,
     Column("member_id", String(36), primary_key=True),
@@ -301,6 +310,14 @@ class RegistrationProjection(Projection):
         conn.execute(obligations.delete().where(obligations.c.member_id == d["member_id"])
                      .where(obligations.c.unit_id == d["from_unit_id"]).where(obligations.c.card_no.is_(None)))
         conn.execute(post_claims.delete().where(post_claims.c.member_id == d["member_id"]))
+
+    def when_CardOpinionRecorded(self, conn, event, d) -> None:
+        key = and_(card_opinions.c.member_id == d["member_id"], card_opinions.c.card_no == d["card_no"],
+                   card_opinions.c.side == d["side"])
+        conn.execute(card_opinions.delete().where(key))
+        conn.execute(card_opinions.insert().values(member_id=d["member_id"], card_no=d["card_no"], side=d["side"],
+                                                   opinion=d["opinion"], recorded_by=d["recorded_by"],
+                                                   recorded_on=d["recorded_on"]))
 
     def when_PostPublished(self, conn, event, d) -> None:
         conn.execute(posts.insert().values(community_id=d["community_id"], post_id=d["post_id"], title=d["title"],
@@ -550,7 +567,8 @@ def letter_view(conn: Connection, letter_id: str) -> dict | None:
     """What the introduction letter (介绍信) prints."""
     q = (select(letters.c.letter_id, letters.c.issued_at, letters.c.campaign_id, members.c.name.label("member_name"),
                 members.c.gender, members.c.age, members.c.position, members.c.phone, members.c.skills,
-                members.c.probationary, units.c.name.label("unit_name"), communities.c.name.label("community_name"))
+                members.c.willingness, members.c.probationary, units.c.name.label("unit_name"),
+                communities.c.name.label("community_name"))
          .select_from(letters.join(members, members.c.member_id == letters.c.member_id)
                       .join(units, units.c.unit_id == letters.c.unit_id)
                       .join(communities, communities.c.community_id == letters.c.community_id))
@@ -583,6 +601,9 @@ def card_view(conn: Connection, member_id: str) -> dict | None:
     view["skills"] = json.loads(view["skills"])
     view["availability"] = json.loads(view["availability"]) if view["availability"] else []
     view["checked_in_date"] = view["checked_in_at"][:10]
+    for r in conn.execute(select(card_opinions).where(card_opinions.c.member_id == member_id)
+                          .where(card_opinions.c.card_no == view["card_no"])):
+        view[f"{r.side}_opinion"] = {"text": r.opinion, "date": r.recorded_on, "by": r.recorded_by}
     return view
 
 

@@ -128,6 +128,13 @@ class ChangeWorkplaceSchema(Schema):
     position = fields.String(load_default="", validate=validate.Length(max=100))
 
 
+class RecordCardOpinionSchema(Schema):
+    member_id = fields.String(required=True)
+    side = fields.String(required=True, validate=validate.OneOf(("community", "unit"), error="意见栏应为社区或单位"))
+    opinion = fields.String(required=True, validate=validate.Length(min=1, max=500, error="意见应为 1-500 字"))
+    recorded_by = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
 class PublishPostSchema(Schema):
     community_id = fields.String(required=True, validate=ID)
     post_id = fields.String(required=True, validate=ID)

@@ -135,6 +135,10 @@ class RegistrationService(EventSourcedService):
     def change_workplace(self, cmd):
         return self.app.execute(handlers.change_workplace, cmd)
 
+    @command(schemas.RecordCardOpinionSchema)
+    def record_card_opinion(self, cmd):
+        return self.app.execute(handlers.record_card_opinion, cmd, today=today())
+
     @rpc
     def mark_overdue(self, as_of=None):
         """Mark every member past a deadline and unregistered as overdue (idempotent)."""
@@ -247,10 +251,13 @@ class RegistrationService(EventSourcedService):
         return document(f"介绍信-{view['member_name']}.pdf", forms.introduction_letter_pdf(view), "application/pdf")
 
     @rpc
-    def card_pdf(self, member_id):
+    def card_pdf(self, member_id, service_records=None):
+        """登记卡; `service_records` (服务记录: the member's verified services, from dispatch's
+        `service_records`) are printed in their row when given."""
         view = self.app.query(readmodels.card_view, member_id)
         if view is None:
             raise not_found("登记卡")
+        view["service_records"] = list(service_records or [])
         return document(f"登记卡-{view['card_no']}.pdf", forms.registration_card_pdf(view), "application/pdf")
 
     @rpc

@@ -92,7 +92,7 @@ class MemberEnrolledSchema(Schema):
     willingness = fields.String(load_default="")
     joined_reason = fields.String(required=True, validate=validate.OneOf(JOIN_REASONS))
     joined_on = IsoDate(allow_none=True, load_default=None)
-    interests = fields.List(fields.String(), required=True)
+    interests = fields.List(fields.String(), load_default=list)
 
 
 @event_contract(SOURCE)
@@ -209,6 +209,18 @@ class MemberChangedWorkplaceSchema(Schema):
     position = fields.String(load_default="")
     closed_card_no = fields.String(allow_none=True, load_default=None)
     changed_on = IsoDate(required=True)
+
+
+@event_contract(SOURCE)
+class CardOpinionRecordedSchema(Schema):
+    """社区党组织意见 / 单位党组织意见 written on a registration card (登记卡)."""
+
+    member_id = fields.String(required=True)
+    card_no = fields.String(required=True)
+    side = fields.String(required=True, validate=validate.OneOf(("community", "unit")))
+    opinion = fields.String(required=True)
+    recorded_by = fields.String(required=True)
+    recorded_on = IsoDate(required=True)
 
 
 @event_contract(SOURCE)

@@ -170,6 +170,31 @@ def test_the_roster_keeps_shows_and_exports_the_members_interests(reg):
         ("张三", ["书法", "摄影"], "幸福社区"), ("李四", [], "幸福社区")]
 
 
+def test_the_card_carries_the_community_and_the_unit_opinions(reg):
+    """Seed 000 附件1 (在职党员到社区报到为群众服务登记表): "社区党组织意见 (盖章) 年 月 日 | 单位党组织意见
+    (盖章) 年 月 日"; "本表一式两份,分别由社区、党员所在单位党组织留存"."""
+    member = reg.enroll("czj", "13800000001", name="李梅", willingness="周末义诊")["member_id"]
+    with unchanged(reg), pytest.raises(domain.NotRegistered):
+        reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "同意",
+                                              "recorded_by": "李书记"}, today=TODAY)
+    letter = reg.letter(member)
+    assert reg.query(readmodels.letter_view, letter["letter_id"])["willingness"] == "周末义诊"   # 介绍信: 服务意愿
+    card_no = reg.check_in(member, letter)["card_no"]
+    reg.do(handlers.record_card_opinion, {"member_id": member, "side": "community", "opinion": "已编入第一支部",
+                                          "recorded_by": "周书记"}, today=TODAY)
+    reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "同意到社区报到",
+                                          "recorded_by": "李书记"}, today=TODAY)
+    reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "同意，请社区多加指导",
+                                          "recorded_by": "李书记"}, today=date(2026, 11, 23))
+    with unchanged(reg), pytest.raises(domain.DomainError):
+        reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "  ",
+                                              "recorded_by": "李书记"}, today=TODAY)
+    view = reg.query(readmodels.card_view, member)
+    assert view["card_no"] == card_no
+    assert view["community_opinion"] == {"text": "已编入第一支部", "date": "2026-11-22", "by": "周书记"}
+    assert view["unit_opinion"] == {"text": "同意，请社区多加指导", "date": "2026-11-23", "by": "李书记"}
+
+
 # -- overdue --------------------------------------------------------------------------------
 def scan(reg, day):
     candidates = reg.query(readmodels.overdue_candidates, day.isoformat())

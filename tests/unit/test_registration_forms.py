@@ -18,6 +18,7 @@ LETTER = dict(
     unit_name="市财政局", position="预算科科长", phone="13812345678", skills=["法律咨询", "书法"],
     probationary=True, unit_contact="李四", unit_contact_phone="0551-62345678", issued_date="2026-11-22",
 )
+LETTER_WITH_WILLINGNESS = dict(LETTER, willingness="周末参加社区矛盾调解")
 RECEIPT = dict(
     unit_name="市财政局", member_name="张三", community_name="幸福社区", card_no="XF-00001",
     checked_in_date="2026-11-25", community_contact="王五", community_contact_phone="13900001111",
@@ -305,3 +306,27 @@ def test_a_cell_from_peoples_text_is_never_a_formula(value, written):
     from shared.spreadsheet import safe_cell
 
     assert safe_cell(value) == written
+
+
+# -- 服务意愿, 服务记录, 单位党组织意见 (seed 000 附件1/附件2) -----------------------------------------
+def test_the_letter_states_the_members_service_willingness():
+    """Seed 000 附件2 (在职党员到社区报到证明信): 姓名、性别、年龄、工作单位及职务、联系方式、技能特长、服务意愿."""
+    text = pdf_pages(introduction_letter_pdf(LETTER_WITH_WILLINGNESS))[0]
+    assert "技能特长法律咨询、书法服务意愿周末参加社区矛盾调解" in text
+
+
+def test_the_card_lists_the_service_records_and_both_opinions():
+    """Seed 000 附件1: 技能特长 | 服务记录 | 服务意愿 | 社区党组织意见 (盖章) | 单位党组织意见 (盖章)."""
+    records = [dict(date=f"2026-{m:02d}-05", category="助老", content=f"第{m}次上门服务", hours=1.5)
+               for m in range(1, 11)]
+    data = registration_card_pdf(dict(CARD, service_records=records,
+                                      community_opinion=dict(text="表现良好", date="2026-12-20"),
+                                      unit_opinion=dict(text="同意备案", date="2026-12-25")))
+    text = pdf_text(data)
+    assert "服务记录（此前另有2次服务，见服务纪实）" in text
+    assert "2026年3月5日助老：第3次上门服务，1.5小时" in text and "第10次上门服务" in text
+    assert "第2次上门服务" not in text
+    assert "社区党组织意见表现良好社区党组织（盖章）2026年12月20日" in text
+    assert "单位党组织意见同意备案单位党组织（盖章）2026年12月25日" in text
+    blank = pdf_text(registration_card_pdf(CARD))
+    assert "（暂无经社区查验的服务记录）" in blank and "单位党组织意见单位党组织（盖章）年月日" in blank
