@@ -178,7 +178,8 @@ def change_workplace(call, member_id):
               roles=STAFF + ("unit_secretary", "member"), responses={200: "application/pdf"})
 def card_pdf(call, member_id):
     member_in_scope(call, member_id)
-    return document(call.call("registration", "card_pdf", member_id))
+    records = call.call("dispatch", "service_records", member_id)   # 服务记录: verified services
+    return document(call.call("registration", "card_pdf", member_id, records))
 
 
 @routes.route(f"{V1}/members/<member_id>/receipt.pdf", summary="报到回执（PDF）",
