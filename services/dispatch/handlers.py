@@ -149,6 +149,10 @@ def directory_moved(uow, event) -> None:
     readmodels.member_moved(uow.conn, event)
 
 
+def directory_workplace_changed(uow, event) -> None:
+    readmodels.member_changed_workplace(uow.conn, event)
+
+
 def directory_team_formed(uow, event) -> None:
     readmodels.team_formed(uow.conn, event)
 

@@ -79,6 +79,15 @@ def member_moved(conn: Connection, event) -> None:
                  .values(registered=False, community_id=None, grid_id=None, source_version=event.stream_version))
 
 
+def member_changed_workplace(conn: Connection, event) -> None:
+    """MemberChangedWorkplace: another unit now; not registered until they register again."""
+    d = event.data
+    conn.execute(update(directory).where(directory.c.member_id == d["member_id"])
+                 .where(directory.c.source_version < event.stream_version)
+                 .values(registered=False, community_id=None, grid_id=None, unit_id=d["to_unit_id"],
+                         unit_name=d["to_unit_name"], source_version=event.stream_version))
+
+
 def team_formed(conn: Connection, event) -> None:
     d = event.data
     stmt = _upsert(conn)(teams).values(team_id=d["team_id"], community_id=d["community_id"], name=d["name"],

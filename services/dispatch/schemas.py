@@ -1,7 +1,9 @@
 """Dispatch's API contract: the payloads of its RPC commands."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.contracts.dispatch import ACTIVITY_KINDS, CATEGORIES, URGENCIES
+from shared.contracts.dispatch import (
+    ACTIVITY_KINDS, CARD_ACTIVITY_MODES, CARD_ACTIVITY_TYPES, CARD_OVERALL, CATEGORIES, URGENCIES,
+)
 
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
 TEXT = validate.Length(min=1, max=2000, error="内容不能为空，且不超过 2000 字")
@@ -141,3 +143,66 @@ class SignUpSchema(Schema):
 class AttendanceSchema(Schema):
     activity_id = fields.String(required=True)
     attended = fields.List(fields.String(), required=True)
+
+
+# -- the community's ledgers and the yearly feedback card -----------------------------------------
+YEAR = validate.Range(min=2000, max=2100, error="年度应在 2000-2100 之间")
+
+
+class SubmitProposalSchema(Schema):
+    proposal_id = fields.String(required=True, validate=ID)
+    community_id = fields.String(required=True, validate=ID)
+    member_id = fields.String(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    content = fields.String(required=True, validate=TEXT)
+
+
+class AdoptProposalSchema(Schema):
+    proposal_id = fields.String(required=True)
+    community_id = fields.String(required=True, validate=ID)
+    by = fields.String(required=True, validate=ID)
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class ReportDeedSchema(Schema):
+    deed_id = fields.String(required=True, validate=ID)
+    community_id = fields.String(required=True, validate=ID)
+    member_id = fields.String(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    content = fields.String(required=True, validate=TEXT)
+
+
+class VerifyDeedSchema(Schema):
+    deed_id = fields.String(required=True)
+    community_id = fields.String(required=True, validate=ID)
+    by = fields.String(required=True, validate=ID)
+
+
+class ResidentRequestSchema(Schema):
+    resident = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    address = fields.String(load_default="", validate=validate.Length(max=200))
+    request = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class RecordTeamVisitSchema(Schema):
+    visit_id = fields.String(required=True, validate=ID)
+    team_id = fields.String(required=True, validate=ID)
+    community_id = fields.String(required=True, validate=ID)
+    visited_on = fields.Date(required=True)
+    area = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    member_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
+    households = fields.Integer(required=True, validate=validate.Range(min=1, max=10000))
+    requests = fields.List(fields.Nested(ResidentRequestSchema), load_default=list,
+                           validate=validate.Length(max=50))
+    by = fields.String(required=True, validate=ID)
+
+
+class IssueFeedbackCardSchema(Schema):
+    community_id = fields.String(required=True, validate=ID)
+    member_id = fields.String(required=True)
+    year = fields.Integer(required=True, validate=YEAR)
+    overall = fields.String(required=True, validate=validate.OneOf(CARD_OVERALL, error="综合表现应为优秀、良好、一般或较差"))
+    opinion = fields.String(load_default="", validate=validate.Length(max=1000))
+    extra_types = fields.List(fields.String(validate=validate.OneOf(CARD_ACTIVITY_TYPES)), load_default=list)
+    extra_modes = fields.List(fields.String(validate=validate.OneOf(CARD_ACTIVITY_MODES)), load_default=list)
+    by = fields.String(required=True, validate=ID)

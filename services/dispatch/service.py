@@ -5,7 +5,10 @@ from datetime import datetime, timedelta, timezone
 
 from nameko.rpc import rpc
 
-from services.dispatch import domain, handlers, matching, readmodels, schemas
+from services.dispatch import domain, handlers, ledger_forms, ledger_handlers, ledger_readmodels, ledgers, matching
+from services.dispatch import readmodels, schemas
+from services.dispatch.ledgers import Team
+from services.dispatch.six_ones import LOCAL_TZ, quarter_of
 from shared.application import Application, EventCodec
 from shared.domain import DomainError, NotFound
 from shared.nameko_support import (
@@ -21,7 +24,21 @@ def now() -> datetime:
 
 def build_application(database):
     readmodels.directory_metadata.create_all(database.engine)
-    return Application(database, EventCodec("dispatch", domain.EVENTS)), [readmodels.DispatchProjection()]
+    return (Application(database, EventCodec("dispatch", domain.EVENTS + ledgers.EVENTS)),
+            [readmodels.DispatchProjection(), ledger_readmodels.LedgerProjection()])
+
+
+def local_today():
+    return now().astimezone(LOCAL_TZ).date()
+
+
+def document(filename: str, content: bytes, content_type: str) -> dict:
+    import base64
+    return {"filename": filename, "content_type": content_type,
+            "content_base64": base64.b64encode(content).decode("ascii")}
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class NotRegisteredHere(DomainError):
@@ -75,6 +92,10 @@ class DispatchService(EventSourcedService):
     @subscribe("registration", "MemberMoved")
     def on_member_moved(self, event):
         self.app.handle_once(event, handlers.directory_moved, name=DIRECTORY)
+
+    @subscribe("registration", "MemberChangedWorkplace")
+    def on_member_changed_workplace(self, event):
+        self.app.handle_once(event, handlers.directory_workplace_changed, name=DIRECTORY)
 
     @subscribe("registration", "TeamFormed")
     def on_team_formed(self, event):
@@ -275,3 +296,121 @@ class DispatchService(EventSourcedService):
     @rpc
     def wish_wall(self, community_id):
         return self.app.query(readmodels.wish_wall, community_id)
+
+    # -- the community's ledgers, 六个一, the yearly feedback card ------------------------------
+    def _member_of(self, member_id: str, community_id: str) -> dict:
+        member = self.app.query(readmodels.directory_member, member_id, fresh=False)
+        if member is None or not member["registered"] or member["community_id"] != community_id:
+            raise NotRegisteredHere("该党员未在本社区报到")
+        return member
+
+    @command(schemas.SubmitProposalSchema)
+    def submit_proposal(self, cmd):
+        """建议 (六个一: 提出一条好的建议), by a member registered in the community."""
+        member = self._member_of(cmd["member_id"], cmd["community_id"])
+        return self.app.execute(ledger_handlers.submit_proposal, cmd, member, now())
+
+    @command(schemas.AdoptProposalSchema)
+    def adopt_proposal(self, cmd):
+        return self.app.execute(ledger_handlers.adopt_proposal, cmd, now())
+
+    @command(schemas.ReportDeedSchema)
+    def report_deed(self, cmd):
+        """实事 (六个一: 办好一件社区实事), by a member registered in the community."""
+        member = self._member_of(cmd["member_id"], cmd["community_id"])
+        return self.app.execute(ledger_handlers.report_deed, cmd, member, now())
+
+    @command(schemas.VerifyDeedSchema)
+    def verify_deed(self, cmd):
+        return self.app.execute(ledger_handlers.verify_deed, cmd, now())
+
+    @command(schemas.RecordTeamVisitSchema)
+    def record_team_visit(self, cmd):
+        """组团走访: the team's visit to its area, who went, what residents asked."""
+        found = self.app.query(readmodels.team_view, cmd["team_id"])
+        if found is None or found["community_id"] != cmd["community_id"]:
+            raise NotRegisteredHere(f"服务队 {cmd['team_id']} 不属于该社区")
+        team = Team(found["team_id"], found["community_id"], found["name"], found["member_ids"])
+        return self.app.execute(ledger_handlers.record_team_visit, cmd, team, local_today())
+
+    @rpc
+    def remind_missed_visits(self, as_of=None):
+        """Remind the community of each team that did not visit in the quarter before `as_of`
+        (a date; today in Beijing by default): once per team and quarter."""
+        from datetime import date
+        day = date.fromisoformat(as_of) if as_of else local_today()
+        q = quarter_of(day)
+        year, quarter = (day.year, q - 1) if q > 1 else (day.year - 1, 4)
+        teams = [Team(t["team_id"], t["community_id"], t["name"]) for t in self.app.query(ledger_readmodels.all_teams)]
+        reminded = 0
+        for start in range(0, len(teams), 200):
+            reminded += self.app.execute(ledger_handlers.remind_missed_visits, teams[start:start + 200], year,
+                                         quarter, day)
+        return {"year": year, "quarter": quarter, "reminded": reminded}
+
+    @config_timer("TEAM_VISIT_SCAN_SECONDS", 6 * 3600)
+    def scan_missed_visits(self):
+        self.remind_missed_visits()
+
+    @command(schemas.IssueFeedbackCardSchema)
+    def issue_feedback_card(self, cmd):
+        """在职党员社区表现反馈卡: filled from the member's verified records and activities of the
+        year, filed with the unit (once a year)."""
+        member = self.app.query(readmodels.directory_member, cmd["member_id"])
+        if member is None:
+            raise NotRegisteredHere("该党员未在本社区报到")
+        facts = self.app.query(ledger_readmodels.card_facts, cmd["member_id"], cmd["year"])
+        meets = (facts["services"] >= readmodels.MIN_SERVICES and facts["attended"] >= readmodels.MIN_ACTIVITIES)
+        return self.app.execute(ledger_handlers.issue_feedback_card, cmd, member, facts, meets, now())
+
+    @rpc
+    def service_records(self, member_id, year=None):
+        """The member's verified services (服务记录), oldest first."""
+        return self.app.query(ledger_readmodels.member_service_records, member_id,
+                              int(year) if year is not None else None)
+
+    @rpc
+    def member_six_ones(self, member_id, year):
+        return self.app.query(ledger_readmodels.member_six_ones, member_id, int(year))
+
+    @rpc
+    def community_six_ones(self, community_id, year):
+        return self.app.query(ledger_readmodels.community_six_ones, community_id, int(year))
+
+    @rpc
+    def visit_ledger(self, community_id, year):
+        return self.app.query(ledger_readmodels.visit_ledger, community_id, int(year))
+
+    @rpc
+    def teams_without_visit(self, community_id, year, quarter):
+        return self.app.query(ledger_readmodels.teams_without_visit, community_id, int(year), int(quarter))
+
+    @rpc
+    def demand_ledger(self, community_id, year):
+        return self.app.query(ledger_readmodels.demand_ledger, community_id, int(year))
+
+    @rpc
+    def visit_ledger_xlsx(self, community_id, community_name, year):
+        rows = self.app.query(ledger_readmodels.visit_ledger, community_id, int(year))
+        return document(f"民情走访台账-{community_name}-{int(year)}.xlsx",
+                        ledger_forms.visit_ledger_xlsx(community_name, int(year), rows, now().isoformat()), XLSX)
+
+    @rpc
+    def demand_ledger_xlsx(self, community_id, community_name, year):
+        rows = self.app.query(ledger_readmodels.demand_ledger, community_id, int(year))
+        return document(f"诉求反馈台账-{community_name}-{int(year)}.xlsx",
+                        ledger_forms.demand_ledger_xlsx(community_name, int(year), rows, now().isoformat()), XLSX)
+
+    @rpc
+    def feedback_card(self, member_id, year):
+        return self.app.query(ledger_readmodels.feedback_card, member_id, int(year))
+
+    @rpc(expected_exceptions=CommandRejected)
+    def feedback_card_pdf(self, member_id, year, community_name="", extra=None):
+        """The card as PDF; `extra` adds what dispatch does not know (the member's gender, card
+        number, registration date: registration's facts, filled by the caller)."""
+        card = self.app.query(ledger_readmodels.feedback_card, member_id, int(year))
+        if card is None:
+            raise CommandRejected("not_found", "该年度的表现反馈卡尚未填写")
+        content = ledger_forms.feedback_card_pdf({**card, "community_name": community_name, **(extra or {})})
+        return document(f"表现反馈卡-{card['member_name']}-{int(year)}.pdf", content, "application/pdf")

@@ -25,6 +25,7 @@ ROUTE_MODULES = (
     "services.gateway.routes.accounts",
     "services.gateway.routes.registration",
     "services.gateway.routes.dispatch",
+    "services.gateway.routes.ledgers",
     "services.gateway.routes.notify",
     "services.gateway.routes.evaluation",
     "services.gateway.routes.funds",

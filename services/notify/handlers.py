@@ -100,6 +100,11 @@ def _moved(d, data, at=None):
     d.update_member(data["member_id"], registered=False, community_id=data["to_community_id"])
 
 
+def _workplace_changed(d, data, at=None):
+    d.upsert(rm.dir_units, {"unit_id": data["to_unit_id"], "name": data["to_unit_name"]}, ["unit_id"])
+    d.update_member(data["member_id"], registered=False, unit_id=data["to_unit_id"])
+
+
 def _campaign(d, data, at=None):
     d.upsert(rm.dir_campaigns, {"campaign_id": data["campaign_id"], "unit_id": data["unit_id"],
                                 "title": data["title"], "deadline": data["deadline"]}, ["campaign_id", "unit_id"])
@@ -163,6 +168,7 @@ DIRECTORY_UPDATES = {
     ("registration", "MemberEnrolled"): _enrolled,
     ("registration", "MemberCheckedIn"): _checked_in,
     ("registration", "MemberMoved"): _moved,
+    ("registration", "MemberChangedWorkplace"): _workplace_changed,
     ("registration", "CampaignOpened"): _campaign,
     ("registration", "MemberJoinedTeam"): _joined_team,
     ("dispatch", "DemandRecorded"): _demand,

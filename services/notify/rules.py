@@ -177,6 +177,18 @@ DISPATCH_RULES = [
          recipients=lambda d, di: _units_of(d["member_ids"], di),
          values=lambda d, di: demand_values(di, d["demand_id"]),
          provides=("unit_name", "member_name", "category")),
+    # seed 002 管理办法 二: 社区党组织……在《在职党员社区表现反馈卡》上据实查验记载……报所在单位党组织备案
+    Rule("dispatch", "PerformanceFeedbackCardIssued", "feedback_card_unit",
+         recipients=lambda d, di: [("unit", d["unit_id"], {})],
+         values=lambda d, di: {"community_name": (di.community(d["community_id"]) or {}).get("name", "社区"),
+                               "minimum_text": "达到基本服务要求" if d["meets_minimum"] else "未达到基本服务要求",
+                               "service_hours": f"{d['service_hours']:g}"},
+         provides=("community_name", "minimum_text", "service_hours")),
+    # seed 001: 每季度到责任区普遍开展一次组团走访
+    Rule("dispatch", "TeamVisitMissed", "team_visit_missed_community",
+         recipients=lambda d, di: [("community", d["community_id"], {})],
+         values=lambda d, di: {"community_name": (di.community(d["community_id"]) or {}).get("name", "社区")},
+         provides=("community_name",)),
 ]
 
 REPORT_NAMES = {"street_report": "年度报告（报街道党工委）", "yearly_summary": "年度公示"}

@@ -20,6 +20,12 @@ WEEKEND = ("周六", "周日")
 OFF_HOURS = {**{d: ("晚上",) for d in WEEKDAYS}, **{d: ("上午", "下午", "晚上") for d in WEEKEND}}
 
 
+#: Seed 000 二.2: "新发展、新调入或居住地、工作地发生变化的党员应在1个月内到社区报到" — the changes
+#: that open a one-month obligation to (re-)register, and what the obligation is called.
+OBLIGATION_TITLES = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到",
+                     "workplace_changed": "工作单位变动后重新报到"}
+
+
 def one_month_after(day: date) -> date:
     """The same day next month (the last day of it when that month is shorter)."""
     year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
@@ -90,9 +96,10 @@ class CampaignOpened(DomainEvent):
 
 @dataclass(frozen=True)
 class MemberEnrolled(DomainEvent):
-    """On the unit's roster of in-service members (在职党员名册)."""
+    """On the unit's roster of in-service members (在职党员名册), with what seed 002 asks a unit to
+    know of each ("四个清": 基本情况、工作单位、职务专长、兴趣爱好)."""
 
-    schema_version = 2
+    schema_version = 3
 
     member_id: str
     unit_id: str
@@ -108,6 +115,7 @@ class MemberEnrolled(DomainEvent):
     willingness: str = ""
     joined_reason: str = "roster"
     joined_on: str | None = None
+    interests: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,33 @@ class MemberMoved(DomainEvent):
 
 
 @dataclass(frozen=True)
+class MemberChangedWorkplace(DomainEvent):
+    """工作地变动: the member now works for another unit, which takes them on its roster; the
+    registration made with the old unit's letter closes (history kept)."""
+
+    member_id: str
+    from_unit_id: str
+    to_unit_id: str
+    to_unit_name: str
+    position: str
+    closed_card_no: str | None
+    changed_on: str
+
+
+@dataclass(frozen=True)
+class CardOpinionRecorded(DomainEvent):
+    """社区党组织意见 / 单位党组织意见 on the registration card (seed 000 附件1): `side` is
+    "community" or "unit"; a later opinion on the same card replaces the earlier one."""
+
+    member_id: str
+    card_no: str
+    side: str
+    opinion: str
+    recorded_by: str
+    recorded_on: str
+
+
+@dataclass(frozen=True)
 class PostClaimed(DomainEvent):
     member_id: str
     community_id: str
@@ -238,7 +273,7 @@ class TeamLeaderElected(DomainEvent):
 EVENTS = (CommunityRegistered, GridAdded, BranchAdded, RegistrationCardIssued, PostPublished, UnitRegistered,
           CampaignOpened, MemberEnrolled, RegistrationObligationOpened, IntroductionLetterIssued, MemberCheckedIn,
           ReceiptReturned, RegistrationOverdue, OverdueReasonRecorded, MemberMoved, PostClaimed, CommitmentMade,
-          TeamFormed, MemberJoinedTeam, TeamLeaderElected)
+          TeamFormed, MemberJoinedTeam, TeamLeaderElected, MemberChangedWorkplace, CardOpinionRecorded)
 
 
 # -- refusals ------------------------------------------------------------------------------
@@ -316,6 +351,15 @@ class InvalidMove(DomainError):
 
 class NotATeamMember(DomainError):
     code = "not_a_team_member"
+
+
+class NotRegistered(DomainError):
+    code = "not_registered"
+
+
+#: The two opinions the registration card carries (seed 000 附件1: 社区党组织意见, 单位党组织意见).
+CARD_OPINION_SIDES = {"community": "社区党组织意见", "unit": "单位党组织意见"}
+OPINION_MAX_CHARS = 500
 
 
 def check_availability(slots) -> list[str]:
@@ -518,11 +562,13 @@ class Member(Aggregate):
         self.posts: dict[str, str] = {}  # post id -> community id
         self.commitments = 0
         self.moves = 0
+        self.workplace_changes = 0
+        self.position = ""
 
     # roster ---------------------------------------------------------------------------------
     def enroll(self, *, unit: Unit, residence: Community, name, gender, phone, position="",
                probationary=False, leading_cadre=False, skills=(), age=None, willingness="",
-               joined_reason="roster", joined_on: date | None = None) -> bool:
+               joined_reason="roster", joined_on: date | None = None, interests=()) -> bool:
         """Put the member on the unit's roster; enrolling the same person again changes nothing.
         Newly admitted and transferred-in members must register within one month."""
         unit.require_exists()
@@ -531,7 +577,8 @@ class Member(Aggregate):
             return False
         self._trigger(MemberEnrolled(self.id, unit.id, name, gender, phone, position, residence.id,
                                      bool(probationary), bool(leading_cadre), list(skills), age, willingness,
-                                     joined_reason, joined_on.isoformat() if joined_on else None))
+                                     joined_reason, joined_on.isoformat() if joined_on else None,
+                                     [i for i in interests if i]))
         if joined_reason in ("newly_admitted", "transferred_in"):
             if joined_on is None:
                 raise InvalidMove("新入党或转入的党员须填写日期")
@@ -605,8 +652,12 @@ class Member(Aggregate):
 
     # deadlines ----------------------------------------------------------------------------
     def mark_overdue(self, *, unit: Unit, obligation_id: str, today: date) -> bool:
-        """Past the deadline and not registered: overdue (once). Returns whether it was marked."""
-        obligation = self.obligation(unit, obligation_id)
+        """Past the deadline and not registered: overdue (once). Returns whether it was marked.
+        A campaign of a unit the member has left no longer binds them (False)."""
+        try:
+            obligation = self.obligation(unit, obligation_id)
+        except UnknownCampaign:
+            return False
         if obligation_id in self.checked_in or obligation_id in self.overdue or today <= obligation.due_date:
             return False
         self._trigger(RegistrationOverdue(self.id, self.unit_id, obligation_id, obligation.due_date.isoformat(),
@@ -633,6 +684,36 @@ class Member(Aggregate):
         self._trigger(RegistrationObligationOpened(self.id, self.unit_id, obligation_id, "moved",
                                                    one_month_after(moved_on).isoformat(), to.id))
         return obligation_id
+
+    def change_workplace(self, *, from_unit: Unit, to: Unit, changed_on: date, position: str = "") -> str:
+        """工作地变动 (seed 000 二.2): the member moves to unit `to`, which keeps them on its roster
+        and issues the letter; the registration made with the old unit's letter closes, and the
+        member must register within one month. Returns the new obligation's id."""
+        self.require_exists()
+        to.require_exists()
+        if to.id == self.unit_id:
+            raise InvalidMove(f"{self.name} 同志已在{to.name}工作")
+        obligation_id = f"workplace-{changed_on.isoformat()}-{self.workplace_changes + 1}"
+        self._trigger(MemberChangedWorkplace(self.id, from_unit.id, to.id, to.name, position.strip() or self.position,
+                                             self.card_no, changed_on.isoformat()))
+        self._trigger(RegistrationObligationOpened(self.id, to.id, obligation_id, "workplace_changed",
+                                                   one_month_after(changed_on).isoformat(),
+                                                   self.residence_community_id))
+        return obligation_id
+
+    def record_card_opinion(self, *, side: str, opinion: str, by: str, on: date) -> None:
+        """社区党组织意见 or 单位党组织意见 on the member's current registration card."""
+        self.require_exists()
+        if side not in CARD_OPINION_SIDES:
+            raise DomainError(f"意见栏应为：{'、'.join(CARD_OPINION_SIDES.values())}")
+        if self.card_no is None:
+            raise NotRegistered(f"{self.name} 同志尚未报到，没有登记卡可以填写意见")
+        text = opinion.strip()
+        if not text:
+            raise DomainError(f"{CARD_OPINION_SIDES[side]}不能为空")
+        if len(text) > OPINION_MAX_CHARS:
+            raise DomainError(f"{CARD_OPINION_SIDES[side]}不能超过 {OPINION_MAX_CHARS} 字")
+        self._trigger(CardOpinionRecorded(self.id, self.card_no, side, text, by, on.isoformat()))
 
     # posts, commitments -------------------------------------------------------------------
     def require_registered_at(self, community: Community) -> None:
@@ -669,11 +750,11 @@ class Member(Aggregate):
         self.unit_id, self.name, self.phone = e.unit_id, e.name, e.phone
         self.residence_community_id = e.residence_community_id
         self.skills, self.willingness = list(e.skills), e.willingness
+        self.position = e.position
 
     @apply.register
     def _(self, e: RegistrationObligationOpened) -> None:
-        titles = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到"}
-        self.personal_obligations[e.obligation_id] = Obligation(e.obligation_id, titles[e.kind],
+        self.personal_obligations[e.obligation_id] = Obligation(e.obligation_id, OBLIGATION_TITLES[e.kind],
                                                                 date.fromisoformat(e.due_date))
 
     @apply.register
@@ -709,6 +790,19 @@ class Member(Aggregate):
         self.registered_at, self.card_no = None, None
         self.posts = {}
         self.moves += 1
+
+    @apply.register
+    def _(self, e: MemberChangedWorkplace) -> None:
+        self.unit_id, self.position = e.to_unit_id, e.position
+        self.registered_at, self.card_no = None, None
+        self.posts = {}
+        for letter in self.letters.values():   # the old unit's letters no longer introduce the member
+            letter.superseded = True
+        self.workplace_changes += 1
+
+    @apply.register
+    def _(self, e: CardOpinionRecorded) -> None:
+        pass
 
     @apply.register
     def _(self, e: PostClaimed) -> None:

@@ -7,218 +7,36 @@ them over.
 - ``introduction_letter_pdf`` — 在职党员报到介绍信, with the tear-off 回执 below a cut line.
 - ``receipt_pdf`` — 在职党员报到介绍信（回执）, filled by the community after check-in.
 - ``registration_card_pdf`` — 社区在职党员报到登记卡 (phone masked unless ``show_phone``).
-- ``statistics_xlsx`` — 在职党员报到情况统计表.
+- ``statistics_xlsx`` — 在职党员报到情况统计表 (with leading cadres, and the overdue members).
+- ``roster_xlsx`` — 在职党员名册 ("四个清"), in the import's columns (it can be imported again).
 - ``mask_phone`` / ``mask_id_number`` — what a printed form shows of personal numbers.
 
-Chinese text uses reportlab's built-in CID font STSong-Light (Adobe-GB1; not embedded, so no
-font file is needed; viewers substitute a Song/Ming face). Its text extracts as Unicode.
+The PDF plumbing (font, ruled tables, blanks to fill in by hand) is ``shared.printed_forms``.
 """
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
-from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from shared.privacy import mask_id_number, mask_phone  # noqa: F401 - re-exported
-from reportlab.platypus import (
-    Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle,
-    XPreformatted,
+from reportlab.platypus import KeepTogether, Spacer, Table, TableStyle
+
+from shared.printed_forms import (  # the forms' plumbing, under the names used below
+    CutLine as _CutLine, blank as _blank, build_pdf as _build_pdf, chinese_date,
+    content_width as _content_width, form_table as _form_table, label as _L, para as _p,
+    party_status as _party_status, text_of as _text,
+    two_sided as _two_sided, unit_and_position as _unit_and_position, value as _V,
 )
+from shared.privacy import mask_id_number, mask_phone  # noqa: F401 - re-exported
+from shared.spreadsheet import safe_cell
 
 __all__ = [
-    "introduction_letter_pdf", "receipt_pdf", "registration_card_pdf", "statistics_xlsx",
+    "introduction_letter_pdf", "receipt_pdf", "registration_card_pdf", "statistics_xlsx", "roster_xlsx",
     "mask_phone", "mask_id_number", "chinese_date",
 ]
-
-FONT = "STSong-Light"
-
-
-# masking lives in shared.privacy (re-exported here for the forms' callers)
-
-
-# -- small text helpers --------------------------------------------------------------------
-def chinese_date(value) -> str:
-    """'2026-11-22' (or a datetime/ISO timestamp) → '2026年11月22日'; empty → blank form date."""
-    if value in (None, ""):
-        return "　　年　　月　　日"
-    if isinstance(value, datetime):
-        d = value.date()
-    elif isinstance(value, date):
-        d = value
-    else:
-        d = date.fromisoformat(str(value).strip()[:10])
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, set)):
-        return "、".join(str(v) for v in value if v not in (None, ""))
-    return str(value)
-
-
-def _unit_and_position(unit_name, position) -> str:
-    return " ".join(p for p in (_text(unit_name), _text(position)) if p)
-
-
-def _party_status(probationary) -> str:
-    return "预备党员" if probationary else "正式党员"
-
-
-# -- PDF plumbing --------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _styles():
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    base = dict(fontName=FONT, wordWrap="CJK")
-    return {
-        "title": ParagraphStyle("title", fontSize=20, leading=28, alignment=TA_CENTER, spaceAfter=4, **base),
-        "meta": ParagraphStyle("meta", fontSize=10.5, leading=16, alignment=TA_RIGHT, **base),
-        "addressee": ParagraphStyle("addressee", fontSize=13, leading=24, spaceBefore=10, **base),
-        "body": ParagraphStyle("body", fontSize=13, leading=24, firstLineIndent=26, **base),
-        "line": ParagraphStyle("line", fontSize=12, leading=22, **base),
-        "right": ParagraphStyle("right", fontSize=12, leading=22, alignment=TA_RIGHT, **base),
-        "sign": ParagraphStyle("sign", fontSize=12, leading=22, alignment=TA_RIGHT, rightIndent=18, **base),
-        "cell_label": ParagraphStyle("cell_label", fontSize=11, leading=15, alignment=TA_CENTER, **base),
-        "cell": ParagraphStyle("cell", fontSize=11, leading=15, alignment=TA_LEFT, **base),
-        "cut": ParagraphStyle("cut", fontSize=9, leading=12, alignment=TA_CENTER, **base),
-        "note": ParagraphStyle("note", fontSize=9.5, leading=14, **base),
-    }
-
-
-def _p(text, style: str):
-    """A paragraph of markup. Text holding ideographic spaces (U+3000: blanks to fill in by hand,
-    '　　年　　月　　日') is a one-line XPreformatted, since Paragraph would collapse them."""
-    if "\u3000" in text:
-        return XPreformatted(text, _styles()[style])
-    return Paragraph(text, _styles()[style])
-
-
-def _pe(value, style: str):
-    """A paragraph of escaped plain text."""
-    return _p(escape(_text(value)), style)
-
-
-def _blank(value, width: int = 10, wrapping: bool = False) -> str:
-    """Escaped value, or an underlined blank ``width`` characters wide to fill in by hand.
-
-    The blank is underlined ideographic spaces (one-line text only, see ``_p``; Adobe-GB1 has no
-    U+00A0); inside text that must wrap it is a row of underscores instead.
-    """
-    text = _text(value)
-    if text:
-        return escape(text)
-    if wrapping:
-        return "_" * (width * 2)
-    return "<u>" + "\u3000" * width + "</u>"
-
-
-def _two_sided(left_html: str, right_html: str, width):
-    """One line with a left part and a right part (e.g. '联系人：…' and '联系电话：…')."""
-
-    t = Table([[_p(left_html, "line"), _p(right_html, "line")]], colWidths=[width * 0.55, width * 0.45])
-    t.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                           ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
-    return t
-
-
-def _form_table(rows, col_widths, spans=(), row_heights=None):
-    """A ruled form table; label cells (odd positions given as str) are centred and shaded."""
-
-    cells = []
-    label_cells = []
-    for r, row in enumerate(rows):
-        out = []
-        for c, item in enumerate(row):
-            if isinstance(item, tuple):  # ("label", text)
-                kind, text = item
-                if kind == "label":  # "\n" in a label is a chosen line break
-                    label_cells.append((c, r))
-                    out.append(_p(escape(text).replace("\n", "<br/>"), "cell_label"))
-                else:
-                    out.append(_pe(text, "cell"))
-            elif item is None:
-                out.append("")
-            elif isinstance(item, Flowable):
-                out.append(item)
-            else:
-                out.append(_pe(item, "cell"))
-        cells.append(out)
-    t = Table(cells, colWidths=col_widths, rowHeights=row_heights)
-    style = [
-        ("GRID", (0, 0), (-1, -1), 0.8, colors.black),
-        ("BOX", (0, 0), (-1, -1), 1.4, colors.black),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-    ]
-    for c, r in label_cells:
-        style.append(("BACKGROUND", (c, r), (c, r), colors.Color(0.94, 0.94, 0.94)))
-    for (c0, r0), (c1, r1) in spans:
-        style.append(("SPAN", (c0, r0), (c1, r1)))
-    t.setStyle(TableStyle(style))
-    return t
-
-
-def _L(text):
-    return ("label", text)
-
-
-def _V(text):
-    return ("value", text)
-
-
-class _CutLine(Flowable):
-    """The dashed tear-off line with a caption in the middle."""
-
-    def __init__(self, caption: str):
-        super().__init__()
-        self.caption = caption
-
-    def wrap(self, avail_width, avail_height):
-        self.width, self.height = avail_width, 16
-        return self.width, self.height
-
-    def draw(self):
-        style = _styles()["cut"]
-        c = self.canv
-        gap, mid_y = 8, self.height / 2
-        left_end = (self.width - c.stringWidth(self.caption, style.fontName, style.fontSize)) / 2 - gap
-        c.saveState()
-        c.setDash(4, 3)
-        c.setLineWidth(0.7)
-        c.line(0, mid_y, left_end, mid_y)
-        c.line(self.width - left_end, mid_y, self.width, mid_y)
-        c.setFont(style.fontName, style.fontSize)
-        c.drawCentredString(self.width / 2, mid_y - style.fontSize / 3, self.caption)
-        c.restoreState()
-
-
-def _build_pdf(title: str, story) -> bytes:
-
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=22 * mm,
-                            bottomMargin=20 * mm, title=title, author="报到", subject=title)
-    doc.build(story)
-    return buf.getvalue()
-
-
-def _content_width():
-
-    return A4[0] - 50 * mm
 
 
 def _receipt_story(*, unit_name, member_name, community_name=None, card_no=None, letter_id=None,
@@ -250,9 +68,9 @@ def introduction_letter_pdf(letter: dict) -> bytes:
     """在职党员报到介绍信 (seed 002 form 2, facts as in seed 000 附件2), with a tear-off 回执.
 
     ``letter``: letter_id, community_name, member_name, gender, age (optional), unit_name,
-    position, phone, skills (list), probationary (bool), unit_contact (optional),
-    unit_contact_phone (optional), issued_date (ISO date). The phone is printed in full: the
-    letter goes to the community, which needs to reach the member.
+    position, phone, skills (list), willingness (服务意愿, seed 000 附件2), probationary (bool),
+    unit_contact (optional), unit_contact_phone (optional), issued_date (ISO date). The phone is
+    printed in full: the letter goes to the community, which needs to reach the member.
     """
 
     width = _content_width()
@@ -265,10 +83,11 @@ def introduction_letter_pdf(letter: dict) -> bytes:
             [_L("工作单位及职务"), _V(_unit_and_position(unit, letter.get("position"))), None, None,
              _L("联系方式"), _V(letter.get("phone"))],
             [_L("技能特长"), _V(letter.get("skills")), None, None, None, None],
+            [_L("服务意愿"), _V(letter.get("willingness")), None, None, None, None],
         ],
         col_widths=[w * mm for w in (32, 30, 18, 26, 20, 34)],
-        spans=[((1, 1), (3, 1)), ((1, 2), (5, 2))],
-        row_heights=[None, None, 16 * mm],
+        spans=[((1, 1), (3, 1)), ((1, 2), (5, 2)), ((1, 3), (5, 3))],
+        row_heights=[None, None, 14 * mm, 14 * mm],
     )
     story = [
         _p("在职党员报到介绍信", "title"),
@@ -317,7 +136,10 @@ def registration_card_pdf(card: dict) -> bytes:
     phone, skills (list or str), willingness (服务意愿, list or str), availability (每周可服务时间,
     list of str such as "周六 上午"), grid_name (所在网格), branch_name (编入支部),
     checked_in_date (ISO date), probationary (bool), leading_cadre (bool), show_phone (bool,
-    default False: the phone is masked 138****5678).
+    default False: the phone is masked 138****5678); service_records (服务记录, seed 000 附件1:
+    dicts with date, category, content, hours — the verified ones, newest last; the card lists
+    the last ``CARD_RECORD_LINES`` and counts the rest), community_opinion / unit_opinion
+    (社区党组织意见 / 单位党组织意见: dicts with text and date, or None for a blank to fill in).
     """
 
     width = _content_width()
@@ -345,15 +167,18 @@ def registration_card_pdf(card: dict) -> bytes:
             [_L("服务意愿"), _V(card.get("willingness")), None, None, None, None],
             [_L("每周可服务时间"), _V("；".join(_text(a) for a in availability)), None, None, None, None],
             [_L("所在网格"), _V(card.get("grid_name")), None, _L("编入支部"), _V(card.get("branch_name")), None],
-            [_L("社区党组织意见"), _p("社区党组织（盖章）\n\u3000\u3000年\u3000\u3000月\u3000\u3000日", "sign"), None, None, None, None],
+            [_L("服务记录"), _service_records_cell(card.get("service_records") or []), None, None, None, None],
+            [_L("社区党组织意见"), _opinion_cell(card.get("community_opinion"), "社区党组织（盖章）"),
+             None, None, None, None],
+            [_L("单位党组织意见"), _opinion_cell(card.get("unit_opinion"), "单位党组织（盖章）"), None, None, None, None],
         ],
         col_widths=[w * mm for w in (32, 28, 26, 22, 20, 32)],
         spans=[((1, 1), (3, 1)), ((1, 3), (5, 3)), ((1, 4), (5, 4)), ((1, 5), (5, 5)), ((1, 6), (2, 6)),
-               ((4, 6), (5, 6)), ((1, 7), (5, 7))],
-        row_heights=[None, None, None, 16 * mm, 20 * mm, 14 * mm, None, 30 * mm],
+               ((4, 6), (5, 6)), ((1, 7), (5, 7)), ((1, 8), (5, 8)), ((1, 9), (5, 9))],
+        row_heights=[None, None, None, 13 * mm, 13 * mm, 11 * mm, None, None, 25 * mm, 25 * mm],
     )
-    # The stamp and date sit in the bottom right of the 意见 cell, as on the paper form.
-    body.setStyle(TableStyle([("VALIGN", (1, 7), (5, 7), "BOTTOM")]))
+    # The stamp and date sit in the bottom right of the 意见 cells, as on the paper form.
+    body.setStyle(TableStyle([("VALIGN", (1, 8), (5, 9), "BOTTOM"), ("VALIGN", (1, 7), (5, 7), "TOP")]))
     return _build_pdf("社区在职党员报到登记卡", [
         _p("社区在职党员报到登记卡", "title"),
         Spacer(1, 6),
@@ -361,12 +186,49 @@ def registration_card_pdf(card: dict) -> bytes:
         Spacer(1, 4),
         body,
         Spacer(1, 6),
-        _p("注：本卡由社区党组织填写留存，编入支部、网格后报街道党工委备案；联系方式按规定遮挡。", "note"),
+        _p("注：本卡一式两份，分别由社区、党员所在单位党组织留存；编入支部、网格后报街道党工委备案；联系方式按规定遮挡。",
+           "note"),
     ])
 
 
+CARD_RECORD_LINES = 8
+
+
+def _service_records_cell(records: list[dict]):
+    """服务记录: one line per verified service (date, kind, content, hours); the last
+    CARD_RECORD_LINES of them, and how many came before."""
+    if not records:
+        return _p("（暂无经社区查验的服务记录）", "cell")
+    shown = records[-CARD_RECORD_LINES:]
+    lines = []
+    if len(records) > len(shown):
+        lines.append(escape(f"（此前另有 {len(records) - len(shown)} 次服务，见服务纪实）"))
+    for r in shown:
+        hours = f"，{float(r['hours']):g}小时" if r.get("hours") else ""
+        content = _text(r.get("content"))
+        content = content if len(content) <= 40 else content[:40] + "…"
+        lines.append(escape(f"{chinese_date(r.get('date'))} {_text(r.get('category'))}：{content}{hours}"))
+    return _p("<br/>".join(lines), "small")
+
+
+def _opinion_cell(opinion: dict | None, signer: str):
+    """An 意见 box: the recorded opinion (or blank lines to write by hand), the stamp and date."""
+    opinion = opinion or {}
+    text = escape(_text(opinion.get("text")))
+    sign = f"{signer}<br/>{escape(chinese_date(opinion.get('date')))}"
+    inner = Table([[_p(text, "cell") if text else ""], [_p(sign, "sign") if opinion.get("date") else
+                                                          _p(f"{signer}\n\u3000\u3000年\u3000\u3000月\u3000\u3000日",
+                                                             "sign")]],
+                  colWidths=[126 * mm])
+    inner.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                               ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return inner
+
+
 # -- 4. 统计表 --------------------------------------------------------------------------------
-STAT_HEADERS = ("序号", "名称", "在职党员总数", "已报到", "未报到", "报到率", "逾期未报到原因")
+STAT_HEADERS = ("序号", "名称", "在职党员总数", "已报到", "未报到", "报到率", "党员领导干部", "其中已报到",
+                "逾期未报到原因")
+OVERDUE_HEADERS = ("序号", "姓名", "党员领导干部", "工作单位", "居住社区", "报到要求", "截止日期", "原因", "说明")
 
 
 def _reasons_text(reasons, overdue=None) -> str:
@@ -386,17 +248,22 @@ def _rate(registered, members, given=None) -> float:
     return (registered / members) if members else 0.0
 
 
-def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict, generated_at: str) -> bytes:
+def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict, generated_at: str,
+                    overdue: list[dict] | None = None) -> bytes:
     """在职党员报到情况统计表 (seed 002 form 4) as an xlsx workbook.
 
     ``rows``: dicts with name, members, registered, overdue, rate (0..1; computed if missing),
-    overdue_reasons (reason → count). The 未报到 column is members − registered; the reasons
+    overdue_reasons (reason → count), leading_cadres ({members, registered}: 党员领导干部, seed
+    000 四.2 坚持领导带头; zero if missing). The 未报到 column is members − registered; the reasons
     column lists overdue_reasons and, if ``overdue`` exceeds their sum, '未说明 k'.
+    ``overdue``: the overdue members (``readmodels.overdue_list``), written on a second sheet,
+    逾期未报到名单, leading cadres first.
     ``totals``: members, registered (both required: they fill the 注 line), overdue, rate and
     overdue_reasons optional (summed over ``rows`` when missing). ``scope_label`` names what the
     table covers (a unit, community, street or district); ``generated_at`` is printed at the foot.
     """
 
+    overdue_rows = overdue   # (the name is reused below for each row's count)
     wb = Workbook()
     ws = wb.active
     ws.title = "报到情况统计表"
@@ -444,8 +311,12 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
     r = header_row
     sums = {"members": 0, "registered": 0, "overdue": 0}
     reason_sums: dict = {}
+    lead_sums = {"members": 0, "registered": 0}
     for i, row in enumerate(rows, start=1):
         r += 1
+        lead = row.get("leading_cadres") or {}
+        lead_sums["members"] += int(lead.get("members") or 0)
+        lead_sums["registered"] += int(lead.get("registered") or 0)
         members = int(row.get("members") or 0)
         registered = int(row.get("registered") or 0)
         overdue = int(row.get("overdue") or 0)
@@ -454,24 +325,27 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
         sums["overdue"] += overdue
         for k, v in (row.get("overdue_reasons") or {}).items():
             reason_sums[k] = reason_sums.get(k, 0) + int(v or 0)
-        write_row(r, [i, _text(row.get("name")), members, registered, members - registered,
-                      _rate(registered, members, row.get("rate")),
-                      _reasons_text(row.get("overdue_reasons"), overdue)])
+        write_row(r, [i, safe_cell(_text(row.get("name"))), members, registered, members - registered,
+                      _rate(registered, members, row.get("rate")), int(lead.get("members") or 0),
+                      int(lead.get("registered") or 0), safe_cell(_reasons_text(row.get("overdue_reasons"), overdue))])
 
     t_members = int(totals.get("members", sums["members"]) or 0)
     t_registered = int(totals.get("registered", sums["registered"]) or 0)
     t_overdue = int(totals.get("overdue", sums["overdue"]) or 0)
     t_reasons = totals.get("overdue_reasons", reason_sums)
+    t_lead = {**lead_sums, **(totals.get("leading_cadres") or {})}
     r += 1
     total_row = r
     write_row(r, ["合计", "", t_members, t_registered, t_members - t_registered,
-                  _rate(t_registered, t_members, totals.get("rate")), _reasons_text(t_reasons, t_overdue)],
+                  _rate(t_registered, t_members, totals.get("rate")), int(t_lead["members"]),
+                  int(t_lead["registered"]), safe_cell(_reasons_text(t_reasons, t_overdue))],
               bold=True)
     ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=2)
 
     r += 1
     ws.merge_cells(f"A{r}:{last}{r}")
-    ws[f"A{r}"] = f"注：本单位共有在职党员 {t_members} 名，到社区报到党员 {t_registered} 名"
+    ws[f"A{r}"] = (f"注：本单位共有在职党员 {t_members} 名，到社区报到党员 {t_registered} 名；"
+                   f"其中党员领导干部 {int(t_lead['members'])} 名，到社区报到 {int(t_lead['registered'])} 名")
     ws[f"A{r}"].font = Font(name=font, size=11)
     ws[f"A{r}"].alignment = Alignment(horizontal="left", vertical="center")
     ws.row_dimensions[r].height = 22
@@ -481,7 +355,7 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
     ws[f"A{r}"].font = Font(name=font, size=9, color="666666")
     ws[f"A{r}"].alignment = Alignment(horizontal="right", vertical="center")
 
-    for col, w in zip("ABCDEFG", (7, 28, 14, 10, 10, 10, 36)):
+    for col, w in zip("ABCDEFGHI", (7, 28, 14, 10, 10, 10, 13, 11, 36)):
         ws.column_dimensions[col].width = w
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     ws.print_title_rows = f"{header_row}:{header_row}"
@@ -492,6 +366,72 @@ def statistics_xlsx(title: str, scope_label: str, rows: list[dict], totals: dict
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_options.horizontalCentered = True
 
+    if overdue_rows is not None:
+        _overdue_sheet(wb.create_sheet("逾期未报到名单"), scope_label, overdue_rows, border, centre, left, font)
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _overdue_sheet(ws, scope_label: str, overdue: list[dict], border, centre, left, font) -> None:
+    """Who is overdue, leading cadres first (as ``overdue_list`` orders them)."""
+    last = get_column_letter(len(OVERDUE_HEADERS))
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"] = f"逾期未报到党员名单（{scope_label}）"
+    ws["A1"].font = Font(name=font, size=14, bold=True)
+    ws["A1"].alignment = centre
+    for c, h in enumerate(OVERDUE_HEADERS, start=1):
+        cell = ws.cell(row=2, column=c, value=h)
+        cell.font = Font(name=font, size=11, bold=True)
+        cell.alignment = centre
+        cell.border = border
+        cell.fill = PatternFill("solid", fgColor="EDEDED")
+    for i, m in enumerate(overdue, start=1):
+        values = [i, m.get("name"), "是" if m.get("leading_cadre") else "否", m.get("unit_name"),
+                  m.get("community_name"), m.get("title"), m.get("due_date"), m.get("reason") or "未填写原因",
+                  m.get("note") or ""]
+        for c, v in enumerate(values, start=1):
+            cell = ws.cell(row=i + 2, column=c, value=safe_cell(v))
+            cell.font = Font(name=font, size=11, bold=bool(m.get("leading_cadre")) and c == 3)
+            cell.border = border
+            cell.alignment = left if c in (2, 4, 5, 6, 9) else centre
+    for col, w in zip("ABCDEFGHI", (7, 12, 12, 24, 16, 22, 12, 12, 24)):
+        ws.column_dimensions[col].width = w
+    ws.freeze_panes = "A3"
+
+
+# -- 5. 名册 ----------------------------------------------------------------------------------
+def roster_xlsx(unit_name: str, rows: list[dict], generated_at: str) -> bytes:
+    """在职党员名册: the unit's roster as seed 002 asks a unit to know it ("四个清": 基本情况、工作
+    单位、职务专长、兴趣爱好), in the columns the import reads (so the file can be edited and
+    imported again), then 报到情况 and 登记卡编号. Cells are written with ``safe_cell``.
+
+    ``rows``: ``readmodels.roster_export`` rows (name, gender, age, position, phone, skills,
+    willingness, residence_community, status, leading_cadre, interests, registered, card_no).
+    """
+    from services.registration.roster_import import COLUMNS
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "名册"
+    headers = list(COLUMNS.values()) + ["报到情况", "登记卡编号"]
+    ws.append([safe_cell(f"{unit_name}在职党员名册")])
+    ws["A1"].font = Font(name="宋体", size=14, bold=True)
+    ws.append(headers)
+    for cell in ws[2]:
+        cell.font = Font(name="宋体", size=11, bold=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.fill = PatternFill("solid", fgColor="EDEDED")
+    for row in rows:
+        values = [_text(row.get(key)) if key in ("skills", "interests") else row.get(key) for key in COLUMNS]
+        values += ["已报到" if row.get("registered") else "未报到", row.get("card_no") or ""]
+        ws.append([safe_cell(v) for v in values])
+    for col in range(1, len(headers) + 1):
+        ws.column_dimensions[get_column_letter(col)].width = 14
+    ws.append([])
+    ws.append([f"生成时间：{generated_at}"])
+    ws.freeze_panes = "A3"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

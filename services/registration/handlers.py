@@ -58,7 +58,8 @@ def enroll_member(uow, cmd: dict) -> dict:
                             probationary=cmd.get("probationary", False),
                             leading_cadre=cmd.get("leading_cadre", False), skills=cmd.get("skills", ()),
                             age=cmd.get("age"), willingness=cmd.get("willingness", ""),
-                            joined_reason=cmd.get("joined_reason", "roster"), joined_on=cmd.get("joined_on"))
+                            joined_reason=cmd.get("joined_reason", "roster"), joined_on=cmd.get("joined_on"),
+                            interests=cmd.get("interests", ()))
     return {"member_id": member.id, "created": created}
 
 
@@ -101,8 +102,9 @@ def issue_letters(uow, unit_id: str, campaign_id: str, member_ids: list[str], to
 
 
 def _check_in_wants(uow, cmd: dict, checked_in_at: str | None = None) -> list:
-    """The member, the community and the member's unit: a member's unit never changes, so the
-    cached member names it; a member not cached yet costs a second read for its unit."""
+    """The member, the community and the member's unit, as the cached member names it (a
+    member's unit changes only with a change of workplace: then the right unit costs a second
+    read); a member not cached yet costs a second read for its unit."""
     seen = uow.cached(Member, cmd["member_id"])
     wanted = [(Member, cmd["member_id"]), (Community, cmd["community_id"])]
     if seen is not None and seen.unit_id:
@@ -149,6 +151,21 @@ def move_member(uow, cmd: dict) -> dict:
     member = uow.load(Member, cmd["member_id"])
     obligation_id = member.move(to=uow.load(Community, cmd["to_community_id"]), moved_on=cmd["moved_on"])
     return {"member_id": member.id, "obligation_id": obligation_id}
+
+
+def change_workplace(uow, cmd: dict) -> dict:
+    """工作地变动: the new unit takes the member on its roster; one month to register again."""
+    member = uow.load(Member, cmd["member_id"]).require_exists()
+    obligation_id = member.change_workplace(from_unit=uow.load(Unit, member.unit_id),
+                                            to=uow.load(Unit, cmd["to_unit_id"]), changed_on=cmd["changed_on"],
+                                            position=cmd.get("position", ""))
+    return {"member_id": member.id, "unit_id": member.unit_id, "obligation_id": obligation_id}
+
+
+def record_card_opinion(uow, cmd: dict, today: date) -> dict:
+    member = uow.load(Member, cmd["member_id"])
+    member.record_card_opinion(side=cmd["side"], opinion=cmd["opinion"], by=cmd["recorded_by"], on=today)
+    return {"member_id": member.id, "card_no": member.card_no, "side": cmd["side"]}
 
 
 # -- posts, commitments, teams --------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import (
     select, union, update,
 )
 
+from services.registration.domain import OBLIGATION_TITLES
 from shared.privacy import mask_phone
 from shared.projections import Projection, execute_many
 
@@ -79,6 +80,7 @@ members = Table(
     Column("branch_id", String(100)),
     Column("availability", Text),
     Column("checked_in_at", String(40)),
+    Column("interests", Text),   # JSON list (兴趣爱好); NULL on rows from before the column
 )
 letters = Table(
     "rm_letters", metadata,
@@ -97,6 +99,15 @@ registration_history = Table(
     Column("card_no", String(60)),
     Column("event", String(40), nullable=False),
     Column("at", String(40), nullable=False),
+)
+card_opinions = Table(
+    "rm_card_opinions", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("card_no", String(60), primary_key=True),
+    Column("side", String(10), primary_key=True),
+    Column("opinion", Text, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_on", String(10), nullable=False),
 )
 obligations = Table(
     "rm_obligations", metadata,
@@ -155,7 +166,6 @@ team_members = Table(
     Column("joined_position", Integer, nullable=False),
 )
 
-OBLIGATION_TITLES = {"newly_admitted": "新入党后报到", "transferred_in": "转入后报到", "moved": "居住地变动后重新报到"}
 
 # A deadline rush applies thousands of check-ins: the projection buffers their row changes
 # during a batch and writes them at its end, one statement run for many rows (execute_many),
@@ -241,7 +251,8 @@ class RegistrationProjection(Projection):
             member_id=d["member_id"], unit_id=d["unit_id"], name=d["name"], gender=d["gender"], age=d["age"],
             phone=d["phone"], position=d["position"], probationary=d["probationary"],
             leading_cadre=d["leading_cadre"], skills=json.dumps(d["skills"], ensure_ascii=False),
-            willingness=d["willingness"], residence_community_id=d["residence_community_id"]))
+            willingness=d["willingness"], residence_community_id=d["residence_community_id"],
+            interests=json.dumps(d["interests"], ensure_ascii=False)))
         # the unit's campaigns still open on the day the member joined apply to them too
         joined = d["joined_on"] or event.occurred_at[:10]
         rows = conn.execute(select(campaigns).where(campaigns.c.unit_id == d["unit_id"])
@@ -283,6 +294,30 @@ class RegistrationProjection(Projection):
                                                           community_id=d["from_community_id"],
                                                           card_no=d["closed_card_no"], event="closed_by_move",
                                                           at=event.occurred_at))
+
+    def when_MemberChangedWorkplace(self, conn, event, d) -> None:
+        """The member is on the new unit's roster; the old unit's open obligations no longer
+        bind them (the one-month obligation that follows does)."""
+        closed_at = conn.execute(select(members.c.registered_community_id)
+                                 .where(members.c.member_id == d["member_id"])).scalar()
+        if closed_at is not None:
+            conn.execute(registration_history.insert().values(
+                member_id=d["member_id"], community_id=closed_at, card_no=d["closed_card_no"],
+                event="closed_by_workplace_change", at=event.occurred_at))
+        conn.execute(update(members).where(members.c.member_id == d["member_id"]).values(
+            unit_id=d["to_unit_id"], position=d["position"], registered_community_id=None, card_no=None,
+            grid_id=None, branch_id=None, checked_in_at=None))
+        conn.execute(obligations.delete().where(obligations.c.member_id == d["member_id"])
+                     .where(obligations.c.unit_id == d["from_unit_id"]).where(obligations.c.card_no.is_(None)))
+        conn.execute(post_claims.delete().where(post_claims.c.member_id == d["member_id"]))
+
+    def when_CardOpinionRecorded(self, conn, event, d) -> None:
+        key = and_(card_opinions.c.member_id == d["member_id"], card_opinions.c.card_no == d["card_no"],
+                   card_opinions.c.side == d["side"])
+        conn.execute(card_opinions.delete().where(key))
+        conn.execute(card_opinions.insert().values(member_id=d["member_id"], card_no=d["card_no"], side=d["side"],
+                                                   opinion=d["opinion"], recorded_by=d["recorded_by"],
+                                                   recorded_on=d["recorded_on"]))
 
     def when_PostPublished(self, conn, event, d) -> None:
         conn.execute(posts.insert().values(community_id=d["community_id"], post_id=d["post_id"], title=d["title"],
@@ -343,9 +378,17 @@ def statistics(conn: Connection, group_by: str = "unit", *, district_id: str | N
 
     open_overdue = (select(obligations.c.member_id).where(obligations.c.overdue.is_(True))
                     .where(obligations.c.card_no.is_(None)).distinct().subquery())
-    registered = func.sum(case((members.c.registered_community_id.is_not(None), 1), else_=0))
-    overdue = func.sum(case((open_overdue.c.member_id.is_not(None), 1), else_=0))
-    q = (select(*keys, func.count(members.c.member_id), registered, overdue)
+    is_registered = members.c.registered_community_id.is_not(None)
+    is_overdue = open_overdue.c.member_id.is_not(None)
+    is_leader = members.c.leading_cadre.is_(True)
+    registered = func.sum(case((is_registered, 1), else_=0))
+    overdue = func.sum(case((is_overdue, 1), else_=0))
+    # seed 000 四.2 坚持领导带头 / seed 002 七.1 党员领导干部要率先垂范: leading cadres counted apart
+    leaders = func.sum(case((is_leader, 1), else_=0))
+    leaders_registered = func.sum(case((and_(is_leader, is_registered), 1), else_=0))
+    leaders_overdue = func.sum(case((and_(is_leader, is_overdue), 1), else_=0))
+    q = (select(*keys, func.count(members.c.member_id), registered, overdue, leaders, leaders_registered,
+                leaders_overdue)
          .select_from(base.outerjoin(open_overdue, open_overdue.c.member_id == members.c.member_id))
          .where(and_(True, *filters)).group_by(*keys).order_by(keys[0]))
     reasons_q = (select(keys[0], func.coalesce(obligations.c.reason, "未填写原因"), func.count())
@@ -356,13 +399,17 @@ def statistics(conn: Connection, group_by: str = "unit", *, district_id: str | N
     for key, reason, count in conn.execute(reasons_q):
         reasons.setdefault(key, {})[reason] = count
     rows = []
-    for key, name, total, done, late in conn.execute(q):
+    for key, name, total, done, late, lead, lead_done, lead_late in conn.execute(q):
         done, late = int(done or 0), int(late or 0)
         rows.append({"id": key, "name": name, "members": int(total), "registered": done, "overdue": late,
-                     "rate": round(done / total, 4) if total else 0.0, "overdue_reasons": reasons.get(key, {})})
+                     "rate": round(done / total, 4) if total else 0.0, "overdue_reasons": reasons.get(key, {}),
+                     "leading_cadres": {"members": int(lead or 0), "registered": int(lead_done or 0),
+                                        "overdue": int(lead_late or 0)}})
     totals = {"members": sum(r["members"] for r in rows), "registered": sum(r["registered"] for r in rows),
               "overdue": sum(r["overdue"] for r in rows)}
     totals["rate"] = round(totals["registered"] / totals["members"], 4) if totals["members"] else 0.0
+    totals["leading_cadres"] = {k: sum(r["leading_cadres"][k] for r in rows)
+                                for k in ("members", "registered", "overdue")}
     return {"group_by": group_by, "rows": rows, "totals": totals}
 
 
@@ -374,14 +421,41 @@ def unit_statistics(conn: Connection, unit_id: str | None = None) -> list[dict]:
 
 
 def roster(conn: Connection, unit_id: str, page: int = 1, page_size: int = 50) -> dict:
-    """A unit's roster, paged, with where each member is registered."""
+    """A unit's roster, paged, with where each member is registered and what seed 002's
+    "四个清" asks a unit to know (基本情况、工作单位、职务专长、兴趣爱好)."""
     page, page_size = max(1, int(page)), min(max(1, int(page_size)), 500)
     where = members.c.unit_id == unit_id
     total = conn.execute(select(func.count()).select_from(members).where(where)).scalar_one()
     q = (select(members.c.member_id, members.c.name, members.c.gender, members.c.phone, members.c.position,
-                members.c.residence_community_id, members.c.registered_community_id, members.c.card_no)
+                members.c.residence_community_id, members.c.registered_community_id, members.c.card_no,
+                members.c.leading_cadre, members.c.skills, members.c.interests)
          .where(where).order_by(members.c.name, members.c.member_id).limit(page_size).offset((page - 1) * page_size))
-    return {"total": total, "page": page, "page_size": page_size, "items": [dict(r._mapping) for r in conn.execute(q)]}
+    items = []
+    for r in conn.execute(q):
+        item = dict(r._mapping)
+        item["skills"] = json.loads(item["skills"])
+        item["interests"] = json.loads(item["interests"]) if item["interests"] else []
+        items.append(item)
+    return {"total": total, "page": page, "page_size": page_size, "items": items}
+
+
+def roster_export(conn: Connection, unit_id: str) -> list[dict]:
+    """The whole roster in the columns of the import (名册: 四个清), in name order."""
+    residence = communities.alias("residence")
+    q = (select(members, residence.c.name.label("residence_community_name"))
+         .select_from(members.join(residence, residence.c.community_id == members.c.residence_community_id))
+         .where(members.c.unit_id == unit_id).order_by(members.c.name, members.c.member_id))
+    out = []
+    for r in conn.execute(q):
+        row = dict(r._mapping)
+        out.append({"name": row["name"], "gender": row["gender"], "age": row["age"], "position": row["position"],
+                    "phone": row["phone"], "skills": json.loads(row["skills"]), "willingness": row["willingness"],
+                    "residence_community": row["residence_community_name"],
+                    "status": "预备" if row["probationary"] else "正式",
+                    "leading_cadre": "是" if row["leading_cadre"] else "否",
+                    "interests": json.loads(row["interests"]) if row["interests"] else [],
+                    "registered": row["registered_community_id"] is not None, "card_no": row["card_no"]})
+    return out
 
 
 def members_without_letter(conn: Connection, unit_id: str, campaign_id: str) -> list[str]:
@@ -393,12 +467,37 @@ def members_without_letter(conn: Connection, unit_id: str, campaign_id: str) -> 
 
 
 def overdue_members(conn: Connection, unit_id: str) -> list[dict]:
-    """The unit's members past a deadline and not registered, with the reason found."""
-    q = (select(members.c.member_id, members.c.name, members.c.phone, obligations.c.obligation_id,
-                obligations.c.title, obligations.c.due_date, obligations.c.reason, obligations.c.note)
-         .select_from(obligations.join(members, members.c.member_id == obligations.c.member_id))
-         .where(obligations.c.unit_id == unit_id).where(obligations.c.overdue.is_(True))
-         .where(obligations.c.card_no.is_(None)).order_by(obligations.c.due_date, members.c.name))
+    """The unit's members past a deadline and not registered, with the reason found; leading
+    cadres first (seed 000 四.2: 党员领导干部……带头到社区报到)."""
+    return overdue_list(conn, unit_id=unit_id)
+
+
+def overdue_list(conn: Connection, *, district_id: str | None = None, street_id: str | None = None,
+                 community_id: str | None = None, unit_id: str | None = None,
+                 leading_cadres_only: bool = False) -> list[dict]:
+    """Members past a deadline and not registered, in a unit or in the community, street or
+    district where they live, each with the reason found and whether they are a leading cadre
+    (党员领导干部); leading cadres first, then by due date and name."""
+    residence = communities.alias("residence")
+    q = (select(members.c.member_id, members.c.name, members.c.phone, members.c.leading_cadre,
+                members.c.unit_id, units.c.name.label("unit_name"), residence.c.community_id,
+                residence.c.name.label("community_name"), obligations.c.obligation_id, obligations.c.title,
+                obligations.c.due_date, obligations.c.reason, obligations.c.note)
+         .select_from(obligations.join(members, members.c.member_id == obligations.c.member_id)
+                      .join(units, units.c.unit_id == members.c.unit_id)
+                      .join(residence, residence.c.community_id == members.c.residence_community_id))
+         .where(obligations.c.overdue.is_(True)).where(obligations.c.card_no.is_(None)))
+    if unit_id:
+        q = q.where(obligations.c.unit_id == unit_id)
+    if district_id:
+        q = q.where(residence.c.district_id == district_id)
+    if street_id:
+        q = q.where(residence.c.street_id == street_id)
+    if community_id:
+        q = q.where(residence.c.community_id == community_id)
+    if leading_cadres_only:
+        q = q.where(members.c.leading_cadre.is_(True))
+    q = q.order_by(members.c.leading_cadre.desc(), obligations.c.due_date, members.c.name, members.c.member_id)
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
@@ -416,6 +515,7 @@ def member_view(conn: Connection, member_id: str) -> dict | None:
         return None
     view = dict(row._mapping)
     view["skills"] = json.loads(view["skills"])
+    view["interests"] = json.loads(view["interests"]) if view["interests"] else []
     view["availability"] = json.loads(view["availability"]) if view["availability"] else []
     view["obligations"] = [dict(r._mapping) for r in conn.execute(
         select(obligations).where(obligations.c.member_id == member_id).order_by(obligations.c.due_date))]
@@ -467,7 +567,8 @@ def letter_view(conn: Connection, letter_id: str) -> dict | None:
     """What the introduction letter (介绍信) prints."""
     q = (select(letters.c.letter_id, letters.c.issued_at, letters.c.campaign_id, members.c.name.label("member_name"),
                 members.c.gender, members.c.age, members.c.position, members.c.phone, members.c.skills,
-                members.c.probationary, units.c.name.label("unit_name"), communities.c.name.label("community_name"))
+                members.c.willingness, members.c.probationary, units.c.name.label("unit_name"),
+                communities.c.name.label("community_name"))
          .select_from(letters.join(members, members.c.member_id == letters.c.member_id)
                       .join(units, units.c.unit_id == letters.c.unit_id)
                       .join(communities, communities.c.community_id == letters.c.community_id))
@@ -500,6 +601,9 @@ def card_view(conn: Connection, member_id: str) -> dict | None:
     view["skills"] = json.loads(view["skills"])
     view["availability"] = json.loads(view["availability"]) if view["availability"] else []
     view["checked_in_date"] = view["checked_in_at"][:10]
+    for r in conn.execute(select(card_opinions).where(card_opinions.c.member_id == member_id)
+                          .where(card_opinions.c.card_no == view["card_no"])):
+        view[f"{r.side}_opinion"] = {"text": r.opinion, "date": r.recorded_on, "by": r.recorded_by}
     return view
 
 

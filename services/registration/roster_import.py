@@ -2,7 +2,7 @@
 
 The unit's party organisation uploads its roster as .xlsx or .csv, with the columns of the
 registration form (seed 000, 附件1: 姓名, 性别, 年龄, 工作单位及职务, 联系方式, 技能特长, 服务意愿) plus
-居住社区, 正式/预备 and 是否党员领导干部. This module turns the file into enrolment commands for
+居住社区, 正式/预备, 是否党员领导干部 and 兴趣爱好 (seed 002's "四个清": 基本情况、工作单位、职务专长、兴趣爱好). This module turns the file into enrolment commands for
 `enroll_member` and reports, in Chinese and by spreadsheet row, everything that is wrong with it.
 
     rows = read_roster(filename, content)             # RosterFormatError if the file itself is unusable
@@ -50,6 +50,7 @@ COLUMNS: dict[str, str] = {
     "residence_community": "居住社区",
     "status": "正式/预备",
     "leading_cadre": "是否党员领导干部",
+    "interests": "兴趣爱好",
 }
 REQUIRED_COLUMNS = ("name", "gender", "phone", "residence_community")
 
@@ -66,6 +67,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
                             "报到社区", "社区"),
     "status": ("正式/预备", "正式或预备", "正式预备", "党员类别", "党员身份", "正式党员/预备党员", "党员类型"),
     "leading_cadre": ("是否党员领导干部", "党员领导干部", "是否领导干部", "领导干部"),
+    "interests": ("兴趣爱好", "爱好", "兴趣", "个人爱好", "爱好特长", "兴趣/爱好"),
 }
 
 _BRACKETS = re.compile(r"[(（\[【].*?[)）\]】]")
@@ -499,6 +501,7 @@ def validate_roster(rows: Iterable[RawRow], *, community_lookup: Callable[[str],
                 "skills": _split_skills(cells.get("skills")),
                 "age": age,
                 "willingness": _text(cells.get("willingness")),
+                "interests": _split_skills(cells.get("interests")),
             })
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)
@@ -543,7 +546,7 @@ def _row_values(row: dict | None) -> list[Any]:
     out = []
     for key in COLUMNS:
         value = by_key.get(key)
-        if key == "skills" and isinstance(value, (list, tuple)):
+        if key in ("skills", "interests") and isinstance(value, (list, tuple)):
             value = "、".join(value)
         out.append(value)
     return out
@@ -587,12 +590,14 @@ _SKILLS = ("法律咨询", "医疗保健", "政策宣传", "文艺表演", "书�
            "家电维修", "教育辅导", "环境卫生", "矛盾调解", "理发")
 _POSITIONS = ("市财政局办公室科员", "市财政局预算科科长", "市财政局副局长", "市财政局综合科副科长", "市财政局干部")
 _WILLINGNESS = ("周末参加社区志愿服务", "结对帮扶困难群众", "参加综治巡逻", "关爱空巢老人", "")
+_INTERESTS = ("书法", "摄影", "太极拳", "乒乓球", "阅读", "唱歌", "广场舞", "象棋", "绘画", "园艺")
 
 
 def sample_members(n: int, *, communities: tuple[str, ...] = ("幸福社区", "和平社区", "宁国新村社区"),
                    seed: int = 0) -> list[dict]:
     """`n` plausible, valid and distinct roster rows (keyed by canonical key) for tests and benchmarks."""
     rng = random.Random(seed)
+    hobbies = random.Random(f"interests:{seed}")   # its own draws: the other columns stay as they were
     out = []
     for i in range(n):
         out.append({
@@ -606,6 +611,7 @@ def sample_members(n: int, *, communities: tuple[str, ...] = ("幸福社区", "�
             "residence_community": communities[i % len(communities)],
             "status": "预备" if rng.random() < 0.05 else "正式",
             "leading_cadre": "是" if rng.random() < 0.1 else "否",
+            "interests": "、".join(hobbies.sample(_INTERESTS, hobbies.randint(0, 2))),
         })
     return out
 

@@ -68,6 +68,8 @@ class EnrollMemberSchema(Schema):
     willingness = fields.String(load_default="")
     joined_reason = fields.String(load_default="roster", validate=validate.OneOf(JOIN_REASONS))
     joined_on = fields.Date(load_default=None, allow_none=True, validate=JOINED_ON)
+    interests = fields.List(fields.String(validate=validate.Length(min=1, max=50)), load_default=list,
+                            validate=validate.Length(max=20, error="兴趣爱好最多 20 项"))
 
     @validates_schema
     def _joined_on_needed(self, data, **kwargs):
@@ -119,6 +121,20 @@ class MoveMemberSchema(Schema):
     moved_on = fields.Date(required=True, validate=IN_CENTURY)
 
 
+class ChangeWorkplaceSchema(Schema):
+    member_id = fields.String(required=True)
+    to_unit_id = fields.String(required=True, validate=ID)
+    changed_on = fields.Date(required=True, validate=IN_CENTURY)
+    position = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class RecordCardOpinionSchema(Schema):
+    member_id = fields.String(required=True)
+    side = fields.String(required=True, validate=validate.OneOf(("community", "unit"), error="意见栏应为社区或单位"))
+    opinion = fields.String(required=True, validate=validate.Length(min=1, max=500, error="意见应为 1-500 字"))
+    recorded_by = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
 class PublishPostSchema(Schema):
     community_id = fields.String(required=True, validate=ID)
     post_id = fields.String(required=True, validate=ID)
@@ -165,3 +181,11 @@ class StatisticsQuerySchema(Schema):
     street_id = fields.String(load_default=None)
     community_id = fields.String(load_default=None)
     unit_id = fields.String(load_default=None)
+
+
+class OverdueQuerySchema(Schema):
+    district_id = fields.String(load_default=None)
+    street_id = fields.String(load_default=None)
+    community_id = fields.String(load_default=None)
+    unit_id = fields.String(load_default=None)
+    leading_cadres_only = fields.Boolean(load_default=False)

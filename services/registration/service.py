@@ -131,6 +131,14 @@ class RegistrationService(EventSourcedService):
     def move_member(self, cmd):
         return self.app.execute(handlers.move_member, cmd)
 
+    @command(schemas.ChangeWorkplaceSchema)
+    def change_workplace(self, cmd):
+        return self.app.execute(handlers.change_workplace, cmd)
+
+    @command(schemas.RecordCardOpinionSchema)
+    def record_card_opinion(self, cmd):
+        return self.app.execute(handlers.record_card_opinion, cmd, today=today())
+
     @rpc
     def mark_overdue(self, as_of=None):
         """Mark every member past a deadline and unregistered as overdue (idempotent)."""
@@ -189,6 +197,11 @@ class RegistrationService(EventSourcedService):
     def overdue_members(self, unit_id):
         return self.app.query(readmodels.overdue_members, unit_id)
 
+    @command(schemas.OverdueQuerySchema)
+    def overdue_list(self, q):
+        """Overdue members in a unit, community, street or district; leading cadres first."""
+        return self.app.query(readmodels.overdue_list, **q)
+
     @rpc
     def member(self, member_id):
         return self.app.query(readmodels.member_view, member_id)
@@ -212,11 +225,22 @@ class RegistrationService(EventSourcedService):
         def build(conn):
             table = readmodels.statistics(conn, group_by, **q)
             scope_key, scope_kind = next(((v, k.removesuffix("_id")) for k, v in q.items() if v), (None, "district"))
-            return table, readmodels.place_names(conn, scope_kind, scope_key)
+            return table, readmodels.place_names(conn, scope_kind, scope_key), readmodels.overdue_list(conn, **q)
 
-        table, scope = self.app.query(build)
-        content = forms.statistics_xlsx("在职党员报到情况统计表", scope, table["rows"], table["totals"], utcnow_iso())
+        table, scope, overdue = self.app.query(build)
+        content = forms.statistics_xlsx("在职党员报到情况统计表", scope, table["rows"], table["totals"], utcnow_iso(),
+                                        overdue=overdue)
         return document(f"报到情况统计表-{scope}.xlsx", content,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+    @rpc
+    def roster_xlsx(self, unit_id):
+        """在职党员名册 as .xlsx, in the import's columns (四个清, with 兴趣爱好)."""
+        def build(conn):
+            return readmodels.place_names(conn, "unit", unit_id), readmodels.roster_export(conn, unit_id)
+
+        unit_name, rows = self.app.query(build)
+        return document(f"在职党员名册-{unit_name}.xlsx", forms.roster_xlsx(unit_name, rows, utcnow_iso()),
                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     @rpc
@@ -227,10 +251,13 @@ class RegistrationService(EventSourcedService):
         return document(f"介绍信-{view['member_name']}.pdf", forms.introduction_letter_pdf(view), "application/pdf")
 
     @rpc
-    def card_pdf(self, member_id):
+    def card_pdf(self, member_id, service_records=None):
+        """登记卡; `service_records` (服务记录: the member's verified services, from dispatch's
+        `service_records`) are printed in their row when given."""
         view = self.app.query(readmodels.card_view, member_id)
         if view is None:
             raise not_found("登记卡")
+        view["service_records"] = list(service_records or [])
         return document(f"登记卡-{view['card_no']}.pdf", forms.registration_card_pdf(view), "application/pdf")
 
     @rpc

@@ -1,7 +1,7 @@
 """Public contract of `dispatch.events` (三单制: 点单 → 下单 → 接单, wishes, activities)."""
 from marshmallow import Schema, fields, validate
 
-from shared.contracts import IsoDateTime, event_contract
+from shared.contracts import IsoDate, IsoDateTime, event_contract
 
 SOURCE = "dispatch"
 
@@ -9,7 +9,12 @@ CATEGORIES = ("爱心认领", "义务劳动", "信息咨询", "矛盾调处", "�
               "健康义诊", "维修", "其他")
 URGENCIES = ("一般", "较急", "紧急")
 ASSIGNEE_KINDS = ("member", "team")
-ACTIVITY_KINDS = ("三会一课", "节日活动", "主题党日", "政策宣讲", "志愿服务", "其他")
+#: 座谈交流 (seed 004 六个一: 与群众面对面交流), 卫生环保 and 平安创建 (seed 000/002: 社区文化、卫生、环保、
+#: 平安创建等活动) added to the first six; every earlier event's kind is still one of these.
+ACTIVITY_KINDS = ("三会一课", "节日活动", "主题党日", "政策宣讲", "志愿服务", "座谈交流", "卫生环保", "平安创建", "其他")
+CARD_ACTIVITY_TYPES = ("志愿服务", "社区党组织活动", "政策宣传", "社区文化", "卫生环保", "平安创建", "其他")
+CARD_ACTIVITY_MODES = ("设岗定责", "组团服务", "菜单服务", "圆梦行动", "主题活动")
+CARD_OVERALL = ("优秀", "良好", "一般", "较差")
 
 
 class Assignee(Schema):
@@ -228,3 +233,114 @@ class AttendanceRecordedSchema(Schema):
     attended = fields.List(fields.String(), required=True)
     absent = fields.List(fields.String(), required=True)
     starts_at = IsoDateTime(required=True)
+
+
+# -- the community's ledgers and the yearly feedback card ------------------------------------------
+@event_contract(SOURCE)
+class ProposalSubmittedSchema(Schema):
+    """建议: a member's proposal to the community (六个一: 提出一条好的建议)."""
+
+    proposal_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    title = fields.String(required=True)
+    content = fields.String(required=True)
+    submitted_at = IsoDateTime(required=True)
+
+
+@event_contract(SOURCE)
+class ProposalAdoptedSchema(Schema):
+    proposal_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    adopted_by = fields.String(required=True)
+    adopted_at = IsoDateTime(required=True)
+    note = fields.String(load_default="")
+
+
+@event_contract(SOURCE)
+class PracticalDeedReportedSchema(Schema):
+    """实事: something a member did for the community (六个一: 办好一件社区实事)."""
+
+    deed_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    title = fields.String(required=True)
+    content = fields.String(required=True)
+    reported_at = IsoDateTime(required=True)
+
+
+@event_contract(SOURCE)
+class PracticalDeedVerifiedSchema(Schema):
+    deed_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    verified_by = fields.String(required=True)
+    verified_at = IsoDateTime(required=True)
+
+
+class ResidentRequest(Schema):
+    resident = fields.String(required=True)
+    address = fields.String(load_default="")
+    request = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class TeamVisitRecordedSchema(Schema):
+    """组团走访 (民情走访台账): the team's visit, who went and what residents asked."""
+
+    team_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    visit_id = fields.String(required=True)
+    visited_on = IsoDate(required=True)
+    area = fields.String(required=True)
+    member_ids = fields.List(fields.String(), required=True)
+    households = fields.Integer(required=True)
+    requests = fields.List(fields.Nested(ResidentRequest), load_default=list)
+    recorded_by = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class TeamVisitMissedSchema(Schema):
+    """A quarter ended without the team's visit to its area (每季度组团走访): a reminder."""
+
+    team_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    team_name = fields.String(required=True)
+    year = fields.Integer(required=True)
+    quarter = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
+
+
+class CardRecord(Schema):
+    date = IsoDate(required=True)
+    category = fields.String(required=True)
+    content = fields.String(required=True)
+    hours = fields.Float(allow_none=True, load_default=None)
+    source = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class PerformanceFeedbackCardIssuedSchema(Schema):
+    """在职党员社区表现反馈卡 (seed 002 附件5): the community's ticks and judgement for a member's
+    year, from the verified records, filed with the member's unit."""
+
+    card_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    community_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    activity_types = fields.List(fields.String(validate=validate.OneOf(CARD_ACTIVITY_TYPES)), required=True)
+    activity_modes = fields.List(fields.String(validate=validate.OneOf(CARD_ACTIVITY_MODES)), required=True)
+    services = fields.Integer(required=True)
+    service_hours = fields.Float(required=True)
+    activities = fields.Integer(required=True)
+    meets_minimum = fields.Boolean(required=True)
+    overall = fields.String(required=True, validate=validate.OneOf(CARD_OVERALL))
+    opinion = fields.String(load_default="")
+    records = fields.List(fields.Nested(CardRecord), load_default=list)
+    issued_by = fields.String(required=True)
+    issued_at = IsoDateTime(required=True)

@@ -8,6 +8,8 @@ SOURCE = "registration"
 UNIT_KINDS = ("机关", "事业单位", "企业", "社会组织")
 JOIN_REASONS = ("roster", "newly_admitted", "transferred_in")
 OVERDUE_REASONS = ("病假", "外派", "出差", "拒不报到", "其他")
+#: What opens a one-month obligation to (re-)register (seed 000 二.2: 新发展、新调入或居住地、工作地发生变化).
+OBLIGATION_KINDS = ("newly_admitted", "transferred_in", "moved", "workplace_changed")
 TEAM_BASES = ("地缘", "业缘", "趣缘")
 
 
@@ -66,9 +68,15 @@ def _enrolled_v1_to_v2(data: dict) -> dict:
     return data
 
 
-@event_contract(SOURCE, version=2, upcasters={1: _enrolled_v1_to_v2})
+def _enrolled_v2_to_v3(data: dict) -> dict:
+    data.setdefault("interests", [])
+    return data
+
+
+@event_contract(SOURCE, version=3, upcasters={1: _enrolled_v1_to_v2, 2: _enrolled_v2_to_v3})
 class MemberEnrolledSchema(Schema):
-    """v2 added age, willingness (服务意愿) and why and when the member joined the roster."""
+    """v2 added age, willingness (服务意愿) and why and when the member joined the roster; v3 the
+    interests (兴趣爱好, seed 002's "四个清")."""
 
     member_id = fields.String(required=True)
     unit_id = fields.String(required=True)
@@ -84,16 +92,18 @@ class MemberEnrolledSchema(Schema):
     willingness = fields.String(load_default="")
     joined_reason = fields.String(required=True, validate=validate.OneOf(JOIN_REASONS))
     joined_on = IsoDate(allow_none=True, load_default=None)
+    interests = fields.List(fields.String(), load_default=list)
 
 
 @event_contract(SOURCE)
 class RegistrationObligationOpenedSchema(Schema):
-    """The member must (re-)register within a month: newly admitted, transferred in, or moved."""
+    """The member must (re-)register within a month: newly admitted, transferred in, moved house
+    or changed workplace (`unit_id` is then the new unit)."""
 
     member_id = fields.String(required=True)
     unit_id = fields.String(required=True)
     obligation_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(("newly_admitted", "transferred_in", "moved")))
+    kind = fields.String(required=True, validate=validate.OneOf(OBLIGATION_KINDS))
     due_date = IsoDate(required=True)
     community_id = fields.String(required=True)
 
@@ -185,6 +195,32 @@ class MemberMovedSchema(Schema):
     to_community_id = fields.String(required=True)
     closed_card_no = fields.String(allow_none=True, load_default=None)
     moved_on = IsoDate(required=True)
+
+
+@event_contract(SOURCE)
+class MemberChangedWorkplaceSchema(Schema):
+    """工作地变动: the member now works for `to_unit_id`, which keeps them on its roster; the
+    registration made with the old unit's letter closes, and a one-month obligation follows."""
+
+    member_id = fields.String(required=True)
+    from_unit_id = fields.String(required=True)
+    to_unit_id = fields.String(required=True)
+    to_unit_name = fields.String(required=True)
+    position = fields.String(load_default="")
+    closed_card_no = fields.String(allow_none=True, load_default=None)
+    changed_on = IsoDate(required=True)
+
+
+@event_contract(SOURCE)
+class CardOpinionRecordedSchema(Schema):
+    """社区党组织意见 / 单位党组织意见 written on a registration card (登记卡)."""
+
+    member_id = fields.String(required=True)
+    card_no = fields.String(required=True)
+    side = fields.String(required=True, validate=validate.OneOf(("community", "unit")))
+    opinion = fields.String(required=True)
+    recorded_by = fields.String(required=True)
+    recorded_on = IsoDate(required=True)
 
 
 @event_contract(SOURCE)

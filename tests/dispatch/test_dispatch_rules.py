@@ -175,6 +175,27 @@ def test_the_directory_keeps_the_newest_fact_whatever_the_arrival_order(dsp):
     assert dsp.query(readmodels.candidates_in, "xf", 2026) == []
 
 
+def test_a_change_of_workplace_takes_the_member_off_the_shortlist_until_registered_again(dsp):
+    """Seed 000 二.2: "……工作地发生变化的党员应在1个月内到社区报到" — until the member registers
+    with the new unit's letter, the community does not dispatch to them; the directory names
+    the new unit."""
+    from shared.contracts import ReceivedEvent
+
+    dsp.registered("m1", "甲")                                 # version 3
+    changed = ReceivedEvent(source="registration", event_id="ev-work", event_type="MemberChangedWorkplace",
+                            schema_version=1, stream_id="member-m1", stream_version=5, global_position=2,
+                            occurred_at=T0.isoformat(), correlation_id=None, causation_id=None, actor=None,
+                            data={"member_id": "m1", "from_unit_id": "czj", "to_unit_id": "yy",
+                                  "to_unit_name": "市第一人民医院", "position": "", "closed_card_no": "XF-00001",
+                                  "changed_on": "2026-11-30"})
+    dsp.app.handle_once(changed, handlers.directory_workplace_changed, "dispatch.directory")
+    member = dsp.query(readmodels.directory_member, "m1")
+    assert (member["registered"], member["unit_id"], member["unit_name"]) == (False, "yy", "市第一人民医院")
+    assert dsp.query(readmodels.candidates_in, "xf", 2026) == []
+    dsp.registered("m1", "甲", unit=("yy", "市第一人民医院"))   # version 6: registered again
+    assert [c["member_id"] for c in dsp.query(readmodels.candidates_in, "xf", 2026)] == ["m1"]
+
+
 def test_dispatch_read_models_rebuild_to_the_same_rows(dsp):
     a = dsp.registered("m1", "甲")
     dsp.demand("d1")

@@ -103,6 +103,98 @@ def test_a_move_closes_the_old_registration_and_opens_the_obligation_at_the_new_
     assert reg.query(readmodels.member_view, member_id)["registered_community_id"] == "yg"
 
 
+def test_a_change_of_workplace_opens_the_one_month_obligation_with_the_new_unit(reg):
+    """Seed 000 二.2: "新发展、新调入或居住地、工作地发生变化的党员应在1个月内到社区报到。" A member
+    whose workplace changes (old and new unit recorded) goes on the new unit's roster, the
+    registration made with the old unit's letter closes, and the new unit issues the letter."""
+    reg.unit("yy", "市第一人民医院")
+    member_id, card = reg.registered_member("czj", "13800000001", community="xf", name="李梅")
+    changed = reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "yy",
+                                                 "changed_on": date(2026, 12, 10), "position": "护士长"})
+    assert changed["unit_id"] == "yy"
+    [event] = [e for e in reg.app.store.read_stream(f"member-{member_id}") if e.event_type == "MemberChangedWorkplace"]
+    data = reg.app.codec.decode(event).to_data()
+    assert (data["from_unit_id"], data["to_unit_id"], data["closed_card_no"]) == ("czj", "yy", card)
+    view = reg.query(readmodels.member_view, member_id)
+    assert (view["unit_id"], view["position"], view["registered_community_id"]) == ("yy", "护士长", None)
+    obligations = {o["obligation_id"]: o for o in view["obligations"]}
+    assert obligations[changed["obligation_id"]]["due_date"] == "2027-01-10"
+    assert obligations[changed["obligation_id"]]["title"] == "工作单位变动后重新报到"
+    assert view["history"][-1]["event"] == "closed_by_workplace_change"
+    # the old unit's statistics no longer count the member; the new unit's count them unregistered
+    by_unit = {r["id"]: r for r in reg.query(readmodels.statistics, "unit")["rows"]}
+    assert "czj" not in by_unit and (by_unit["yy"]["members"], by_unit["yy"]["registered"]) == (1, 0)
+    with unchanged(reg), pytest.raises(domain.InvalidMove):
+        reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "yy",
+                                           "changed_on": date(2026, 12, 11)})
+    letter = reg.letter(member_id, campaign=changed["obligation_id"])
+    assert reg.check_in(member_id, letter)["card_no"] == "XF-00002"
+    view = reg.query(readmodels.member_view, member_id)
+    assert (view["unit_id"], view["registered_community_id"]) == ("yy", "xf")
+
+
+def test_a_member_who_changed_workplace_and_never_registered_is_overdue_at_the_new_unit(reg):
+    """Seed 000 二.2: "……工作地发生变化的党员应在1个月内到社区报到"; "规定时间内未报到的,单位要查明原因,
+    督促其尽快报到" — past the month the member is on the new unit's overdue list, and the old
+    unit's campaign, which no longer binds them, is not."""
+    reg.unit("yy", "市第一人民医院")
+    member_id = reg.enroll("czj", "13800000001", name="王强")["member_id"]   # never registered in czj's campaign
+    old_letter = reg.letter(member_id)
+    changed = reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "yy",
+                                                 "changed_on": date(2026, 12, 20)})
+    with unchanged(reg), pytest.raises(InvalidLetter):            # the old unit's letter introduces no one now
+        reg.check_in(member_id, old_letter)
+    assert scan(reg, date(2027, 1, 20)) == 0                  # the month runs to 2027-01-20 inclusive
+    assert reg.query(readmodels.overdue_members, "czj") == []
+    assert scan(reg, date(2027, 1, 21)) == 1
+    assert reg.query(readmodels.overdue_candidates, "2027-02-01") == []
+    [overdue] = reg.query(readmodels.overdue_members, "yy")
+    assert (overdue["name"], overdue["obligation_id"]) == ("王强", changed["obligation_id"])
+    assert reg.query(readmodels.overdue_members, "czj") == []
+    [row] = reg.query(readmodels.statistics, "unit", unit_id="yy")["rows"]
+    assert (row["members"], row["registered"], row["overdue"]) == (1, 0, 1)
+    with unchanged(reg), pytest.raises(domain.UnknownUnit):
+        reg.do(handlers.change_workplace, {"member_id": member_id, "to_unit_id": "nowhere",
+                                           "changed_on": date(2027, 1, 2)})
+
+
+def test_the_roster_keeps_shows_and_exports_the_members_interests(reg):
+    """Seed 002 六.1: "做到在职党员基本情况、工作单位、职务专长、兴趣爱好'四个清',建立详细的在职党员
+    名册" — 兴趣爱好 is stored with the roster, shown and exported."""
+    member_id = reg.enroll("czj", "13800000001", name="张三", interests=["书法", "摄影"])["member_id"]
+    reg.enroll("czj", "13800000002", name="李四")
+    assert reg.query(readmodels.member_view, member_id)["interests"] == ["书法", "摄影"]
+    assert [m["interests"] for m in reg.query(readmodels.roster, "czj")["items"]] == [["书法", "摄影"], []]
+    exported = reg.query(readmodels.roster_export, "czj")
+    assert [(r["name"], r["interests"], r["residence_community"]) for r in exported] == [
+        ("张三", ["书法", "摄影"], "幸福社区"), ("李四", [], "幸福社区")]
+
+
+def test_the_card_carries_the_community_and_the_unit_opinions(reg):
+    """Seed 000 附件1 (在职党员到社区报到为群众服务登记表): "社区党组织意见 (盖章) 年 月 日 | 单位党组织意见
+    (盖章) 年 月 日"; "本表一式两份,分别由社区、党员所在单位党组织留存"."""
+    member = reg.enroll("czj", "13800000001", name="李梅", willingness="周末义诊")["member_id"]
+    with unchanged(reg), pytest.raises(domain.NotRegistered):
+        reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "同意",
+                                              "recorded_by": "李书记"}, today=TODAY)
+    letter = reg.letter(member)
+    assert reg.query(readmodels.letter_view, letter["letter_id"])["willingness"] == "周末义诊"   # 介绍信: 服务意愿
+    card_no = reg.check_in(member, letter)["card_no"]
+    reg.do(handlers.record_card_opinion, {"member_id": member, "side": "community", "opinion": "已编入第一支部",
+                                          "recorded_by": "周书记"}, today=TODAY)
+    reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "同意到社区报到",
+                                          "recorded_by": "李书记"}, today=TODAY)
+    reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "同意，请社区多加指导",
+                                          "recorded_by": "李书记"}, today=date(2026, 11, 23))
+    with unchanged(reg), pytest.raises(domain.DomainError):
+        reg.do(handlers.record_card_opinion, {"member_id": member, "side": "unit", "opinion": "  ",
+                                              "recorded_by": "李书记"}, today=TODAY)
+    view = reg.query(readmodels.card_view, member)
+    assert view["card_no"] == card_no
+    assert view["community_opinion"] == {"text": "已编入第一支部", "date": "2026-11-22", "by": "周书记"}
+    assert view["unit_opinion"] == {"text": "同意，请社区多加指导", "date": "2026-11-23", "by": "李书记"}
+
+
 # -- overdue --------------------------------------------------------------------------------
 def scan(reg, day):
     candidates = reg.query(readmodels.overdue_candidates, day.isoformat())
@@ -191,7 +283,8 @@ def test_statistics_by_unit_community_street_and_district(reg):
     by_unit = reg.query(readmodels.statistics, "unit")
     assert [(r["name"], r["members"], r["registered"]) for r in by_unit["rows"]] == [("市财政局", 3, 2),
                                                                                      ("市第一人民医院", 1, 1)]
-    assert by_unit["totals"] == {"members": 4, "registered": 3, "overdue": 0, "rate": 0.75}
+    assert by_unit["totals"] == {"members": 4, "registered": 3, "overdue": 0, "rate": 0.75,
+                                 "leading_cadres": {"members": 0, "registered": 0, "overdue": 0}}
     by_district = reg.query(readmodels.statistics, "district")
     assert [(r["name"], r["members"], r["registered"]) for r in by_district["rows"]] == [("东区", 2, 1),
                                                                                          ("西区", 2, 2)]
@@ -202,11 +295,45 @@ def test_statistics_by_unit_community_street_and_district(reg):
     assert reg.query(readmodels.statistics, "unit", unit_id="yy")["totals"]["members"] == 1
 
 
+def test_the_statistics_and_the_overdue_list_show_leading_cadres_first(reg):
+    """Seed 000 四.2 坚持领导带头: "各单位党员领导干部要充分发挥表率作用,带头到社区报到"; seed 002
+    七.1: "党员领导干部要率先垂范". The table counts leading cadres apart (registered / total,
+    overdue) per unit and per community, street and district, and the overdue list names the
+    leading cadres who are overdue, first."""
+    reg.unit("yy", "市第一人民医院")
+    reg.campaign("yy")
+    leader = reg.enroll("czj", "13800000001", name="局长甲", community="xf", leading_cadre=True)["member_id"]
+    reg.check_in(leader, reg.letter(leader))
+    late_leader = reg.enroll("czj", "13800000002", name="副局长乙", community="yg", leading_cadre=True)["member_id"]
+    reg.enroll("czj", "13800000003", name="科员丙", community="xf")
+    reg.enroll("yy", "13800000004", name="院长丁", community="dq", leading_cadre=True)
+    assert scan(reg, date(2027, 1, 1)) == 3
+    by_unit = {r["id"]: r for r in reg.query(readmodels.statistics, "unit")["rows"]}
+    assert by_unit["czj"]["leading_cadres"] == {"members": 2, "registered": 1, "overdue": 1}
+    assert by_unit["yy"]["leading_cadres"] == {"members": 1, "registered": 0, "overdue": 1}
+    by_community = {r["id"]: r["leading_cadres"] for r in reg.query(readmodels.statistics, "community")["rows"]}
+    assert by_community == {"xf": {"members": 1, "registered": 1, "overdue": 0},
+                            "yg": {"members": 1, "registered": 0, "overdue": 1},
+                            "dq": {"members": 1, "registered": 0, "overdue": 1}}
+    district = reg.query(readmodels.statistics, "district", district_id="xq")
+    assert district["totals"]["leading_cadres"] == {"members": 2, "registered": 1, "overdue": 1}
+    assert [m["name"] for m in reg.query(readmodels.overdue_members, "czj")] == ["副局长乙", "科员丙"]
+    street = reg.query(readmodels.overdue_list, street_id="hp")
+    assert [(m["name"], m["leading_cadre"], m["unit_name"]) for m in street] == [
+        ("副局长乙", True, "市财政局"), ("科员丙", False, "市财政局")]
+    leaders = reg.query(readmodels.overdue_list, leading_cadres_only=True)
+    assert sorted(m["name"] for m in leaders) == ["副局长乙", "院长丁"]
+    assert [m["member_id"] for m in reg.query(readmodels.overdue_list, community_id="yg")] == [late_leader]
+
+
 def test_the_registration_read_models_rebuild_to_the_same_rows(reg):
     member_id, _ = reg.registered_member("czj", "13800000001")
     reg.enroll("czj", "13800000002")
     reg.do(handlers.move_member, {"member_id": member_id, "to_community_id": "yg", "moved_on": date(2026, 12, 1)})
     reg.do(handlers.form_team, {"team_id": "t1", "community_id": "xf", "name": "队", "basis": "地缘", "service": "巡逻"})
+    reg.unit("yy", "市第一人民医院")
+    changer, _ = reg.registered_member("czj", "13800000003")
+    reg.do(handlers.change_workplace, {"member_id": changer, "to_unit_id": "yy", "changed_on": date(2026, 12, 5)})
     scan(reg, date(2027, 1, 2))
     live = reg.query(readmodels.all_rows)
     reg.projector.rebuild("registration")

@@ -5,19 +5,21 @@ import pytest
 from marshmallow import Schema, fields
 
 from services.dispatch import domain as dispatch_domain
+from services.dispatch import ledgers as dispatch_ledgers
 from services.notify import domain as notify_domain
 from services.registration import domain as registration_domain
 from shared.contracts import ContractError, EventContract, contracts_of, decode_message, get_contract
 
 
-@pytest.mark.parametrize("source, module", [("registration", registration_domain), ("notify", notify_domain),
-                                            ("dispatch", dispatch_domain)])
-def test_every_domain_event_has_a_contract_with_the_same_fields(source, module):
-    for cls in module.EVENTS:
+@pytest.mark.parametrize("source, events", [("registration", registration_domain.EVENTS),
+                                            ("notify", notify_domain.EVENTS),
+                                            ("dispatch", dispatch_domain.EVENTS + dispatch_ledgers.EVENTS)])
+def test_every_domain_event_has_a_contract_with_the_same_fields(source, events):
+    for cls in events:
         contract = get_contract(source, cls.event_type)
         assert {f.name for f in dataclasses.fields(cls)} == set(contract.schema.fields), cls.__name__
         assert contract.version == cls.schema_version
-    assert {c.event_type for c in contracts_of(source)} == {cls.event_type for cls in module.EVENTS}
+    assert {c.event_type for c in contracts_of(source)} == {cls.event_type for cls in events}
 
 
 def envelope(**over):

@@ -111,12 +111,12 @@ def test_a_clean_file_is_accepted_with_proper_fields():
         "unit_id": "u1", "person_key": "13800000001", "name": "张三", "gender": "男", "phone": "13800000001",
         "position": "市财政局办公室科员", "residence_community_id": "sq1", "probationary": False,
         "leading_cadre": True, "skills": ["法律咨询", "书法", "摄影", "心理咨询", "理发"], "age": 35,
-        "willingness": "周末参加社区志愿服务",
+        "willingness": "周末参加社区志愿服务", "interests": [],
     }
     assert second == {
         "unit_id": "u1", "person_key": "13900000002", "name": "李四", "gender": "女", "phone": "13900000002",
         "position": "", "residence_community_id": "sq2", "probationary": True, "leading_cadre": True,
-        "skills": [], "age": 42, "willingness": "",
+        "skills": [], "age": 42, "willingness": "", "interests": [],
     }
     assert [c["phone"] for c in report.accepted[2:]] == ["0551-62345678", "010-12345678", "0551-62345679",
                                                          "15900000006"]
@@ -175,6 +175,20 @@ def test_header_after_a_title_row_with_aliases_and_extra_columns():
     assert report.ok
     assert [(c["name"], c["position"], c["residence_community_id"], c["leading_cadre"]) for c in report.accepted] == [
         ("张三", "市财政局科员", "sq1", False), ("李四", "市财政局副局长", "sq3", True)]
+
+
+@pytest.mark.parametrize("header", ["兴趣爱好", "爱好", "兴趣", "个人爱好", "兴趣/爱好", "兴趣爱好（可多项）"])
+def test_the_interests_column_of_the_four_knowns_is_read_under_its_usual_names(header):
+    """Seed 002 六.1: the roster makes "在职党员基本情况、工作单位、职务专长、兴趣爱好'四个清'": the
+    兴趣爱好 column is read like the others (header synonyms, items split like 技能特长)."""
+    content = sheet_bytes([
+        ["姓名", "性别", "联系方式", "居住社区", header],
+        ["张三", "男", "13800000001", "幸福社区", "书法、摄影，太极拳"],
+        ["李四", "女", "13800000002", "和平社区", None],
+    ])
+    report = validate(read_roster("x.xlsx", content))
+    assert report.ok, report.errors
+    assert [c["interests"] for c in report.accepted] == [["书法", "摄影", "太极拳"], []]
 
 
 def test_header_further_down_and_the_form_spelling_of_the_columns():

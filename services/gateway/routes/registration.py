@@ -99,7 +99,15 @@ def roster(call, unit_id):
     return call.call("registration", "roster", unit_id, call.query["page"], call.query["page_size"])
 
 
-@routes.route(f"{V1}/units/<unit_id>/overdue", summary="逾期未报到党员及原因", roles=UNIT_ROLES, paginated=True)
+@routes.route(f"{V1}/units/<unit_id>/roster.xlsx", summary="下载在职党员名册（xlsx，含兴趣爱好，可再次导入）",
+              roles=UNIT_ROLES, responses={200: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+def roster_xlsx(call, unit_id):
+    call.access.unit(call.me, unit_id)
+    return document(call.call("registration", "roster_xlsx", unit_id))
+
+
+@routes.route(f"{V1}/units/<unit_id>/overdue", summary="逾期未报到党员及原因（党员领导干部在前）", roles=UNIT_ROLES,
+              paginated=True)
 def overdue(call, unit_id):
     call.access.unit(call.me, unit_id)
     return paginate(call.call("registration", "overdue_members", unit_id), call.query["page"],
@@ -156,11 +164,22 @@ def move_member(call, member_id):
     return call.call("registration", "move_member", with_path(call, s.MoveMemberSchema, member_id=member_id))
 
 
+@routes.route(f"{V1}/members/<member_id>/workplace-changes", "POST",
+              summary="工作单位变动（转入新单位名册，须一个月内重新报到）", roles=UNIT_ROLES + ("member",),
+              body=s.ChangeWorkplaceSchema)
+def change_workplace(call, member_id):
+    member_in_scope(call, member_id, UNIT_ROLES + ("member",))
+    body = with_path(call, s.ChangeWorkplaceSchema, member_id=member_id)
+    call.places.unit(body["to_unit_id"])
+    return call.call("registration", "change_workplace", body)
+
+
 @routes.route(f"{V1}/members/<member_id>/card.pdf", summary="报到登记卡（PDF）",
               roles=STAFF + ("unit_secretary", "member"), responses={200: "application/pdf"})
 def card_pdf(call, member_id):
     member_in_scope(call, member_id)
-    return document(call.call("registration", "card_pdf", member_id))
+    records = call.call("dispatch", "service_records", member_id)   # 服务记录: verified services
+    return document(call.call("registration", "card_pdf", member_id, records))
 
 
 @routes.route(f"{V1}/members/<member_id>/receipt.pdf", summary="报到回执（PDF）",
@@ -302,6 +321,18 @@ def statistics(call):
     table = call.call("registration", "statistics", scoped_statistics_query(call))
     paged = paginate(table["rows"], call.query["page"], call.query["page_size"])
     return {**paged, "group_by": table["group_by"], "totals": table["totals"]}
+
+
+class OverdueQuery(StatisticsQuery):
+    leading_cadres_only = fields.Boolean(load_default=False)
+
+
+@routes.route(f"{V1}/overdue", summary="逾期未报到党员名单（按单位、社区、街道、区，限本范围；党员领导干部在前）",
+              roles=STAFF + ("unit_secretary",), query=OverdueQuery, paginated=True)
+def overdue_list(call):
+    q = scoped_statistics_query(call)
+    q.pop("group_by", None)
+    return paginate(call.call("registration", "overdue_list", q), call.query["page"], call.query["page_size"])
 
 
 @routes.route(f"{V1}/statistics.xlsx", summary="下载报到情况统计表（xlsx）", roles=STAFF + ("unit_secretary",),
