@@ -27,7 +27,8 @@ from services.funds import handlers, readmodels, reports
 from services.funds.domain import CommunityFundYear
 from services.funds.service import build_application
 from services.funds.workdays import WorkingCalendar
-from shared.application import Context, StreamCache
+from shared.application import Context
+from shared.throughput import StreamCache
 from shared.db import Database
 from shared.projections import Projector
 

@@ -41,6 +41,7 @@ def run(events: int, profile: str | None = None) -> dict:
     from shared.db import Database
     from shared.logging import configure_logging
     from shared.projections import Projector
+    from shared.throughput import StreamCache
     from shared.relay import message_for
     from services.notify.service import RULES_HANDLER, NotifyService, build_application
 
@@ -48,6 +49,7 @@ def run(events: int, profile: str | None = None) -> dict:
     db = Database(PG_URL, schema="bench_notify_cpu_" + uuid.uuid4().hex[:8])
     try:
         app, projections = build_application(db)
+        app.streams = StreamCache()   # as the service has it (ApplicationProvider)
         projector = Projector(db, app.store, app.codec, projections)
         service = NotifyService.__new__(NotifyService)   # its handlers only: no container
         run_id = uuid.uuid4().hex[:6]

@@ -12,8 +12,8 @@ from sqlalchemy import Column, Connection, Integer, String, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.db import Database
-from shared.eventstore import dbapi_cursor, kernel_metadata, utcnow_iso
+from shared.db import Database, dbapi_cursor
+from shared.eventstore import kernel_metadata, utcnow_iso
 
 inbox_table = Table(
     "inbox",

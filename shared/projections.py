@@ -15,9 +15,9 @@ from sqlalchemy import (BigInteger, Column, Connection, Integer, MetaData, Strin
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.application import EventCodec
-from shared.db import Database
-from shared.eventstore import EventStore, StoredEvent, dbapi_cursor, events_table, kernel_metadata
+from shared.codec import EventCodec
+from shared.db import Database, dbapi_cursor
+from shared.eventstore import EventStore, StoredEvent, events_table, kernel_metadata
 
 log = structlog.get_logger("baodao.projections")
 

@@ -52,6 +52,21 @@ def database(request, tmp_path):
     db.drop_schema()
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def kernel_database(request, tmp_path):
+    """A fresh, empty database of each kind the kernel runs on (memory: no read models)."""
+    if request.param == "memory":
+        from shared.eventstore.memory import MemoryDatabase
+
+        db = MemoryDatabase()
+    elif request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'service.db'}")
+    else:
+        db = Database(PG_URL, schema=fresh_schema())
+    yield db
+    db.drop_schema()
+
+
 @pytest.fixture
 def pg_database():
     db = Database(PG_URL, schema=fresh_schema())

@@ -223,11 +223,11 @@ def close_year(app, book: RuleBook, district_id: str, year: int, by: str) -> dic
     member_ids = app.query(readmodels.member_ids_of, district_id)
     graded = []
     for start in range(0, len(member_ids), GRADE_BATCH):
-        graded += app.execute_batch(handlers.grade_members, member_ids[start:start + GRADE_BATCH], year, book)
+        graded += app.execute(handlers.grade_members, member_ids[start:start + GRADE_BATCH], year, book)
     awards = handlers.choose_titles(graded, book.for_district(district_id))
     awarded = 0
     for start in range(0, len(awards), BATCH):
-        awarded += app.execute_batch(handlers.award_titles, awards[start:start + BATCH], year)
+        awarded += app.execute(handlers.award_titles, awards[start:start + BATCH], year)
     distribution = {g: 0 for g in ("优秀", "良好", "一般", "较差", "差")}
     for g in graded:
         distribution[g["grade"]] += 1
@@ -239,5 +239,5 @@ def recompute(app, book: RuleBook, district_id: str | None) -> dict:
     member_ids = app.query(readmodels.member_ids_of, district_id)
     corrected = 0
     for start in range(0, len(member_ids), BATCH):
-        corrected += app.execute_batch(handlers.recompute, member_ids[start:start + BATCH], book)
+        corrected += app.execute(handlers.recompute, member_ids[start:start + BATCH], book)
     return {"district_id": district_id, "members": len(member_ids), "corrections": corrected}

@@ -112,7 +112,7 @@ class RegistrationService(EventSourcedService):
         pending = self.app.query(readmodels.members_without_letter, cmd["unit_id"], cmd["campaign_id"])
         issued = []
         for start in range(0, len(pending), self.letter_batch):
-            issued += self.app.execute_batch(handlers.issue_letters, cmd["unit_id"], cmd["campaign_id"],
+            issued += self.app.execute(handlers.issue_letters, cmd["unit_id"], cmd["campaign_id"],
                                              pending[start:start + self.letter_batch], cmd["to"],
                                              issued_at=utcnow_iso())
         return {"issued": len(issued), "letters": issued}

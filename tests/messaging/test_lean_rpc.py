@@ -13,7 +13,7 @@ from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench.lean_rpc import PipelinedCaller
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from tests.messaging.helpers import running
 
 
