@@ -394,7 +394,7 @@ def client_worker() -> int:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     logging.getLogger("amqp").setLevel(logging.ERROR)
     spec = json.loads(sys.stdin.readline())

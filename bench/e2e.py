@@ -69,7 +69,7 @@ def client_worker() -> int:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    import shared.nameko_support  # noqa: F401 - CommandRejected is re-raised as itself
+    import shared.nameko_edge  # noqa: F401 - CommandRejected is re-raised as itself
 
     logging.getLogger("amqp").setLevel(logging.ERROR)
     spec = json.loads(sys.stdin.readline())

@@ -146,7 +146,7 @@ def client_worker() -> int:
     given and prints its latencies as one JSON line."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     import logging
 

@@ -13,7 +13,7 @@ reach here: the ceiling next to the targets of bench.registration (1 call per ch
 bench.dispatch (4 calls per order) and bench.e2e.
 
 `--replies` chooses how the reply is sent: `kernel` (default) the way every Baodao service sends
-it (shared/nameko_support.py: no publisher confirm), `confirmed` the kernel's with a confirm
+it (shared/nameko_edge/patches.py: no publisher confirm), `confirmed` the kernel's with a confirm
 (`RPC_REPLY_CONFIRMS: true`), `nameko` nameko 2.14.1's own (with a confirm).
 
 A measurement, not a test: nothing here asserts a timing.
@@ -30,7 +30,9 @@ import os  # noqa: E402
 from nameko.rpc import rpc  # noqa: E402
 
 if os.environ.get("BAODAO_RPC_FLOOR_KERNEL"):
-    import shared.nameko_support  # noqa: E402,F401 - the project's way of replying
+    from shared.nameko_edge import patches  # noqa: E402 - the project's way of replying
+
+    patches.install()
 
 
 class PingService:

@@ -9,9 +9,10 @@ from nameko.rpc import rpc
 
 from services.evaluation import domain, handlers, readmodels, schemas
 from services.evaluation.rules import RuleBook, RulesError
-from shared.application import Application, EventCodec
-from shared.nameko_support import (
-    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, command, subscribe,
+from shared.application import Application
+from shared.codec import EventCodec
+from shared.nameko_edge import (
+    CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command, subscribe,
 )
 
 RECORD = "evaluation.record"
@@ -65,7 +66,7 @@ class EvaluationService(EventSourcedService):
 
     name = "evaluation"
 
-    app = EventSourcedApp(build_application)
+    app = ApplicationProvider(build_application)
     rules = Rules()
     work_logging = WorkLogging()
 

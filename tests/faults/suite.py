@@ -233,7 +233,7 @@ class Load:
 
     def _check_in(self, rpc, spec) -> None:
         """Check-ins are not retried blindly: an unknown outcome is settled by reading the member."""
-        from shared.nameko_support import CommandRejected
+        from shared.nameko_edge import CommandRejected
 
         try:
             self.checked_in.append(flow.check_in(rpc, spec))
@@ -253,7 +253,7 @@ class Load:
         self._drive(rpc, job, m["community_id"], rng)
 
     def _drive(self, rpc, job: flow.Lifecycle, community_id: str, rng) -> None:
-        from shared.nameko_support import CommandRejected
+        from shared.nameko_edge import CommandRejected
 
         who = {"kind": "member", "id": job.member_id}
         state, unsure = None, False
