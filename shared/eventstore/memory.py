@@ -34,8 +34,18 @@ class MemoryDatabase:
     """A service's database in memory: the kernel's state, no SQL."""
 
     is_memory, is_postgres, is_sqlite = True, False, False
-    engine = None
     syncs = 0
+    _engine = None
+
+    @property
+    def engine(self):
+        """An empty SQLite database in memory, only so that a service's set-up that creates its
+        own tables (`metadata.create_all(database.engine)`) runs; the kernel never uses it."""
+        if self._engine is None:
+            from sqlalchemy import create_engine
+
+            self._engine = create_engine("sqlite://")
+        return self._engine
 
     def __init__(self):
         self.events: list[StoredEvent] = []              # position n is events[n - 1]
