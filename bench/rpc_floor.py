@@ -101,7 +101,8 @@ def main() -> int:
     import tempfile
     from pathlib import Path
 
-    from bench.support import cpu_by_program, fresh_vhost, proc_cpu_s, summary
+    from deploy.broker import fresh_vhost
+    from bench.support import cpu_by_program, proc_cpu_s, summary
 
     root = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

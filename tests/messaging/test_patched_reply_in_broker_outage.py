@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.support import fresh_vhost
+from deploy.broker import fresh_vhost
 from deploy.broker import rabbitmqctl
 from tests.conftest import AMQP_BASE
 from tests.faults.suite import close_vhost_connections, vhost_of
