@@ -75,7 +75,10 @@ def main(argv=None) -> int:
     parser.add_argument("--pg-url", default=os.environ.get("BAODAO_PG_URL", "postgresql://postgres@localhost:5432/"))
     parser.add_argument("--projects", type=int, default=200, help="projects per account")
     parser.add_argument("--communities", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one account of 10 projects (a smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.projects, args.communities = 10, 1
     tmp = tempfile.TemporaryDirectory()
     if args.database == "postgres":
         url = prepare_postgres(args.pg_url, "baodao_bench_funds", ["funds"])

@@ -91,8 +91,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="300 events (a smoke test)")
     parser.add_argument("--profile", help="write cProfile stats here (the figures then include its overhead)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.events = 300
     result = run(max(args.events, WARM_UP + 100), args.profile)
     if args.json:
         print(json.dumps(result, indent=2))

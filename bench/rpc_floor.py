@@ -112,7 +112,10 @@ def main() -> int:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--amqp-base", default=os.environ.get("BAODAO_BENCH_AMQP_BASE", "amqp://guest:guest@localhost:5672"))
     ap.add_argument("--replies", choices=("kernel", "confirmed", "nameko"), default="kernel")
+    ap.add_argument("--quick", action="store_true", help="500 calls from 8 clients in one process (a smoke test)")
     args = ap.parse_args()
+    if args.quick:
+        args.calls, args.clients, args.client_procs = 500, 8, 1
 
     with fresh_vhost(args.amqp_base, "baodao-rpcfloor-") as amqp_uri:
         env = dict(os.environ, PYTHONPATH=str(root), PYTHONWARNINGS="ignore")
