@@ -86,6 +86,7 @@ def main(argv=None) -> int:
     else:
         database = Database(f"sqlite:///{tmp.name}/funds.db")
     app, projections = build_application(database)
+    app.streams = StreamCache()   # as the service has it (ApplicationProvider)
     cal = WorkingCalendar()
     ctx = Context(correlation_id="bench")
     timings: list[float] = []

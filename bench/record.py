@@ -3,7 +3,7 @@
     python -m bench.record run [--quick] BENCH ...        # run each, save bench/results/BENCH.json,
                                                           # regenerate docs/figures.md
     python -m bench.record table                          # regenerate docs/figures.md only
-    python -m bench.record compare BEFORE AFTER [--quick] [--rounds N] BENCH ...
+    python -m bench.record compare BEFORE AFTER [--quick] [--rounds N] [--bench-args ARGS] BENCH ...
 
 BENCH is a module of bench/ that prints one JSON object with `--json` (eventstore, registration,
 dispatch, evaluation, notify, funds, gateway, rpc_floor, e2e). A saved result records the
@@ -34,9 +34,9 @@ TABLE = ROOT / "docs" / "figures.md"
 HEADLINE_SUFFIXES = ("per_s", "per_second")   # throughputs; and the p50/p99 of latencies (below)
 
 
-def run_bench(bench: str, quick: bool, cwd: Path = ROOT, timeout: float = 7200) -> dict:
-    """Run `python -m bench.<bench> --json [--quick]` in `cwd`; its JSON object."""
-    command = [sys.executable, "-m", f"bench.{bench}", "--json"] + (["--quick"] if quick else [])
+def run_bench(bench: str, quick: bool, cwd: Path = ROOT, timeout: float = 7200, extra: list[str] = ()) -> dict:
+    """Run `python -m bench.<bench> --json [--quick] [extra...]` in `cwd`; its JSON object."""
+    command = [sys.executable, "-m", f"bench.{bench}", "--json"] + (["--quick"] if quick else []) + list(extra)
     env = {**os.environ, "PYTHONPATH": str(cwd), "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
@@ -116,7 +116,7 @@ def write_table() -> None:
     print(f"wrote {TABLE.relative_to(ROOT)}")
 
 
-def compare(before: str, after: str, benches: list[str], quick: bool, rounds: int) -> None:
+def compare(before: str, after: str, benches: list[str], quick: bool, rounds: int, extra: list[str] = ()) -> None:
     revisions = {"before": git("rev-parse", "--short", before), "after": git("rev-parse", "--short", after)}
     trees = {}
     for side, revision in revisions.items():
@@ -130,7 +130,7 @@ def compare(before: str, after: str, benches: list[str], quick: bool, rounds: in
         figures: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
         for n in range(rounds):
             for side in ("before", "after"):
-                result = run_bench(bench, quick, cwd=trees[side])
+                result = run_bench(bench, quick, cwd=trees[side], extra=extra)
                 (out_dir / f"{bench}-{side}-{n + 1}.json").write_text(json.dumps(result, ensure_ascii=False))
                 for name, value in headlines(result).items():
                     figures[side].setdefault(name, []).append(value)
@@ -156,13 +156,15 @@ def main(argv=None) -> int:
     cmp_.add_argument("benches", nargs="+")
     cmp_.add_argument("--quick", action="store_true")
     cmp_.add_argument("--rounds", type=int, default=2)
+    cmp_.add_argument("--bench-args", default="", help="more arguments for every bench (e.g. a smaller size "
+                      "for a revision whose bench has no --quick)")
     args = parser.parse_args(argv)
     if args.what == "run":
         record(args.benches, args.quick)
     elif args.what == "table":
         write_table()
     else:
-        compare(args.before, args.after, args.benches, args.quick, args.rounds)
+        compare(args.before, args.after, args.benches, args.quick, args.rounds, args.bench_args.split())
     return 0
 
 
