@@ -28,6 +28,7 @@ from services.funds.domain import CommunityFundYear
 from services.funds.service import build_application
 from services.funds.workdays import WorkingCalendar
 from shared.application import Context
+from shared import throughput
 from shared.throughput import StreamCache
 from shared.db import Database
 from shared.projections import Projector
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     else:
         database = Database(f"sqlite:///{tmp.name}/funds.db")
     app, projections = build_application(database)
-    app.streams = StreamCache()   # as the service has it (ApplicationProvider)
+    throughput.enable(app)   # what the service process switches on (ApplicationProvider)
     cal = WorkingCalendar()
     ctx = Context(correlation_id="bench")
     timings: list[float] = []

@@ -41,7 +41,7 @@ def run(events: int, profile: str | None = None) -> dict:
     from shared.db import Database
     from shared.logging import configure_logging
     from shared.projections import Projector
-    from shared.throughput import StreamCache
+    from shared import throughput
     from shared.relay import message_for
     from services.notify.service import RULES_HANDLER, NotifyService, build_application
 
@@ -49,7 +49,7 @@ def run(events: int, profile: str | None = None) -> dict:
     db = Database(PG_URL, schema="bench_notify_cpu_" + uuid.uuid4().hex[:8])
     try:
         app, projections = build_application(db)
-        app.streams = StreamCache()   # as the service has it (ApplicationProvider)
+        throughput.enable(app)   # what the service process switches on (ApplicationProvider)
         projector = Projector(db, app.store, app.codec, projections)
         service = NotifyService.__new__(NotifyService)   # its handlers only: no container
         run_id = uuid.uuid4().hex[:6]

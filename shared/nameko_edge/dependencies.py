@@ -24,8 +24,8 @@ from shared.nameko_edge import patches
 from shared.nameko_edge.entrypoints import REQUEST_ID, CommandRpc
 from shared.projections import Projector
 from shared.relay import Relay
-from shared.throughput import GroupCommit, StreamCache
-from shared.throughput import fast_contracts
+from shared import throughput
+from shared.throughput import GroupCommit
 
 log = structlog.get_logger("baodao.kernel")
 
@@ -148,14 +148,11 @@ class ApplicationProvider(DependencyProvider):
         patches.install()
         cfg = self.container.config
         name = self.container.service_name
-        if str(cfg.get("CONTRACT_FAST_PATH", True)).lower() not in ("false", "0", "no"):
-            fast_contracts.enable()
         self.database = database_for(name, cfg.get("DATABASE_URL"), cfg.get("DATABASE_SCHEMA", name),
                                      cfg.get("DB_POOL_SIZE"))
         self.application, projections = self.build(self.database)
-        cache_size = _whole_number(cfg, "STREAM_CACHE_EVENTS", 200_000)
-        if cache_size and self.application.streams is None:
-            self.application.streams = StreamCache(cache_size)
+        throughput.enable(self.application, _whole_number(cfg, "STREAM_CACHE_EVENTS", 200_000),
+                          str(cfg.get("CONTRACT_FAST_PATH", True)).lower() not in ("false", "0", "no"))
         self.group_commit = GroupCommit(self.application)
         self.projector = (Projector(self.database, self.application.store, self.application.codec, projections)
                           if projections else None)

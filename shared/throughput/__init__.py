@@ -10,7 +10,17 @@ under load. The nameko edge switches them on from the service's config (`Applica
 - `cached(uow, cls, id)`: an aggregate as the stream cache has it, to name what a batched
   command will load (`handler.wants`).
 """
+from shared.throughput import fast_contracts
 from shared.throughput.group_commit import GroupCommit
 from shared.throughput.stream_cache import StreamCache, cached
 
-__all__ = ["GroupCommit", "StreamCache", "cached"]
+__all__ = ["GroupCommit", "StreamCache", "cached", "enable"]
+
+
+def enable(application, stream_cache_events: int = 200_000, contract_fast_path: bool = True) -> None:
+    """What a service process switches on (the nameko edge calls this with the service's config;
+    a benchmark driving an `Application` directly calls it to measure what the service runs)."""
+    if contract_fast_path:
+        fast_contracts.enable()
+    if stream_cache_events and application.streams is None:
+        application.streams = StreamCache(stream_cache_events)
