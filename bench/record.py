@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TABLE = ROOT / "docs" / "figures.md"
-HEADLINE_SUFFIXES = ("per_s", "per_second")   # throughputs; and the p50/p99 of latencies (below)
+HEADLINE_SUFFIXES = ("per_s", "per_second", "cpu_s")   # throughputs, CPU; and p50/p99 of latencies (below)
 
 
 def run_bench(bench: str, quick: bool, cwd: Path = ROOT, timeout: float = 7200, extra: list[str] = ()) -> dict:
@@ -68,7 +68,8 @@ def machine() -> dict:
 
 
 def headlines(result, prefix: str = "") -> dict[str, float]:
-    """The figures worth a row: throughputs (`…per_s`) and the p50 / p99 of latencies."""
+    """The figures worth a row: throughputs (`…per_s`), CPU seconds (`…cpu_s`, the steadier figure on
+    a loaded machine) and the p50 / p99 of latencies."""
     out: dict[str, float] = {}
     if isinstance(result, dict):
         for key, value in result.items():
