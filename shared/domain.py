@@ -135,8 +135,7 @@ class Aggregate:
 
 
 # `apply` is usually a `functools.singledispatchmethod`, whose `__get__` (Python 3.11) builds and
-# wraps a new function on every call: replaying a stream spent more in that than in applying the
-# events (py-spy, a check-in rush). The function for each (aggregate class, event class) is looked
+# wraps a new function on every call, which can cost more than applying the event. The function for each (aggregate class, event class) is looked
 # up once here instead, as singledispatch itself would choose it.
 _APPLIERS: dict[type, dict[type, Callable]] = {}
 

@@ -130,8 +130,7 @@ class CommandReplies:
     def __init__(self, database: Database):
         kernel_metadata.create_all(database.engine, tables=[command_replies_table])
         # Every command runs these: plain SQL on the DBAPI cursor (as the event store's hot
-        # path), not a Core statement built, keyed and compiled per call (a rush measured
-        # building the record statement at more than the command's own handler).
+        # path), not a Core statement built, keyed and compiled per call.
         self._pg = database.is_postgres
         p = "%s" if self._pg else "?"
         self._find_sql = f"SELECT reply FROM command_replies WHERE request_key = {p}"

@@ -48,8 +48,8 @@ def command(schema: type[Schema] | None = None):
     """An RPC command: validates the payload with `schema` and turns domain refusals into
     CommandRejected, an expected outcome (logged as a refusal, not as a crash)."""
 
-    # One instance per command: building a Schema deep-copies its fields (~70 µs, as much as a
-    # load); `load` keeps no state on the instance, so calls may share it.
+    # One instance per command: building a Schema deep-copies its fields (it costs about what a
+    # load does); `load` keeps no state on the instance, so calls may share it.
     loader = schema() if schema is not None else None
 
     def decorate(fn):
