@@ -112,7 +112,7 @@ def test_flushing_twice_in_one_command_appends_after_the_first_flush(app):
         unit.register("第一次")
         assert len(uow.flush()) == 1
         assert unit.loaded_version == 1
-        unit._trigger(UnitRegistered("u1", "第二次", "机关", "d-1"))
+        unit._trigger(UnitRegistered(unit_id="u1", name="第二次", kind="机关", district_id="d-1"))
 
     app.execute(register_flush_and_again, context=Context(correlation_id="c"))
     assert calls == [1]  # not re-run as if it had conflicted
@@ -148,12 +148,13 @@ def test_events_decided_on_known_versions_append_only_while_every_stream_is_stil
     app.execute(register_unit, "a", "甲")
     notified = []
     app.on_appended(lambda: notified.append(True))
-    second = UnitRegistered("a", "甲二", "机关", "d-1")
+    second = UnitRegistered(unit_id="a", name="甲二", kind="机关", district_id="d-1")
 
     def decide(uow, versions):
         try:
             uow.append_decided([(Unit, "a", versions["a"], [second]),
-                                (Unit, "b", versions["b"], [UnitRegistered("b", "乙", "机关", "d-1")])])
+                                (Unit, "b", versions["b"], [UnitRegistered(unit_id="b", name="乙", kind="机关",
+                                                                           district_id="d-1")])])
             return "appended"
         except ConcurrencyConflict:
             b = uow.load(Unit, "b")                             # decide again, on the aggregate
@@ -206,7 +207,7 @@ def test_conflicts_beyond_the_retry_limit_propagate(pg_database):
         calls.append(unit.version)
         store.append("unit-u1", [unit_registered("u1", name=f"抢先{len(calls)}")],
                      expected_version=unit.version)
-        unit._trigger(UnitRegistered("u1", "我的", "机关", "d-1"))
+        unit._trigger(UnitRegistered(unit_id="u1", name="我的", kind="机关", district_id="d-1"))
 
     with pytest.raises(ConcurrencyConflict):
         app.execute(always_raced)

@@ -70,7 +70,7 @@ def tally(uow, name):
     """Adds an event to one shared stream and returns its version: commands of one batch see
     each other's events."""
     shared = uow.load(Unit, "tally")
-    shared._trigger(UnitRegistered("tally", name, "机关", "d-1"))
+    shared._trigger(UnitRegistered(unit_id="tally", name=name, kind="机关", district_id="d-1"))
     return shared.version
 
 
@@ -315,8 +315,8 @@ def test_a_refused_command_on_a_new_stream_caches_nothing(app):
 
 def test_the_stream_cache_drops_the_least_recently_used_streams_beyond_its_bound():
     cache = StreamCache(max_events=4)
-    a, b, c = (UnitRegistered("a", "甲", "机关", "d"),) * 2, (UnitRegistered("b", "乙", "机关", "d"),) * 2, \
-        (UnitRegistered("c", "丙", "机关", "d"),) * 2
+    a, b, c = ((UnitRegistered(unit_id=u, name=n, kind="机关", district_id="d"),) * 2
+               for u, n in (("a", "甲"), ("b", "乙"), ("c", "丙")))
     cache.put("a", a)
     cache.put("b", b)
     assert cache.get("a") == a  # a is now the most recently used
@@ -334,7 +334,8 @@ def test_a_failed_batch_leaves_none_of_its_events_in_the_stream_cache(app):
         shared = uow.load(Unit, "shared")  # the second event reads the first one's append
         if unit_id == "bad":
             raise ValueError("无法处理")
-        shared._trigger(UnitRegistered("shared", f"{unit_id} 第{attempts[unit_id]}次", "机关", "d-1"))
+        shared._trigger(UnitRegistered(unit_id="shared", name=f"{unit_id} 第{attempts[unit_id]}次", kind="机关",
+                                       district_id="d-1"))
 
     first, bad = received(unit_id="first"), received(unit_id="bad")
     outcome = app.handle_batch([first, bad], append_to_shared_stream, "shared")
