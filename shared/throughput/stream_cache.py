@@ -39,8 +39,9 @@ class StreamCache:
 
 def cached(uow, cls: type[Aggregate], aggregate_id: str) -> Aggregate | None:
     """The aggregate as this process last saw it (the unit of work's stream cache), without
-    reading the store: possibly stale, so only for facts that never change once recorded (which
-    unit a member belongs to), to know what else to load. None if neither loaded nor cached."""
+    reading the store: possibly stale, so only to guess what else to load (the unit of a member
+    about to check in); the handler still loads, and decides on, the aggregates themselves.
+    None if neither loaded nor cached."""
     stream_id = cls.stream_id_for(aggregate_id)
     if stream_id in uow._aggregates:
         return uow._aggregates[stream_id]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.application import EventCodec
+from shared.codec import EventCodec
 from shared.domain import Aggregate, DomainError, DomainEvent
 from shared.eventstore import NewEvent
 

@@ -6,7 +6,8 @@ from sqlalchemy import Column, MetaData, String, Table, create_engine, select
 
 from services.notify import domain as notify_domain
 from shared import topology
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.nameko_edge import ApplicationProvider, subscribe_batch
 from shared.relay import Relay
 from tests.messaging.helpers import campaign_event, drain_queue, queue_depth, running, unique, wait_for

@@ -11,7 +11,8 @@ import pytest
 
 from services.notify import domain as notify_domain
 from shared import topology
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.eventstore import EventStore
 from shared.nameko_edge import ApplicationProvider, subscribe
 from shared.relay import Relay

@@ -21,7 +21,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.notify import domain as notify_domain
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.db import Database
 from shared.eventstore import EventStore, NewEvent
 from shared.nameko_edge import ApplicationProvider, subscribe
