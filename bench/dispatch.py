@@ -69,7 +69,8 @@ from contextlib import contextmanager  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.support import (cpu_by_program, fresh_vhost, host_cpu, log_counts, prepare_postgres,  # noqa: E402
+from deploy.broker import fresh_vhost  # noqa: E402
+from bench.support import (cpu_by_program, host_cpu, log_counts, prepare_postgres,  # noqa: E402
                            proc_cpu_s, proc_status_kb, rnd, summary)
 from deploy.pg import drop_schemas  # noqa: E402
 
@@ -394,7 +395,7 @@ def client_worker() -> int:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     logging.getLogger("amqp").setLevel(logging.ERROR)
     spec = json.loads(sys.stdin.readline())

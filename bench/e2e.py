@@ -23,7 +23,7 @@ Per run:
    `latency_ms`: from DemandRecorded (its `occurred_at` in dispatch's store) to the resident's
    last notification (notify's `delivered_at`), when notify has rules for dispatch's events;
    otherwise to ServiceRated, the last observable step (said in `latency_to`).
-4. Reconciliation (bench.flow.reconcile): accepted commands vs stored events vs read models;
+4. Reconciliation (deploy.flow.reconcile): accepted commands vs stored events vs read models;
    `lost` and `duplicated` must be 0.
 
 CPU: seconds used by every program during the lifecycle phase (services, clients, broker,
@@ -51,8 +51,9 @@ import uuid  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import flow  # noqa: E402
-from bench.support import fresh_vhost, host_cpu, prepare_postgres, proc_cpu_s, rnd, summary  # noqa: E402
+from deploy import flow  # noqa: E402
+from deploy.broker import fresh_vhost  # noqa: E402
+from bench.support import host_cpu, prepare_postgres, proc_cpu_s, rnd, summary  # noqa: E402
 
 PG_URL = os.environ.get("BAODAO_BENCH_PG_URL", "postgresql://postgres@localhost:5432/")
 AMQP_BASE = os.environ.get("BAODAO_BENCH_AMQP_BASE", "amqp://guest:guest@localhost:5672")
@@ -69,7 +70,7 @@ def client_worker() -> int:
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    import shared.nameko_support  # noqa: F401 - CommandRejected is re-raised as itself
+    import shared.nameko_edge  # noqa: F401 - CommandRejected is re-raised as itself
 
     logging.getLogger("amqp").setLevel(logging.ERROR)
     spec = json.loads(sys.stdin.readline())

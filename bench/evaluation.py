@@ -59,6 +59,7 @@ from shared.db import Database
 from shared.eventstore import StreamAppend
 from shared.logging import configure_logging
 from shared.projections import Projector
+from shared import throughput
 
 PG_URL = os.environ.get("BAODAO_BENCH_PG_URL", "postgresql://postgres@localhost:5432/")
 BENCH_DB = "baodao_bench_evaluation"
@@ -184,6 +185,7 @@ def run(members: int, per_member: int, seed: int = 7) -> dict:
     url = prepare_postgres(PG_URL, BENCH_DB, [SCHEMA])
     db = Database(url, schema=SCHEMA)
     application, projections = build_application(db)
+    throughput.enable(application)   # what the service process switches on (ApplicationProvider)
     codec = application.codec
     # places, as registration's events would have left them
     with db.transaction() as conn:

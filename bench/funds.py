@@ -27,7 +27,9 @@ from services.funds import handlers, readmodels, reports
 from services.funds.domain import CommunityFundYear
 from services.funds.service import build_application
 from services.funds.workdays import WorkingCalendar
-from shared.application import Context, StreamCache
+from shared.application import Context
+from shared import throughput
+from shared.throughput import StreamCache
 from shared.db import Database
 from shared.projections import Projector
 
@@ -74,7 +76,10 @@ def main(argv=None) -> int:
     parser.add_argument("--pg-url", default=os.environ.get("BAODAO_PG_URL", "postgresql://postgres@localhost:5432/"))
     parser.add_argument("--projects", type=int, default=200, help="projects per account")
     parser.add_argument("--communities", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one account of 10 projects (a smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.projects, args.communities = 10, 1
     tmp = tempfile.TemporaryDirectory()
     if args.database == "postgres":
         url = prepare_postgres(args.pg_url, "baodao_bench_funds", ["funds"])
@@ -82,6 +87,7 @@ def main(argv=None) -> int:
     else:
         database = Database(f"sqlite:///{tmp.name}/funds.db")
     app, projections = build_application(database)
+    throughput.enable(app)   # what the service process switches on (ApplicationProvider)
     cal = WorkingCalendar()
     ctx = Context(correlation_id="bench")
     timings: list[float] = []

@@ -68,7 +68,10 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="4 clients for 2 s, 10 samples (a smoke test)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.clients, args.seconds, args.samples = 4, 2.0, 10
 
     vhost = "baodao-bench-gateway-" + uuid.uuid4().hex[:6]
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, stdout=subprocess.DEVNULL)

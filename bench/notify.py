@@ -44,7 +44,8 @@ import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.support import fresh_vhost, prepare_postgres, proc_cpu_s, rnd, summary  # noqa: E402
+from deploy.broker import fresh_vhost  # noqa: E402
+from bench.support import prepare_postgres, proc_cpu_s, rnd, summary  # noqa: E402
 
 PG_URL = os.environ.get("BAODAO_BENCH_PG_URL", "postgresql://postgres@localhost:5432/")
 AMQP_BASE = os.environ.get("BAODAO_BENCH_AMQP_BASE", "amqp://guest:guest@localhost:5672")

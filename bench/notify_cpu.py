@@ -41,6 +41,7 @@ def run(events: int, profile: str | None = None) -> dict:
     from shared.db import Database
     from shared.logging import configure_logging
     from shared.projections import Projector
+    from shared import throughput
     from shared.relay import message_for
     from services.notify.service import RULES_HANDLER, NotifyService, build_application
 
@@ -48,6 +49,7 @@ def run(events: int, profile: str | None = None) -> dict:
     db = Database(PG_URL, schema="bench_notify_cpu_" + uuid.uuid4().hex[:8])
     try:
         app, projections = build_application(db)
+        throughput.enable(app)   # what the service process switches on (ApplicationProvider)
         projector = Projector(db, app.store, app.codec, projections)
         service = NotifyService.__new__(NotifyService)   # its handlers only: no container
         run_id = uuid.uuid4().hex[:6]
@@ -89,8 +91,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="300 events (a smoke test)")
     parser.add_argument("--profile", help="write cProfile stats here (the figures then include its overhead)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.events = 300
     result = run(max(args.events, WARM_UP + 100), args.profile)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -19,7 +19,7 @@ greenthreads; then the service is left to settle (relay lag 0, projections caugh
 The rush: `--clients` concurrent callers (eventlet greenthreads, one ClusterRpcProxy each,
 spread over `--client-procs` client processes) call `check_in` for every letter, in random
 order. `--client lean` makes the same calls (the same messages, confirms and acks) from
-bench/lean_rpc.py's pipelined py-amqp caller, `--clients` calls in flight at once, so that the
+deploy/lean_rpc.py's pipelined py-amqp caller, `--clients` calls in flight at once, so that the
 load generator takes less of the machine's two cores from the service and the broker. `checkins_per_s` = completed check-ins / wall time of the rush; latencies are per call,
 as the client sees them. Then the district statistics table, by unit and by community:
 `district_table_s` is the slower of the first calls after the rush (a query first brings the
@@ -53,7 +53,8 @@ from contextlib import contextmanager  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.support import (cpu_by_program, fresh_vhost, host_cpu, log_counts, percentile,  # noqa: E402
+from deploy.broker import fresh_vhost  # noqa: E402
+from bench.support import (cpu_by_program, host_cpu, log_counts, percentile,  # noqa: E402
                            prepare_postgres, proc_cpu_s, proc_status_kb, rnd)
 from deploy.pg import drop_schemas  # noqa: E402
 
@@ -146,7 +147,7 @@ def client_worker() -> int:
     given and prints its latencies as one JSON line."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     import logging
 
@@ -204,8 +205,8 @@ def _report(started: float, finished: float, cpu_s: float, errors: dict, latenci
 
 def lean_client_worker(spec: dict) -> int:
     """`--client lean`: the same calls from one pipelined py-amqp caller per process
-    (bench/lean_rpc.py), `clients` of them in flight at once."""
-    from bench.lean_rpc import PipelinedCaller
+    (deploy/lean_rpc.py), `clients` of them in flight at once."""
+    from deploy.lean_rpc import PipelinedCaller
 
     caller = PipelinedCaller(spec["amqp_uri"], window=spec["clients"], timeout=spec["timeout"])
     print("ready", flush=True)
@@ -535,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=32, help="concurrent callers in the rush")
     ap.add_argument("--client-procs", type=int, default=2, help="client processes the callers are spread over")
     ap.add_argument("--client", choices=("nameko", "lean"), default="nameko",
-                    help="the rush's callers: nameko's ClusterRpcProxy (default) or bench/lean_rpc.py's "
+                    help="the rush's callers: nameko's ClusterRpcProxy (default) or deploy/lean_rpc.py's "
                          "pipelined py-amqp caller, which sends the same messages for less client CPU")
     ap.add_argument("--setup-concurrency", type=int, default=8, help="concurrent callers during set-up")
     ap.add_argument("--chunk", type=int, default=200, help="members per enroll_members call")

@@ -13,7 +13,7 @@ reach here: the ceiling next to the targets of bench.registration (1 call per ch
 bench.dispatch (4 calls per order) and bench.e2e.
 
 `--replies` chooses how the reply is sent: `kernel` (default) the way every Baodao service sends
-it (shared/nameko_support.py: no publisher confirm), `confirmed` the kernel's with a confirm
+it (shared/nameko_edge/patches.py: no publisher confirm), `confirmed` the kernel's with a confirm
 (`RPC_REPLY_CONFIRMS: true`), `nameko` nameko 2.14.1's own (with a confirm).
 
 A measurement, not a test: nothing here asserts a timing.
@@ -30,7 +30,9 @@ import os  # noqa: E402
 from nameko.rpc import rpc  # noqa: E402
 
 if os.environ.get("BAODAO_RPC_FLOOR_KERNEL"):
-    import shared.nameko_support  # noqa: E402,F401 - the project's way of replying
+    from shared.nameko_edge import patches  # noqa: E402 - the project's way of replying
+
+    patches.install()
 
 
 class PingService:
@@ -99,7 +101,8 @@ def main() -> int:
     import tempfile
     from pathlib import Path
 
-    from bench.support import cpu_by_program, fresh_vhost, proc_cpu_s, summary
+    from deploy.broker import fresh_vhost
+    from bench.support import cpu_by_program, proc_cpu_s, summary
 
     root = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,7 +112,10 @@ def main() -> int:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--amqp-base", default=os.environ.get("BAODAO_BENCH_AMQP_BASE", "amqp://guest:guest@localhost:5672"))
     ap.add_argument("--replies", choices=("kernel", "confirmed", "nameko"), default="kernel")
+    ap.add_argument("--quick", action="store_true", help="500 calls from 8 clients in one process (a smoke test)")
     args = ap.parse_args()
+    if args.quick:
+        args.calls, args.clients, args.client_procs = 500, 8, 1
 
     with fresh_vhost(args.amqp_base, "baodao-rpcfloor-") as amqp_uri:
         env = dict(os.environ, PYTHONPATH=str(root), PYTHONWARNINGS="ignore")

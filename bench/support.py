@@ -1,14 +1,11 @@
-"""What every benchmark needs: percentiles, a fresh RabbitMQ vhost, its own PostgreSQL
-database, and CPU/memory readings of processes from /proc."""
+"""What every benchmark needs: percentiles, its own PostgreSQL database (a fresh RabbitMQ vhost:
+`deploy.broker.fresh_vhost`), and CPU/memory readings of processes from /proc."""
 
 from __future__ import annotations
 
 import os
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.broker import rabbitmqctl
 from deploy.pg import drop_schemas, ensure_database
 
 # Benches run the services on classic queues unless QUEUE_TYPE says otherwise (as `make` and the
@@ -37,18 +34,6 @@ def summary(values: list[float], digits: int = 2) -> dict:
     return {"p50": rnd(percentile(s, 50), digits), "p90": rnd(percentile(s, 90), digits),
             "p99": rnd(percentile(s, 99), digits), "max": rnd(s[-1] if s else None, digits),
             "mean": rnd(sum(s) / len(s) if s else None, digits), "n": len(s)}
-
-
-@contextmanager
-def fresh_vhost(base: str, prefix: str = "baodao-bench-"):
-    """A RabbitMQ vhost of the benchmark's own, deleted afterwards."""
-    vhost = prefix + uuid.uuid4().hex[:8]
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"{base.rstrip('/')}/{vhost}"
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 def prepare_postgres(base_url: str, database: str, schemas) -> str:

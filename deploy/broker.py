@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import uuid
+from contextlib import contextmanager
 
 
 def rabbitmqctl(*args: str, timeout: float = 60) -> str:
@@ -22,3 +24,15 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, ["rabbitmqctl", *args], stderr=err)
     return out
+
+
+@contextmanager
+def fresh_vhost(base: str, prefix: str = "baodao-bench-"):
+    """A RabbitMQ vhost of the caller's own (a benchmark, a test), deleted afterwards."""
+    vhost = prefix + uuid.uuid4().hex[:8]
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"{base.rstrip('/')}/{vhost}"
+    finally:
+        rabbitmqctl("delete_vhost", vhost)

@@ -98,7 +98,7 @@ def person(rng: random.Random) -> str:
 def run_flow(rpc, members_per_unit: int, rng: random.Random) -> dict:
     """A small district's campaign: roster import, letters, check-ins, a move, the deadline."""
     from services.registration.roster_import import make_roster_xlsx
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     reg = rpc.registration
     for cid, name, prefix in COMMUNITIES:
@@ -196,7 +196,7 @@ def run_week(rpc, rng: random.Random) -> dict:
     re-dispatch, accepts, completions, verification, ratings, a collective wish, an activity."""
     from datetime import datetime, timedelta, timezone
 
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     dsp, reg = rpc.dispatch, rpc.registration
     rosters = {unit_id: reg.roster(unit_id, 1, 500)["items"] for unit_id, *_ in UNITS}

@@ -54,7 +54,7 @@ def yuan(fen: int) -> str:
 
 
 def refused(call, *args):
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
     try:
         call(*args)
     except CommandRejected as exc:
@@ -80,7 +80,7 @@ def record_demands(rpc) -> list[str]:
 
 def propose_when_demands_arrived(rpc, cmd, timeout=30.0):
     """A proposal links dispatch's demands, which reach funds through the relay and the inbox."""
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -5,9 +5,12 @@
     python -m deploy.migrate revision SERVICE -m MSG  # autogenerate the next revision from the models
     python -m deploy.migrate new-service SERVICE      # start the history of a new service
 
-Each service's history lives in `deploy/migrations/<service>/versions/`; its target is the
-SQLAlchemy metadata the service's code creates: the kernel tables (event store, inbox,
-projection checkpoints, relay state) plus every `MetaData` defined in `services/<service>/`.
+Each service's history lives in `deploy/migrations/<service>/versions/`; its target is every
+`MetaData` defined in `services/<service>/` (read models, accounts). The kernel's tables (event
+store, inbox, stream watermarks, command replies, projection checkpoints, relay lease) have one
+history of their own, `deploy/migrations/kernel/`, applied to every event-sourced service's
+schema before the service's own (its version table: `alembic_version_kernel`); a kernel change
+is one revision there: `python -m deploy.migrate revision kernel -m MSG`.
 The database is the one the service uses: `DATABASE_URL` (PostgreSQL, in the schema
 `${BAODAO_SCHEMA_PREFIX}<service>`, where the version table `alembic_version` also lives) or
 the embedded SQLite file under `BAODAO_DATA_DIR`.
@@ -40,20 +43,42 @@ class MigrationError(RuntimeError):
     pass
 
 
+KERNEL = "kernel"                            # the kernel's history
+KERNEL_MIGRATIONS = MIGRATIONS / KERNEL
+KERNEL_VERSION_TABLE = "alembic_version_kernel"
+VERSION_TABLES = ("alembic_version", KERNEL_VERSION_TABLE)
+
+
 def services_with_history() -> list[str]:
-    return sorted(p.name for p in MIGRATIONS.iterdir() if (p / "env.py").exists()) if MIGRATIONS.exists() else []
+    if not MIGRATIONS.exists():
+        return []
+    return sorted(p.name for p in MIGRATIONS.iterdir() if (p / "env.py").exists() and p.name != KERNEL)
 
 
-def target_metadata(service: str) -> list[MetaData]:
-    """Every MetaData of `services/<service>/` (read models, accounts), plus the kernel's tables
-    (event store, inbox, checkpoints, relay) for an event-sourced service, i.e. one listed in
-    deploy/processes.py SERVICE_CLASSES (the gateway is not)."""
-    import shared.inbox  # noqa: F401 - each registers its table on kernel_metadata
+def kernel_metadata() -> MetaData:
+    """The kernel's tables (each kernel module registers its own on `kernel_metadata`)."""
+    import shared.inbox  # noqa: F401
     import shared.projections  # noqa: F401
     import shared.relay  # noqa: F401
-    from deploy.processes import SERVICE_CLASSES
-    from shared.eventstore import kernel_metadata
+    from shared.eventstore import kernel_metadata as metadata
 
+    return metadata
+
+
+def event_sourced(service: str) -> bool:
+    """Whether the service has the kernel's tables: one listed in deploy/processes.py
+    SERVICE_CLASSES (the gateway is not)."""
+    from deploy.processes import SERVICE_CLASSES
+
+    return service in SERVICE_CLASSES
+
+
+def target_metadata(service: str, kernel: bool = True) -> list[MetaData]:
+    """Every MetaData of `services/<service>/` (read models, accounts), and with `kernel` the
+    kernel's tables for an event-sourced service: what its schema holds in all. For "kernel",
+    the kernel's tables alone."""
+    if service == KERNEL:
+        return [kernel_metadata()]
     package = f"services.{service}"
     pkg = importlib.import_module(package)
     for path in sorted(Path(pkg.__file__).parent.rglob("*.py")):
@@ -63,7 +88,7 @@ def target_metadata(service: str) -> list[MetaData]:
             relative = path.relative_to(Path(pkg.__file__).parent).with_suffix("")
             parts = [p for p in relative.parts if p != "__init__"]
             importlib.import_module(".".join([package, *parts]))
-    found: list[MetaData] = [kernel_metadata] if service in SERVICE_CLASSES else []
+    found: list[MetaData] = [kernel_metadata()] if kernel and event_sourced(service) else []
     for name, module in sorted(sys.modules.items()):
         if module is None or not (name == package or name.startswith(package + ".")):
             continue
@@ -93,12 +118,14 @@ def database_for_service(service: str, database_url: str | None = None, schema_p
             time.sleep(0.2)
 
 
-def alembic_config(service: str, database=None):
+def alembic_config(service: str, database=None, on_behalf_of: str | None = None):
+    """The Alembic config of a history (a service's, or "kernel" applied to `on_behalf_of`'s
+    database)."""
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS / service))
-    cfg.attributes["service"] = service
+    cfg.set_main_option("script_location", str(KERNEL_MIGRATIONS if service == KERNEL else MIGRATIONS / service))
+    cfg.attributes["service"] = on_behalf_of or service
     if database is not None:
         cfg.attributes["database"] = database
     return cfg
@@ -109,11 +136,21 @@ def run_environment(service: str) -> None:
     from alembic import context
 
     cfg = context.config
-    database = cfg.attributes.get("database") or database_for_service(service)
+    database = cfg.attributes.get("database") or database_for_service(cfg.attributes.get("service", service))
+    kernel_tables = set(kernel_metadata().tables)
+
+    def ours(obj, name, type_, reflected, compare_to) -> bool:
+        """Each history sees only its own tables: the kernel's, or the service's."""
+        if type_ != "table":
+            return True
+        return (name in kernel_tables) == (service == KERNEL) and name not in VERSION_TABLES
+
     with database.engine.connect() as connection:
         context.configure(
             connection=connection,
-            target_metadata=target_metadata(service),
+            target_metadata=target_metadata(service, kernel=False),
+            include_object=ours,
+            version_table=KERNEL_VERSION_TABLE if service == KERNEL else "alembic_version",
             compare_type=True,
             render_as_batch=database.is_sqlite,  # SQLite alters a table by copying it
         )
@@ -133,9 +170,36 @@ def schema_diff(database, service: str) -> list:
     return [d for d in diff if not _is_version_table(d)]
 
 
+def _table_of(item) -> str | None:
+    """The table an autogenerate difference is about."""
+    if isinstance(item, list):   # modify_* differences come as a list of tuples
+        item = item[0]
+    for part in item[1:]:
+        if isinstance(part, str) and part:
+            return part
+        name = getattr(getattr(part, "table", part), "name", None)
+        if name:
+            return name
+    return None
+
+
+def _kernel_tables_differing(database) -> list:
+    """How the kernel tables already in a database with no kernel history differ from the code
+    (a kernel table still missing is no difference: the kernel's first revision creates it)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    present = set(inspect(database.engine).get_table_names())
+    kernel_tables = set(kernel_metadata().tables)
+    with database.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, kernel_metadata())
+    return [d for d in diff if _table_of(d) in kernel_tables & present]
+
+
 def _is_version_table(item) -> bool:
     table = item[1] if isinstance(item, tuple) and len(item) > 1 else None
-    return getattr(table, "name", None) == "alembic_version"
+    return getattr(table, "name", None) in VERSION_TABLES
 
 
 def upgrade(service: str, database=None, revision: str = "head") -> str:
@@ -165,9 +229,19 @@ def migration_lock_key(database) -> int:
 def _upgrade(service: str, database, revision: str) -> str:
     from alembic import command
 
+    if event_sourced(service):   # the kernel's tables first: the service's adoption compares them too
+        if current(KERNEL, database) is None:
+            differ = _kernel_tables_differing(database)
+            if differ:
+                raise MigrationError(
+                    f"{service}: the database has kernel tables but no migration history, and they differ from "
+                    "the code:\n" + "\n".join(f"  {d!r}" for d in differ[:20])
+                    + "\nBring them in line by hand (or restore from the event store), then run again.")
+        command.upgrade(alembic_config(KERNEL, database, service), "head")
     cfg = alembic_config(service, database)
     tables = set(inspect(database.engine).get_table_names())
-    if "alembic_version" not in tables and tables & {t.name for m in target_metadata(service) for t in m.tables.values()}:
+    own = {t.name for m in target_metadata(service, kernel=False) for t in m.tables.values()}
+    if "alembic_version" not in tables and tables & own:
         diff = schema_diff(database, service)
         if diff:
             raise MigrationError(
@@ -184,15 +258,27 @@ def current(service: str, database=None) -> str | None:
     from alembic.migration import MigrationContext
 
     database = database or database_for_service(service)
+    table = KERNEL_VERSION_TABLE if service == KERNEL else "alembic_version"
     with database.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return MigrationContext.configure(conn, opts={"version_table": table}).get_current_revision()
 
 
 def revision(service: str, message: str, database=None) -> None:
     """Autogenerate the next revision of `service` from the difference between its database
-    (first upgraded to head) and the models."""
+    (first upgraded to head) and the models. For "kernel", a scratch SQLite database."""
+    import tempfile
+
     from alembic import command
 
+    if service == KERNEL:
+        from shared.db import Database
+
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = database or Database(f"sqlite:///{tmp}/scratch.db")
+            command.upgrade(alembic_config(KERNEL, scratch), "head")
+            command.revision(alembic_config(KERNEL, scratch), message=message, autogenerate=True)
+            scratch.dispose()
+        return
     database = database or database_for_service(service)
     upgrade(service, database)
     command.revision(alembic_config(service, database), message=message, autogenerate=True)

@@ -26,6 +26,7 @@ from typing import Iterator
 
 import structlog
 from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import exc as exc_mod
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
@@ -58,8 +59,32 @@ def make_green_psycopg2() -> None:
     patch_psycopg()
 
 
+@contextmanager
+def dbapi_cursor(conn: Connection, statement: str) -> Iterator:
+    """A cursor of the DBAPI connection inside `conn`'s transaction, for hot paths (no statement
+    compilation or result wrapping). DBAPI errors come out as SQLAlchemy's, as they would from
+    `conn.execute`, and a lost connection is invalidated."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        disconnect = conn.dialect.is_disconnect(exc, conn.connection.driver_connection, cursor)
+        if disconnect:
+            conn.invalidate(exc)
+        raise exc_mod.DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error,
+                                          connection_invalidated=disconnect,
+                                          dialect=conn.dialect) from exc
+    finally:
+        try:
+            cursor.close()
+        except Exception:  # noqa: BLE001 - closing a cursor of a broken connection
+            pass
+
+
 class Database:
     """A service's database: an engine plus a `transaction()` that is safe on both back ends."""
+
+    is_memory = False
 
     def __init__(self, url: str, schema: str | None = None, pool_size: int = 10):
         self.url = make_url(url)
@@ -181,7 +206,7 @@ IDLE_PING_SECONDS = 5.0
 def _ping_idle_connections(engine: Engine) -> None:
     """Pessimistic disconnect handling, for idle connections only.
 
-    `pool_pre_ping` costs a round trip on every checkout (measured: 12% of an append). A
+    `pool_pre_ping` costs a round trip on every checkout, a large part of an append. A
     connection checked in less than IDLE_PING_SECONDS ago was just working; one idle longer (for
     instance across a PostgreSQL restart) is pinged, and a dead one is replaced by the pool
     (raising DisconnectionError from "checkout" makes it reconnect, SQLAlchemy's recipe).

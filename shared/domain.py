@@ -14,7 +14,8 @@ from typing import Callable, ClassVar, Iterable
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """A fact that happened. Subclasses are small frozen dataclasses.
+    """A fact that happened. Subclasses are small frozen dataclasses, made with keyword
+    arguments only.
 
     `event_type` defaults to the class name and is the routing key on the wire;
     `schema_version` is bumped when the shape changes (old versions are upcast on read).
@@ -27,6 +28,12 @@ class DomainEvent:
         super().__init_subclass__(**kwargs)
         if "event_type" not in cls.__dict__:
             cls.event_type = cls.__name__
+        # Keyword arguments only: `MemberMoved(member_id=..., to_community_id=...)`, never a row
+        # of positions to keep in step with the field order. (Runs before @dataclass reads the
+        # annotations: a leading KW_ONLY pseudo-field makes every field of the class keyword-only.)
+        own = cls.__dict__.get("__annotations__", {})
+        if own and dataclasses.KW_ONLY not in own.values():
+            cls.__annotations__ = {"_": dataclasses.KW_ONLY, **own}
 
     def to_data(self) -> dict:
         """`dataclasses.asdict(self)`, without its deep copy of every field when every field
@@ -135,8 +142,7 @@ class Aggregate:
 
 
 # `apply` is usually a `functools.singledispatchmethod`, whose `__get__` (Python 3.11) builds and
-# wraps a new function on every call: replaying a stream spent more in that than in applying the
-# events (py-spy, a check-in rush). The function for each (aggregate class, event class) is looked
+# wraps a new function on every call, which can cost more than applying the event. The function for each (aggregate class, event class) is looked
 # up once here instead, as singledispatch itself would choose it.
 _APPLIERS: dict[type, dict[type, Callable]] = {}
 

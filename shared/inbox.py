@@ -12,8 +12,8 @@ from sqlalchemy import Column, Connection, Integer, String, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.db import Database
-from shared.eventstore import dbapi_cursor, kernel_metadata, utcnow_iso
+from shared.db import Database, dbapi_cursor
+from shared.eventstore import kernel_metadata, utcnow_iso
 
 inbox_table = Table(
     "inbox",
@@ -130,8 +130,7 @@ class CommandReplies:
     def __init__(self, database: Database):
         kernel_metadata.create_all(database.engine, tables=[command_replies_table])
         # Every command runs these: plain SQL on the DBAPI cursor (as the event store's hot
-        # path), not a Core statement built, keyed and compiled per call (a rush measured
-        # building the record statement at more than the command's own handler).
+        # path), not a Core statement built, keyed and compiled per call.
         self._pg = database.is_postgres
         p = "%s" if self._pg else "?"
         self._find_sql = f"SELECT reply FROM command_replies WHERE request_key = {p}"

@@ -1,6 +1,6 @@
 """Prometheus metrics, liveness and readiness of a service process.
 
-The kernel records (`shared/nameko_support.py`, `shared/relay.py`):
+The kernel records (`shared/nameko_edge/`, `shared/relay.py`):
 - `baodao_commands_total{service,command,outcome}` and `baodao_command_seconds` — RPC commands,
   outcome `ok` | `rejected` (a refusal, nothing changed) | `error`;
 - `baodao_events_in_total{service,source,event_type,outcome}` — events consumed, outcome

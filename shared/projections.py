@@ -15,9 +15,9 @@ from sqlalchemy import (BigInteger, Column, Connection, Integer, MetaData, Strin
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.application import EventCodec
-from shared.db import Database
-from shared.eventstore import EventStore, StoredEvent, dbapi_cursor, events_table, kernel_metadata
+from shared.codec import EventCodec
+from shared.db import Database, dbapi_cursor
+from shared.eventstore import EventStore, StoredEvent, events_table, kernel_metadata
 
 log = structlog.get_logger("baodao.projections")
 
@@ -200,12 +200,10 @@ class Projector:
 
     def _note_applied(self, projection: Projection, n: int) -> None:
         """Read models fill from empty (a new service, a rebuild, a deadline rush), and a
-        PostgreSQL table that was never analyzed gets plans for a table of a few rows: nested
-        loops over 100,000 members (the district statistics table took seconds). autovacuum
-        would analyze them in time, but it may be off or behind; so the projector runs ANALYZE
-        on the projection's tables itself whenever they may have doubled since it last did.
-        SQLite has no autovacuum at all: without statistics the district table by community took
-        twice as long at 100,000 members (0.47 against 0.25 s); its ANALYZE of them takes 0.06 s."""
+        table that was never analyzed gets plans for a table of a few rows (nested loops over
+        every member of a district). PostgreSQL's autovacuum would analyze them in time, but it
+        may be off or behind, and SQLite has none; so the projector runs ANALYZE on the
+        projection's tables itself whenever they may have doubled since it last did."""
         if n <= 0:
             return
         applied = self._applied.get(projection.name, 0) + n

@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import amqp
 import kombu
@@ -97,44 +97,21 @@ class RelayStats:
 
 
 @contextmanager
-def frames_held(transport, held: bytearray) -> Iterator[Callable[[bytes], None]]:
-    """Inside the block, the frames py-amqp writes to `transport` are appended to `held` instead
-    of going to the socket; yields the real write, to send what was held in one go. py-amqp
-    writes each frame with `transport._write(view)` of a buffer it reuses, hence the copy into
-    `held`. The kernel's one place for this: the relay's batches, the RPC replies and the acks of
-    a batch of commands go out in one write each (py-spy, registration service in a deadline
-    rush: one `sendall` per frame was its largest single cost, and each a wake-up of the
-    broker)."""
-    write = transport._write
-    transport._write = held.extend
-    try:
-        yield write
-    finally:
-        transport._write = write
-
-
-@contextmanager
-def _coalesced_writes(transport):
-    """The frames written inside the block go to the socket together, at each `flush()` and at
-    the end (not on an error: the caller drops the connection)."""
-    pending = bytearray()
-
-    with frames_held(transport, pending) as send:
-        def flush():
-            if pending:
-                data = bytes(pending)
-                pending.clear()
-                send(data)
-
-        yield flush
-        flush()
+def _written_as_they_come(transport):
+    """The relay's default: frames go to the socket as py-amqp writes them (`flush` has nothing
+    to do). The nameko edge hands the relay `patches.coalesced_writes` instead."""
+    yield lambda: None
 
 
 class Relay:
     def __init__(self, service: str, store: EventStore, amqp_uri: str, *, batch_size: int = 1000,
                  window: int = 500, lease_seconds: float = 10.0, instance_id: str | None = None,
-                 confirm_timeout: float = 30.0, standby_seconds: float = 0.0):
+                 confirm_timeout: float = 30.0, standby_seconds: float = 0.0,
+                 coalesced_writes: Callable = _written_as_they_come):
         self.service = service
+        # `coalesced_writes(transport)`: a context manager yielding `flush()`; the frames of a
+        # window of publishes go to the socket together, at each flush and at the end
+        self.coalesced_writes = coalesced_writes
         self.standby_seconds = standby_seconds
         self.store = store
         self.db = store.db
@@ -289,7 +266,7 @@ class Relay:
                     pass
                 absorb_acks()
 
-        with _coalesced_writes(conn.transport) as flush:
+        with self.coalesced_writes(conn.transport) as flush:
             for event in events:
                 channel.basic_publish(message_for(event), exchange=self.exchange, routing_key=event.event_type)
                 outstanding.append((self._next_tag, event.global_position))

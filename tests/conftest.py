@@ -37,6 +37,44 @@ configure_logging("tests", level=os.environ.get("BAODAO_LOG_LEVEL", "WARNING"))
 os.environ.setdefault("QUEUE_TYPE", "classic")
 
 
+# -- the layers ------------------------------------------------------------------------------
+# Each test gets the marker of its layer from where it lives, and `postgres` / `rabbit` from the
+# fixtures it uses, so any layer runs alone: `pytest -m service_layer`, `-m "not rabbit"`, ...
+LAYERS = {"unit": "the pure domain and helpers, no I/O",
+          "service_layer": "handlers on the in-memory store (tests/<service>/test_handlers.py)",
+          "integration": "the kernel and the services on the real PostgreSQL / SQLite and RabbitMQ",
+          "e2e": "services as separate processes, the demos, two instances of everything"}
+
+
+def layer_of(path: Path) -> str:
+    parts = path.relative_to(ROOT / "tests").parts
+    if parts[0] == "unit":
+        return "unit"
+    if path.name == "test_handlers.py":
+        return "service_layer"
+    if parts[0] in ("e2e", "scale", "faults"):
+        return "e2e"
+    return "integration"
+
+
+def pytest_configure(config):
+    for name, meaning in LAYERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(layer_of(Path(str(item.path))))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database", callspec.params.get("kernel_database")) if callspec else None
+        if "pg_database" in fixtures or backend == "postgres" or (
+                "database" in fixtures and Path(str(item.path)).parent.name == "messaging"):
+            item.add_marker("postgres")
+        if "amqp_uri" in fixtures:
+            item.add_marker("rabbit")
+
+
 def fresh_schema() -> str:
     return "t_" + uuid.uuid4().hex[:12]
 
@@ -45,6 +83,21 @@ def fresh_schema() -> str:
 def database(request, tmp_path):
     """A fresh, empty service database on each back end."""
     if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'service.db'}")
+    else:
+        db = Database(PG_URL, schema=fresh_schema())
+    yield db
+    db.drop_schema()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def kernel_database(request, tmp_path):
+    """A fresh, empty database of each kind the kernel runs on (memory: no read models)."""
+    if request.param == "memory":
+        from shared.eventstore.memory import MemoryDatabase
+
+        db = MemoryDatabase()
+    elif request.param == "sqlite":
         db = Database(f"sqlite:///{tmp_path / 'service.db'}")
     else:
         db = Database(PG_URL, schema=fresh_schema())

@@ -327,16 +327,19 @@ class ServiceOrder(Aggregate):
             raise InvalidRecord("服务时段的结束时间应晚于开始时间")
         if not description.strip():
             raise InvalidRecord("需求描述不能为空")
-        self._trigger(DemandRecorded(self.id, community_id, grid_id, resident_id, resident_name, category,
-                                     description.strip(), address, iso(window_start), iso(window_end), urgency,
-                                     bool(public), channel, recorded_by, list(possible_duplicates)))
+        self._trigger(DemandRecorded(demand_id=self.id, community_id=community_id, grid_id=grid_id,
+                                     resident_id=resident_id, resident_name=resident_name, category=category,
+                                     description=description.strip(), address=address, window_start=iso(window_start),
+                                     window_end=iso(window_end), urgency=urgency, public=bool(public),
+                                     channel=channel, recorded_by=recorded_by,
+                                     possible_duplicate_of=list(possible_duplicates)))
 
     def merge_into(self, other: "ServiceOrder", *, by: str) -> None:
         self._require("recorded", "escalated", doing="合并")
         other._require("recorded", "dispatched", "published", "accepted", "escalated", doing="作为合并目标")
         if other.id == self.id or other.community_id != self.community_id:
             raise InvalidRecord("只能合并到同一社区的另一条需求")
-        self._trigger(DemandsMerged(self.id, other.id, by))
+        self._trigger(DemandsMerged(demand_id=self.id, merged_into=other.id, merged_by=by))
 
     # 下单 ------------------------------------------------------------------------------------
     def dispatch(self, *, candidates: list[Candidate], now: datetime, accept_within: timedelta,
@@ -346,14 +349,17 @@ class ServiceOrder(Aggregate):
         if not candidates:
             raise InvalidRecord("派单需要至少一名党员或一个服务队")
         first, *rest = [c.as_dict() for c in candidates]
-        self._trigger(OrderDispatched(self.id, self.community_id, first, iso(now + accept_within),
-                                      iso(now + due_within), rest, list(reasons), by, self.round + 1))
+        self._trigger(OrderDispatched(demand_id=self.id, community_id=self.community_id, assignee=first,
+                                      accept_by=iso(now + accept_within), due_at=iso(now + due_within),
+                                      remaining_candidates=rest, reasons=list(reasons), dispatched_by=by,
+                                      round=self.round + 1))
         return first
 
     def publish(self, *, now: datetime, accept_within: timedelta, due_within: timedelta) -> None:
         """To the community's menu: any registered member of the community may claim it."""
         self._require("recorded", "escalated", doing="发布")
-        self._trigger(OrderPublished(self.id, self.community_id, iso(now + accept_within), iso(now + due_within)))
+        self._trigger(OrderPublished(demand_id=self.id, community_id=self.community_id,
+                                     accept_by=iso(now + accept_within), due_at=iso(now + due_within)))
 
     # 接单 ------------------------------------------------------------------------------------
     def accept(self, *, candidate: Candidate, now: datetime) -> None:
@@ -368,7 +374,8 @@ class ServiceOrder(Aggregate):
             raise NotYourOrder("您已谢绝该订单")
         if now > self.accept_by:
             raise TooLate("接单时限已过，订单正在重新派发")
-        self._trigger(OrderAccepted(self.id, self.community_id, who, iso(now), self.resident_id))
+        self._trigger(OrderAccepted(demand_id=self.id, community_id=self.community_id, assignee=who,
+                                    accepted_at=iso(now), resident_id=self.resident_id))
 
     def decline(self, *, candidate: Candidate, reason: str, now: datetime, accept_within: timedelta,
                 by: str = "system") -> dict | None:
@@ -378,7 +385,7 @@ class ServiceOrder(Aggregate):
             raise NotYourOrder("该订单不是派给您的")
         if not reason.strip():
             raise InvalidRecord("请说明谢绝的原因")
-        self._trigger(OrderDeclined(self.id, self.assignee, reason.strip()))
+        self._trigger(OrderDeclined(demand_id=self.id, assignee=self.assignee, reason=reason.strip()))
         return self._next(now, accept_within, by)
 
     def time_out(self, *, now: datetime, accept_within: timedelta, by: str = "system") -> bool:
@@ -386,26 +393,29 @@ class ServiceOrder(Aggregate):
         if self.state not in ("dispatched", "published") or now <= self.accept_by:
             return False
         if self.state == "published":
-            self._trigger(OrderEscalated(self.id, self.community_id, "发布后无人在时限内认领"))
+            self._trigger(OrderEscalated(demand_id=self.id, community_id=self.community_id, reason="发布后无人在时限内认领"))
             return True
-        self._trigger(OrderAcceptanceTimedOut(self.id, self.assignee, iso(self.accept_by)))
+        self._trigger(OrderAcceptanceTimedOut(demand_id=self.id, assignee=self.assignee,
+                                              accept_by=iso(self.accept_by)))
         self._next(now, accept_within, by)
         return True
 
     def _next(self, now: datetime, accept_within: timedelta, by: str) -> dict | None:
         if not self.remaining:
-            self._trigger(OrderEscalated(self.id, self.community_id, "候选人均未接单，请社区工作人员处理"))
+            self._trigger(OrderEscalated(demand_id=self.id, community_id=self.community_id,
+                                         reason="候选人均未接单，请社区工作人员处理"))
             return None
         first, *rest = self.remaining
         due_in = self.due_at - self.accept_by if self.due_at and self.accept_by else accept_within
-        self._trigger(OrderDispatched(self.id, self.community_id, first, iso(now + accept_within),
-                                      iso(now + accept_within + due_in), rest, [], by, self.round + 1))
+        self._trigger(OrderDispatched(demand_id=self.id, community_id=self.community_id, assignee=first,
+                                      accept_by=iso(now + accept_within), due_at=iso(now + accept_within + due_in),
+                                      remaining_candidates=rest, reasons=[], dispatched_by=by, round=self.round + 1))
         return first
 
     def mark_overdue(self, *, now: datetime) -> bool:
         if self.state != "accepted" or self.overdue or now <= self.due_at:
             return False
-        self._trigger(OrderOverdue(self.id, self.assignee, iso(self.due_at)))
+        self._trigger(OrderOverdue(demand_id=self.id, assignee=self.assignee, due_at=iso(self.due_at)))
         return True
 
     # 服务纪实 --------------------------------------------------------------------------------
@@ -420,21 +430,24 @@ class ServiceOrder(Aggregate):
             raise InvalidRecord("至少一名党员参与服务")
         if not content.strip():
             raise InvalidRecord("请填写服务内容")
-        self._trigger(ServiceCompleted(self.id, self.community_id, self.assignee, list(member_ids), float(hours),
-                                       int(participants), content.strip(), list(photo_links), iso(now),
-                                       self.category))
+        self._trigger(ServiceCompleted(demand_id=self.id, community_id=self.community_id, assignee=self.assignee,
+                                       member_ids=list(member_ids), hours=float(hours),
+                                       participants=int(participants), content=content.strip(),
+                                       photo_links=list(photo_links), completed_at=iso(now), category=self.category))
 
     def verify(self, *, by: str, now: datetime) -> None:
         """据实查验: the community confirms the record."""
         self._require("completed", doing="查验")
-        self._trigger(ServiceVerified(self.id, self.community_id, self.member_ids, self.hours, by, iso(now)))
+        self._trigger(ServiceVerified(demand_id=self.id, community_id=self.community_id, member_ids=self.member_ids,
+                                      hours=self.hours, verified_by=by, verified_at=iso(now)))
 
     def reject(self, *, by: str, reason: str) -> None:
         """The record goes back to the member to be corrected."""
         self._require("completed", doing="退回")
         if not reason.strip():
             raise InvalidRecord("请说明退回的原因")
-        self._trigger(ServiceRejected(self.id, self.community_id, self.member_ids, reason.strip(), by))
+        self._trigger(ServiceRejected(demand_id=self.id, community_id=self.community_id, member_ids=self.member_ids,
+                                      reason=reason.strip(), rejected_by=by))
 
     def rate(self, *, resident_id: str, rating: int, comment: str = "") -> None:
         self._require("completed", "verified", doing="评价")
@@ -444,18 +457,19 @@ class ServiceOrder(Aggregate):
             raise AlreadyExists("这次服务已评价过")
         if not 1 <= int(rating) <= 5:
             raise InvalidRecord("评分应为 1-5 分")
-        self._trigger(ServiceRated(self.id, self.member_ids, resident_id, int(rating), comment.strip()))
+        self._trigger(ServiceRated(demand_id=self.id, member_ids=self.member_ids, resident_id=resident_id,
+                                   rating=int(rating), comment=comment.strip()))
 
     # cancel and reopen ------------------------------------------------------------------------
     def cancel(self, *, by: str, reason: str) -> None:
         self._require("recorded", "dispatched", "published", "accepted", "escalated", doing="取消")
         if not reason.strip():
             raise InvalidRecord("请说明取消的原因")
-        self._trigger(OrderCancelled(self.id, by, reason.strip()))
+        self._trigger(OrderCancelled(demand_id=self.id, cancelled_by=by, reason=reason.strip()))
 
     def reopen(self, *, by: str, reason: str) -> None:
         self._require("cancelled", "escalated", doing="重新打开")
-        self._trigger(OrderReopened(self.id, by, reason.strip() or "重新处理"))
+        self._trigger(OrderReopened(demand_id=self.id, reopened_by=by, reason=reason.strip() or "重新处理"))
 
     # state ------------------------------------------------------------------------------------
     @singledispatchmethod
@@ -543,7 +557,8 @@ class Wish(Aggregate):
             raise AlreadyExists(f"心愿 {self.id} 已发布")
         if not content.strip():
             raise InvalidRecord("心愿内容不能为空")
-        self._trigger(WishPosted(self.id, community_id, resident_id, resident_name, group, content.strip()))
+        self._trigger(WishPosted(wish_id=self.id, community_id=community_id, resident_id=resident_id,
+                                 resident_name=resident_name, group=group, content=content.strip()))
 
     def claim(self, *, claimant_kind: str, claimant_id: str, claimant_name: str, member_ids: list[str]) -> None:
         """By a member, or collectively by a unit with some of its members (集体认领)."""
@@ -553,14 +568,16 @@ class Wish(Aggregate):
             raise AlreadyTaken(f"这个心愿已由{self.claimant}认领")
         if not member_ids:
             raise InvalidRecord("认领心愿至少要有一名党员")
-        self._trigger(WishClaimed(self.id, claimant_kind, claimant_id, claimant_name, list(member_ids)))
+        self._trigger(WishClaimed(wish_id=self.id, claimant_kind=claimant_kind, claimant_id=claimant_id,
+                                  claimant_name=claimant_name, member_ids=list(member_ids)))
 
     def fulfil(self, *, record: str, now: datetime) -> None:
         if self.state != "claimed":
             raise WrongState("心愿尚未认领或已经实现")
         if not record.strip():
             raise InvalidRecord("请填写圆梦记录")
-        self._trigger(WishFulfilled(self.id, self.member_ids, record.strip(), iso(now)))
+        self._trigger(WishFulfilled(wish_id=self.id, member_ids=self.member_ids, record=record.strip(),
+                                    fulfilled_at=iso(now)))
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -600,7 +617,8 @@ class Activity(Aggregate):
             raise InvalidRecord("活动时间应在将来")
         if capacity < 1:
             raise InvalidRecord("活动名额至少为 1")
-        self._trigger(ActivityScheduled(self.id, community_id, title, kind, iso(starts_at), int(capacity)))
+        self._trigger(ActivityScheduled(activity_id=self.id, community_id=community_id, title=title, kind=kind,
+                                        starts_at=iso(starts_at), capacity=int(capacity)))
 
     def sign_up(self, *, member_id: str, now: datetime) -> bool:
         if not self.exists:
@@ -611,7 +629,7 @@ class Activity(Aggregate):
             raise TooLate("活动已开始，不能再报名")
         if len(self.signed_up) >= self.capacity:
             raise ActivityFull(f"活动名额已满（{self.capacity} 人）")
-        self._trigger(ActivitySignedUp(self.id, member_id))
+        self._trigger(ActivitySignedUp(activity_id=self.id, member_id=member_id))
         return True
 
     def record_attendance(self, *, attended: list[str], now: datetime) -> None:
@@ -623,7 +641,8 @@ class Activity(Aggregate):
             raise AlreadyExists("出勤已登记")
         attended = list(dict.fromkeys(attended))
         absent = [m for m in self.signed_up if m not in attended]
-        self._trigger(AttendanceRecorded(self.id, self.community_id, attended, absent, iso(self.starts_at)))
+        self._trigger(AttendanceRecorded(activity_id=self.id, community_id=self.community_id, attended=attended,
+                                         absent=absent, starts_at=iso(self.starts_at)))
 
     @singledispatchmethod
     def apply(self, event) -> None:

@@ -163,15 +163,17 @@ class Proposal(Aggregate):
                now: datetime) -> None:
         if self.exists:
             raise AlreadyRecorded(f"建议 {self.id} 已提交")
-        self._trigger(ProposalSubmitted(self.id, community_id, member_id, member_name, _text(title, "建议标题", 100),
-                                        _text(content, "建议内容"), _iso(now)))
+        self._trigger(ProposalSubmitted(proposal_id=self.id, community_id=community_id, member_id=member_id,
+                                        member_name=member_name, title=_text(title, "建议标题", 100),
+                                        content=_text(content, "建议内容"), submitted_at=_iso(now)))
 
     def adopt(self, *, community_id: str, by: str, note: str, now: datetime) -> None:
         if not self.exists or self.community_id != community_id:
             raise UnknownEntry(f"本社区没有建议 {self.id}")
         if self.adopted:
             raise AlreadyRecorded("这条建议已被采纳")
-        self._trigger(ProposalAdopted(self.id, self.community_id, self.member_id, by, _iso(now), (note or "").strip()))
+        self._trigger(ProposalAdopted(proposal_id=self.id, community_id=self.community_id, member_id=self.member_id,
+                                      adopted_by=by, adopted_at=_iso(now), note=(note or "").strip()))
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -201,15 +203,17 @@ class PracticalDeed(Aggregate):
                now: datetime) -> None:
         if self.exists:
             raise AlreadyRecorded(f"实事 {self.id} 已登记")
-        self._trigger(PracticalDeedReported(self.id, community_id, member_id, member_name,
-                                            _text(title, "实事名称", 100), _text(content, "实事内容"), _iso(now)))
+        self._trigger(PracticalDeedReported(deed_id=self.id, community_id=community_id, member_id=member_id,
+                                            member_name=member_name, title=_text(title, "实事名称", 100),
+                                            content=_text(content, "实事内容"), reported_at=_iso(now)))
 
     def verify(self, *, community_id: str, by: str, now: datetime) -> None:
         if not self.exists or self.community_id != community_id:
             raise UnknownEntry(f"本社区没有实事 {self.id}")
         if self.verified:
             raise AlreadyRecorded("这件实事已查验")
-        self._trigger(PracticalDeedVerified(self.id, self.community_id, self.member_id, by, _iso(now)))
+        self._trigger(PracticalDeedVerified(deed_id=self.id, community_id=self.community_id, member_id=self.member_id,
+                                            verified_by=by, verified_at=_iso(now)))
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -268,8 +272,9 @@ class TeamVisitLog(Aggregate):
             asked.append({"resident": _text(r.get("resident", ""), "居民姓名", 50),
                           "address": (r.get("address") or "").strip()[:200],
                           "request": _text(r.get("request", ""), "群众诉求", 500)})
-        self._trigger(TeamVisitRecorded(team.team_id, team.community_id, visit_id, visited_on.isoformat(),
-                                        _text(area, "走访区域", 200), went, int(households), asked, by))
+        self._trigger(TeamVisitRecorded(team_id=team.team_id, community_id=team.community_id, visit_id=visit_id,
+                                        visited_on=visited_on.isoformat(), area=_text(area, "走访区域", 200),
+                                        member_ids=went, households=int(households), requests=asked, recorded_by=by))
 
     def remind_missed(self, *, team: Team, year: int, quarter: int, today: date) -> bool:
         """After a quarter without a visit, remind the community once. False if visited,
@@ -279,7 +284,8 @@ class TeamVisitLog(Aggregate):
         over = (today.year, quarter_of(today)) > (year, quarter)
         if not over or (year, quarter) in self.quarters_visited or (year, quarter) in self.reminded:
             return False
-        self._trigger(TeamVisitMissed(team.team_id, team.community_id, team.name, year, quarter))
+        self._trigger(TeamVisitMissed(team_id=team.team_id, community_id=team.community_id, team_name=team.name,
+                                      year=year, quarter=quarter))
         return True
 
     @singledispatchmethod
@@ -323,11 +329,15 @@ class PerformanceFeedbackCard(Aggregate):
                   [m for m in activity_modes if m not in CARD_ACTIVITY_MODES]
         if unknown:
             raise InvalidEntry(f"反馈卡上没有这些选项：{'、'.join(unknown)}")
-        self._trigger(PerformanceFeedbackCardIssued(
-            self.id, member["member_id"], member["name"], member["unit_id"], member["unit_name"], community_id,
-            int(year), list(activity_types), list(activity_modes), int(services), round(float(service_hours), 1),
-            int(activities), bool(meets_minimum), overall, (opinion or "").strip()[:TEXT_MAX], list(records), by,
-            _iso(now)))
+        self._trigger(PerformanceFeedbackCardIssued(card_id=self.id, member_id=member["member_id"],
+                                                    member_name=member["name"], unit_id=member["unit_id"],
+                                                    unit_name=member["unit_name"], community_id=community_id,
+                                                    year=int(year), activity_types=list(activity_types),
+                                                    activity_modes=list(activity_modes), services=int(services),
+                                                    service_hours=round(float(service_hours), 1),
+                                                    activities=int(activities), meets_minimum=bool(meets_minimum),
+                                                    overall=overall, opinion=(opinion or "").strip()[:TEXT_MAX],
+                                                    records=list(records), issued_by=by, issued_at=_iso(now)))
 
     @singledispatchmethod
     def apply(self, event) -> None:

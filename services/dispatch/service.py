@@ -9,10 +9,11 @@ from services.dispatch import domain, handlers, ledger_forms, ledger_handlers, l
 from services.dispatch import readmodels, schemas
 from services.dispatch.ledgers import Team
 from services.dispatch.six_ones import LOCAL_TZ, quarter_of
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.domain import DomainError, NotFound
-from shared.nameko_support import (
-    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, command, config_timer, subscribe,
+from shared.nameko_edge import (
+    CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command, config_timer, subscribe,
 )
 
 DIRECTORY = "dispatch.directory"
@@ -50,7 +51,7 @@ class DispatchService(EventSourcedService):
 
     name = "dispatch"
 
-    app = EventSourcedApp(build_application)
+    app = ApplicationProvider(build_application)
     work_logging = WorkLogging()
 
     # -- policy (config) ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import structlog
 from services.evaluation import readmodels
 from services.evaluation.domain import TITLE_CANDIDATE, TITLE_STAR, DistrictCalendar, MemberRecord, UnitBoard
 from services.evaluation.rules import GRADES, RuleBook
+from shared.application import rerun_on_redelivery
 from shared.domain import NotFound
 from shared.eventstore import ConcurrencyConflict
 
@@ -163,6 +164,7 @@ def _graded(member_id: str, community_id: str, district_id: str, result) -> dict
             "grade": result.grade, "score": result.score, "points": result.points, "eligible": result.eligible}
 
 
+@rerun_on_redelivery
 def grade_members(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> list[dict]:
     """Grade a batch of members for the year (each once); returns what ranking needs.
 
@@ -199,7 +201,7 @@ def grade_members(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> 
 def grade_members_replayed(uow, member_ids: list[str], year: int, rulebook: RuleBook) -> list[dict]:
     """Grade a batch of members on their replayed records (each stream read and rebuilt)."""
     out = []
-    uow.preload(MemberRecord, member_ids)
+    uow.load_many(*[(MemberRecord, m) for m in member_ids])
     for member_id in member_ids:
         record = uow.load(MemberRecord, member_id)
         result = record.assign_grade(year, rulebook.for_district(record.district_id))
@@ -223,13 +225,15 @@ def choose_titles(graded: list[dict], rules) -> list[tuple[str, str, int]]:
     return chosen
 
 
+@rerun_on_redelivery
 def award_titles(uow, awards: list[tuple[str, str, int]], year: int) -> int:
     return sum(uow.load(MemberRecord, member_id).award_title(year, title, rank) for member_id, title, rank in awards)
 
 
+@rerun_on_redelivery
 def recompute(uow, member_ids: list[str], rulebook: RuleBook) -> int:
     corrected = 0
-    uow.preload(MemberRecord, member_ids)
+    uow.load_many(*[(MemberRecord, m) for m in member_ids])
     for member_id in member_ids:
         record = uow.load(MemberRecord, member_id)
         closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()

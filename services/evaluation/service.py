@@ -9,9 +9,10 @@ from nameko.rpc import rpc
 
 from services.evaluation import domain, handlers, readmodels, schemas
 from services.evaluation.rules import RuleBook, RulesError
-from shared.application import Application, EventCodec
-from shared.nameko_support import (
-    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, command, subscribe,
+from shared.application import Application
+from shared.codec import EventCodec
+from shared.nameko_edge import (
+    CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command, subscribe,
 )
 
 RECORD = "evaluation.record"
@@ -65,7 +66,7 @@ class EvaluationService(EventSourcedService):
 
     name = "evaluation"
 
-    app = EventSourcedApp(build_application)
+    app = ApplicationProvider(build_application)
     rules = Rules()
     work_logging = WorkLogging()
 
@@ -223,11 +224,11 @@ def close_year(app, book: RuleBook, district_id: str, year: int, by: str) -> dic
     member_ids = app.query(readmodels.member_ids_of, district_id)
     graded = []
     for start in range(0, len(member_ids), GRADE_BATCH):
-        graded += app.execute_batch(handlers.grade_members, member_ids[start:start + GRADE_BATCH], year, book)
+        graded += app.execute(handlers.grade_members, member_ids[start:start + GRADE_BATCH], year, book)
     awards = handlers.choose_titles(graded, book.for_district(district_id))
     awarded = 0
     for start in range(0, len(awards), BATCH):
-        awarded += app.execute_batch(handlers.award_titles, awards[start:start + BATCH], year)
+        awarded += app.execute(handlers.award_titles, awards[start:start + BATCH], year)
     distribution = {g: 0 for g in ("优秀", "良好", "一般", "较差", "差")}
     for g in graded:
         distribution[g["grade"]] += 1
@@ -239,5 +240,5 @@ def recompute(app, book: RuleBook, district_id: str | None) -> dict:
     member_ids = app.query(readmodels.member_ids_of, district_id)
     corrected = 0
     for start in range(0, len(member_ids), BATCH):
-        corrected += app.execute_batch(handlers.recompute, member_ids[start:start + BATCH], book)
+        corrected += app.execute(handlers.recompute, member_ids[start:start + BATCH], book)
     return {"district_id": district_id, "members": len(member_ids), "corrections": corrected}

@@ -494,8 +494,9 @@ class CommunityFundYear(Aggregate):
         carried = 0
         if previous is not None and previous.closed:
             carried = previous.surplus_fen
-        self._trigger(BudgetAllocated(self.community_id, community_name, self.year, allocated_fen, carried, source,
-                                      on.isoformat()))
+        self._trigger(BudgetAllocated(community_id=self.community_id, community_name=community_name, year=self.year,
+                                      allocated_fen=allocated_fen, carried_over_fen=carried, source=source,
+                                      allocated_on=on.isoformat()))
         return True
 
     # -- 项目提议 (一事一议) ------------------------------------------------------------------------
@@ -512,9 +513,11 @@ class CommunityFundYear(Aggregate):
         if on.year != self.year:
             raise RuleBroken(f"提议日期 {on.isoformat()} 不在 {self.year} 年度内")
         self._check_limits(project_id, amount_fen, small_beneficiary_group)
-        self._trigger(ProjectProposed(self.community_id, self.year, project_id, title, category, description, amount_fen,
-                                      list(lines), small_beneficiary_group, beneficiaries, list(demand_ids),
-                                      payee_kind, by, on.isoformat()))
+        self._trigger(ProjectProposed(community_id=self.community_id, year=self.year, project_id=project_id,
+                                      title=title, category=category, description=description, amount_fen=amount_fen,
+                                      lines=list(lines), small_beneficiary_group=small_beneficiary_group,
+                                      beneficiaries=beneficiaries, demand_ids=list(demand_ids), payee_kind=payee_kind,
+                                      proposed_by=by, proposed_on=on.isoformat()))
 
     # -- 项目申报 ----------------------------------------------------------------------------------
     def apply_for(self, project_id: str, *, preliminary_consent_by: str, plan: str, by: str, on: date) -> None:
@@ -522,8 +525,9 @@ class CommunityFundYear(Aggregate):
         p = self.project(project_id)
         self._stage(p, PROPOSED, doing="填报申请审批表")
         self._step_date(p, on, "申报")
-        self._trigger(ProjectApplied(self.community_id, self.year, project_id, preliminary_consent_by, plan, by,
-                                     on.isoformat()))
+        self._trigger(ProjectApplied(community_id=self.community_id, year=self.year, project_id=project_id,
+                                     preliminary_consent_by=preliminary_consent_by, plan=plan, applied_by=by,
+                                     applied_on=on.isoformat()))
 
     def record_joint_meeting(self, project_id: str, *, on: date, attendees: int, resident_representatives: int,
                              votes_for: int, votes_against: int, minutes: str) -> bool:
@@ -537,12 +541,14 @@ class CommunityFundYear(Aggregate):
         if votes_for + votes_against > attendees or resident_representatives > attendees:
             raise RuleBroken("表决人数不能超过参会人数")
         passed = votes_for * 2 > attendees
-        self._trigger(JointMeetingDecided(self.community_id, self.year, project_id, on.isoformat(), attendees,
-                                          resident_representatives, votes_for, votes_against, passed, minutes))
+        self._trigger(JointMeetingDecided(community_id=self.community_id, year=self.year, project_id=project_id,
+                                          meeting_on=on.isoformat(), attendees=attendees,
+                                          resident_representatives=resident_representatives, votes_for=votes_for,
+                                          votes_against=votes_against, passed=passed, minutes=minutes))
         if not passed:
-            self._trigger(ProjectRejected(self.community_id, self.year, project_id, "联席会议",
-                                          f"联席会议未通过（赞成 {votes_for} 票，参会 {attendees} 人）", "联席会议",
-                                          on.isoformat()))
+            self._trigger(ProjectRejected(community_id=self.community_id, year=self.year, project_id=project_id,
+                                          stage="联席会议", reason=f"联席会议未通过（赞成 {votes_for} 票，参会 {attendees} 人）",
+                                          rejected_by="联席会议", rejected_on=on.isoformat()))
         return passed
 
     # -- 公示 --------------------------------------------------------------------------------------
@@ -552,9 +558,9 @@ class CommunityFundYear(Aggregate):
         self._stage(p, MEETING_PASSED, doing="公示")
         self._step_date(p, on, "公示")
         ends = calendar.add_working_days(on, NOTICE_WORKING_DAYS)
-        self._trigger(NoticePublished(self.community_id, self.year, "project_plan", project_id,
-                                      f"{p.title}（项目及经费使用方案）", on.isoformat(), ends.isoformat(),
-                                      NOTICE_WORKING_DAYS))
+        self._trigger(NoticePublished(community_id=self.community_id, year=self.year, notice="project_plan",
+                                      project_id=project_id, title=f"{p.title}（项目及经费使用方案）", posted_on=on.isoformat(),
+                                      ends_on=ends.isoformat(), working_days=NOTICE_WORKING_DAYS))
         return ends
 
     def raise_objection(self, project_id: str, *, objection_id: str, raised_by: str, content: str, on: date) -> None:
@@ -564,8 +570,9 @@ class CommunityFundYear(Aggregate):
         if objection_id in p.open_objections:
             raise RuleBroken(f"异议 {objection_id} 已登记")
         self._step_date(p, on, "异议")
-        self._trigger(ObjectionRaised(self.community_id, self.year, project_id, objection_id, raised_by, content,
-                                      on.isoformat()))
+        self._trigger(ObjectionRaised(community_id=self.community_id, year=self.year, project_id=project_id,
+                                      objection_id=objection_id, raised_by=raised_by, content=content,
+                                      raised_on=on.isoformat()))
 
     def resolve_objection(self, project_id: str, *, objection_id: str, resolution: str, republish: bool, by: str,
                           on: date) -> None:
@@ -573,8 +580,9 @@ class CommunityFundYear(Aggregate):
         if objection_id not in p.open_objections:
             raise NotFound(f"项目“{p.title}”没有待处理的异议 {objection_id}")
         self._step_date(p, on, "异议处理")
-        self._trigger(ObjectionResolved(self.community_id, self.year, project_id, objection_id, resolution,
-                                        republish, by, on.isoformat()))
+        self._trigger(ObjectionResolved(community_id=self.community_id, year=self.year, project_id=project_id,
+                                        objection_id=objection_id, resolution=resolution, republish=republish,
+                                        resolved_by=by, resolved_on=on.isoformat()))
 
     # -- 报党工委审批 --------------------------------------------------------------------------------
     def submit(self, project_id: str, *, by: str, on: date, calendar: Calendar) -> date:
@@ -587,16 +595,17 @@ class CommunityFundYear(Aggregate):
             raise RuleBroken(f"公示期至 {p.notice_ends_on.isoformat()} 止（{NOTICE_WORKING_DAYS} 个工作日），"
                              f"公示期满无异议后方可报批", notice_ends_on=p.notice_ends_on.isoformat())
         decide_by = calendar.add_working_days(on, DECISION_WORKING_DAYS)
-        self._trigger(ProjectSubmitted(self.community_id, self.year, project_id, by, on.isoformat(),
-                                       decide_by.isoformat()))
+        self._trigger(ProjectSubmitted(community_id=self.community_id, year=self.year, project_id=project_id,
+                                       submitted_by=by, submitted_on=on.isoformat(), decide_by=decide_by.isoformat()))
         return decide_by
 
     def flag_overdue_decisions(self, today: date) -> list[str]:
         flagged = []
         for p in self.projects.values():
             if p.state == SUBMITTED and not p.overdue_flagged and today > p.decide_by:
-                self._trigger(DecisionOverdue(self.community_id, self.year, p.project_id, p.last_step_on.isoformat(),
-                                              p.decide_by.isoformat(), today.isoformat()))
+                self._trigger(DecisionOverdue(community_id=self.community_id, year=self.year, project_id=p.project_id,
+                                              submitted_on=p.last_step_on.isoformat(),
+                                              decide_by=p.decide_by.isoformat(), flagged_on=today.isoformat()))
                 flagged.append(p.project_id)
         return flagged
 
@@ -608,21 +617,24 @@ class CommunityFundYear(Aggregate):
         self._step_date(p, on, "审批")
         self._check_limits(project_id, p.amount_fen, p.small_beneficiary_group)
         late = on > p.decide_by
-        self._trigger(ProjectApproved(self.community_id, self.year, project_id, p.amount_fen, by,
-                                      construction_committee_by, on.isoformat(), late))
+        self._trigger(ProjectApproved(community_id=self.community_id, year=self.year, project_id=project_id,
+                                      amount_fen=p.amount_fen, approved_by=by,
+                                      construction_committee_by=construction_committee_by, approved_on=on.isoformat(),
+                                      decided_late=late))
         return late
 
     def reject(self, project_id: str, *, reason: str, by: str, on: date) -> None:
         p = self.project(project_id)
         self._stage(p, SUBMITTED, doing="不予批准")
         self._step_date(p, on, "审批")
-        self._trigger(ProjectRejected(self.community_id, self.year, project_id, "社区党工委审批", reason, by,
-                                      on.isoformat()))
+        self._trigger(ProjectRejected(community_id=self.community_id, year=self.year, project_id=project_id,
+                                      stage="社区党工委审批", reason=reason, rejected_by=by, rejected_on=on.isoformat()))
 
     def withdraw(self, project_id: str, *, reason: str, by: str, on: date) -> None:
         p = self.project(project_id)
         self._stage(p, PROPOSED, APPLIED, MEETING_PASSED, ON_NOTICE, PARKED, SUBMITTED, doing="撤回")
-        self._trigger(ProjectWithdrawn(self.community_id, self.year, project_id, reason, by, on.isoformat()))
+        self._trigger(ProjectWithdrawn(community_id=self.community_id, year=self.year, project_id=project_id,
+                                       reason=reason, withdrawn_by=by, withdrawn_on=on.isoformat()))
 
     # -- 实施中的变更 --------------------------------------------------------------------------------
     def change(self, project_id: str, *, change: str, reason: str, amount_fen: int | None, lines: list[dict] | None,
@@ -643,8 +655,10 @@ class CommunityFundYear(Aggregate):
         check_lines(amount, new_lines)
         small = p.small_beneficiary_group if small_beneficiary_group is None else small_beneficiary_group
         self._check_limits(project_id, amount, small)
-        self._trigger(ProjectChanged(self.community_id, self.year, project_id, change, reason, amount,
-                                     list(new_lines), small, consent_by, consent_on.isoformat(), on.isoformat()))
+        self._trigger(ProjectChanged(community_id=self.community_id, year=self.year, project_id=project_id,
+                                     change=change, reason=reason, amount_fen=amount, lines=list(new_lines),
+                                     small_beneficiary_group=small, consent_by=consent_by,
+                                     consent_on=consent_on.isoformat(), filed_on=on.isoformat()))
 
     # -- 检查验收 ------------------------------------------------------------------------------------
     def accept(self, project_id: str, *, quality: str, residents_surveyed: int, residents_satisfied: int, by: str,
@@ -659,8 +673,10 @@ class CommunityFundYear(Aggregate):
             raise RuleBroken("项目质量不合格，不能通过验收；请整改后重新验收")
         if residents_surveyed < 1 or not 0 <= residents_satisfied <= residents_surveyed:
             raise RuleBroken("请填写群众满意度：测评人数至少 1 人，满意人数不超过测评人数")
-        self._trigger(ProjectAccepted(self.community_id, self.year, project_id, quality, residents_surveyed,
-                                      residents_satisfied, by, on.isoformat(), remarks))
+        self._trigger(ProjectAccepted(community_id=self.community_id, year=self.year, project_id=project_id,
+                                      quality=quality, residents_surveyed=residents_surveyed,
+                                      residents_satisfied=residents_satisfied, accepted_by=by,
+                                      accepted_on=on.isoformat(), remarks=remarks))
 
     # -- 拨付款项 ------------------------------------------------------------------------------------
     def pay(self, project_id: str, *, payment_id: str, amount_fen: int, payee: str, voucher: str,
@@ -698,12 +714,15 @@ class CommunityFundYear(Aggregate):
             raise RuleBroken(f"结算凭证应为：{'、'.join(VOUCHERS)}")
         final = final or p.paid_fen + amount_fen == p.amount_fen
         ends = calendar.add_working_days(on, COMPLETION_NOTICE_WORKING_DAYS) if final else None
-        self._trigger(PaymentMade(self.community_id, self.year, project_id, payment_id, amount_fen, payee, voucher,
-                                  invoice_no, list(signatures), on.isoformat(), final))
+        self._trigger(PaymentMade(community_id=self.community_id, year=self.year, project_id=project_id,
+                                  payment_id=payment_id, amount_fen=amount_fen, payee=payee, voucher=voucher,
+                                  invoice_no=invoice_no, signatures=list(signatures), paid_on=on.isoformat(),
+                                  final=final))
         if final:
-            self._trigger(NoticePublished(self.community_id, self.year, "project_completion", project_id,
-                                          f"{p.title}（项目建设及经费使用情况）", on.isoformat(), ends.isoformat(),
-                                          COMPLETION_NOTICE_WORKING_DAYS))
+            self._trigger(NoticePublished(community_id=self.community_id, year=self.year, notice="project_completion",
+                                          project_id=project_id, title=f"{p.title}（项目建设及经费使用情况）",
+                                          posted_on=on.isoformat(), ends_on=ends.isoformat(),
+                                          working_days=COMPLETION_NOTICE_WORKING_DAYS))
         return True
 
     # -- reports and reminders -----------------------------------------------------------------------
@@ -722,11 +741,13 @@ class CommunityFundYear(Aggregate):
             return None
         due = self.due_date(report)
         ends = calendar.add_working_days(on, SUMMARY_NOTICE_WORKING_DAYS) if report == "yearly_summary" else None
-        self._trigger(ReportIssued(self.community_id, self.year, report, due.isoformat(), on.isoformat(), on > due))
+        self._trigger(ReportIssued(community_id=self.community_id, year=self.year, report=report,
+                                   due_date=due.isoformat(), issued_on=on.isoformat(), late=on > due))
         if ends:
-            self._trigger(NoticePublished(self.community_id, self.year, "yearly_summary", None,
-                                          f"{self.year} 年度{REPORT_NAMES[report]}", on.isoformat(), ends.isoformat(),
-                                          SUMMARY_NOTICE_WORKING_DAYS))
+            self._trigger(NoticePublished(community_id=self.community_id, year=self.year, notice="yearly_summary",
+                                          project_id=None, title=f"{self.year} 年度{REPORT_NAMES[report]}",
+                                          posted_on=on.isoformat(), ends_on=ends.isoformat(),
+                                          working_days=SUMMARY_NOTICE_WORKING_DAYS))
         return ends
 
     def remind_reports(self, today: date) -> list[tuple[str, str]]:
@@ -749,8 +770,8 @@ class CommunityFundYear(Aggregate):
             tightest = reached[-1]
             if any((report, name) in self.reminders for name in order[order.index(tightest):]):
                 continue
-            self._trigger(FundsReportDue(self.community_id, self.community_name, self.year, report, due.isoformat(),
-                                         days_left))
+            self._trigger(FundsReportDue(community_id=self.community_id, community_name=self.community_name,
+                                         year=self.year, report=report, due_date=due.isoformat(), days_left=days_left))
             sent.append((report, tightest))
         return sent
 
@@ -760,7 +781,8 @@ class CommunityFundYear(Aggregate):
         if self.closed:
             raise RuleBroken(f"{self.year} 年度已结账，{from_year} 年度结余无法结转")
         if amount_fen:
-            self._trigger(SurplusCarriedOver(self.community_id, self.year, from_year, amount_fen, on.isoformat()))
+            self._trigger(SurplusCarriedOver(community_id=self.community_id, year=self.year, from_year=from_year,
+                                             amount_fen=amount_fen, carried_on=on.isoformat()))
 
     def close(self, *, by: str, on: date, following: "CommunityFundYear | None" = None) -> int:
         """年度结账: the surplus carries over to next year — now, if next year's budget is
@@ -771,8 +793,9 @@ class CommunityFundYear(Aggregate):
             raise RuleBroken(f"尚有 {len(unfinished)} 个项目未办结（{'、'.join(unfinished[:5])}），不能结账",
                              unfinished=unfinished)
         surplus = self.budget_fen - self.paid_fen
-        self._trigger(YearClosed(self.community_id, self.year, self.allocated_fen, self.carried_over_fen,
-                                 self.paid_fen, surplus, by, on.isoformat()))
+        self._trigger(YearClosed(community_id=self.community_id, year=self.year, allocated_fen=self.allocated_fen,
+                                 carried_over_fen=self.carried_over_fen, paid_fen=self.paid_fen, surplus_fen=surplus,
+                                 closed_by=by, closed_on=on.isoformat()))
         if following is not None and following.exists:
             following.receive_surplus(from_year=self.year, amount_fen=surplus, on=on)
         return surplus

@@ -10,11 +10,12 @@ from nameko.rpc import rpc
 from services.funds import domain, handlers, readmodels, reports, schemas
 from services.funds.budget_import import BudgetFileError, parse_budget_csv
 from services.funds.workdays import WorkingCalendar
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.db import PROJECT_ROOT
 from shared.domain import DomainError, NotFound
-from shared.nameko_support import (
-    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, command, config_timer, subscribe,
+from shared.nameko_edge import (
+    CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command, config_timer, subscribe,
 )
 
 DEMANDS = "funds.demands"
@@ -47,7 +48,7 @@ class FundsService(EventSourcedService):
 
     name = "funds"
 
-    app = EventSourcedApp(build_application)
+    app = ApplicationProvider(build_application)
     work_logging = WorkLogging()
 
     @property

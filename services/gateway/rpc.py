@@ -17,7 +17,7 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.gateway.errors import ApiError, refused
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected, patches
 
 log = structlog.get_logger("baodao.gateway.rpc")
 
@@ -66,7 +66,7 @@ class RpcPool:
         Chinese message; an unreachable or silent service becomes 503."""
         try:
             with self._proxy() as runner:
-                data = runner._worker_ctx.data
+                data = patches.proxy_context_data(runner)
                 data.clear()
                 data["correlation_id"] = correlation_id or str(uuid.uuid4())
                 if actor is not None:

@@ -166,8 +166,10 @@ class Message(Aggregate):
             return False
         channels = recipient.reachable_channels()
         addresses = {c: recipient.addresses[c] for c in channels}
-        self._trigger(MessageRecorded(self.id, recipient.kind, recipient.id, template, rendered.title, rendered.body,
-                                      caused_by_event_id, channels, addresses, important, iso(now)))
+        self._trigger(MessageRecorded(message_id=self.id, recipient_kind=recipient.kind, recipient_id=recipient.id,
+                                      template=template, title=rendered.title, body=rendered.body,
+                                      caused_by_event_id=caused_by_event_id, channels=channels, addresses=addresses,
+                                      important=important, queued_at=iso(now)))
         return True
 
     def deliver_to_inbox(self, *, recipient_kind: str, recipient_id: str, template: str,
@@ -181,7 +183,7 @@ class Message(Aggregate):
             raise UnknownMessage("消息不存在")
         if self.read:
             return False
-        self._trigger(MessageRead(self.id, iso(now)))
+        self._trigger(MessageRead(message_id=self.id, read_at=iso(now)))
         return True
 
     # -- external delivery ----------------------------------------------------------------
@@ -205,15 +207,18 @@ class Message(Aggregate):
         if not self.due(now):
             return None
         channel = self.current_channel
-        self._trigger(DeliveryAttemptStarted(self.id, channel, self.attempts + 1, iso(now)))
+        self._trigger(DeliveryAttemptStarted(message_id=self.id, channel=channel, attempt=self.attempts + 1,
+                                             started_at=iso(now)))
         return channel, self.attempts
 
     def record_sent(self, channel: str, attempt: int, now: datetime) -> None:
         if self.in_flight is None or self.in_flight[:2] != (channel, attempt):
             return  # an outcome for an attempt already resolved: nothing to record twice
         q = self.queued
-        self._trigger(MessageDelivered(self.id, q.recipient_kind, q.recipient_id, channel, q.template, q.title,
-                                       q.body, q.caused_by_event_id, iso(now), attempt))
+        self._trigger(MessageDelivered(message_id=self.id, recipient_kind=q.recipient_kind,
+                                       recipient_id=q.recipient_id, channel=channel, template=q.template,
+                                       title=q.title, body=q.body, caused_by_event_id=q.caused_by_event_id,
+                                       delivered_at=iso(now), attempt=attempt))
 
     def record_failure(self, channel: str, attempt: int, reason: str, now: datetime, policy: DeliveryPolicy,
                        permanent: bool = False) -> None:
@@ -222,7 +227,8 @@ class Message(Aggregate):
         retry_at = None
         if not permanent and attempt <= len(policy.retry_delays):
             retry_at = iso(now + timedelta(seconds=policy.retry_delays[attempt - 1]))
-        self._trigger(DeliveryFailed(self.id, channel, attempt, reason[:500], retry_at, iso(now)))
+        self._trigger(DeliveryFailed(message_id=self.id, channel=channel, attempt=attempt, reason=reason[:500],
+                                     retry_at=retry_at, failed_at=iso(now)))
 
     def recover_crashed_attempt(self, now: datetime, policy: DeliveryPolicy) -> str | None:
         """An attempt started longer ago than the timeout and never recorded: the sender died
@@ -234,10 +240,10 @@ class Message(Aggregate):
         if now - datetime.fromisoformat(started_at) < timedelta(seconds=policy.attempt_timeout):
             return None
         if channel in IDEMPOTENT_CHANNELS:
-            self._trigger(DeliveryFailed(self.id, channel, attempt, "发送方在记录结果前中断，将以同一幂等键重发",
-                                         iso(now), iso(now)))
+            self._trigger(DeliveryFailed(message_id=self.id, channel=channel, attempt=attempt,
+                                         reason="发送方在记录结果前中断，将以同一幂等键重发", retry_at=iso(now), failed_at=iso(now)))
             return "retry"
-        self._trigger(DeliveryUncertain(self.id, channel, attempt, iso(now)))
+        self._trigger(DeliveryUncertain(message_id=self.id, channel=channel, attempt=attempt, found_at=iso(now)))
         return "uncertain"
 
     @property

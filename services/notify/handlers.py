@@ -282,7 +282,7 @@ class Notifier:
         rendered = [self.templates.render(p.template, p.values) for _, p in planned]
         recipients = recipients_for(directory, [(p.recipient_kind, p.recipient_id) for _, p in planned])
         ids = [message_id_for(e.event_id, p.template, p.recipient_kind, p.recipient_id) for e, p in planned]
-        uow.preload(Message, ids)
+        uow.load_many(*[(Message, i) for i in ids])
         contexts: dict[str, Context] = {}
         for (event, p), text, message_id in zip(planned, rendered, ids):
             context = contexts.get(event.event_id)

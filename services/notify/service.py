@@ -17,9 +17,10 @@ from nameko.rpc import RpcProxy, rpc
 
 from services.notify import channels, domain, feedback, handlers, readmodels, schemas, webhooks
 from services.notify.delivery import Deliverer
-from shared.application import Application, EventCodec
-from shared.nameko_support import (
-    CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, config_timer, subscribe_batch,
+from shared.application import Application
+from shared.codec import EventCodec
+from shared.nameko_edge import (
+    CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, config_timer, subscribe_batch,
 )
 
 log = structlog.get_logger("baodao.notify")
@@ -63,7 +64,7 @@ class NotifyService(EventSourcedService):
 
     name = "notify"
 
-    app = EventSourcedApp(build_application)
+    app = ApplicationProvider(build_application)
     work_logging = WorkLogging()
     dispatch = RpcProxy("dispatch")
 

@@ -397,8 +397,9 @@ class Community(Aggregate):
     def register(self, *, name, district_id, district_name, street_id, street_name, card_prefix) -> None:
         if self.exists:
             raise AlreadyRegistered(f"社区 {self.id} 已登记，不能重复登记")
-        self._trigger(CommunityRegistered(self.id, name, district_id, district_name, street_id, street_name,
-                                          card_prefix))
+        self._trigger(CommunityRegistered(community_id=self.id, name=name, district_id=district_id,
+                                          district_name=district_name, street_id=street_id, street_name=street_name,
+                                          card_prefix=card_prefix))
 
     def require_exists(self) -> "Community":
         if not self.exists:
@@ -409,13 +410,13 @@ class Community(Aggregate):
         self.require_exists()
         if grid_id in self.grids:
             raise AlreadyRegistered(f"网格 {grid_id} 已存在")
-        self._trigger(GridAdded(self.id, grid_id, name, leader_name))
+        self._trigger(GridAdded(community_id=self.id, grid_id=grid_id, name=name, leader_name=leader_name))
 
     def add_branch(self, *, branch_id: str, name: str) -> None:
         self.require_exists()
         if branch_id in self.branches:
             raise AlreadyRegistered(f"支部 {branch_id} 已存在")
-        self._trigger(BranchAdded(self.id, branch_id, name))
+        self._trigger(BranchAdded(community_id=self.id, branch_id=branch_id, name=name))
 
     def require_place(self, grid_id: str | None, branch_id: str | None) -> None:
         if grid_id is not None and grid_id not in self.grids:
@@ -426,14 +427,15 @@ class Community(Aggregate):
     def issue_card(self, member_id: str) -> str:
         """The next registration card number: unique per community, human-readable."""
         card_no = f"{self.card_prefix}-{self.cards_issued + 1:05d}"
-        self._trigger(RegistrationCardIssued(self.id, card_no, member_id))
+        self._trigger(RegistrationCardIssued(community_id=self.id, card_no=card_no, member_id=member_id))
         return card_no
 
     def publish_post(self, *, post_id: str, title: str, category: str, description: str = "") -> None:
         self.require_exists()
         if post_id in self.posts:
             raise AlreadyRegistered(f"岗位 {post_id} 已发布")
-        self._trigger(PostPublished(self.id, post_id, title, category, description))
+        self._trigger(PostPublished(community_id=self.id, post_id=post_id, title=title, category=category,
+                                    description=description))
 
     def post_title(self, post_id: str) -> str:
         try:
@@ -491,8 +493,8 @@ class Unit(Aggregate):
             raise AlreadyRegistered(f"单位 {self.id} 已登记，不能重复登记")
         if linked_community is not None:
             linked_community.require_exists()
-        self._trigger(UnitRegistered(self.id, name, kind, district_id,
-                                     linked_community.id if linked_community else None))
+        self._trigger(UnitRegistered(unit_id=self.id, name=name, kind=kind, district_id=district_id,
+                                     linked_community_id=linked_community.id if linked_community else None))
 
     def require_exists(self) -> "Unit":
         if not self.exists:
@@ -505,7 +507,8 @@ class Unit(Aggregate):
             raise AlreadyRegistered(f"报到活动 {campaign_id} 已存在")
         if deadline < today:
             raise CampaignClosed(f"截止日期 {deadline.isoformat()} 已过，不能开启报到活动")
-        self._trigger(CampaignOpened(self.id, campaign_id, title, deadline.isoformat()))
+        self._trigger(CampaignOpened(unit_id=self.id, campaign_id=campaign_id, title=title,
+                                     deadline=deadline.isoformat()))
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -575,16 +578,21 @@ class Member(Aggregate):
         residence.require_exists()
         if self.exists:
             return False
-        self._trigger(MemberEnrolled(self.id, unit.id, name, gender, phone, position, residence.id,
-                                     bool(probationary), bool(leading_cadre), list(skills), age, willingness,
-                                     joined_reason, joined_on.isoformat() if joined_on else None,
-                                     [i for i in interests if i]))
+        self._trigger(MemberEnrolled(member_id=self.id, unit_id=unit.id, name=name, gender=gender, phone=phone,
+                                     position=position, residence_community_id=residence.id,
+                                     probationary=bool(probationary), leading_cadre=bool(leading_cadre),
+                                     skills=list(skills), age=age, willingness=willingness,
+                                     joined_reason=joined_reason,
+                                     joined_on=joined_on.isoformat() if joined_on else None,
+                                     interests=[i for i in interests if i]))
         if joined_reason in ("newly_admitted", "transferred_in"):
             if joined_on is None:
                 raise InvalidMove("新入党或转入的党员须填写日期")
-            self._trigger(RegistrationObligationOpened(self.id, unit.id, f"{joined_reason}-{joined_on.isoformat()}",
-                                                       joined_reason, one_month_after(joined_on).isoformat(),
-                                                       residence.id))
+            self._trigger(RegistrationObligationOpened(member_id=self.id, unit_id=unit.id,
+                                                       obligation_id=f"{joined_reason}-{joined_on.isoformat()}",
+                                                       kind=joined_reason,
+                                                       due_date=one_month_after(joined_on).isoformat(),
+                                                       community_id=residence.id))
         return True
 
     def require_exists(self) -> "Member":
@@ -610,7 +618,9 @@ class Member(Aggregate):
         community.require_exists()
         if campaign_id in self.checked_in:
             raise AlreadyCheckedIn(f"{self.name} 同志已在“{obligation.title}”中报到，无需再开介绍信")
-        self._trigger(IntroductionLetterIssued(letter_id, self.id, unit.id, campaign_id, community.id, issued_at))
+        self._trigger(IntroductionLetterIssued(letter_id=letter_id, member_id=self.id, unit_id=unit.id,
+                                               campaign_id=campaign_id, community_id=community.id,
+                                               issued_at=issued_at))
         return self.letters[letter_id]
 
     def check_in(self, *, letter_id: str, unit: Unit, community: Community, checked_in_at: str,
@@ -643,11 +653,16 @@ class Member(Aggregate):
         slots = check_availability(availability)
         card_no = community.issue_card(self.id)
         # the card starts from what the roster says; the community may record more at the desk
-        self._trigger(MemberCheckedIn(self.id, self.name, self.unit_id, unit.name, letter.campaign_id, letter_id,
-                                      community.id, community.name, community.district_id, community.street_id,
-                                      grid_id, branch_id, card_no, list(skills) or list(self.skills),
-                                      willingness or self.willingness, slots, checked_in_at))
-        self._trigger(ReceiptReturned(self.id, self.unit_id, community.id, card_no, letter.campaign_id))
+        self._trigger(MemberCheckedIn(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
+                                      unit_name=unit.name, campaign_id=letter.campaign_id, letter_id=letter_id,
+                                      community_id=community.id, community_name=community.name,
+                                      district_id=community.district_id, street_id=community.street_id,
+                                      grid_id=grid_id, branch_id=branch_id, card_no=card_no,
+                                      skills=list(skills) or list(self.skills),
+                                      willingness=willingness or self.willingness, availability=slots,
+                                      checked_in_at=checked_in_at))
+        self._trigger(ReceiptReturned(member_id=self.id, unit_id=self.unit_id, community_id=community.id,
+                                      card_no=card_no, campaign_id=letter.campaign_id))
         return card_no
 
     # deadlines ----------------------------------------------------------------------------
@@ -660,15 +675,16 @@ class Member(Aggregate):
             return False
         if obligation_id in self.checked_in or obligation_id in self.overdue or today <= obligation.due_date:
             return False
-        self._trigger(RegistrationOverdue(self.id, self.unit_id, obligation_id, obligation.due_date.isoformat(),
-                                          today.isoformat()))
+        self._trigger(RegistrationOverdue(member_id=self.id, unit_id=self.unit_id, obligation_id=obligation_id,
+                                          due_date=obligation.due_date.isoformat(), detected_on=today.isoformat()))
         return True
 
     def record_overdue_reason(self, *, obligation_id: str, reason: str, note: str = "") -> None:
         self.require_exists()
         if obligation_id not in self.overdue:
             raise NotOverdue(f"{self.name} 同志在 {obligation_id} 中没有逾期，无需填写原因")
-        self._trigger(OverdueReasonRecorded(self.id, self.unit_id, obligation_id, reason, note))
+        self._trigger(OverdueReasonRecorded(member_id=self.id, unit_id=self.unit_id, obligation_id=obligation_id,
+                                            reason=reason, note=note))
 
     # changes --------------------------------------------------------------------------------
     def move(self, *, to: Community, moved_on: date) -> str:
@@ -679,10 +695,12 @@ class Member(Aggregate):
         if to.id == self.residence_community_id:
             raise InvalidMove(f"{self.name} 同志已居住在{to.name}")
         obligation_id = f"moved-{moved_on.isoformat()}-{self.moves + 1}"
-        self._trigger(MemberMoved(self.id, self.unit_id, self.residence_community_id, to.id, self.card_no,
-                                  moved_on.isoformat()))
-        self._trigger(RegistrationObligationOpened(self.id, self.unit_id, obligation_id, "moved",
-                                                   one_month_after(moved_on).isoformat(), to.id))
+        self._trigger(MemberMoved(member_id=self.id, unit_id=self.unit_id,
+                                  from_community_id=self.residence_community_id, to_community_id=to.id,
+                                  closed_card_no=self.card_no, moved_on=moved_on.isoformat()))
+        self._trigger(RegistrationObligationOpened(member_id=self.id, unit_id=self.unit_id,
+                                                   obligation_id=obligation_id, kind="moved",
+                                                   due_date=one_month_after(moved_on).isoformat(), community_id=to.id))
         return obligation_id
 
     def change_workplace(self, *, from_unit: Unit, to: Unit, changed_on: date, position: str = "") -> str:
@@ -694,11 +712,13 @@ class Member(Aggregate):
         if to.id == self.unit_id:
             raise InvalidMove(f"{self.name} 同志已在{to.name}工作")
         obligation_id = f"workplace-{changed_on.isoformat()}-{self.workplace_changes + 1}"
-        self._trigger(MemberChangedWorkplace(self.id, from_unit.id, to.id, to.name, position.strip() or self.position,
-                                             self.card_no, changed_on.isoformat()))
-        self._trigger(RegistrationObligationOpened(self.id, to.id, obligation_id, "workplace_changed",
-                                                   one_month_after(changed_on).isoformat(),
-                                                   self.residence_community_id))
+        self._trigger(MemberChangedWorkplace(member_id=self.id, from_unit_id=from_unit.id, to_unit_id=to.id,
+                                             to_unit_name=to.name, position=position.strip() or self.position,
+                                             closed_card_no=self.card_no, changed_on=changed_on.isoformat()))
+        self._trigger(RegistrationObligationOpened(member_id=self.id, unit_id=to.id, obligation_id=obligation_id,
+                                                   kind="workplace_changed",
+                                                   due_date=one_month_after(changed_on).isoformat(),
+                                                   community_id=self.residence_community_id))
         return obligation_id
 
     def record_card_opinion(self, *, side: str, opinion: str, by: str, on: date) -> None:
@@ -713,7 +733,8 @@ class Member(Aggregate):
             raise DomainError(f"{CARD_OPINION_SIDES[side]}不能为空")
         if len(text) > OPINION_MAX_CHARS:
             raise DomainError(f"{CARD_OPINION_SIDES[side]}不能超过 {OPINION_MAX_CHARS} 字")
-        self._trigger(CardOpinionRecorded(self.id, self.card_no, side, text, by, on.isoformat()))
+        self._trigger(CardOpinionRecorded(member_id=self.id, card_no=self.card_no, side=side, opinion=text,
+                                          recorded_by=by, recorded_on=on.isoformat()))
 
     # posts, commitments -------------------------------------------------------------------
     def require_registered_at(self, community: Community) -> None:
@@ -728,7 +749,7 @@ class Member(Aggregate):
             raise AlreadyRegistered(f"{self.name} 同志已认领岗位“{title}”")
         if len(self.posts) >= MAX_POSTS_PER_MEMBER:
             raise TooManyPosts(f"每名党员最多认领 {MAX_POSTS_PER_MEMBER} 个岗位，{self.name} 同志已认领 {len(self.posts)} 个")
-        self._trigger(PostClaimed(self.id, community.id, post_id, title))
+        self._trigger(PostClaimed(member_id=self.id, community_id=community.id, post_id=post_id, post_title=title))
 
     def make_commitment(self, *, community: Community, items, deadline: date, today: date) -> str:
         self.require_registered_at(community)
@@ -738,7 +759,8 @@ class Member(Aggregate):
         if deadline < today:
             raise DomainError(f"承诺期限 {deadline.isoformat()} 已过")
         commitment_id = f"{self.id}-{self.commitments + 1}"
-        self._trigger(CommitmentMade(self.id, self.name, community.id, commitment_id, items, deadline.isoformat()))
+        self._trigger(CommitmentMade(member_id=self.id, member_name=self.name, community_id=community.id,
+                                     commitment_id=commitment_id, items=items, deadline=deadline.isoformat()))
         return commitment_id
 
     @singledispatchmethod
@@ -829,7 +851,7 @@ class Team(Aggregate):
         community.require_exists()
         if self.exists:
             raise AlreadyRegistered(f"服务队 {self.id} 已存在")
-        self._trigger(TeamFormed(self.id, community.id, name, basis, service))
+        self._trigger(TeamFormed(team_id=self.id, community_id=community.id, name=name, basis=basis, service=service))
 
     def require_exists(self) -> "Team":
         if not self.exists:
@@ -843,7 +865,7 @@ class Team(Aggregate):
         member.require_registered_at(community)
         if member.id in self.members:
             return False
-        self._trigger(MemberJoinedTeam(self.id, member.id, member.name))
+        self._trigger(MemberJoinedTeam(team_id=self.id, member_id=member.id, member_name=member.name))
         return True
 
     def elect_leader(self, *, ballots: dict[str, str]) -> str:
@@ -860,7 +882,7 @@ class Team(Aggregate):
             counts[candidate] = counts.get(candidate, 0) + 1
         order = list(self.members)
         winner = max(counts, key=lambda c: (counts[c], -order.index(c)))
-        self._trigger(TeamLeaderElected(self.id, winner, counts[winner]))
+        self._trigger(TeamLeaderElected(team_id=self.id, member_id=winner, votes=counts[winner]))
         return winner
 
     @singledispatchmethod

@@ -5,6 +5,8 @@ import uuid
 from datetime import date
 
 from services.registration.domain import Community, Member, Team, Unit, UnknownMember
+from shared.application import rerun_on_redelivery
+from shared.throughput import cached
 
 ID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4b7b-9c55-3c4bb1a0b0a1")
 
@@ -88,6 +90,7 @@ def issue_letter(uow, cmd: dict, issued_at: str) -> dict:
             "community_name": community.name}
 
 
+@rerun_on_redelivery
 def issue_letters(uow, unit_id: str, campaign_id: str, member_ids: list[str], to: str, issued_at: str) -> list[dict]:
     """Letters for many members of a unit at once (the unit prints them for its whole roster)."""
     letters = []
@@ -105,7 +108,7 @@ def _check_in_wants(uow, cmd: dict, checked_in_at: str | None = None) -> list:
     """The member, the community and the member's unit, as the cached member names it (a
     member's unit changes only with a change of workplace: then the right unit costs a second
     read); a member not cached yet costs a second read for its unit."""
-    seen = uow.cached(Member, cmd["member_id"])
+    seen = cached(uow, Member, cmd["member_id"])
     wanted = [(Member, cmd["member_id"]), (Community, cmd["community_id"])]
     if seen is not None and seen.unit_id:
         wanted.append((Unit, seen.unit_id))

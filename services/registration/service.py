@@ -9,10 +9,11 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.registration import domain, forms, handlers, readmodels, roster_import, schemas
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.domain import DomainError
 from shared.eventstore import utcnow_iso
-from shared.nameko_support import CommandRejected, EventSourcedApp, EventSourcedService, WorkLogging, command
+from shared.nameko_edge import CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 OVERDUE_BATCH = 200
@@ -42,7 +43,7 @@ class RegistrationService(EventSourcedService):
     name = "registration"
     letter_batch = 200   # letters per transaction of issue_letters
 
-    app = EventSourcedApp(build_application)
+    app = ApplicationProvider(build_application)
     work_logging = WorkLogging()
 
     # -- hierarchy ----------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class RegistrationService(EventSourcedService):
         pending = self.app.query(readmodels.members_without_letter, cmd["unit_id"], cmd["campaign_id"])
         issued = []
         for start in range(0, len(pending), self.letter_batch):
-            issued += self.app.execute_batch(handlers.issue_letters, cmd["unit_id"], cmd["campaign_id"],
+            issued += self.app.execute(handlers.issue_letters, cmd["unit_id"], cmd["campaign_id"],
                                              pending[start:start + self.letter_batch], cmd["to"],
                                              issued_at=utcnow_iso())
         return {"issued": len(issued), "letters": issued}

@@ -14,9 +14,15 @@ from typing import Callable
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from shared.contracts.fastload import fast_loader
-
 Upcaster = Callable[[dict], dict]
+Loader = Callable[..., dict]   # `loader(data, unknown=None)`: what `schema.load(data, unknown=unknown)` returns
+
+
+def plain_loader(schema: Schema) -> Loader:
+    return lambda data, unknown=None: schema.load(data, unknown=unknown)
+
+
+_make_loader: Callable[[Schema], Loader] = plain_loader
 
 # The years the programme can mean, for every command and request that names one (a year of
 # 58 or 99999 is a typing slip, never a year to record, close or report on).
@@ -79,7 +85,7 @@ class EventContract:
     upcasters: dict[int, Upcaster] = field(default_factory=dict)
 
     def __post_init__(self):
-        self._load = fast_loader(self.schema)   # `schema.load`, cheaper (shared/contracts/fastload.py)
+        self._load = _make_loader(self.schema)
 
     def validate_outgoing(self, data: dict) -> dict:
         """Producer side: the data must match the current schema exactly."""
@@ -174,7 +180,17 @@ class ReceivedEvent:
     data: dict
 
 
-_ENVELOPE = fast_loader(EnvelopeSchema())  # built once: `load` keeps no state on the instance
+_ENVELOPE = plain_loader(EnvelopeSchema())  # built once: `load` keeps no state on the instance
+
+
+def use_loader(make_loader: Callable[[Schema], Loader]) -> None:
+    """Load every contract (and the envelope) with `make_loader(schema)` from now on: how the
+    opt-in fast path (`shared.throughput.fast_contracts`) replaces `schema.load`."""
+    global _make_loader, _ENVELOPE
+    _make_loader = make_loader
+    _ENVELOPE = make_loader(EnvelopeSchema())
+    for contract in _REGISTRY.values():
+        contract._load = make_loader(contract.schema)
 
 
 def decode_message(source: str, body: dict) -> ReceivedEvent:

@@ -12,7 +12,7 @@ from deploy import probe
 from services.notify.service import NotifyService
 from services.registration.service import RegistrationService
 from shared import metrics, topology
-from shared.nameko_support import CommandRejected, EventSourcedApp
+from shared.nameko_edge import CommandRejected, ApplicationProvider
 from tests.messaging.helpers import running, wait_for
 from tests.messaging.test_first_flow_in_process import register_and_check_in
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.rabbit
 
 def port_of(runner, service_name):
     container = next(c for c in runner.containers if c.service_name == service_name)
-    app = next(d for d in container.dependencies if isinstance(d, EventSourcedApp))
+    app = next(d for d in container.dependencies if isinstance(d, ApplicationProvider))
     return app.metrics_server.port
 
 

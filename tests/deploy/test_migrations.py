@@ -153,3 +153,38 @@ def test_upgrading_a_database_with_rows_from_the_first_revision(empty_pg):
         assert migrate.schema_diff(empty_pg, service) == []
         with empty_pg.transaction() as conn:
             assert conn.execute(text("SELECT important FROM rm_inbox_messages")).scalar_one() is False
+
+
+# -- the kernel's tables: one history of their own ---------------------------------------------
+
+KERNEL_TABLES = ("events", "inbox", "inbox_streams", "command_replies", "projection_checkpoints", "relay_state")
+
+
+def test_the_kernel_tables_are_written_once_in_the_kernel_history():
+    """A kernel change is one revision in deploy/migrations/kernel, not one per service."""
+    for path in migrate.MIGRATIONS.glob("*/versions/*.py"):
+        text_ = path.read_text(encoding="utf-8")
+        made = [t for t in KERNEL_TABLES if f"op.create_table('{t}'" in text_]
+        assert (path.parent.parent.name == migrate.KERNEL) == bool(made), (path, made)
+
+
+@pytest.mark.parametrize("stopped_at", ["head", "first"])
+def test_a_database_migrated_before_the_kernel_had_its_own_history_upgrades_cleanly(empty_pg, stopped_at):
+    """Databases whose kernel tables were made by the services' own histories: at head (all of
+    them), or stopped at the first revision (before command_replies and inbox_streams existed)."""
+    from alembic import command
+
+    first = {"head": "head", "first": "4554a150e293"}[stopped_at]
+    wanted = KERNEL_TABLES if stopped_at == "head" else ("events", "inbox", "projection_checkpoints", "relay_state")
+    metadata = migrate.kernel_metadata()
+    metadata.create_all(empty_pg.engine, tables=[metadata.tables[t] for t in wanted])
+    command.upgrade(migrate.alembic_config("registration", empty_pg), first)
+    with empty_pg.transaction() as conn:
+        conn.execute(text("INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, "
+                          "occurred_at, data) VALUES ('e1', 'unit-u1', 1, 'UnitRegistered', 1, '2026-01-01', '{}')"))
+    assert migrate.current(migrate.KERNEL, empty_pg) is None
+    assert migrate.upgrade("registration", empty_pg) == "upgraded to head"
+    assert migrate.current(migrate.KERNEL, empty_pg) is not None
+    assert migrate.schema_diff(empty_pg, "registration") == []
+    with empty_pg.transaction() as conn:   # the events are still there
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 1

@@ -7,7 +7,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.dispatch.service import DispatchService
 from services.registration.service import RegistrationService
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from tests.messaging.helpers import running, wait_for
 
 SATURDAY = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)   # 09:00 in Beijing

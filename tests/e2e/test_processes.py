@@ -9,7 +9,7 @@ from sqlalchemy import text
 from deploy.processes import ServiceProcess, service_env, wait_ready
 from shared import topology
 from shared.db import Database
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from tests.conftest import PG_URL
 from tests.messaging.helpers import wait_for
 

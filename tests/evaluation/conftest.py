@@ -52,11 +52,9 @@ class Evaluation(ServiceLayer):
     def app_for_close(self):
         return self
 
-    # WorkerApp's interface, so close_year / recompute run as the service runs them
+    # BoundApplication's interface, so close_year / recompute run as the service runs them
     def execute(self, handler, *args, **kwargs):
         return self.do(handler, *args, **kwargs)
-
-    execute_batch = execute
 
     def deliver(self, event: ReceivedEvent) -> bool:
         handler, name, needs_rules = SUBSCRIBED[(event.source, event.event_type)]

@@ -14,7 +14,7 @@ from services.registration.service import RegistrationService
 from shared import topology
 from shared.db import Database
 from shared.eventstore import EventStore
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from shared.relay import message_for
 from tests.conftest import PG_URL, fresh_schema
 from tests.dispatch.test_service import demand, setup_community

@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 
 def main(argv=None) -> int:
-    from bench.support import fresh_vhost
+    from deploy.broker import fresh_vhost
     from deploy.pg import ensure_database
     from shared.logging import configure_logging, quiet_amqp_client
     from tests.faults import suite

@@ -10,12 +10,12 @@ connection cuts touch nobody else: broker connections are closed one by one, onl
 vhost (`rabbitmqctl list_connections vhost pid` + `close_connection`), database backends are
 terminated only in that database (`pg_terminate_backend`).
 
-The load is the flow of bench.flow from greenthread clients: check-ins and whole order
+The load is the flow of deploy.flow from greenthread clients: check-ins and whole order
 lifecycles. A client whose call fails in an unknown way (timeout, connection lost: the command
 may or may not have been applied) asks the service for the order's state and goes on from
 there, as a real caller would; a refusal is an error of the run. Afterwards:
 - every accepted check-in is one MemberCheckedIn, in dispatch's directory once and in notify's
-  unit inbox once; every finished lifecycle is each of its six events once (bench.flow.reconcile);
+  unit inbox once; every finished lifecycle is each of its six events once (deploy.flow.reconcile);
 - no event is parked in a dead-letter queue except the malformed messages fed on purpose, each
   of which is there;
 - evaluation's points ledgers equal the same read models replayed from its event store.
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import eventlet
 
-from bench import flow
+from deploy import flow
 from deploy.broker import rabbitmqctl
 
 STATE_STEPS = {  # order state in dispatch's read model -> the next step of the lifecycle
@@ -233,7 +233,7 @@ class Load:
 
     def _check_in(self, rpc, spec) -> None:
         """Check-ins are not retried blindly: an unknown outcome is settled by reading the member."""
-        from shared.nameko_support import CommandRejected
+        from shared.nameko_edge import CommandRejected
 
         try:
             self.checked_in.append(flow.check_in(rpc, spec))
@@ -253,7 +253,7 @@ class Load:
         self._drive(rpc, job, m["community_id"], rng)
 
     def _drive(self, rpc, job: flow.Lifecycle, community_id: str, rng) -> None:
-        from shared.nameko_support import CommandRejected
+        from shared.nameko_edge import CommandRejected
 
         who = {"kind": "member", "id": job.member_id}
         state, unsure = None, False

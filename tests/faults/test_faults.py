@@ -32,7 +32,7 @@ def own_database():
 @pytest.fixture
 def own_vhost():
     """A vhost of this test only: its connections are cut, its dead-letter queues counted."""
-    from bench.support import fresh_vhost
+    from deploy.broker import fresh_vhost
     from tests.conftest import AMQP_BASE
 
     with fresh_vhost(AMQP_BASE, prefix="baodao-faults-") as uri:

@@ -10,7 +10,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.dispatch.service import DispatchService
 from services.funds.service import FundsService
 from shared.db import Database
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from tests.conftest import PG_URL, fresh_schema
 from tests.messaging.helpers import drain_queue, running, unique, wait_for
 

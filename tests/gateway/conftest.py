@@ -92,7 +92,7 @@ def city_vhost():
     """A vhost of this module's own: the relays declare every service's queues, so events other
     modules published while no evaluation (say) was consuming wait in the session vhost's queues,
     and this module's services would take them in (members of another city's unit "czj")."""
-    from bench.support import fresh_vhost
+    from deploy.broker import fresh_vhost
     from tests.conftest import AMQP_BASE
 
     with fresh_vhost(AMQP_BASE, prefix="baodao-gw-") as uri:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.application import EventCodec
+from shared.codec import EventCodec
 from shared.domain import Aggregate, DomainError, DomainEvent
 from shared.eventstore import NewEvent
 
@@ -41,7 +41,8 @@ class Unit(Aggregate):
                  linked_community_id: str | None = None) -> None:
         if self.exists:
             raise AlreadyRegistered(f"单位 {self.id} 已经报到", unit_id=self.id)
-        self._trigger(UnitRegistered(self.id, name, kind, district_id, linked_community_id))
+        self._trigger(UnitRegistered(unit_id=self.id, name=name, kind=kind, district_id=district_id,
+                                     linked_community_id=linked_community_id))
 
 
 def registration_codec() -> EventCodec:

@@ -14,8 +14,8 @@ from shared.eventstore import (
 
 
 @pytest.fixture
-def store(database):
-    return EventStore(database)
+def store(kernel_database):
+    return EventStore(kernel_database)
 
 
 def ev(event_type="Happened", **data) -> NewEvent:
@@ -148,9 +148,9 @@ def test_append_many_is_atomic_when_one_stream_is_stale(store, stale_first):
     assert len(store.read_stream("s-ok")) == 1  # the good stream did not move either
 
 
-def test_conflict_inside_callers_transaction_leaves_it_usable_and_clean(store, database):
+def test_conflict_inside_callers_transaction_leaves_it_usable_and_clean(store):
     store.append("s-1", [ev()], expected_version=0)
-    with database.transaction() as conn:
+    with store.db.transaction() as conn:
         with pytest.raises(ConcurrencyConflict):
             store.append_many([StreamAppend("s-2", [ev()], 0), StreamAppend("s-1", [ev()], 0)], conn=conn)
         # nothing of the failed batch is visible even inside the same transaction
@@ -233,13 +233,14 @@ def test_concurrent_appenders_to_one_stream_exactly_one_wins(store):
 
 
 @pytest.mark.parametrize("streams", [2, 7])
-def test_read_stream_tails_gives_each_stream_after_its_version(store, streams):
+@pytest.mark.parametrize("whole", [False, True])
+def test_read_streams_gives_each_stream_after_its_version(store, streams, whole):
     for i in range(streams):
         store.append(f"s-{i}", [ev(n=i * 10 + k) for k in range(i + 1)], 0)
     store.append("other", [ev(n=-1)], 0)
-    tails = [(f"s-{i}", i // 2) for i in range(streams)] + [("missing", 0)]
-    got = store.read_stream_tails(tails)
+    tails = [(f"s-{i}", 0 if whole else i // 2) for i in range(streams)] + [("missing", 0)]
+    got = store.read_streams(dict(tails))
     assert set(got) == {s for s, _ in tails}
     for stream_id, after in tails:
         assert [e.to_wire() for e in got[stream_id]] == [e.to_wire() for e in store.read_stream(stream_id, after)]
-    assert sum(len(v) for v in got.values()) == sum(i + 1 - i // 2 for i in range(streams))
+    assert sum(len(v) for v in got.values()) == sum(i + 1 - (0 if whole else i // 2) for i in range(streams))

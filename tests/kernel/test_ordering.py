@@ -28,7 +28,7 @@ class UnlockedEventStore(EventStore):
 
     def __init__(self, database):
         super().__init__(database)
-        self._lock_sql = None
+        self.recorder.append_lock = False
 
 
 def waiting_for_append_lock(db) -> int:
@@ -77,11 +77,11 @@ def test_later_writer_waits_for_earlier_one_to_commit(pg_database):
 
 
 def test_without_the_lock_a_tailing_reader_skips_an_event(pg_database):
-    """Documents the hazard: with `_lock_sql = None`, B commits while A is in flight, and a
+    """Documents the hazard: with `append_lock = False`, B commits while A is in flight, and a
     reader that has already read B's position never sees A."""
     db = pg_database
     store = UnlockedEventStore(db)
-    assert store._lock_sql is None
+    assert store.recorder.append_lock is False
     a_event, b_event = ev(writer="A"), ev(writer="B")
 
     with db.transaction() as conn_a:

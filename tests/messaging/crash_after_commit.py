@@ -5,7 +5,7 @@ import os
 
 from services.registration import schemas
 from services.registration.service import RegistrationService
-from shared.nameko_support import command
+from shared.nameko_edge import command
 
 
 class CrashingRegistration(RegistrationService):
@@ -29,12 +29,12 @@ class LettersCrashingRegistration(RegistrationService):
     def issue_letters(self, cmd):
         flag = os.environ.get("CRASH_AFTER_COMMIT_FLAG", "")
         if flag and os.path.exists(flag):
-            commit = self.app.execute_batch
+            commit = self.app.execute
 
             def commit_then_die(*args, **kwargs):
                 commit(*args, **kwargs)
                 os.remove(flag)
                 os._exit(9)
 
-            self.app.execute_batch = commit_then_die
+            self.app.execute = commit_then_die
         return RegistrationService.issue_letters.__wrapped__(self, cmd)

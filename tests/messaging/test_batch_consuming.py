@@ -6,8 +6,9 @@ from sqlalchemy import Column, MetaData, String, Table, create_engine, select
 
 from services.notify import domain as notify_domain
 from shared import topology
-from shared.application import Application, EventCodec
-from shared.nameko_support import EventSourcedApp, subscribe_batch
+from shared.application import Application
+from shared.codec import EventCodec
+from shared.nameko_edge import ApplicationProvider, subscribe_batch
 from shared.relay import Relay
 from tests.messaging.helpers import campaign_event, drain_queue, queue_depth, running, unique, wait_for
 from tests.messaging.test_consuming import config, publish
@@ -50,7 +51,7 @@ def make_batch_consumer(behaviour, tmp_path):
 
     class Consumer:
         name = unique("batcher")
-        app = EventSourcedApp(build)
+        app = ApplicationProvider(build)
 
         @subscribe_batch("registration", "CampaignOpened")
         def on_campaign_opened(self, events):

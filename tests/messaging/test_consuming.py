@@ -11,9 +11,10 @@ import pytest
 
 from services.notify import domain as notify_domain
 from shared import topology
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.eventstore import EventStore
-from shared.nameko_support import EventSourcedApp, subscribe
+from shared.nameko_edge import ApplicationProvider, subscribe
 from shared.relay import Relay
 from tests.messaging.helpers import campaign_event, drain_queue, queue_depth, running, unique, wait_for
 
@@ -31,7 +32,7 @@ def make_consumer(behaviour):
 
     class Consumer:
         name = unique("consumer")
-        app = EventSourcedApp(build)
+        app = ApplicationProvider(build)
 
         @subscribe("registration", "CampaignOpened")
         def on_campaign_opened(self, event):

@@ -8,7 +8,7 @@ from services.notify import readmodels as notify_rm
 from services.notify.service import NotifyService
 from services.registration import readmodels as reg_rm
 from services.registration.service import RegistrationService
-from shared.application import EventCodec
+from shared.codec import EventCodec
 from shared.db import Database
 from shared.eventstore import EventStore
 from shared.logging import configure_logging

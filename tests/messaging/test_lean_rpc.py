@@ -1,4 +1,4 @@
-"""The benchmarks' lean caller (bench/lean_rpc.py) speaks nameko's RPC protocol: a nameko
+"""The benchmarks' lean caller (deploy/lean_rpc.py) speaks nameko's RPC protocol: a nameko
 service answers it, each reply reaches the call it answers, refusals and crashes are counted the
 way the proxy-based callers count them, a call nobody serves is an error rather than a hang, and
 the request it publishes is the one nameko's own proxy publishes."""
@@ -12,8 +12,8 @@ import pytest
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from bench.lean_rpc import PipelinedCaller
-from shared.nameko_support import CommandRejected
+from deploy.lean_rpc import PipelinedCaller
+from shared.nameko_edge import CommandRejected
 from tests.messaging.helpers import running
 
 

@@ -3,6 +3,7 @@ import kombu
 import pytest
 
 from shared.eventstore import EventStore, NewEvent
+from shared.nameko_edge import patches
 from shared.relay import LeaseLost, Relay
 from tests.messaging.helpers import campaign_event, drain_queue, unique
 
@@ -39,11 +40,12 @@ def test_relay_publishes_everything_in_order_and_checkpoints(database, amqp_uri)
 
 
 def test_a_batch_goes_to_the_socket_in_few_writes(database, amqp_uri):
-    """Publishes between two waits for confirms leave in one socket write, in order."""
+    """With the edge's `coalesced_writes` (shared/nameko_edge/patches.py), publishes between two
+    waits for confirms leave in one socket write, in order."""
     service = unique("relaytest")
     store = EventStore(database)
     store_events(store, 120)
-    relay = Relay(service, store, amqp_uri, batch_size=1000, window=50)
+    relay = Relay(service, store, amqp_uri, batch_size=1000, window=50, coalesced_writes=patches.coalesced_writes)
     probe = bind_probe(amqp_uri, service)
     relay._connect()
     transport = relay._conn.connection.transport

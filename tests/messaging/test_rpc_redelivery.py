@@ -79,7 +79,7 @@ def test_a_command_that_works_through_batches_finishes_them_all_when_redelivered
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from bench.support import fresh_vhost
+    from deploy.broker import fresh_vhost
     from services.registration.roster_import import make_roster_xlsx
     from tests.conftest import AMQP_BASE
     from tests.registration.test_service import ROWS

@@ -7,7 +7,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.dispatch.service import DispatchService
 from services.notify.service import NotifyService
 from services.registration.service import RegistrationService
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from tests.dispatch.test_service import demand
 from tests.messaging.helpers import running, wait_for
 

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from deploy.processes import ROOT
 from services.registration.roster_import import make_roster_xlsx
 from services.registration.service import RegistrationService
-from shared.nameko_support import CommandRejected
+from shared.nameko_edge import CommandRejected
 from tests.messaging.helpers import running
 
 ROWS = [

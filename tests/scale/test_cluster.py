@@ -9,7 +9,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import text
 
-from bench import flow
+from deploy import flow
 from deploy.processes import SERVICE_CLASSES, Cluster
 from shared.db import Database
 from tests.conftest import PG_URL

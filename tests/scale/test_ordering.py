@@ -21,10 +21,11 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.notify import domain as notify_domain
-from shared.application import Application, EventCodec
+from shared.application import Application
+from shared.codec import EventCodec
 from shared.db import Database
 from shared.eventstore import EventStore, NewEvent
-from shared.nameko_support import EventSourcedApp, subscribe
+from shared.nameko_edge import ApplicationProvider, subscribe
 from shared.relay import Relay
 from tests.conftest import PG_URL, fresh_schema
 from tests.messaging.helpers import running, unique, wait_for
@@ -58,7 +59,7 @@ def make_consumer(ordered: bool, slow_version: int, applied: list):
 
     class Consumer:
         name = unique("ordered")
-        app = EventSourcedApp(build)
+        app = ApplicationProvider(build)
 
         @subscribe("registration", "CampaignOpened")
         def on_campaign_opened(self, event):

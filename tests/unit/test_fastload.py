@@ -5,7 +5,7 @@ import pytest
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.contracts import EnvelopeSchema, all_contracts
-from shared.contracts.fastload import _compile, fast_loader
+from shared.throughput.fast_contracts import _compile, fast_loader
 
 MISSING = object()
 POOL = ["", "x", "2026H1", "2026-11-22", "2026-11-22T08:00:00+00:00", "not a date", "3", "true", b"x", 0, 1, -1, 7,
@@ -108,7 +108,7 @@ def test_a_boolean_with_its_own_truthy_values_loads_as_marshmallow_does():
     """fields.Boolean(truthy={1, 0}) makes False truthy (False == 0): marshmallow loads it as True."""
     from marshmallow import Schema, fields
 
-    from shared.contracts.fastload import fast_loader
+    from shared.throughput.fast_contracts import fast_loader
 
     class Odd(Schema):
         b = fields.Boolean(truthy={1, 0})

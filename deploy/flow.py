@@ -101,7 +101,7 @@ def demand_payload(rng: random.Random, demand_id: str, community_id: str, reside
 
 def _call(fn, payload, *, retry_for: float = 30.0):
     """One command; refusals that only mean "a read model is catching up" are retried."""
-    from shared.nameko_support import CommandRejected
+    from shared.nameko_edge import CommandRejected
 
     deadline = time.monotonic() + retry_for
     while True:

@@ -1,9 +1,9 @@
-"""`Schema.load` without its overhead, for the contracts' hot path.
+"""`Schema.load` without its overhead, for the contracts' hot path (opt-in: `enable()`).
 
 Every event is loaded through marshmallow several times on its way (the consumer's envelope and
-data, the producer's check before it is stored, each projection's decode): ≈ 4 µs per field,
-≈ 40 µs per event, most of it marshmallow's machinery (closures, error stores, per-field
-dispatch) rather than the checks themselves. `fast_loader(schema)` compiles a schema into one
+data, the producer's check before it is stored, each projection's decode), and most of what
+that costs is marshmallow's machinery (closures, error stores, per-field dispatch) rather than
+the checks themselves. `fast_loader(schema)` compiles a schema into one
 function that runs the same checks — the same required / null rules, the same validators, the
 same unknown-field rule — on data already in its loaded form (a `str` for a String, an `int`
 for an Integer, …), and returns what `schema.load` would return.
@@ -178,3 +178,10 @@ def fast_loader(schema: Schema) -> Callable[..., dict]:
         except _Slow:
             return schema.load(data, unknown=unknown)
     return loader
+
+
+def enable() -> None:
+    """Load every event contract and the envelope through `fast_loader` from now on."""
+    from shared.contracts import use_loader
+
+    use_loader(fast_loader)

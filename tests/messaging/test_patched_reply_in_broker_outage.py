@@ -1,6 +1,6 @@
 """A worker whose reply cannot be sent because RabbitMQ is unreachable must not take its service
 down (nameko 2.14.1 lets the publish error escape and kills the container: seen in CI, where
-dispatch died in the fault suite's broker restart; see shared/nameko_support.py). The service
+dispatch died in the fault suite's broker restart; see `send_replies_unconfirmed` in shared/nameko_edge/patches.py). The service
 stays up, and once the broker is back the unacknowledged request is redelivered and answered.
 
 The outage is the vhost's alone: its connections are closed and new ones refused (a connection
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.support import fresh_vhost
+from deploy.broker import fresh_vhost
 from deploy.broker import rabbitmqctl
 from tests.conftest import AMQP_BASE
 from tests.faults.suite import close_vhost_connections, vhost_of

@@ -1,4 +1,4 @@
-"""The kernel's RPC reply sender sends what nameko's `Responder` sends.
+"""The patched RPC replies (shared/nameko_edge/patches.py, `ReplySender`) send what nameko's `Responder` sends.
 
 Both reply to the same request into a probe queue: the same body (a result, a remote error, an
 unserializable result turned into an error) and the same properties a caller reads
@@ -14,7 +14,8 @@ import kombu
 import pytest
 from nameko.rpc import Responder, get_rpc_exchange
 
-from shared.nameko_support import CommandRejected, _ReplySender
+from shared.nameko_edge import CommandRejected
+from shared.nameko_edge.patches import ReplySender
 
 
 class _Request:
@@ -60,7 +61,7 @@ def test_the_same_reply_as_nameko(amqp_uri, result, exc_info):
     request = _Request(queue, "corr-" + uuid.uuid4().hex[:6])
     exchange = get_rpc_exchange({})
     theirs = Responder(amqp_uri, exchange, "json", request).send_response(result, exc_info)
-    sender = _ReplySender(amqp_uri)
+    sender = ReplySender(amqp_uri)
     ours = sender.send(request, exchange.name, result, exc_info)
     sender.close()
 
@@ -71,7 +72,7 @@ def test_the_same_reply_as_nameko(amqp_uri, result, exc_info):
 
 def test_a_broken_connection_is_made_again_for_the_next_reply(amqp_uri):
     queue = _probe(amqp_uri)
-    sender = _ReplySender(amqp_uri)
+    sender = ReplySender(amqp_uri)
     exchange = get_rpc_exchange({}).name
     sender.send(_Request(queue, "c1"), exchange, 1, None)
     sender._conn.connection.sock.close()   # the broker went away under it
@@ -89,7 +90,7 @@ def test_replies_sent_together_go_to_the_socket_in_one_write(amqp_uri):
     import eventlet
 
     queue = _probe(amqp_uri)
-    sender = _ReplySender(amqp_uri)
+    sender = ReplySender(amqp_uri)
     exchange = get_rpc_exchange({}).name
     sender.send(_Request(queue, "warm-up"), exchange, 0, None)
     before, seen_after_send = sender.writes, []
@@ -114,7 +115,7 @@ def test_closing_a_connection_already_replaced_leaves_the_new_one(amqp_uri):
     """The senders of a failed write each close its connection as they wake; one waking after a
     new connection carries the next replies must not drop that one (and those replies)."""
     queue = _probe(amqp_uri)
-    sender = _ReplySender(amqp_uri)
+    sender = ReplySender(amqp_uri)
     exchange = get_rpc_exchange({}).name
     sender.send(_Request(queue, "c1"), exchange, 1, None)
     broken = sender._conn
