@@ -24,8 +24,8 @@ def login(browser, base, username):
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN")
     page = context.new_page()
     page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
     return page
