@@ -117,32 +117,105 @@ def test_a_correlation_id_with_a_line_break_gets_a_fresh_one_not_a_500(city):
     assert kept.headers["X-Correlation-Id"] == "req-42"
 
 
-def test_the_order_flow_through_the_console_forms(city):
+def soon(days=10) -> str:
+    from datetime import timedelta
+    from services.gateway.console.texts import now_beijing
+    return (now_beijing().date() + timedelta(days=days)).isoformat()
+
+
+def resident_demand(city, username, description):
+    return next(d for d in city.as_(username).ok("GET", f"/api/v1/residents/{username}/demands?page_size=200")["items"]
+                if d["description"] == description)
+
+
+def test_the_order_flow_and_the_send_back_loop_through_the_console_forms(city):
+    """Order → dispatch → accept → complete → sent back for a photo → completed again with a
+    photo link → verified → rated with stars, each step on a console page."""
     resident = Browser(city.gateway, "res-qian")
-    status, page = resident.submit("/console/resident/demands", {
-        "category": "助老", "description": "请帮忙买菜送上门", "address": "幸福小区7栋", "date": "2026-12-06", "slot": "19"})
-    assert status == 303 and flash_of(page) == "需求已提交", page
-    demand_id = next(d["demand_id"] for d in city.as_("res-qian").ok("GET", "/api/v1/residents/res-qian/demands")["items"]
-                     if d["description"] == "请帮忙买菜送上门")
+    order_page = resident.html("/console/resident/order")
+    assert 'value="evening" checked' in order_page                  # outside working hours by default
+    status, page = resident.submit("/console/resident/order", {
+        "category": "助老", "description": "请帮忙买菜送上门", "address": "幸福小区7栋", "date": soon(),
+        "slot": "evening", "urgency": "一般"})
+    assert status == 303 and flash_of(page).startswith("需求已提交"), page
+    demand = resident_demand(city, "res-qian", "请帮忙买菜送上门")
+    demand_id = demand["demand_id"]
+    assert demand["window_start"] == soon() + "T19:00:00+08:00"          # 19:00 Beijing time
+    day = int(soon()[8:])
+    assert f"月{day}日" in page and "19:00–21:00" in page and 'aria-current="step"' in page
 
     staff = Browser(city.gateway, "staff-xf")
-    dashboard = staff.html("/console/community")
-    assert demand_id in dashboard and "推荐党员" in dashboard and "报到率" in dashboard
-    status, page = staff.submit(f"/console/demands/{demand_id}/dispatch", {"member_id": city.ids["m2"]})
+    assert demand_id in staff.html("/console/community")
+    detail = staff.html(f"/console/demands/{demand_id}")
+    assert "推荐党员" in detail and "技能" in detail
+    _, page = staff.submit(f"/console/demands/{demand_id}/dispatch", {"member_id": city.ids["m2"]})
     assert flash_of(page) == "已派单"
 
     member = Browser(city.gateway, "mem-li")
-    assert demand_id in member.html("/console/member")
+    home = member.html("/console/member")
+    assert f'data-demand="{demand_id}"' in home.split("tiles")[0]        # the new order comes before the tiles
     assert flash_of(member.submit(f"/console/demands/{demand_id}/accept")[1]) == "已接单"
-    _, bad = member.submit(f"/console/demands/{demand_id}/complete", {"hours": "99", "content": "买菜"})
-    assert "24" in flash_of(bad)                                      # hours out of range, told in Chinese
+    seen = resident.html(f"/console/demands/{demand_id}")
+    assert "李娜" in seen and "138****0002" in seen and "13800000002" not in seen    # who is coming, masked
+    status, bad = member.submit(f"/console/demands/{demand_id}/complete", {"hours": "99", "content": "买菜"})
+    assert status == 400 and "24" in field_error(bad, "hours") and "买菜" in bad     # beside the field, kept
+    assert city.as_("mem-li").ok("GET", f"/api/v1/demands/{demand_id}")["state"] == "accepted"   # nothing changed
     _, done = member.submit(f"/console/demands/{demand_id}/complete", {"hours": "1.5", "content": "买菜并送上门"})
-    assert flash_of(done) == "服务纪实已提交"
-    assert f"/console/demands/{demand_id}/verify" in staff.html("/console/community")
+    assert "服务纪实已提交" in flash_of(done)
+    assert "评价本次服务" not in resident.html(f"/console/demands/{demand_id}")   # not before verification
+
+    _, page = staff.submit(f"/console/demands/{demand_id}/reject", {"reason": "请补充服务照片"})
+    assert flash_of(page) == "纪实已退回"
+    again = member.html(f"/console/demands/{demand_id}")
+    assert "社区退回了服务纪实：请补充服务照片" in again and 'name="photo_links"' in again
+    wait_for(lambda: "服务纪实未通过查验" in member.html("/console/inbox"), timeout=20)     # and a notice
+    _, done = member.submit(f"/console/demands/{demand_id}/complete", {
+        "hours": "1.5", "content": "买菜并送上门，附照片", "photo_links": "https://img.example.cn/p/1.jpg"})
+    assert "服务纪实已提交" in flash_of(done)
     assert flash_of(staff.submit(f"/console/demands/{demand_id}/verify")[1]) == "纪实已查验"
-    _, rated = resident.submit(f"/console/demands/{demand_id}/rate", {"rating": "5", "comment": "好"})
+
+    status, missing = resident.submit(f"/console/demands/{demand_id}/rating", {"comment": "好"})
+    assert status == 400 and field_error(missing, "rating") == "请选择 1 到 5 颗星"
+    _, rated = resident.submit(f"/console/demands/{demand_id}/rating", {"rating": "5", "comment": "好"})
     assert flash_of(rated) == "感谢您的评价"
-    assert "已评价 5 分" in resident.html("/console/resident")
+    assert "★★★★★" in resident.html(f"/console/demands/{demand_id}")
+    wait_for(lambda: "服务已查验，请您评价" in resident.html("/console/inbox"), timeout=20)
+
+
+def test_a_resident_order_in_the_past_is_refused_beside_the_date_and_a_demand_can_be_withdrawn(city):
+    resident = Browser(city.gateway, "res-zhao")
+    before = city.as_("res-zhao").ok("GET", "/api/v1/residents/res-zhao/demands")["total"]
+    status, page = resident.submit("/console/resident/order", {
+        "category": "助老", "description": "昨天的需求", "address": "幸福小区1栋", "date": "2020-01-01",
+        "slot": "evening"})
+    assert status == 400 and "过去" in field_error(page, "date") and "昨天的需求" in page
+    status, page = resident.submit("/console/resident/order", {
+        "category": "不存在的类别", "description": "", "address": "", "date": soon(), "slot": "evening"})
+    assert status == 400 and field_error(page, "description") and field_error(page, "category")
+    assert city.as_("res-zhao").ok("GET", "/api/v1/residents/res-zhao/demands")["total"] == before
+    _, page = resident.submit("/console/resident/order", {
+        "category": "助老", "description": "想撤回的需求", "address": "幸福小区1栋", "date": soon(),
+        "slot": "morning"})
+    demand_id = resident_demand(city, "res-zhao", "想撤回的需求")["demand_id"]
+    _, page = resident.submit(f"/console/demands/{demand_id}/withdrawal", {"reason": "已自行解决"})
+    assert flash_of(page) == "需求已撤回" and "已取消" in page
+    assert city.as_("res-zhao").ok("GET", f"/api/v1/demands/{demand_id}")["state"] == "cancelled"
+    other = Browser(city.gateway, "res-qian")
+    assert other.post(f"/console/demands/{demand_id}/withdrawal", {}).status_code == 403
+
+
+def test_a_commitment_keeps_the_pages_working(city):
+    """Issue 20: after a public commitment, `c.items` broke the community and member pages."""
+    member = Browser(city.gateway, "mem-zhang")
+    status, page = member.submit("/console/communities/xf/commitments", {"items": "", "deadline": "2099-06-30"})
+    assert status == 400 and field_error(page, "items")
+    _, page = member.submit("/console/communities/xf/commitments", {"items": "每月一次法律咨询\n结对一户老人",
+                                                                      "deadline": "2099-06-30"})
+    assert flash_of(page) == "承诺已公示" and "每月一次法律咨询；结对一户老人" in page and "2099年6月30日" in page
+    assert "每月一次法律咨询" in Browser(city.gateway, "staff-xf").html("/console/noticeboard")
+    assert "每月一次法律咨询" in Browser(city.gateway, "res-zhao").html("/console/noticeboard")
+    Browser(city.gateway, "staff-xf").html("/console/community")
+    member.html("/console/member")
 
 
 def test_staff_of_another_community_are_refused(city):
@@ -181,7 +254,7 @@ def test_the_dashboard_hears_a_new_demand_and_an_acceptance_live(city):
     api.ok("POST", f"/api/v1/demands/{demand_id}/publish", {})
     wait_for(lambda: len(got) >= 2, timeout=20)
     member = Browser(city.gateway, "mem-li")
-    assert f'data-demand="{demand_id}"' in member.html("/console/member")
+    assert f'data-demand="{demand_id}"' in member.html("/console/member/orders")
     reader.kill()
     stream.close()
     assert [(g["type"], g["demand_id"]) for g in got] == [("DemandRecorded", demand_id), ("OrderPublished", demand_id)]
@@ -224,17 +297,19 @@ def test_a_roster_upload_reports_bad_rows_on_the_unit_page_and_applies_a_clean_o
 def test_the_member_page_shows_points_and_takes_a_self_evaluation(city):
     member = Browser(city.gateway, "mem-zhang")
     m1 = city.ids["m1"]
-    wait_for(lambda: "到社区报到" in member.html("/console/member"), timeout=30)
-    html = member.html("/console/member")
-    assert "积分" in html and "年下半年" in html or "年上半年" in html
+    wait_for(lambda: "到社区报到" in member.html("/console/member/points"), timeout=30)
+    points = member.html("/console/member/points")
+    assert "积分规则" in points and ("年下半年" in points or "年上半年" in points) and "@v" not in points
+    html = member.html("/console/member/self-evaluation")
     import re
     period = re.search(r'name="period" value="(\d{4}H[12])"', html).group(1)
     _, page = member.submit(f"/console/members/{m1}/self-evaluation", {"period": period, "score": "88",
                                                                       "comment": "上半年参加了两次法律咨询服务"})
     assert flash_of(page) == "自评已提交"
-    assert "自评 88" in member.html("/console/member")
-    _, empty = member.submit(f"/console/members/{m1}/self-evaluation", {"period": period, "score": "88", "comment": ""})
-    assert "error" in empty.split('class="flash', 1)[1][:20]
+    assert "自评 88 分" in member.html("/console/member/self-evaluation")
+    status, empty = member.submit(f"/console/members/{m1}/self-evaluation", {"period": period, "score": "88",
+                                                                            "comment": ""})
+    assert status == 400 and field_error(empty, "comment")
     other = member.post(f"/console/members/{city.ids['m2']}/self-evaluation",
                         {"period": period, "score": "88", "comment": "代别人自评"})
     assert other.status_code == 403

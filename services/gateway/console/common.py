@@ -11,8 +11,9 @@ from werkzeug.wrappers import Response
 
 from services.gateway.access import STAFF
 from services.gateway.console.kit import (
-    FLASH_COOKIE, HOME, STATIC_DIR, TOKEN_COOKIE, guard, render, routes, safe_target,
+    FLASH_COOKIE, HOME, STATIC_DIR, TOKEN_COOKIE, guard, render, routes, safe_target, screen,
 )
+from services.gateway.console.texts import ROLE_NAMES
 from services.gateway.errors import ApiError, not_found
 
 
@@ -109,3 +110,53 @@ def live(call):
 
     return Response(stream(), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+NOTICE_KINDS = {"project_plan": "项目方案公示", "project_completion": "项目完成情况公示", "yearly_summary": "年度经费使用情况公示"}
+
+
+def board_community(call) -> str:
+    """Whose noticeboard: the resident's community, the member's registered one, the staff's own
+    (or one chosen in scope)."""
+    me = call.me
+    if me.role == "resident":
+        return me.community_id
+    if me.role == "member":
+        member = call.call("registration", "member", me.member_id) or {}
+        cid = member.get("registered_community_id") or member.get("residence_community_id")
+        if not cid:
+            raise not_found("报到社区")
+        return cid
+    cid = call.request.args.get("community_id") or me.community_id
+    if not cid:
+        raise ApiError(400, "invalid_input", "请从社区列表选择社区")
+    call.access.community(me, cid)
+    return cid
+
+
+@screen("/console/noticeboard", summary="社区公示栏", roles=tuple(ROLE_NAMES))
+def noticeboard(call):
+    cid = board_community(call)
+    community = call.places.community(cid)
+    verified = call.call("dispatch", "community_orders", cid, ["verified"], 1, 20)["items"]
+    try:
+        fund_notices = call.call("funds", "noticeboard", cid)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        fund_notices = None
+    return render(call, "noticeboard.html", title=f"{community['name']}公示栏", community=community,
+                  board=call.call("registration", "noticeboard", cid), services=verified,
+                  wishes=call.call("dispatch", "wish_wall", cid)[:30], fund_notices=fund_notices,
+                  notice_kinds=NOTICE_KINDS)
+
+
+@screen("/console/inbox", summary="我的消息", roles=tuple(ROLE_NAMES))
+def inbox(call):
+    from services.gateway.routes.notify import recipient_of
+    kind, recipient = recipient_of(call.me)
+    try:
+        page_no = max(1, min(1000, int(call.request.args.get("page", 1))))
+    except ValueError:
+        page_no = 1
+    return render(call, "inbox.html", title="我的消息", inbox=call.call("notify", "inbox", kind, recipient, page_no, 20))
