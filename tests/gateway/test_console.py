@@ -145,7 +145,8 @@ def test_the_order_flow_and_the_send_back_loop_through_the_console_forms(city):
     assert f"月{day}日" in page and "19:00–21:00" in page and 'aria-current="step"' in page
 
     staff = Browser(city.gateway, "staff-xf")
-    assert demand_id in staff.html("/console/community")
+    assert "待办需求" in staff.html("/console/community")              # a tile on the home
+    assert demand_id in staff.html("/console/community/demands")
     detail = staff.html(f"/console/demands/{demand_id}")
     assert "推荐党员" in detail and "技能" in detail
     _, page = staff.submit(f"/console/demands/{demand_id}/dispatch", {"member_id": city.ids["m2"]})

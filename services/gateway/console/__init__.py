@@ -4,5 +4,7 @@ messages, the CSRF guard, forms through the API's handlers); each role has its o
 
 Every action goes through the same API route handler as the JSON API (its roles, scope checks
 and the service's schema), so the console can do nothing the API would refuse."""
-from services.gateway.console import common, community, district, member, orders, resident, unit  # noqa: F401
+from services.gateway.console import (  # noqa: F401
+    common, community, district, evaluation, funds, member, orders, resident, unit,
+)
 from services.gateway.console.kit import render_error, routes  # noqa: F401

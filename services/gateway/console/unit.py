@@ -37,7 +37,8 @@ def unit_page(call, unit_id: str | None = None, status: int = 200, import_errors
                   roster=call.call("registration", "roster", uid, page_no, 20),
                   overdue=call.call("registration", "overdue_members", uid)[:100], overdue_reasons=OVERDUE_REASONS,
                   inbox=call.call("notify", "inbox", "unit", uid, 1, 20), import_errors=list(import_errors)[:50],
-                  feedback=call.call("dispatch", "yearly_minimum", this_year, unit_id=uid), **extra)
+                  feedback=call.call("dispatch", "yearly_minimum", this_year, unit_id=uid),
+                  campaigns=call.call("registration", "campaigns", uid), **extra)
 
 
 @screen("/console/unit", summary="单位页面", roles=UNIT_READERS)
@@ -70,8 +71,15 @@ def upload_roster(call, unit_id):
 
 @form("/console/units/<unit_id>/letters", summary="批量开具介绍信", roles=("unit_secretary",))
 def letters_form(call, unit_id):
-    return act(call, registration_api.issue_letters, {"campaign_id": call.request.form.get("campaign_id", "")},
-               "介绍信已开具", to="/console/unit", unit_id=unit_id)
+    f = call.request.form
+    try:
+        result = run(call, registration_api.issue_letters, {"campaign_id": f.get("campaign_id", ""),
+                                                            "to": f.get("to", "residence")}, unit_id=unit_id)
+    except FormInvalid as exc:
+        return unit_page(call, unit_id, 400, values=f, errors=exc.errors or {"campaign_id": exc.message},
+                         message=exc.message)
+    issued = len((result or {}).get("letters", []))
+    return done(call, f"已为 {issued} 名党员开具介绍信" if issued else "名册上的党员都已有介绍信", to="/console/unit")
 
 
 @form("/console/units/<unit_id>/feedback-reports", summary="生成情况反馈报告", roles=UNIT_READERS)
