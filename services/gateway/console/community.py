@@ -4,7 +4,7 @@ demand recorded for a resident with its time window; verification; activities wi
 attendance; wishes; posts and teams; the residents' roster of demands."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from werkzeug.wrappers import Response
 

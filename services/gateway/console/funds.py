@@ -55,7 +55,8 @@ def field_specs(schema) -> list[dict]:
     for name, field in schema().fields.items():
         if name in SKIP:
             continue
-        spec = {"name": name, "label": LABELS.get(name, name), "required": field.required}
+        spec = {"name": name, "label": LABELS.get(name, name), "required": field.required, "options": None,
+                "step": None, "min": None, "value": None}
         choices = next((v.choices for v in _validators(field) if isinstance(v, mv.OneOf)), None)
         if isinstance(field, mf.Boolean):
             spec.update(type="radio", options=[("true", "是"), ("false", "否")])

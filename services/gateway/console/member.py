@@ -5,7 +5,6 @@ posts (≤ 2) and the public commitment; teams; activities; wishes; the yearly m
 points ledger with rule names; grade and stars; the half-year self-evaluation."""
 from __future__ import annotations
 
-from services.gateway.console import texts
 from services.gateway.console.kit import FormInvalid, act, done, form, number, render, run, screen
 from services.gateway.console.texts import current_period, now_beijing
 from services.gateway.errors import ApiError
