@@ -19,6 +19,7 @@ from services.gateway.console.texts import now_beijing
 from services.gateway.errors import ApiError
 from services.gateway.routes import funds as funds_api
 from services.funds import schemas as fs
+from services.funds.domain import USE_CATEGORIES
 
 #: A project's path (seed 003 第十至十三条), for the step tracker.
 PATH = ("proposed", "applied", "meeting_passed", "on_notice", "submitted", "approved", "accepted", "paid")
@@ -58,6 +59,8 @@ def field_specs(schema) -> list[dict]:
         spec = {"name": name, "label": LABELS.get(name, name), "required": field.required, "options": None,
                 "step": None, "min": None, "value": None}
         choices = next((v.choices for v in _validators(field) if isinstance(v, mv.OneOf)), None)
+        if name == "category" and schema is fs.ProposeProjectSchema:
+            choices = USE_CATEGORIES                 # the fund's uses (seed 003 第五条)
         if isinstance(field, mf.Boolean):
             spec.update(type="radio", options=[("true", "是"), ("false", "否")])
         elif choices:

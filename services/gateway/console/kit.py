@@ -292,7 +292,11 @@ def run(call, handler, body: dict, *, rename: dict | None = None, **path):
     except ApiError as exc:
         if exc.status in (401, 403):
             raise
-        errors = texts.field_errors(exc.details, rename)
+        if exc.status == 400:            # the schema's messages, per field
+            errors = texts.field_errors(exc.details, rename)
+        else:                            # a rule's refusal: its message beside the field it names
+            first = next(iter(exc.details or {}), None)
+            errors = {(rename or {}).get(first, first): texts.plain_chinese(exc.message)} if first else {}
         message = "请按提示修改后再提交" if errors else texts.plain_chinese(exc.message)
         raise FormInvalid(message, errors) from None
     finally:
