@@ -60,8 +60,8 @@ def served(amqp_uri, tmp_path_factory):
 
 
 def test_a_folded_header_line_is_not_a_500_with_a_traceback(served):
-    """Issue 19 §6: an X-Correlation-Id continued on a folded line reached a response header
-    and eventlet answered 500 with the Python traceback in the body."""
+    """An X-Correlation-Id continued on a folded line must not reach a response header (it
+    did, and eventlet answered 500 with the Python traceback in the body)."""
     base, _ = served
     host, port = base.rsplit("/", 1)[-1].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
