@@ -93,7 +93,7 @@ def run(rpc, received: Path, http_port: int) -> dict:
     hook = ntf.register_webhook("市民政局", f"http://127.0.0.1:{http_port}/ok/minzheng", "minzhengju-demo-secret",
                                 ["dispatch.ServiceCompleted", "registration.MemberCheckedIn"], 0)
     wait_for(lambda: len([r for r in lines(received / "http.jsonl") if r["path"] == "/ok/minzheng"]) >= 3)
-    wait_for(lambda: ntf.inbox("resident", "r-zhao")["total"] == 2)
+    wait_for(lambda: ntf.inbox("resident", "r-zhao")["total"] == 3)   # accepted, done, asked to rate once verified
     wait_for(lambda: len(lines(received / "smtp.jsonl")) >= 2)
     report = ntf.feedback_report(uid, datetime.now(timezone.utc).year)
     return {"hook": ntf.webhook(hook["webhook_id"]), "report": report, "member": first, "uid": uid}

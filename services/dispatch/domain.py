@@ -450,7 +450,11 @@ class ServiceOrder(Aggregate):
                                       reason=reason.strip(), rejected_by=by))
 
     def rate(self, *, resident_id: str, rating: int, comment: str = "") -> None:
-        self._require("completed", "verified", doing="评价")
+        """The resident rates once the community has verified the record (据实查验): a record
+        still open to being sent back is not yet the service the resident is asked about."""
+        if self.state == "completed":
+            raise WrongState("服务纪实尚待社区查验，查验后即可评价", state=self.state)
+        self._require("verified", doing="评价")
         if resident_id != self.resident_id:
             raise NotYourOrder("只有提出需求的居民才能评价这次服务")
         if self.rated:

@@ -458,3 +458,22 @@ def all_rows(conn: Connection) -> dict[str, list[dict]]:
     for table in metadata.sorted_tables:
         out[table.name] = [dict(r._mapping) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
     return out
+
+
+def services_by_month(conn: Connection, community_ids: list[str]) -> list[dict]:
+    """Verified services and their hours by month (Beijing time) in the given communities: what
+    a district's chart of services per month and hours draws."""
+    from datetime import datetime, timedelta, timezone
+
+    beijing = timezone(timedelta(hours=8))
+    months: dict[str, dict] = {}
+    q = (select(orders.c.completed_at, orders.c.hours).where(orders.c.community_id.in_(list(community_ids)))
+         .where(orders.c.state == "verified"))
+    for completed_at, hours in conn.execute(q):
+        if not completed_at:
+            continue
+        month = datetime.fromisoformat(completed_at).astimezone(beijing).strftime("%Y-%m")
+        row = months.setdefault(month, {"month": month, "services": 0, "hours": 0.0})
+        row["services"] += 1
+        row["hours"] += float(hours or 0)
+    return [months[m] for m in sorted(months)]

@@ -287,6 +287,11 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.demand_statistics, list(community_ids)[:5000])
 
     @rpc
+    def services_by_month(self, community_ids):
+        """Verified services and hours by month in the given communities."""
+        return self.app.query(readmodels.services_by_month, community_ids)
+
+    @rpc
     def yearly_minimum(self, year, unit_id=None, community_id=None):
         return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id)
 

@@ -3,6 +3,7 @@ as JSON (a stable code and a Chinese message, never a stack trace), and the Open
 from __future__ import annotations
 
 import importlib
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,6 +34,17 @@ ROUTE_MODULES = (
     "services.gateway.routes.console",
 )
 TOKEN_COOKIE = "baodao_token"
+#: A caller's correlation id is kept only if it is a plain token (no header injection).
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
+#: On every answer: no sniffing, no framing by another site, scripts only from this site.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; "
+                               "base-uri 'self'; form-action 'self'; object-src 'none'",
+}
 
 
 @dataclass
@@ -91,12 +103,17 @@ class Gateway:
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
         request = Request(environ)
-        response = self.handle(request)
+        try:
+            response = self.handle(request)
+        except Exception:  # noqa: BLE001 - a last resort: never a traceback in the body
+            log.exception("gateway_unhandled", path=request.path)
+            response = json_response(ApiError(500, "internal_error", "系统内部错误，请稍后重试").body(), status=500)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
         started = time.perf_counter()
-        correlation_id = request.headers.get("X-Correlation-Id", "")[:64] or str(uuid.uuid4())
+        given = request.headers.get("X-Correlation-Id", "")
+        correlation_id = given if CORRELATION_ID.match(given) else str(uuid.uuid4())
         route = None
         try:
             endpoint, values = self.url_map.bind_to_environ(request.environ).match()
@@ -117,6 +134,8 @@ class Gateway:
             log.exception("gateway_unhandled", path=request.path, correlation_id=correlation_id)
             response = self.error_response(request, ApiError(500, "internal_error", "系统内部错误，请稍后重试"))
         response.headers["X-Correlation-Id"] = correlation_id
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         log.info("http", method=request.method, path=request.path, status=response.status_code,
                  ms=round((time.perf_counter() - started) * 1000, 1), correlation_id=correlation_id,
                  endpoint=route.endpoint if route else None)
@@ -124,6 +143,7 @@ class Gateway:
 
     def dispatch(self, request: Request, route: Route, values: dict, correlation_id: str) -> Response:
         principal = self.authenticate(request)
+        request.console_call = Call(self, request, route, principal, correlation_id)   # for an error page
         if route.roles is not None:
             if principal is None:
                 raise unauthenticated()
@@ -168,9 +188,10 @@ class Gateway:
         if request.path.startswith(("/api/", "/openapi")):
             return json_response(exc.body(), status=exc.status)
         if exc.status == 401:
-            return redirect("/login?next=" + request.full_path.rstrip("?"))
-        from services.gateway.routes.console import render_error
-        return render_error(exc)
+            from urllib.parse import quote
+            return redirect("/login?next=" + quote(request.full_path.rstrip("?"), safe="/?=&"))
+        from services.gateway.console.kit import render_error
+        return render_error(exc, getattr(request, "console_call", None))
 
     def openapi(self) -> dict:
         if self._openapi is None:

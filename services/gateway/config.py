@@ -29,6 +29,7 @@ class GatewayConfig:
     rpc_pool_size: int
     rpc_timeout: float
     admin_password: str | None
+    secure_cookies: bool = False
 
     @classmethod
     def load(cls, path: Path = CONFIG_PATH, **overrides) -> "GatewayConfig":
@@ -37,7 +38,8 @@ class GatewayConfig:
                   database_url=raw.get("DATABASE_URL") or None, database_schema=raw.get("DATABASE_SCHEMA") or "gateway",
                   secret=raw.get("GATEWAY_SECRET") or "", token_ttl_seconds=int(raw.get("TOKEN_TTL_SECONDS") or 28800),
                   rpc_pool_size=int(raw.get("RPC_POOL_SIZE") or 8), rpc_timeout=float(raw.get("RPC_TIMEOUT") or 30),
-                  admin_password=raw.get("GATEWAY_ADMIN_PASSWORD") or None)
+                  admin_password=raw.get("GATEWAY_ADMIN_PASSWORD") or None,
+                  secure_cookies=str(raw.get("GATEWAY_SECURE_COOKIES") or "").lower() in ("1", "true", "yes", "on"))
         for key, value in overrides.items():
             if value is not None:
                 setattr(cfg, key, value)

@@ -87,6 +87,18 @@ def seed(gateway) -> list[tuple[str, str, str]]:
                                                                  "category": "矛盾调解", "description": "每月一次"})
         api.call(staff, "POST", "/api/v1/communities/xf/wishes", {"group": "空巢老人", "content": "想要一台收音机",
                                                                   "resident_id": "r-sun", "resident_name": "孙奶奶"})
+        org = api.login("org-xq")
+        from datetime import datetime as _dt, timedelta as _td, timezone as _tz
+        year = _dt.now(_tz(_td(hours=8))).year
+        api.call(org, "POST", f"/api/v1/communities/xf/funds/{year}/budget", {"allocated_fen": 5_000_000,
+                                                                            "on": f"{year}-01-02"})
+        api.call(staff, "POST", "/api/v1/communities/xf/teams", {"team_id": "t-law", "name": "法律服务队",
+                                                                        "basis": "业缘", "service": "法律维权"})
+        for member_id in ids[:2]:
+            api.call(staff, "POST", "/api/v1/communities/xf/teams/t-law/members", {"member_id": member_id})
+        start = (_dt.now(_tz(_td(hours=8))) + _td(days=5)).replace(hour=19, minute=0, second=0, microsecond=0)
+        api.call(staff, "POST", "/api/v1/communities/xf/activities", {"title": "主题党日：垃圾分类宣传", "kind": "主题党日",
+                                                                      "starts_at": start.isoformat(), "capacity": 30})
         resident = api.login("res-zhao")
         from datetime import datetime, timedelta, timezone
         start = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)

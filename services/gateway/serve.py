@@ -38,7 +38,7 @@ def build_gateway(cfg: GatewayConfig, *, live: bool = True) -> Gateway:
     secret = cfg.secret or secrets.token_hex(32)
     feed = LiveFeed(cfg.amqp_uri).start() if live else None
     return Gateway(RpcPool(cfg.amqp_uri, size=cfg.rpc_pool_size, timeout=cfg.rpc_timeout), accounts,
-                   Tokens(secret, cfg.token_ttl_seconds), live=feed)
+                   Tokens(secret, cfg.token_ttl_seconds), live=feed, secure_cookies=cfg.secure_cookies)
 
 
 def serve(gateway: Gateway, port: int, host: str = "0.0.0.0") -> None:
@@ -46,7 +46,8 @@ def serve(gateway: Gateway, port: int, host: str = "0.0.0.0") -> None:
 
     listener = eventlet.listen((host, port), reuse_port=False)  # a second server must fail, not share
     print(f"报到平台网关: http://127.0.0.1:{port}/  (API: /api/v1, OpenAPI: /openapi.json)", flush=True)
-    eventlet.wsgi.server(listener, gateway, log_output=False, max_size=1000, keepalive=True)
+    # debug=False: an error the application did not catch is a bare 500, never a traceback
+    eventlet.wsgi.server(listener, gateway, log_output=False, max_size=1000, keepalive=True, debug=False)
 
 
 def main(argv=None) -> int:

@@ -169,6 +169,13 @@ DISPATCH_RULES = [
          values=lambda d, di: {**demand_values(di, d["demand_id"]), "assignee_name": d["assignee"]["name"],
                                "completed_cn": chinese_time(d["completed_at"]), "hours": f"{d['hours']:g}"},
          provides=("resident_name", "assignee_name", "completed_cn", "hours")),
+    # the resident is asked to rate once the community has verified the record, not before
+    # (a record sent back to the member may still change)
+    Rule("dispatch", "ServiceVerified", "service_verified_resident",
+         recipients=lambda d, di: [("resident", (di.demand(d["demand_id"]) or {}).get("resident_id"), {})]
+         if (di.demand(d["demand_id"]) or {}).get("resident_id") else [],
+         values=lambda d, di: {**demand_values(di, d["demand_id"]), "verified_cn": chinese_time(d["verified_at"])},
+         provides=("resident_name", "category", "verified_cn")),
     Rule("dispatch", "ServiceRejected", "service_rejected_member",
          recipients=lambda d, di: _members(d["member_ids"], di),
          values=lambda d, di: demand_values(di, d["demand_id"]),

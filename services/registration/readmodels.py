@@ -553,7 +553,7 @@ def noticeboard(conn: Connection, community_id: str) -> dict:
     rosters: dict[str, list] = {}
     for r in conn.execute(select(team_members).join(teams, teams.c.team_id == team_members.c.team_id)
                           .where(teams.c.community_id == community_id).order_by(team_members.c.joined_position)):
-        rosters.setdefault(r.team_id, []).append(person(r.member_id))
+        rosters.setdefault(r.team_id, []).append({**person(r.member_id), "member_id": r.member_id})
     board_teams = [{"team_id": r.team_id, "name": r.name, "basis": r.basis, "service": r.service,
                     "leader": person(r.leader_member_id)["name"] if r.leader_member_id else None,
                     "members": rosters.get(r.team_id, [])}
@@ -652,3 +652,72 @@ def all_rows(conn: Connection) -> dict[str, list[dict]]:
                 row.pop("id")
         out[table.name] = rows
     return out
+
+
+# -- what a community's staff and a unit's secretary pick from in the console -------------------------
+def letters_waiting(conn: Connection, community_id: str) -> list[dict]:
+    """Letters addressed to a community whose member has not registered there yet (the
+    check-in desk's list, 待报到), newest first; the phone masked."""
+    q = (select(letters.c.letter_id, letters.c.member_id, letters.c.campaign_id, letters.c.issued_at,
+                members.c.name, members.c.gender, members.c.phone, members.c.skills, members.c.willingness,
+                members.c.registered_community_id, units.c.name.label("unit_name"))
+         .select_from(letters.join(members, members.c.member_id == letters.c.member_id)
+                      .join(units, units.c.unit_id == letters.c.unit_id))
+         .where(letters.c.community_id == community_id)
+         .order_by(letters.c.issued_at.desc(), letters.c.letter_id))
+    out, seen = [], set()
+    for r in conn.execute(q):
+        if r.member_id in seen or r.registered_community_id == community_id:
+            continue
+        seen.add(r.member_id)
+        out.append({"letter_id": r.letter_id, "member_id": r.member_id, "campaign_id": r.campaign_id,
+                    "issued_at": r.issued_at, "name": r.name, "gender": r.gender, "phone": mask_phone(r.phone),
+                    "skills": json.loads(r.skills), "willingness": r.willingness, "unit_name": r.unit_name})
+    return out
+
+
+def community_layout(conn: Connection, community_id: str) -> dict:
+    """A community's grids (with their leaders) and branches: where a member can be placed."""
+    return {"grids": [dict(r._mapping) for r in conn.execute(
+                select(grids.c.grid_id, grids.c.name, grids.c.leader_name).where(grids.c.community_id == community_id)
+                .order_by(grids.c.grid_id))],
+            "branches": [dict(r._mapping) for r in conn.execute(
+                select(branches.c.branch_id, branches.c.name).where(branches.c.community_id == community_id)
+                .order_by(branches.c.branch_id))]}
+
+
+def unit_campaigns(conn: Connection, unit_id: str) -> list[dict]:
+    """A unit's check-in campaigns with their deadlines, the latest deadline first."""
+    return [dict(r._mapping) for r in conn.execute(
+        select(campaigns.c.campaign_id, campaigns.c.title, campaigns.c.deadline).where(campaigns.c.unit_id == unit_id)
+        .order_by(campaigns.c.deadline.desc(), campaigns.c.campaign_id))]
+
+
+def check_in_timeline(conn: Connection, district_id: str | None = None, street_id: str | None = None) -> dict:
+    """Check-ins by street and day (Beijing time) with each street's members today: what a
+    chart of the check-in rate over time draws (cumulative check-ins ÷ members)."""
+    from datetime import datetime, timedelta, timezone
+
+    beijing = timezone(timedelta(hours=8))
+    where = []
+    if district_id:
+        where.append(communities.c.district_id == district_id)
+    if street_id:
+        where.append(communities.c.street_id == street_id)
+    q = (select(communities.c.street_name, registration_history.c.at)
+         .select_from(registration_history.join(communities,
+                                                communities.c.community_id == registration_history.c.community_id))
+         .where(registration_history.c.event == "checked_in", *where))
+    days: dict[str, dict[str, int]] = {}
+    for street, at in conn.execute(q):
+        try:
+            day = datetime.fromisoformat(at).astimezone(beijing).date().isoformat()
+        except ValueError:
+            continue
+        days.setdefault(street, {}).setdefault(day, 0)
+        days[street][day] += 1
+    totals = {r.street_name: r.members for r in conn.execute(
+        select(communities.c.street_name, func.count(members.c.member_id).label("members"))
+        .select_from(members.join(communities, communities.c.community_id == members.c.residence_community_id))
+        .where(*where).group_by(communities.c.street_name))}
+    return {"streets": {s: sorted(d.items()) for s, d in days.items()}, "members": totals}

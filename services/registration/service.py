@@ -207,6 +207,26 @@ class RegistrationService(EventSourcedService):
     def member(self, member_id):
         return self.app.query(readmodels.member_view, member_id)
 
+    @rpc
+    def letters_waiting(self, community_id):
+        """Letters to the community whose member has not registered there yet (待报到)."""
+        return self.app.query(readmodels.letters_waiting, community_id)
+
+    @rpc
+    def community_layout(self, community_id):
+        """The community's grids and branches."""
+        return self.app.query(readmodels.community_layout, community_id)
+
+    @rpc
+    def check_in_timeline(self, district_id=None, street_id=None):
+        """Check-ins by street and day, and each street's members (the check-in rate over time)."""
+        return self.app.query(readmodels.check_in_timeline, district_id, street_id)
+
+    @rpc
+    def campaigns(self, unit_id):
+        """The unit's check-in campaigns with their deadlines."""
+        return self.app.query(readmodels.unit_campaigns, unit_id)
+
     @rpc(expected_exceptions=CommandRejected)
     def place(self, kind, place_id):
         """A community or a unit by id (None if unknown); kind is "community" or "unit"."""

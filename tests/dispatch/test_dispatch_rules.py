@@ -12,12 +12,16 @@ from tests.dispatch.conftest import ACCEPT, DUE, T0
 
 
 def test_dispatch_accept_complete_verify_rate(dsp):
+    """Seed 001: the community verifies the service record (据实查验) and the residents rate the
+    service: a record not yet verified (it may be sent back) is not rated."""
     zhang = dsp.registered("m1", "张律师")
     dsp.demand()
     dsp.dispatch("d1", zhang)
     dsp.do(handlers.accept_order, "d1", zhang, T0 + timedelta(minutes=30))
     dsp.do(handlers.complete_service, {"demand_id": "d1", "hours": 1.5, "participants": 1, "content": "上门调解并讲解法律"},
            zhang, ["m1"], T0 + timedelta(days=5))
+    with pytest.raises(WrongState, match="查验后即可评价"):
+        dsp.do(handlers.rate_service, {"demand_id": "d1", "resident_id": "r1", "rating": 5})
     dsp.do(handlers.verify_service, {"demand_id": "d1", "by": "staff-1"}, T0 + timedelta(days=5, hours=2))
     dsp.do(handlers.rate_service, {"demand_id": "d1", "resident_id": "r1", "rating": 5, "comment": "很耐心"})
     with pytest.raises(AlreadyExists):

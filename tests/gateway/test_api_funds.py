@@ -88,13 +88,13 @@ def test_a_project_from_budget_to_payment_each_step_by_its_role(city):
 def test_the_dashboard_shows_the_years_fund(city):
     from datetime import datetime, timedelta, timezone
 
-    from tests.gateway.test_console import browser
+    from tests.gateway.console_client import Browser
 
-    year = datetime.now(timezone(timedelta(hours=8))).year     # the dashboard's year, in Beijing
-    staff, _ = browser(city, "staff-dq")
-    html = staff.get("/console/community").get_data(as_text=True)
+    year = datetime.now(timezone(timedelta(hours=8))).year     # the console's year, in Beijing
+    staff = Browser(city.gateway, "staff-dq")
+    html = staff.html("/console/fund")
     assert f"{year} 年专项经费" in html and "尚未下达" in html
     city.as_("admin").ok("POST", f"/api/v1/communities/dq/funds/{year}/budget", {"allocated_fen": 1_234_500,
                                                                                 "on": f"{year}-01-05"})
-    html = staff.get("/console/community").get_data(as_text=True)
+    html = staff.html("/console/fund")
     assert "12,345.00 元" in html and "本年度尚无项目" in html

@@ -24,7 +24,7 @@ def test_registration_and_dispatch_rules_are_active_evaluation_and_funds_wait_fo
     assert {"check_in_receipt", "registration_overdue_member", "registration_overdue_unit",
             "order_dispatched_member", "order_published_member", "order_acceptance_timed_out_member",
             "order_accepted_resident", "order_taken_member", "service_completed_resident",
-            "service_rejected_member", "service_rejected_unit"} <= active
+            "service_verified_resident", "service_rejected_member", "service_rejected_unit"} <= active
     waiting = {r.template for r in notifier.inactive}
     assert waiting == {"grade_assigned_unit", "member_vetoed_unit", "double_evaluation_result_unit",
                        "funds_report_due"} - active
@@ -96,8 +96,14 @@ def test_an_order_from_dispatch_to_rating(notify):
     assert notify.titles("member", "m3") == []                         # never offered
     assert notify.titles("resident", "r1") == ["您的服务需求已被接单"]
     notify.receive(ev.completed("d1", "m2", "李四"))
-    done = next(m for m in notify.inbox("resident", "r1")["items"] if m["title"] == "服务已完成，请您评价")
+    done = next(m for m in notify.inbox("resident", "r1")["items"] if m["title"] == "服务已完成，社区查验中")
     assert "李四已于2026年11月28日12:00完成" in done["body"] and "2.5小时" in done["body"] and "d1" in done["body"]
+    assert not any("评价" in m["title"] for m in notify.inbox("resident", "r1")["items"])   # not asked to rate yet
+    notify.receive(ev.rejected("d1", ["m2"]), ev.completed("d1", "m2", "李四"))
+    assert not any("评价" in m["title"] for m in notify.inbox("resident", "r1")["items"])   # sent back: still not
+    notify.receive(ev.verified("d1", ["m2"]))
+    [ask] = [m for m in notify.inbox("resident", "r1")["items"] if m["title"] == "服务已查验，请您评价"]
+    assert "2026年11月28日14:00经社区查验" in ask["body"] and "1至5星" in ask["body"] and "d1" in ask["body"]
 
 
 def test_a_published_order_goes_to_every_registered_member_and_a_rejection_is_fed_back_at_once(notify):

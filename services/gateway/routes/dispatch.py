@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from services.dispatch import schemas as s
 from services.gateway.access import STAFF
-from services.gateway.errors import forbidden, invalid, not_found
+from services.gateway.errors import ApiError, forbidden, invalid, not_found
 from services.gateway.web import RouteGroup, paginate, validate_with
 
 routes = RouteGroup("dispatch", "三单制：点单、下单、接单、服务纪实、微心愿、活动")
@@ -159,6 +159,25 @@ def rate_service(call, demand_id):
     order_for(call, demand_id)
     return call.call("dispatch", "rate_service", merged(call, s.RateServiceSchema, demand_id=demand_id,
                                                         resident_id=call.me.resident_id))
+
+
+#: A resident may withdraw a demand nobody has taken yet (before a member accepts it).
+RESIDENT_WITHDRAWABLE = ("recorded", "dispatched", "published", "escalated")
+
+
+class WithdrawDemandBody(Schema):
+    reason = fields.String(load_default="居民撤回", validate=validate.Length(min=1, max=500, error="原因不超过 500 字"))
+
+
+@routes.route(f"{V1}/demands/<demand_id>/withdrawal", "POST", summary="居民撤回本人尚未被接单的需求",
+              roles=("resident",), body=WithdrawDemandBody)
+def withdraw_demand(call, demand_id):
+    order = order_for(call, demand_id)          # the resident's own only
+    if order["state"] not in RESIDENT_WITHDRAWABLE:
+        raise ApiError(409, "wrong_state", "需求已有党员接单或已办结，不能撤回；如需取消请联系社区")
+    reason = (call.body.get("reason") or "居民撤回").strip() or "居民撤回"
+    return call.call("dispatch", "cancel_order", {"demand_id": demand_id, "by": call.me.username,
+                                                  "reason": f"居民撤回：{reason}"})
 
 
 # -- lists -----------------------------------------------------------------------------------

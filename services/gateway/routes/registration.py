@@ -207,6 +207,26 @@ def letter_pdf(call, member_id, letter_id):
     return document(call.call("registration", "letter_pdf", letter_id))
 
 
+@routes.route(f"{V1}/communities/<community_id>/letters-waiting", summary="待报到：寄往本社区、尚未报到的介绍信",
+              roles=STAFF, paginated=True)
+def letters_waiting(call, community_id):
+    call.access.community(call.me, community_id)
+    return paginate(call.call("registration", "letters_waiting", community_id), call.query["page"],
+                    call.query["page_size"])
+
+
+@routes.route(f"{V1}/communities/<community_id>/layout", summary="社区的网格与支部", roles=STAFF)
+def community_layout(call, community_id):
+    call.access.community(call.me, community_id)
+    return call.call("registration", "community_layout", community_id)
+
+
+@routes.route(f"{V1}/units/<unit_id>/campaigns", summary="单位的报到活动及截止日期", roles=UNIT_ROLES)
+def campaigns(call, unit_id):
+    call.access.unit(call.me, unit_id)
+    return call.call("registration", "campaigns", unit_id)
+
+
 # -- posts, commitments, teams ----------------------------------------------------------------
 @routes.route(f"{V1}/communities/<community_id>/noticeboard", summary="公示栏：岗位、承诺、服务队（电话已脱敏）",
               roles=STAFF + ("member", "resident", "unit_secretary"))

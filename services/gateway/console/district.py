@@ -1,0 +1,134 @@
+"""区委组织部、市委组织部 (the organisation departments) and 街道党工委 (the street committee):
+the 统计表 in the form's layout with its .xlsx, charts (check-in rate over time by street,
+services per month, hours, grade distribution; ECharts served from the project), the demand
+statistics, drilling down to communities and units, 组织考评 (on the evaluation screens),
+closing a half year and the year, the grade distribution and the rankings."""
+from __future__ import annotations
+
+import json
+
+from services.gateway.access import ORG
+from services.gateway.console import texts
+from services.gateway.console.kit import FormInvalid, done, form, render, run, screen
+from services.gateway.console.texts import current_period, now_beijing
+from services.gateway.errors import ApiError
+from services.gateway.routes import dispatch as dispatch_api
+from services.gateway.routes import evaluation as evaluation_api
+
+READERS = ORG + ("street_committee",)
+GRADES = ("优秀", "良好", "一般", "较差", "差")
+
+
+def scope_of(call) -> tuple[dict, str]:
+    me = call.me
+    if me.role == "district_org":
+        where = {"district_id": me.district_id}
+    elif me.role == "street_committee":
+        where = {"street_id": me.street_id}
+    elif call.request.args.get("district_id"):
+        where = {"district_id": call.request.args["district_id"]}
+        call.access.district(me, where["district_id"])
+    else:
+        return {}, "全市"
+    kind = "street" if "street_id" in where else "district"
+    named = call.call("registration", "statistics", {"group_by": kind, **where})["rows"]
+    return where, named[0]["name"] if named else ("本街道" if kind == "street" else "本区")
+
+
+def charts(call, where: dict, community_ids: list[str]) -> dict:
+    """The data of the page's charts (drawn by static/charts.js with ECharts)."""
+    timeline = call.call("registration", "check_in_timeline", where.get("district_id"), where.get("street_id"))
+    days = sorted({d for rows in timeline["streets"].values() for d, _ in rows})
+    series = []
+    for street, rows in sorted(timeline["streets"].items()):
+        members = timeline["members"].get(street) or 0
+        per_day, running, points = dict(rows), 0, []
+        for day in days:
+            running += per_day.get(day, 0)
+            points.append(round(100 * running / members, 1) if members else None)
+        series.append({"name": street, "data": points})
+    months = call.call("dispatch", "services_by_month", community_ids) if community_ids else []
+    out = {"checkins": {"days": [texts.cn_date(d).split("年", 1)[-1] for d in days], "series": series},
+           "months": {"labels": [f"{m['month'][:4]}年{int(m['month'][5:])}月" for m in months],
+                      "services": [m["services"] for m in months],
+                      "hours": [round(m["hours"], 1) for m in months]}}
+    district_id = where.get("district_id") or call.me.district_id
+    if district_id and call.me.role in ORG:
+        year = now_beijing().year
+        try:
+            dist = call.call("evaluation", "grade_distribution", district_id, year)
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise
+            dist = None
+        if dist:
+            counts = dist.get("grades", dist) if isinstance(dist, dict) else {}
+            out["grades"] = {"year": year, "data": [{"name": g, "value": int(counts.get(g, 0) or 0)} for g in GRADES]}
+    return out
+
+
+@screen("/console/district", summary="区（市）工作台：统计表、图表、评定", roles=READERS)
+def district_home(call):
+    where, place = scope_of(call)
+    me = call.me
+    group = "street" if me.role != "street_committee" else "community"
+    table = call.call("registration", "statistics", {"group_by": group, **where})
+    units = call.call("registration", "statistics", {"group_by": "unit", **where})["rows"] if "street_id" not in where \
+        else []
+    communities = call.call("registration", "statistics", {"group_by": "community", **where})["rows"]
+    ids = [c["id"] for c in communities]
+    stats = dispatch_api.demand_stats_in_scope(call, district_id=where.get("district_id") if me.role == "city_org"
+                                               else None)
+    data = charts(call, where, ids)
+    closed = []
+    if me.role == "district_org":
+        try:
+            closed = call.call("evaluation", "closed_periods", me.district_id)
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise
+    return render(call, "district.html", title=place, place=place, where=where, table=table, group=group,
+                  units=units[:200], communities=communities[:200], demand_stats=stats,
+                  chart_json=json.dumps(data, ensure_ascii=False), charts=data, closed=closed,
+                  period=current_period(), year=now_beijing().year,
+                  xlsx="/api/v1/statistics.xlsx?" + "&".join([f"group_by={group}"] + [f"{k}={v}" for k, v in where.items()]))
+
+
+@form("/console/districts/<district_id>/periods/close", summary="关闭半年评议期", roles=("district_org",))
+def close_period(call, district_id):
+    period = call.request.form.get("period", "")
+    try:
+        run(call, evaluation_api.close_period, {}, district_id=district_id, period=period)
+    except FormInvalid as exc:
+        return done(call, exc.message if not exc.errors else "；".join(exc.errors.values()), to="/console/district",
+                    error=True)
+    return done(call, f"{texts.period_name(period)}评议期已关闭", to="/console/district")
+
+
+@form("/console/districts/<district_id>/years/close", summary="年度评定", roles=("district_org",))
+def close_year(call, district_id):
+    from services.gateway.console.kit import number
+    year = number(call.request.form.get("year"))
+    if not isinstance(year, int):
+        return done(call, "请填写年度", to="/console/district", error=True)
+    try:
+        run(call, evaluation_api.close_year, {}, district_id=district_id, year=year)
+    except FormInvalid as exc:
+        return done(call, exc.message if not exc.errors else "；".join(exc.errors.values()), to="/console/district",
+                    error=True)
+    return done(call, f"{year} 年度评定已完成", to="/console/district")
+
+
+@screen("/console/district/rankings", summary="积分与评定排名", roles=ORG + ("community_staff",))
+def rankings(call):
+    year = now_beijing().year
+    me = call.me
+    if me.role == "community_staff":
+        ranked = call.call("evaluation", "ranking", year, community_id=me.community_id, limit=50)
+    else:
+        district_id = me.district_id or call.request.args.get("district_id")
+        if not district_id:
+            raise ApiError(400, "invalid_input", "请从区的页面进入")
+        call.access.district(me, district_id)
+        ranked = call.call("evaluation", "ranking", year, district_id=district_id, limit=50)
+    return render(call, "rankings.html", title="排名", ranked=ranked, year=year)

@@ -1,0 +1,92 @@
+"""五方评议 in the console (evaluation): each party by the role that gives it — 领导点评 by the
+unit, 社区参评 and 群众测评 (the residents' panel, entered by the community) by community staff,
+组织考评 by the district — and the community's veto (一票否决) with its written statement. The
+member's own 自评 is on the member's pages. One screen per member shows the inputs given so far
+(a missing one says so, never 0) and the forms the caller's role may use."""
+from __future__ import annotations
+
+from services.gateway.console.kit import FormInvalid, done, form, number, render, run, screen
+from services.gateway.console.texts import PARTY_NAMES, current_period, now_beijing
+from services.gateway.errors import ApiError
+from services.gateway.routes import evaluation as evaluation_api
+from services.gateway.routes import registration as registration_api
+
+EVALUATORS = ("community_staff", "unit_secretary", "district_org")
+#: The parties each role gives (evaluation_api.PARTIES says the same from the API's side).
+PARTIES_OF = {role: tuple(p for p, (r, _, _) in evaluation_api.PARTIES.items() if r == role and p != "self")
+              for role in EVALUATORS}
+VETO_ROLES = tuple(r.roles for r in evaluation_api.routes.routes if r.handler is evaluation_api.veto)[0]
+
+
+def members_in_scope(call) -> tuple[str, list[dict]]:
+    me = call.me
+    year = now_beijing().year
+    if me.role == "community_staff":
+        rows = call.call("dispatch", "yearly_minimum", year, community_id=me.community_id)["members"]
+        return "本社区已报到党员", rows
+    if me.role == "unit_secretary":
+        roster = call.call("registration", "roster", me.unit_id, 1, 200)["items"]
+        return "本单位党员", [{"member_id": m["member_id"], "name": m["name"]} for m in roster]
+    unit_id = call.request.args.get("unit_id")
+    if not unit_id:
+        return "", []
+    call.access.unit(me, unit_id)
+    roster = call.call("registration", "roster", unit_id, 1, 200)["items"]
+    return f"{call.places.unit(unit_id)['name']}党员", [{"member_id": m["member_id"], "name": m["name"]}
+                                                     for m in roster]
+
+
+@screen("/console/evaluation", summary="五方评议：选择党员", roles=EVALUATORS)
+def evaluation_list(call):
+    label, members = members_in_scope(call)
+    units = []
+    if call.me.role == "district_org":
+        units = call.call("registration", "statistics", {"group_by": "unit", "district_id": call.me.district_id})["rows"]
+    return render(call, "evaluation/list.html", title="评议", label=label, members=members, units=units,
+                  parties=[PARTY_NAMES[p] for p in PARTIES_OF[call.me.role]])
+
+
+def member_screen(call, member_id: str, status=200, **kw):
+    member = registration_api.member_in_scope(call, member_id)
+    period = current_period()
+    history = call.call("evaluation", "party_history", member_id)
+    latest = {}
+    for entry in history:
+        if entry["period"] == period:
+            latest[entry["party"]] = entry
+    return render(call, "evaluation/member.html", status=status, title=f"评议 · {member['name']}", member=member,
+                  period=period, latest=latest, parties=PARTIES_OF[call.me.role], party_names=PARTY_NAMES,
+                  can_veto=call.me.role in VETO_ROLES, year=now_beijing().year, **kw)
+
+
+@screen("/console/evaluation/<member_id>", summary="对一名党员的评议", roles=EVALUATORS)
+def evaluation_member(call, member_id):
+    return member_screen(call, member_id)
+
+
+@form("/console/members/<member_id>/evaluations/<party>", summary="提交评议", roles=EVALUATORS)
+def submit_party(call, member_id, party):
+    f = call.request.form
+    try:
+        run(call, evaluation_api.submit_party_input,
+            {"period": f.get("period", ""), "score": number(f.get(f"{party}-score")) if f.get(f"{party}-score") else None,
+             "comment": f.get(f"{party}-comment", "").strip()},
+            rename={"score": f"{party}-score", "comment": f"{party}-comment"}, member_id=member_id, party=party)
+    except FormInvalid as exc:
+        return member_screen(call, member_id, 400, values=f, errors=exc.errors or {f"{party}-comment": exc.message},
+                             message=exc.message)
+    return done(call, f"{PARTY_NAMES.get(party, '评议')}已提交", to=f"/console/evaluation/{member_id}")
+
+
+@form("/console/members/<member_id>/veto", summary="一票否决（书面评价）", roles=("community_staff", "street_committee"))
+def veto(call, member_id):
+    f = call.request.form
+    try:
+        run(call, evaluation_api.veto, {"year": number(f.get("year")), "statement": f.get("statement", "").strip()},
+            member_id=member_id)
+    except FormInvalid as exc:
+        return member_screen(call, member_id, 400, values=f, errors=exc.errors or {"statement": exc.message},
+                             message=exc.message)
+    except ApiError:
+        raise
+    return done(call, "一票否决已记录，书面评价已送党员所在单位", to=f"/console/evaluation/{member_id}")
