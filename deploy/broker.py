@@ -9,11 +9,13 @@ import uuid
 from contextlib import contextmanager
 
 
-def rabbitmqctl(*args: str, timeout: float = 60) -> str:
+def rabbitmqctl(*args: str, timeout: float = 60, node: str | None = None) -> str:
     """rabbitmqctl in its own process group, killed whole on a timeout: killing only the
     `su` wrapper would leave its Erlang VM behind holding one of the few CLI distribution
-    ports, and after a handful of those every rabbitmqctl on the machine fails."""
-    proc = subprocess.Popen(["rabbitmqctl", "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ports, and after a handful of those every rabbitmqctl on the machine fails. `node`: the
+    node to talk to (`-n`), else the machine's default node."""
+    target = ["-n", node] if node else []
+    proc = subprocess.Popen(["rabbitmqctl", "-q", *target, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
