@@ -5,10 +5,12 @@ then reconcile.
     python -m tests.faults            # the long form: two instances each, every fault, repeated
     python -m tests.faults --short    # what `make test` runs (tests/faults/test_faults.py)
 
-Everything runs on its own RabbitMQ vhost and its own PostgreSQL database (`baodao_faults`), so
-connection cuts touch nobody else: broker connections are closed one by one, only those of the
-vhost (`rabbitmqctl list_connections vhost pid` + `close_connection`), database backends are
-terminated only in that database (`pg_terminate_backend`).
+Everything runs on a RabbitMQ node and a PostgreSQL cluster the suite starts itself
+(`own_servers`: deploy.local_nodes, free ports, temporary data directories, stopped and removed
+at the end), never on the machine's own broker (5672) or database (5432), which other programs
+use. Connection cuts close the connections of the suite's vhost (`rabbitmqctl -n <node>
+list_connections` + `close_connection`) and terminate the backends of its database
+(`pg_terminate_backend`).
 
 The load is the flow of deploy.flow from greenthread clients: check-ins and whole order
 lifecycles. A client whose call fails in an unknown way (timeout, connection lost: the command
@@ -20,9 +22,10 @@ there, as a real caller would; a refusal is an error of the run. Afterwards:
   of which is there;
 - evaluation's points ledgers equal the same read models replayed from its event store.
 
-The restarts of RabbitMQ (`rabbitmqctl stop_app`/`start_app`) and PostgreSQL (`pg_ctlcluster
-restart -m fast`) touch every vhost and database on the machine, so they run only when asked
-(`restarts=True`: both forms; the test run is serial), never beside other work.
+The server faults, each round: the suite's RabbitMQ node is SIGKILLed and started again (durable
+queues and confirmed persistent messages survive; every connection drops without a close), and
+its PostgreSQL cluster is SIGKILLed (the postmaster; its backends follow) and started again
+(crash recovery from the WAL).
 """
 from __future__ import annotations
 
@@ -30,12 +33,13 @@ import random
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import eventlet
 
 from deploy import flow
-from deploy.broker import rabbitmqctl
+from deploy.local_nodes import PostgresCluster, RabbitNode
 
 STATE_STEPS = {  # order state in dispatch's read model -> the next step of the lifecycle
     None: "record_demand", "recorded": "dispatch_order", "dispatched": "accept_order",
@@ -56,15 +60,49 @@ def vhost_of(amqp_uri: str) -> str:
     return amqp_uri.rsplit("/", 1)[1]
 
 
-def close_vhost_connections(amqp_uri: str) -> int:
-    """Close every broker connection of this vhost (and only of it)."""
+@dataclass
+class OwnServers:
+    """The suite's own broker node and database cluster, and the vhost and database on them."""
+    broker: RabbitNode
+    postgres: PostgresCluster
+    amqp_uri: str
+    database_url: str
+
+
+@contextmanager
+def own_servers(label: str = "faults"):
+    """Start a RabbitMQ node and a PostgreSQL cluster of our own (free ports, temporary data
+    directories; deploy.local_nodes), with a vhost and a database for the run; stop and remove
+    both at the end, whatever happened."""
+    from deploy.pg import ensure_database
+
+    broker = RabbitNode.fresh(label)
+    postgres = None
+    try:
+        broker.start()
+        broker.ctl("add_vhost", label)
+        broker.ctl("set_permissions", "-p", label, "guest", ".*", ".*", ".*")
+        postgres = PostgresCluster.fresh(f"{label}-pg")
+        postgres.start()
+        url = ensure_database(postgres.url(""), f"baodao_{label}")
+        yield OwnServers(broker, postgres, broker.amqp_uri(label), url)
+    finally:
+        broker.stop()
+        broker.remove()
+        if postgres is not None:
+            postgres.stop("immediate")
+            postgres.remove()
+
+
+def close_vhost_connections(amqp_uri: str, broker: RabbitNode) -> int:
+    """Close every connection of this vhost (and only of it) on the suite's broker node."""
     vhost = vhost_of(amqp_uri)
     closed = 0
-    for line in rabbitmqctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
+    for line in broker.ctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
         parts = line.split("\t")
         if len(parts) == 2 and parts[0] == vhost:
             try:
-                rabbitmqctl("close_connection", parts[1], "fault suite: connection cut")
+                broker.ctl("close_connection", parts[1], "fault suite: connection cut")
                 closed += 1
             except subprocess.CalledProcessError:
                 pass  # already gone
@@ -85,34 +123,22 @@ def terminate_backends(database_url: str) -> int:
         engine.dispose()
 
 
-def restart_broker() -> float:
-    """Restart RabbitMQ's application on this node (every connection of every vhost drops;
-    durable queues and persistent messages survive); returns the seconds it was away."""
+def restart_broker(broker: RabbitNode) -> float:
+    """SIGKILL the suite's RabbitMQ node and start it again (every connection drops without a
+    close; durable queues and confirmed persistent messages survive); returns the seconds it
+    was away."""
     started = time.monotonic()
-    rabbitmqctl("stop_app", timeout=120)
-    rabbitmqctl("start_app", timeout=180)
-    rabbitmqctl("await_startup", timeout=180)
+    broker.kill()
+    broker.start(timeout=180)
     return time.monotonic() - started
 
 
-def restart_postgres(database_url: str) -> float:
-    """Restart the PostgreSQL cluster serving `database_url` (fast shutdown: every session of
-    every database ends); returns the seconds it was away. The cluster is the one of this
-    machine listening on the URL's port (`pg_lsclusters`): the suite can run against a cluster
-    of its own beside the one everything else uses."""
-    from sqlalchemy.engine import make_url
-
-    port = make_url(database_url).port or 5432
-    clusters = [line.split() for line in subprocess.run(["pg_lsclusters", "--no-header"], check=True,
-                                                         capture_output=True, text=True).stdout.splitlines()]
-    version, name = next((c[0], c[1]) for c in clusters if c[2] == str(port))
+def restart_postgres(postgres: PostgresCluster) -> float:
+    """SIGKILL the suite's PostgreSQL postmaster (its backends end with it) and start the cluster
+    again (crash recovery); returns the seconds it was away."""
     started = time.monotonic()
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
-                   check=True, capture_output=True, timeout=120)
-    for _ in range(120):
-        if subprocess.run(["pg_isready", "-q", "-h", "localhost", "-p", str(port)]).returncode == 0:
-            break
-        time.sleep(0.5)
+    postgres.kill()
+    postgres.start(timeout=120)
     return time.monotonic() - started
 
 
@@ -360,15 +386,16 @@ def process_report(cluster, tail: int = 0) -> dict:
     return report
 
 
-def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds: int = 1,
-        pause: float = 2.0, members: int = 4, restarts: bool = False, out=print) -> dict:
-    """Start the cluster, put it under load, inject every fault `rounds` times, reconcile.
-    `restarts`: also restart RabbitMQ and PostgreSQL themselves each round (they serve the whole
-    machine: nothing else may be using them meanwhile)."""
+def run(servers: OwnServers, log_dir, *, instances: int = 1, rounds: int = 1,
+        pause: float = 2.0, members: int = 4, restarts: bool = True, out=print) -> dict:
+    """Start the services on the suite's own servers (`own_servers`), put them under load,
+    inject every fault `rounds` times, reconcile. `restarts`: also crash and restart the broker
+    node and the database cluster each round."""
     from deploy.processes import SERVICE_CLASSES, Cluster
     from deploy.topology import all_subscriptions
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    amqp_uri, database_url = servers.amqp_uri, servers.database_url
     prefix = "f" + uuid.uuid4().hex[:6] + "_"
     city = flow.City(tag="f" + uuid.uuid4().hex[:4], districts=2, communities=2, units=2, members=members)
     faults = FaultLog()
@@ -391,17 +418,17 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
                     eventlet.sleep(0.5 + random.random())
                     cluster.restart(name, i)
                     eventlet.sleep(pause)
-            n = close_vhost_connections(amqp_uri)
+            n = close_vhost_connections(amqp_uri, servers.broker)
             faults.add("broker_connections_closed", f"{n} connections")
             eventlet.sleep(pause)
             n = terminate_backends(database_url)
             faults.add("postgres_backends_terminated", f"{n} backends")
             eventlet.sleep(pause)
             if restarts:
-                away = restart_broker()
+                away = restart_broker(servers.broker)
                 faults.add("rabbitmq_restarted", f"away {away:.1f} s")
                 eventlet.sleep(pause * 2)
-                away = restart_postgres(database_url)
+                away = restart_postgres(servers.postgres)
                 faults.add("postgres_restarted", f"away {away:.1f} s")
                 eventlet.sleep(pause * 2)
             for s in subs:
