@@ -140,6 +140,7 @@ class RabbitNode:
 
     def _write_config(self) -> dict:
         d = self.data_dir
+        d.mkdir(parents=True, exist_ok=True)
         (d / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
             "log.console = false\n"
@@ -163,8 +164,9 @@ class RabbitNode:
             "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
 
-    def start(self, timeout: float = 90.0) -> "RabbitNode":
-        """Start the node (as `rabbitmq`) and wait until it answers an AMQP handshake."""
+    def start(self, timeout: float = 90.0, wait: bool = True) -> "RabbitNode":
+        """Start the node (as `rabbitmq`) and wait until it answers an AMQP handshake (`wait`:
+        the nodes of a stopped cluster start together, each waiting for its peers)."""
         if self.alive():
             return self
         script = next((p for p in RABBITMQ_SCRIPT_CANDIDATES if os.path.exists(p)), None) or \
@@ -180,9 +182,15 @@ class RabbitNode:
         cmd = _as_user("rabbitmq", ["env", "-i", *[f"{k}={v}" for k, v in env.items()], script])
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True, cwd=self.data_dir)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> "RabbitNode":
+        """Wait until the node answers an AMQP handshake (raise with its output if it exited)."""
 
         def ready():
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 tail = (self.data_dir / "server.out").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"RabbitMQ node {self.node} exited with {self.process.returncode}:\n{tail}")
             return port_open(self.port) and self._handshake()
@@ -202,7 +210,18 @@ class RabbitNode:
             return False
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        """The node's VM runs (started by this object, or found by its pid file: `make cluster`
+        starts nodes in one command and stops them in another)."""
+        if self.process is not None:
+            return self.process.poll() is None
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     @property
     def pid(self) -> int | None:
@@ -219,19 +238,20 @@ class RabbitNode:
     def kill(self) -> None:
         """SIGKILL the node (a crash: no clean shutdown, Mnesia and the queues recover at the next
         start); returns once its ports are closed."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        beam = self.pid
+        beam = self.pid if self.alive() else None
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if beam:
             try:
                 os.kill(beam, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.process.wait()
+        if self.process is not None:
+            self.process.wait()
+        (self.data_dir / "node.pid").unlink(missing_ok=True)
         _wait(lambda: not port_open(self.port) and not port_open(self.dist_port), 30, f"{self.node} ports closed")
         self._close_log()
 
@@ -242,8 +262,11 @@ class RabbitNode:
             return
         try:
             self.ctl("stop", timeout=timeout)
-            self.process.wait(timeout)
-        except (subprocess.SubprocessError, OSError):
+            if self.process is not None:
+                self.process.wait(timeout)
+            else:
+                _wait(lambda: not self.alive(), timeout, f"{self.node} stopped")
+        except (subprocess.SubprocessError, OSError, TimeoutError):
             pass
         if self.alive():
             self.kill()

@@ -94,15 +94,19 @@ def own_servers(label: str = "faults"):
             postgres.remove()
 
 
-def close_vhost_connections(amqp_uri: str, broker: RabbitNode) -> int:
-    """Close every connection of this vhost (and only of it) on the suite's broker node."""
+def close_vhost_connections(amqp_uri: str, broker: RabbitNode | None = None) -> int:
+    """Close every connection of this vhost (and only of it), on `broker` (the suite's own node)
+    or the machine's default node."""
+    from deploy.broker import rabbitmqctl
+
+    ctl = broker.ctl if broker is not None else rabbitmqctl
     vhost = vhost_of(amqp_uri)
     closed = 0
-    for line in broker.ctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
+    for line in ctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
         parts = line.split("\t")
         if len(parts) == 2 and parts[0] == vhost:
             try:
-                broker.ctl("close_connection", parts[1], "fault suite: connection cut")
+                ctl("close_connection", parts[1], "fault suite: connection cut")
                 closed += 1
             except subprocess.CalledProcessError:
                 pass  # already gone
