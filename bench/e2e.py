@@ -2,6 +2,7 @@
 
     python -m bench.e2e --json                 # 1 then 2 instances per service
     python -m bench.e2e --quick --json         # a smoke run
+    python -m bench.e2e --paced 10,50 --json   # an offered load: 10 lifecycles/s beside 50 check-ins/s
     python -m bench.e2e --cluster --json       # one broker node with classic queues, then the three-
                                                # node cluster of `make cluster` with quorum queues
     python -m bench.e2e --instances 2 --lifecycles 2000 --clients 48 --py-spy var/spy
@@ -85,15 +86,25 @@ def client_worker() -> int:
     results: list = [None] * len(jobs)
     rng = random.Random(spec["seed"])
 
+    pace = spec.get("pace")      # jobs per second of this worker (an offered load), or as fast as it goes
+    go: list = []
+
     def caller(proxy):
         for i in todo:
             job = jobs[i]
+            late = None
+            if pace:
+                due = go[0] + i / pace
+                late = max(0.0, time.time() - due) * 1000.0
+                if time.time() < due:
+                    eventlet.sleep(due - time.time())
             if spec["kind"] == "check_in":
                 t0 = time.time()
                 try:
                     out = flow.check_in(proxy, job)
                     results[i] = {"member_id": out["member_id"], "community_id": out["community_id"],
-                                  "unit_id": out["unit_id"], "checked_in_at": out["checked_in_at"], "started": t0}
+                                  "unit_id": out["unit_id"], "checked_in_at": out["checked_in_at"], "started": t0,
+                                  "ms": (time.time() - t0) * 1000.0, "late_ms": late}
                 except Exception as exc:  # noqa: BLE001 - counted
                     results[i] = {"error": f"check_in:{getattr(exc, 'code', type(exc).__name__)}",
                                   "detail": str(exc)[:300]}
@@ -101,13 +112,14 @@ def client_worker() -> int:
                 lc = flow.Lifecycle(job["demand_id"], job["resident_id"], job["member_id"])
                 flow.run_lifecycle(proxy, lc, rng, job["community_id"])
                 results[i] = {"demand_id": lc.demand_id, "resident_id": lc.resident_id, "member_id": lc.member_id,
-                              "started": lc.started, "recorded": lc.recorded, "finished": lc.finished,
+                              "started": lc.started, "recorded": lc.recorded, "finished": lc.finished, "late_ms": late,
                               "steps_ms": {k: round(v, 2) for k, v in lc.steps_ms.items()}, "error": lc.error,
                               "detail": lc.detail}
 
     print("ready", flush=True)
     sys.stdin.readline()
     cpu0, t0 = time.process_time(), time.time()
+    go.append(t0)
     pool = eventlet.GreenPool(len(proxies))
     for p in proxies:
         pool.spawn(caller, p)
@@ -123,8 +135,10 @@ def client_worker() -> int:
 
 
 def run_clients(amqp_uri: str, kind: str, jobs: list, clients: int, procs: int, timeout: float,
-                on_go=None) -> tuple[list, float, float, float]:
-    """Run `jobs` in client processes; returns (results, started, finished, client cpu s)."""
+                on_go=None, pace: float | None = None) -> tuple[list, float, float, float]:
+    """Run `jobs` in client processes; returns (results, started, finished, client cpu s).
+    `pace`: start the jobs at this many per second in all (an offered load), not as fast as the
+    callers go."""
     procs = max(1, min(procs, clients, len(jobs) or 1))
     workers = []
     for i in range(procs):
@@ -132,7 +146,8 @@ def run_clients(amqp_uri: str, kind: str, jobs: list, clients: int, procs: int, 
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
         n = clients // procs + (1 if i < clients % procs else 0)
         w.stdin.write(json.dumps({"amqp_uri": amqp_uri, "clients": n, "timeout": timeout, "kind": kind,
-                                  "jobs": jobs[i::procs], "seed": i}) + "\n")
+                                  "jobs": jobs[i::procs], "seed": i,
+                                  "pace": (pace / procs) if pace else None}) + "\n")
         w.stdin.flush()
         workers.append(w)
     for w in workers:
@@ -292,8 +307,12 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path, broke
             flow.setup_city(rpc, city)
             result["setup_s"] = rnd(time.perf_counter() - t0, 1)
 
-        # check-ins
+        # check-ins (paced: the members who serve now; the rest check in during the lifecycles)
         specs = city.member_specs()
+        paced_specs = []
+        if args.paced:
+            paced_specs = specs[len(specs) - int(args.paced_check_ins * args.paced_seconds):]
+            specs = specs[:len(specs) - len(paced_specs)]
         res, s0, s1, _ = run_clients(amqp_uri, "check_in", specs, args.clients, args.client_procs, args.timeout)
         checked = [r for r in res if "error" not in r]
         errors = _count(r["error"] for r in res if "error" in r)
@@ -327,8 +346,28 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path, broke
                         spy.append((path, PySpy(p.process.pid, path)))
 
         node_cpu0 = {n.node: proc_cpu_s(n.pid) or 0.0 for n in broker_nodes or []}
+        paced_check_ins = None
+        if args.paced:     # the check-ins' offered load beside the lifecycles', from their own process
+            paced_check_ins = eventlet.spawn(run_clients, amqp_uri, "check_in", paced_specs,
+                                             max(8, int(args.paced_check_ins)), 1, args.timeout, None,
+                                             args.paced_check_ins)
         res, l0, l1, client_cpu = run_clients(amqp_uri, "lifecycle", jobs, args.clients, args.client_procs,
-                                              args.timeout, on_go)
+                                              args.timeout, on_go, pace=args.paced_lifecycles if args.paced else None)
+        if paced_check_ins is not None:
+            ci_res, c0, c1, ci_cpu = paced_check_ins.wait()
+            client_cpu += ci_cpu
+            ci_done = [r for r in ci_res if "error" not in r]
+            checked = checked + ci_done
+            result["paced"] = {
+                "offered": {"lifecycles_per_s": args.paced_lifecycles, "check_ins_per_s": args.paced_check_ins,
+                            "seconds": args.paced_seconds},
+                "achieved": {"lifecycles_per_s": rnd(len([r for r in res if r["error"] is None]) / (l1 - l0), 2),
+                             "check_ins_per_s": rnd(len(ci_done) / (c1 - c0), 2) if c1 > c0 else None},
+                "check_in_ms": summary([r["ms"] for r in ci_done], 1),
+                "check_in_errors": _count(r["error"] for r in ci_res if "error" in r),
+                "late_start_ms": {"lifecycles": summary([r["late_ms"] for r in res if r.get("late_ms") is not None], 1),
+                                  "check_ins": summary([r["late_ms"] for r in ci_res if r.get("late_ms") is not None], 1)},
+            }
         done = [r for r in res if r["error"] is None]
         expect_notified = outcomes["resident_notifications"]
 
@@ -517,12 +556,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--py-spy", default=None, help="directory for py-spy raw profiles of dispatch")
     p.add_argument("--keep", action="store_true", help="keep the schemas afterwards")
+    p.add_argument("--paced", default=None, metavar="LIFECYCLES,CHECK_INS",
+                   help="an offered load instead of a saturating one: start this many lifecycles and check-ins "
+                        "per second (e.g. 10,50, a megacity's peak) for --paced-seconds, and report the latency "
+                        "of each command and of DemandRecorded -> the resident's notification")
+    p.add_argument("--paced-seconds", type=float, default=30.0)
     p.add_argument("--cluster", action="store_true",
                    help="one RabbitMQ node with classic queues, then the three-node cluster of `make cluster` "
                         "with quorum queues (started if needed), one instance per service")
     args = p.parse_args(argv)
     if args.quick:
         args.districts, args.communities, args.units, args.members, args.lifecycles = 2, 2, 2, 5, 150
+    if args.paced:
+        args.paced_lifecycles, args.paced_check_ins = (float(x) for x in args.paced.split(","))
+        args.lifecycles = int(args.paced_lifecycles * args.paced_seconds)
+        needed = int(args.paced_check_ins * args.paced_seconds) + max(20, args.districts * args.units * args.members)
+        args.members = -(-needed // (args.districts * args.units))
+        args.instances = args.instances.split(",")[0]
     from shared.logging import quiet_amqp_client
 
     quiet_amqp_client()
