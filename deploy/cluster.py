@@ -39,8 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "baodao"
 
 # A node that loses sight of the majority pauses instead of going on alone (split brain); the
-# recommended setting for three nodes.
-CLUSTER_CONFIG = "cluster_partition_handling = pause_minority\n"
+# recommended setting for three nodes. Quorum queue leaders spread over the nodes: by default a
+# leader goes to the node the declaring client is connected to, and every client tries the
+# first node of its list first.
+CLUSTER_CONFIG = "cluster_partition_handling = pause_minority\nqueue_leader_locator = balanced\n"
 
 
 class LocalCluster:

@@ -4,6 +4,7 @@
                                                 # the broker node and the database crashed and
                                                 # restarted each round
     python -m tests.faults --instances 1 --rounds 1 --json
+    python -m tests.faults --cluster --instances 1 --rounds 1   # on `make cluster`, quorum queues
 
 It runs on a RabbitMQ node and a PostgreSQL cluster of its own (free ports, temporary data
 directories, removed at the end), never on the machine's own broker or database.
@@ -19,6 +20,7 @@ eventlet.monkey_patch()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -34,11 +36,18 @@ def main(argv=None) -> int:
     p.add_argument("--pause", type=float, default=3.0, help="seconds of load between faults")
     p.add_argument("--members", type=int, default=6, help="members per unit (8 units)")
     p.add_argument("--no-restarts", action="store_true", help="do not crash and restart the broker and the database")
+    p.add_argument("--cluster", action="store_true",
+                   help="on the three-node RabbitMQ cluster (quorum queues) and the PostgreSQL primary with a "
+                        "standby of `make cluster`: a node killed, a node cut off, the primary killed and the "
+                        "standby promoted")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     configure_logging("faults", level="WARNING")
     quiet_amqp_client()
-    with suite.own_servers() as servers, tempfile.TemporaryDirectory(prefix="faults-") as tmp:
+    if args.cluster:
+        os.environ["QUEUE_TYPE"] = "quorum"
+    servers_of = suite.cluster_servers if args.cluster else suite.own_servers
+    with servers_of() as servers, tempfile.TemporaryDirectory(prefix="faults-") as tmp:
         result = suite.run(servers, Path(tmp), instances=args.instances, rounds=args.rounds, pause=args.pause,
                            members=args.members, restarts=not args.no_restarts, out=lambda r: None)
     if args.json:

@@ -68,6 +68,89 @@ class OwnServers:
     amqp_uri: str
     database_url: str
 
+    def server_faults(self) -> list:
+        """(name, fault) pairs: each fault returns what to log about it."""
+        return [("rabbitmq_restarted", lambda: f"away {restart_broker(self.broker):.1f} s"),
+                ("postgres_restarted", lambda: f"away {restart_postgres(self.postgres):.1f} s")]
+
+
+@dataclass
+class ClusterServers:
+    """The three-node RabbitMQ cluster and the PostgreSQL primary with its standby of
+    `make cluster` (deploy.cluster), with a vhost and a database for the run: clients list every
+    broker node and both database servers."""
+    cluster: object            # deploy.cluster.LocalCluster
+    amqp_uri: str
+    database_url: str
+
+    @property
+    def broker(self) -> RabbitNode:
+        return self.cluster.nodes[0]
+
+    def server_faults(self) -> list:
+        nodes = self.cluster.nodes
+        return [("rabbitmq_node_killed", lambda: _kill_and_restart_node(nodes[0])),
+                ("rabbitmq_node_partitioned", lambda: _cut_off_node(nodes[1])),
+                ("postgres_primary_killed_standby_promoted", lambda: _fail_over(self.cluster))]
+
+
+def _kill_and_restart_node(node: RabbitNode) -> str:
+    """SIGKILL one node of the cluster (the first every client tries) and start it again."""
+    started = time.monotonic()
+    node.kill()
+    eventlet.sleep(3.0)                      # the load runs on the other two nodes meanwhile
+    node.start(timeout=180)
+    return f"{node.node} away {time.monotonic() - started:.1f} s"
+
+
+def _cut_off_node(node: RabbitNode) -> str:
+    """A node cut off from its peers and clients: its RabbitMQ application stopped (its
+    connections close, its quorum queue members drop out) and started again (it rejoins and
+    catches up)."""
+    started = time.monotonic()
+    node.ctl("stop_app", timeout=180)
+    eventlet.sleep(3.0)
+    node.ctl("start_app", timeout=300)
+    return f"{node.node} away {time.monotonic() - started:.1f} s"
+
+
+def _fail_over(cluster) -> str:
+    """SIGKILL the PostgreSQL primary, promote the standby (the clients' multi-host URL finds
+    it), then rebuild the old primary as the new standby."""
+    started = time.monotonic()
+    old, new = cluster.failover()
+    promoted = time.monotonic() - started
+    standby = next(pg for pg in cluster.postgres if pg.port == old)
+    primary = next(pg for pg in cluster.postgres if pg.port == new)
+    cluster.make_standby(standby, primary)
+    standby.start()
+    return f"primary {old} killed, {new} promoted after {promoted:.1f} s, {old} rebuilt as standby"
+
+
+@contextmanager
+def cluster_servers(label: str = "faults"):
+    """`make cluster`'s servers (started if needed, left running), with a vhost and a database
+    of the run (removed at the end)."""
+    from deploy.cluster import LocalCluster
+    from deploy.pg import drop_database, ensure_database
+
+    cluster = LocalCluster().start(out=lambda *a: None)
+    vhost = f"{label}-{uuid.uuid4().hex[:6]}"
+    database = f"baodao_{label}_{uuid.uuid4().hex[:6]}"
+    cluster.nodes[0].ctl("add_vhost", vhost, timeout=120)
+    cluster.nodes[0].ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", timeout=120)
+    ensure_database(cluster.primary().url(""), database)
+    try:
+        yield ClusterServers(cluster, cluster.amqp_uri(vhost), cluster.database_url(database))
+    finally:
+        try:
+            cluster.nodes[0].ctl("delete_vhost", vhost, timeout=120)
+        except subprocess.SubprocessError:
+            pass
+        primary = cluster.primary()
+        if primary is not None:
+            drop_database(primary.url("").rstrip("/"), database)
+
 
 @contextmanager
 def own_servers(label: str = "faults"):
@@ -390,7 +473,7 @@ def process_report(cluster, tail: int = 0) -> dict:
     return report
 
 
-def run(servers: OwnServers, log_dir, *, instances: int = 1, rounds: int = 1,
+def run(servers: "OwnServers | ClusterServers", log_dir, *, instances: int = 1, rounds: int = 1,
         pause: float = 2.0, members: int = 4, restarts: bool = True, out=print) -> dict:
     """Start the services on the suite's own servers (`own_servers`), put them under load,
     inject every fault `rounds` times, reconcile. `restarts`: also crash and restart the broker
@@ -429,12 +512,12 @@ def run(servers: OwnServers, log_dir, *, instances: int = 1, rounds: int = 1,
             faults.add("postgres_backends_terminated", f"{n} backends")
             eventlet.sleep(pause)
             if restarts:
-                away = restart_broker(servers.broker)
-                faults.add("rabbitmq_restarted", f"away {away:.1f} s")
-                eventlet.sleep(pause * 2)
-                away = restart_postgres(servers.postgres)
-                faults.add("postgres_restarted", f"away {away:.1f} s")
-                eventlet.sleep(pause * 2)
+                for kind, fault in servers.server_faults():
+                    progress = len(load.lifecycles)
+                    what = fault()
+                    faults.add(kind, what)
+                    eventlet.sleep(pause * 2)
+                    faults.injected[-1]["lifecycles_started_meanwhile"] = len(load.lifecycles) - progress
             for s in subs:
                 feed_malformed(amqp_uri, s.queue_name)
                 faults.malformed[s.queue_name] = faults.malformed.get(s.queue_name, 0) + 1
