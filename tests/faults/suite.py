@@ -110,7 +110,14 @@ def _cut_off_node(node: RabbitNode) -> str:
     started = time.monotonic()
     node.ctl("stop_app", timeout=180)
     eventlet.sleep(3.0)
-    node.ctl("start_app", timeout=300)
+    for attempt in range(5):   # seen once: start_app exiting 78 while the other nodes were busy
+        try:
+            node.ctl("start_app", timeout=300)
+            break
+        except subprocess.CalledProcessError as exc:
+            if attempt == 4:
+                raise RuntimeError(f"start_app of {node.node} failed: {exc.stderr or exc.output}") from exc
+            eventlet.sleep(5.0)
     return f"{node.node} away {time.monotonic() - started:.1f} s"
 
 
