@@ -11,7 +11,7 @@ import kombu
 from nameko.containers import ServiceContainer
 from nameko.messaging import consume
 
-import shared.nameko_support  # noqa: F401 - the project's consumer, with its patches
+from shared.nameko_edge import patches
 
 NAME = "cancel-probe-" + uuid.uuid4().hex[:6]
 EXCHANGE = kombu.Exchange(NAME, type="direct", durable=True)
@@ -50,6 +50,7 @@ def test_a_consumer_cancelled_by_the_broker_consumes_again_and_loses_nothing(amq
         cancels.append(consumer_tag)
         return original(self, consumer_tag)
 
+    patches.install()   # the project's consumer, with its patches
     monkeypatch.setattr(amqp.channel.Channel, "_on_basic_cancel", spy)
     SEEN.clear()
     container = ServiceContainer(CancelProbe, {"AMQP_URI": amqp_uri})
