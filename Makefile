@@ -8,7 +8,7 @@ export PYTHONWARNINGS := ignore
 # creating vhosts after a demo had declared ~150 quorum queues (README, "Queue types").
 export QUEUE_TYPE ?= classic
 
-.PHONY: setup services demo console faults test bench topology clean
+.PHONY: setup services demo console faults test bench topology clean cluster cluster-status cluster-stop
 
 setup: $(VENV)/.installed services
 
@@ -38,6 +38,17 @@ faults: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Three clustered RabbitMQ nodes and a PostgreSQL primary with a standby, on ports of their own
+# (deploy/cluster.py); the machine's RabbitMQ and PostgreSQL are not touched.
+cluster: setup
+	$(BIN)/python -m deploy.cluster start
+
+cluster-status: setup
+	$(BIN)/python -m deploy.cluster status
+
+cluster-stop: setup
+	$(BIN)/python -m deploy.cluster stop
 
 bench: setup
 	$(BIN)/python -m bench.eventstore

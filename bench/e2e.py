@@ -2,6 +2,9 @@
 
     python -m bench.e2e --json                 # 1 then 2 instances per service
     python -m bench.e2e --quick --json         # a smoke run
+    python -m bench.e2e --paced 10,50 --json   # an offered load: 10 lifecycles/s beside 50 check-ins/s
+    python -m bench.e2e --cluster --json       # one broker node with classic queues, then the three-
+                                               # node cluster of `make cluster` with quorum queues
     python -m bench.e2e --instances 2 --lifecycles 2000 --clients 48 --py-spy var/spy
 
 Every service of deploy/processes.py SERVICE_CLASSES runs as `nameko run` processes
@@ -83,15 +86,25 @@ def client_worker() -> int:
     results: list = [None] * len(jobs)
     rng = random.Random(spec["seed"])
 
+    pace = spec.get("pace")      # jobs per second of this worker (an offered load), or as fast as it goes
+    go: list = []
+
     def caller(proxy):
         for i in todo:
             job = jobs[i]
+            late = None
+            if pace:
+                due = go[0] + i / pace
+                late = max(0.0, time.time() - due) * 1000.0
+                if time.time() < due:
+                    eventlet.sleep(due - time.time())
             if spec["kind"] == "check_in":
                 t0 = time.time()
                 try:
                     out = flow.check_in(proxy, job)
                     results[i] = {"member_id": out["member_id"], "community_id": out["community_id"],
-                                  "unit_id": out["unit_id"], "checked_in_at": out["checked_in_at"], "started": t0}
+                                  "unit_id": out["unit_id"], "checked_in_at": out["checked_in_at"], "started": t0,
+                                  "ms": (time.time() - t0) * 1000.0, "late_ms": late}
                 except Exception as exc:  # noqa: BLE001 - counted
                     results[i] = {"error": f"check_in:{getattr(exc, 'code', type(exc).__name__)}",
                                   "detail": str(exc)[:300]}
@@ -99,13 +112,14 @@ def client_worker() -> int:
                 lc = flow.Lifecycle(job["demand_id"], job["resident_id"], job["member_id"])
                 flow.run_lifecycle(proxy, lc, rng, job["community_id"])
                 results[i] = {"demand_id": lc.demand_id, "resident_id": lc.resident_id, "member_id": lc.member_id,
-                              "started": lc.started, "recorded": lc.recorded, "finished": lc.finished,
+                              "started": lc.started, "recorded": lc.recorded, "finished": lc.finished, "late_ms": late,
                               "steps_ms": {k: round(v, 2) for k, v in lc.steps_ms.items()}, "error": lc.error,
                               "detail": lc.detail}
 
     print("ready", flush=True)
     sys.stdin.readline()
     cpu0, t0 = time.process_time(), time.time()
+    go.append(t0)
     pool = eventlet.GreenPool(len(proxies))
     for p in proxies:
         pool.spawn(caller, p)
@@ -121,8 +135,10 @@ def client_worker() -> int:
 
 
 def run_clients(amqp_uri: str, kind: str, jobs: list, clients: int, procs: int, timeout: float,
-                on_go=None) -> tuple[list, float, float, float]:
-    """Run `jobs` in client processes; returns (results, started, finished, client cpu s)."""
+                on_go=None, pace: float | None = None) -> tuple[list, float, float, float]:
+    """Run `jobs` in client processes; returns (results, started, finished, client cpu s).
+    `pace`: start the jobs at this many per second in all (an offered load), not as fast as the
+    callers go."""
     procs = max(1, min(procs, clients, len(jobs) or 1))
     workers = []
     for i in range(procs):
@@ -130,7 +146,8 @@ def run_clients(amqp_uri: str, kind: str, jobs: list, clients: int, procs: int, 
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
         n = clients // procs + (1 if i < clients % procs else 0)
         w.stdin.write(json.dumps({"amqp_uri": amqp_uri, "clients": n, "timeout": timeout, "kind": kind,
-                                  "jobs": jobs[i::procs], "seed": i}) + "\n")
+                                  "jobs": jobs[i::procs], "seed": i,
+                                  "pace": (pace / procs) if pace else None}) + "\n")
         w.stdin.flush()
         workers.append(w)
     for w in workers:
@@ -264,7 +281,9 @@ def top_frames(raw_path: Path, n: int = 15) -> list:
 
 
 # -- one run ----------------------------------------------------------------------------------------
-def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> dict:
+def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path, broker_nodes=None) -> dict:
+    """One run; `broker_nodes` (deploy.local_nodes.RabbitNode, `--cluster`): the broker's nodes,
+    measured one by one (CPU of each node over the lifecycle phase, queues, memory)."""
     from deploy.processes import SERVICE_CLASSES, Cluster
 
     prefix = f"e2e{instances}_{uuid.uuid4().hex[:4]}_"
@@ -288,8 +307,12 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
             flow.setup_city(rpc, city)
             result["setup_s"] = rnd(time.perf_counter() - t0, 1)
 
-        # check-ins
+        # check-ins (paced: the members who serve now; the rest check in during the lifecycles)
         specs = city.member_specs()
+        paced_specs = []
+        if args.paced:
+            paced_specs = specs[len(specs) - int(args.paced_check_ins * args.paced_seconds):]
+            specs = specs[:len(specs) - len(paced_specs)]
         res, s0, s1, _ = run_clients(amqp_uri, "check_in", specs, args.clients, args.client_procs, args.timeout)
         checked = [r for r in res if "error" not in r]
         errors = _count(r["error"] for r in res if "error" in r)
@@ -322,8 +345,29 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
                         path.parent.mkdir(parents=True, exist_ok=True)
                         spy.append((path, PySpy(p.process.pid, path)))
 
+        node_cpu0 = {n.node: proc_cpu_s(n.pid) or 0.0 for n in broker_nodes or []}
+        paced_check_ins = None
+        if args.paced:     # the check-ins' offered load beside the lifecycles', from their own process
+            paced_check_ins = eventlet.spawn(run_clients, amqp_uri, "check_in", paced_specs,
+                                             max(8, int(args.paced_check_ins)), 1, args.timeout, None,
+                                             args.paced_check_ins)
         res, l0, l1, client_cpu = run_clients(amqp_uri, "lifecycle", jobs, args.clients, args.client_procs,
-                                              args.timeout, on_go)
+                                              args.timeout, on_go, pace=args.paced_lifecycles if args.paced else None)
+        if paced_check_ins is not None:
+            ci_res, c0, c1, ci_cpu = paced_check_ins.wait()
+            client_cpu += ci_cpu
+            ci_done = [r for r in ci_res if "error" not in r]
+            checked = checked + ci_done
+            result["paced"] = {
+                "offered": {"lifecycles_per_s": args.paced_lifecycles, "check_ins_per_s": args.paced_check_ins,
+                            "seconds": args.paced_seconds},
+                "achieved": {"lifecycles_per_s": rnd(len([r for r in res if r["error"] is None]) / (l1 - l0), 2),
+                             "check_ins_per_s": rnd(len(ci_done) / (c1 - c0), 2) if c1 > c0 else None},
+                "check_in_ms": summary([r["ms"] for r in ci_done], 1),
+                "check_in_errors": _count(r["error"] for r in ci_res if "error" in r),
+                "late_start_ms": {"lifecycles": summary([r["late_ms"] for r in res if r.get("late_ms") is not None], 1),
+                                  "check_ins": summary([r["late_ms"] for r in ci_res if r.get("late_ms") is not None], 1)},
+            }
         done = [r for r in res if r["error"] is None]
         expect_notified = outcomes["resident_notifications"]
 
@@ -387,6 +431,8 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
         if spy:
             result["profile"] = {p.name: top_frames(p) for p, _ in spy}
         lifecycles = [flow.Lifecycle(r["demand_id"], r["resident_id"], r["member_id"]) for r in done]
+        if broker_nodes:
+            result["broker_nodes"] = broker_report(broker_nodes, amqp_uri, node_cpu0, n)
         result["reconciliation"] = flow.reconcile(url, prefix, checked_in=checked, lifecycles=lifecycles,
                                                   outcomes=outcomes)
     finally:
@@ -396,6 +442,79 @@ def run_once(args, amqp_uri: str, url: str, instances: int, log_dir: Path) -> di
 
             drop_schemas(url, [f"{prefix}{s}" for s in SERVICE_CLASSES])
     return result
+
+
+def broker_report(nodes, amqp_uri: str, cpu0: dict, lifecycles: int) -> dict:
+    """Per broker node: CPU over the lifecycle phase (and per lifecycle), resident memory, the
+    memory RabbitMQ accounts for, and the run's queues: how many, of which type, and how many
+    have their leader (quorum) or their process (classic) on the node."""
+    vhost = amqp_uri.split(";")[0].rsplit("/", 1)[1]
+    rows = [line.split("\t") for line in nodes[0].ctl("list_queues", "-p", vhost, "name", "type", "leader", "pid",
+                                                       timeout=120).splitlines()[1:] if "\t" in line]
+    types = _count(r[1] for r in rows)
+    out = {"queues": len(rows), "queue_types": types, "nodes": {}}
+    for n in nodes:
+        cpu = (proc_cpu_s(n.pid) or 0.0) - cpu0.get(n.node, 0.0)
+        try:
+            rss_kb = int(next(line.split()[1] for line in Path(f"/proc/{n.pid}/status").read_text().splitlines()
+                              if line.startswith("VmRSS:")))
+        except (OSError, StopIteration, TypeError):
+            rss_kb = None
+        try:
+            status = json.loads(n.ctl("status", "--formatter", "json", timeout=60))
+            memory = status.get("memory", {})
+            accounted = {k: round(v / 2 ** 20, 1) for k, v in memory.items()
+                         if k in ("total", "quorum_queue_procs", "queue_procs", "connection_other", "mnesia",
+                                  "binary", "code", "other_ets", "metrics")
+                         and isinstance(v, (int, float))}
+        except (subprocess.SubprocessError, ValueError, AttributeError):
+            accounted = {}
+        out["nodes"][n.node] = {
+            "cpu_s": rnd(cpu, 1), "cpu_ms_per_lifecycle": rnd(1000.0 * cpu / max(lifecycles, 1), 1),
+            "rss_mib": rnd(rss_kb / 1024, 1) if rss_kb else None, "memory_mib": accounted,
+            "queue_leaders": sum(1 for r in rows if n.node in (r[2] if r[1] == "quorum" else r[3])),
+        }
+    return out
+
+
+def cluster_runs(args, tmp: Path) -> list:
+    """`--cluster`: the same flow on one RabbitMQ node with classic queues, then on the
+    three-node cluster of `make cluster` with quorum queues, back to back; both on the local
+    cluster's PostgreSQL (primary with a streaming standby, through the multi-host URL), so
+    only the broker differs."""
+    from deploy.cluster import LocalCluster
+    from deploy.local_nodes import RabbitNode
+    from deploy.pg import ensure_database
+
+    cluster = LocalCluster()
+    cluster.start(out=lambda *a: None)
+    primary = cluster.primary()
+    ensure_database(primary.url(""), BENCH_DB)
+    url = cluster.database_url(BENCH_DB)
+    single = RabbitNode.fresh("e2e-single")
+    runs = []
+    try:
+        single.start()
+        for label, nodes, queue_type in (("one node, classic queues", [single], "classic"),
+                                         ("three nodes, quorum queues", cluster.nodes, "quorum")):
+            vhost = "e2e-" + uuid.uuid4().hex[:6]
+            nodes[0].ctl("add_vhost", vhost, timeout=120)
+            nodes[0].ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", timeout=120)
+            os.environ["QUEUE_TYPE"] = queue_type
+            amqp_uri = ";".join(n.amqp_uri(vhost) for n in nodes)
+            run = run_once(args, amqp_uri, url, 1, tmp / vhost, broker_nodes=nodes)
+            run["broker"] = label
+            runs.append(run)
+            if not args.json:
+                print(json.dumps(run, ensure_ascii=False, indent=1), flush=True)
+            try:   # RabbitMQ 3.10 can stall in vhost deletion with many quorum queues: never wait long
+                nodes[0].ctl("delete_vhost", vhost, timeout=120)
+            except subprocess.SubprocessError:
+                pass
+    finally:
+        single.stop()
+        single.remove()
+    return runs
 
 
 def cpu_by_pid() -> dict:
@@ -437,15 +556,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--py-spy", default=None, help="directory for py-spy raw profiles of dispatch")
     p.add_argument("--keep", action="store_true", help="keep the schemas afterwards")
+    p.add_argument("--paced", default=None, metavar="LIFECYCLES,CHECK_INS",
+                   help="an offered load instead of a saturating one: start this many lifecycles and check-ins "
+                        "per second (e.g. 10,50, a megacity's peak) for --paced-seconds, and report the latency "
+                        "of each command and of DemandRecorded -> the resident's notification")
+    p.add_argument("--paced-seconds", type=float, default=30.0)
+    p.add_argument("--cluster", action="store_true",
+                   help="one RabbitMQ node with classic queues, then the three-node cluster of `make cluster` "
+                        "with quorum queues (started if needed), one instance per service")
     args = p.parse_args(argv)
     if args.quick:
         args.districts, args.communities, args.units, args.members, args.lifecycles = 2, 2, 2, 5, 150
+    if args.paced:
+        args.paced_lifecycles, args.paced_check_ins = (float(x) for x in args.paced.split(","))
+        args.lifecycles = int(args.paced_lifecycles * args.paced_seconds)
+        needed = int(args.paced_check_ins * args.paced_seconds) + max(20, args.districts * args.units * args.members)
+        args.members = -(-needed // (args.districts * args.units))
+        args.instances = args.instances.split(",")[0]
     from shared.logging import quiet_amqp_client
 
     quiet_amqp_client()
-    url = prepare_postgres(PG_URL, BENCH_DB, [])
     results = {"target_lifecycles_per_s": TARGET_LIFECYCLES_PER_S, "cpus": os.cpu_count(),
                "load_avg_at_start": os.getloadavg(), "runs": []}
+    if args.cluster:
+        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+            results["runs"] = cluster_runs(args, Path(tmp))
+        results["load_avg_at_end"] = os.getloadavg()
+        if args.json:
+            print(json.dumps(results, ensure_ascii=False, indent=1))
+        return 0
+    url = prepare_postgres(PG_URL, BENCH_DB, [])
     with fresh_vhost(AMQP_BASE, prefix="baodao-e2e-bench-") as amqp_uri, \
             tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         for n in [int(x) for x in args.instances.split(",")]:

@@ -13,14 +13,22 @@ wait_for() {  # name, seconds, command...
   return 1
 }
 
-rabbit_up() { rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
-pg_up() { pg_isready -q -h localhost -p 5432; }
+# Every CLI call has a timeout: a RabbitMQ CLI call can hang (an Erlang node that does not answer).
+rabbit_up() { timeout 30 rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+pg_up() { timeout 10 pg_isready -q -h localhost -p 5432; }
+# The cluster on port 5432 (pg_lsclusters: version, name), else the first one installed.
+pg_cluster() {
+  local line
+  line=$(pg_lsclusters --no-header 2>/dev/null | awk '$3 == 5432 {print $1, $2; exit}')
+  [ -n "$line" ] || line="$(ls /etc/postgresql | sort -n | tail -1) main"
+  echo "$line"
+}
 
 status=0
 if command -v rabbitmq-server >/dev/null 2>&1; then
   if ! rabbit_up 2>/dev/null; then
     echo "  starting RabbitMQ (rabbitmq-server -detached)"
-    rabbitmq-server -detached >/dev/null 2>&1 || true
+    timeout 60 rabbitmq-server -detached >/dev/null 2>&1 || true
     wait_for RabbitMQ 90 rabbit_up || status=1
   else
     echo "  RabbitMQ is up"
@@ -32,8 +40,9 @@ fi
 
 if command -v pg_isready >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&1; then
   if ! pg_up; then
-    echo "  starting PostgreSQL (pg_ctlcluster)"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >/dev/null 2>&1 || true
+    read -r pg_version pg_name <<<"$(pg_cluster)"
+    echo "  starting PostgreSQL (pg_ctlcluster --skip-systemctl-redirect $pg_version $pg_name start)"
+    timeout 90 pg_ctlcluster --skip-systemctl-redirect "$pg_version" "$pg_name" start >/dev/null 2>&1 || true
     wait_for PostgreSQL 60 pg_up || status=1
   else
     echo "  PostgreSQL is up"

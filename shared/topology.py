@@ -11,8 +11,10 @@ For each consumer queue `Q` there are two more:
   dead-lettered back to `Q` through the default exchange;
 - `Q.dlq`: messages that failed every attempt, or can never be decoded, with the reason.
 
-Queue type: every queue above is a quorum queue (replicated, Raft) unless the environment says
-`QUEUE_TYPE=classic` (e.g. a single-node laptop broker). The type is passed explicitly as the
+Queue type: every queue above, and each service's RPC request queue `rpc-<service>`, is a
+quorum queue (replicated, Raft) unless the environment says `QUEUE_TYPE=classic` (e.g. a
+single-node laptop broker); nameko's RPC reply queues are always classic (short-lived, one per
+process or client). The type is passed explicitly as the
 `x-queue-type` argument, so it does not depend on the broker's default. RabbitMQ cannot change
 the type of an existing queue: re-declaring it with the other type fails with
 PRECONDITION_FAILED, which `declare` turns into `QueueTypeMismatch` saying what to do (see
@@ -47,6 +49,23 @@ def queue_type() -> str:
     if value not in QUEUE_TYPES:
         raise ValueError(f"{QUEUE_TYPE_ENV}={value!r}: expected one of {', '.join(QUEUE_TYPES)}")
     return value
+
+
+# nameko's per-process RPC reply queues (`rpc.reply-<service>-<uuid>`) live as long as one
+# process or one client: short-lived and many, so never quorum (a Raft group each), whatever
+# the broker's default queue type.
+REPLY_QUEUE_TYPE = "classic"
+
+
+def rpc_queue_arguments(existing: dict | None = None) -> dict:
+    """A service's RPC request queue (`rpc-<service>`, durable, shared by its instances): the
+    type of every durable Baodao queue (`QUEUE_TYPE`)."""
+    return {**(existing or {}), "x-queue-type": queue_type()}
+
+
+def reply_queue_arguments(existing: dict | None = None) -> dict:
+    """An RPC reply queue: classic, explicitly."""
+    return {**(existing or {}), "x-queue-type": REPLY_QUEUE_TYPE}
 
 
 def queue_arguments(**extra) -> dict:

@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from deploy.broker import rabbitmqctl  # noqa: E402
+from deploy.local_nodes import listener  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
 
@@ -73,6 +74,39 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("postgres")
         if "amqp_uri" in fixtures:
             item.add_marker("rabbit")
+
+
+def machine_servers() -> dict:
+    """What listens on the machine's RabbitMQ and PostgreSQL ports the tests use (when they are
+    on this machine): {name: (pid, socket inodes)}."""
+    from urllib.parse import urlsplit
+
+    found = {}
+    for name, url, default in (("RabbitMQ", AMQP_BASE, 5672), ("PostgreSQL", PG_URL, 5432)):
+        parts = urlsplit(url)
+        if parts.hostname in ("localhost", "127.0.0.1", "::1"):
+            found[name] = listener(parts.port or default)
+    return found
+
+
+def servers_changed(before: dict, after: dict) -> dict:
+    """The servers whose process or listening socket is not the one seen before."""
+    return {name: {"before": seen, "after": after.get(name)} for name, seen in before.items()
+            if seen is not None and after.get(name) != seen}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_servers_untouched():
+    """The test session neither stops, restarts nor replaces the machine's own RabbitMQ and
+    PostgreSQL, which other programs use (the fault suite crashes servers of its own, see
+    tests/faults): the process listening on each port, and its listening socket, are the same
+    at the end as at the start; otherwise the session ends in an error naming the server."""
+    before = machine_servers()
+    yield before
+    changed = servers_changed(before, machine_servers())
+    if changed:
+        pytest.fail(f"the machine's own servers were restarted or replaced during the tests: {changed}",
+                    pytrace=False)
 
 
 def fresh_schema() -> str:

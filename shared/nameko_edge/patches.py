@@ -16,6 +16,9 @@ silent change of behaviour.
   tests/messaging/test_patched_reply_sender.py.
 - `proxy_context_data` — the context data a standalone `ClusterRpcProxy` sends with its calls
   (the gateway sets the caller's actor and correlation id per call). Test: tests/gateway.
+- `queue_type_per_queue` — nameko's RPC request queue `rpc-<service>` is declared with the
+  type of every durable Baodao queue (`QUEUE_TYPE`), its reply queues classic, both explicitly
+  instead of following a broker-wide default. Test: tests/deploy/test_queue_type.py.
 - `frames_held` — the frames py-amqp writes inside a block are held and written together:
   used by the two patches above, and by the relay as `coalesced_writes` (given by the edge).
   Test: tests/messaging/test_relay.py.
@@ -65,6 +68,7 @@ def install() -> None:
         check_versions()
         guard_acks_on_dead_connections()
         send_replies_unconfirmed()
+        queue_type_per_queue()
         _installed = True
 
 
@@ -321,3 +325,30 @@ def send_replies_unconfirmed() -> None:
         return result, exc_info
 
     RpcConsumer.handle_result = handle_result
+
+
+# -- the queue type of nameko's RPC queues ------------------------------------------------------
+def queue_type_per_queue() -> None:
+    """nameko declares its RPC queues without a type, so they would follow the broker's
+    `default_queue_type`: with `quorum` there, every process's and every client's reply queue
+    becomes a replicated Raft group. The request queue `rpc-<service>` (durable, shared by the
+    service's instances) gets the type of every durable Baodao queue (`QUEUE_TYPE`), the reply
+    queues `classic`, both explicitly."""
+    from nameko.rpc import ReplyListener
+
+    from shared import topology
+
+    if getattr(RpcConsumer.setup, "_baodao_typed", False):
+        return
+    consumer_setup, listener_setup = RpcConsumer.setup, ReplyListener.setup
+
+    def rpc_consumer_setup(self):
+        consumer_setup(self)
+        self.queue.queue_arguments = topology.rpc_queue_arguments(self.queue.queue_arguments)
+
+    def reply_listener_setup(self):
+        listener_setup(self)
+        self.queue.queue_arguments = topology.reply_queue_arguments(self.queue.queue_arguments)
+
+    rpc_consumer_setup._baodao_typed = True
+    RpcConsumer.setup, ReplyListener.setup = rpc_consumer_setup, reply_listener_setup

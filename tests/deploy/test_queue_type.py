@@ -86,3 +86,42 @@ def test_classic_on_request_and_a_type_change_is_a_clear_error(own_vhost, monkey
         assert declared_type(amqp_uri, SUB.queue_name) == "classic"
     finally:
         delete_queues(amqp_uri, SUB)
+
+
+class _Probe:
+    name = "qtype_probe"
+
+    from nameko.rpc import rpc as _rpc
+
+    @_rpc
+    def ping(self):
+        return "pong"
+
+
+def test_rpc_request_queues_follow_queue_type_and_reply_queues_are_always_classic(own_vhost, monkeypatch):
+    """Per queue, not one broker-wide default: the service's durable request queue is quorum
+    (QUEUE_TYPE), the reply queues of the service process and of a standalone client classic."""
+    from shared.nameko_edge import patches
+
+    patches.install()
+    from nameko.containers import ServiceContainer
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    amqp_uri = own_vhost
+    monkeypatch.delenv("QUEUE_TYPE", raising=False)
+    container = ServiceContainer(_Probe, {"AMQP_URI": amqp_uri})
+    container.start()
+    try:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30) as rpc:
+            assert rpc.qtype_probe.ping() == "pong"
+            vhost = amqp_uri.rsplit("/", 1)[1]
+            types = dict(line.split("\t")[:2] for line in rabbitmqctl("list_queues", "-p", vhost, "name", "type")
+                         .splitlines() if "\t" in line)
+    finally:
+        container.stop()
+    assert types.pop("rpc-qtype_probe") == "quorum"
+    replies = {name: kind for name, kind in types.items() if name.startswith("rpc.reply-")}
+    assert {n.split("-")[1] for n in replies} >= {"standalone_rpc_proxy"} and set(replies.values()) == {"classic"}
+    monkeypatch.setenv("QUEUE_TYPE", "classic")
+    from shared import topology as t
+    assert t.rpc_queue_arguments({"x-expires": 1}) == {"x-expires": 1, "x-queue-type": "classic"}

@@ -1,8 +1,13 @@
 """`python -m tests.faults`: the long form of the fault suite (see tests/faults/suite.py).
 
     python -m tests.faults                      # 2 instances per service, 3 rounds of every fault,
-                                                # RabbitMQ and PostgreSQL restarted each round
+                                                # the broker node and the database crashed and
+                                                # restarted each round
     python -m tests.faults --instances 1 --rounds 1 --json
+    python -m tests.faults --cluster --instances 1 --rounds 1   # on `make cluster`, quorum queues
+
+It runs on a RabbitMQ node and a PostgreSQL cluster of its own (free ports, temporary data
+directories, removed at the end), never on the machine's own broker or database.
 """
 from __future__ import annotations
 
@@ -18,13 +23,10 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
 def main(argv=None) -> int:
-    from deploy.broker import fresh_vhost
-    from deploy.pg import ensure_database
     from shared.logging import configure_logging, quiet_amqp_client
     from tests.faults import suite
 
@@ -33,28 +35,21 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--pause", type=float, default=3.0, help="seconds of load between faults")
     p.add_argument("--members", type=int, default=6, help="members per unit (8 units)")
-    p.add_argument("--no-restarts", action="store_true",
-                   help="do not restart RabbitMQ and PostgreSQL (they serve the whole machine)")
+    p.add_argument("--no-restarts", action="store_true", help="do not crash and restart the broker and the database")
+    p.add_argument("--cluster", action="store_true",
+                   help="on the three-node RabbitMQ cluster (quorum queues) and the PostgreSQL primary with a "
+                        "standby of `make cluster`: a node killed, a node cut off, the primary killed and the "
+                        "standby promoted")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     configure_logging("faults", level="WARNING")
     quiet_amqp_client()
-    base = os.environ.get("BAODAO_FAULTS_PG_URL", "postgresql://postgres@localhost:5432")
-    name = "baodao_faults_" + uuid.uuid4().hex[:6]
-    url = ensure_database(base, name)
-    try:
-        with fresh_vhost(os.environ.get("BAODAO_FAULTS_AMQP_BASE", "amqp://guest:guest@localhost:5672"),
-                         prefix="baodao-faults-") as amqp_uri, tempfile.TemporaryDirectory(prefix="faults-") as tmp:
-            result = suite.run(amqp_uri, url, Path(tmp), instances=args.instances, rounds=args.rounds,
-                               pause=args.pause, members=args.members, restarts=not args.no_restarts,
-                               out=lambda r: None)
-    finally:
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    if args.cluster:
+        os.environ["QUEUE_TYPE"] = "quorum"
+    servers_of = suite.cluster_servers if args.cluster else suite.own_servers
+    with servers_of() as servers, tempfile.TemporaryDirectory(prefix="faults-") as tmp:
+        result = suite.run(servers, Path(tmp), instances=args.instances, rounds=args.rounds, pause=args.pause,
+                           members=args.members, restarts=not args.no_restarts, out=lambda r: None)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
     else:

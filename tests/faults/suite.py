@@ -5,10 +5,12 @@ then reconcile.
     python -m tests.faults            # the long form: two instances each, every fault, repeated
     python -m tests.faults --short    # what `make test` runs (tests/faults/test_faults.py)
 
-Everything runs on its own RabbitMQ vhost and its own PostgreSQL database (`baodao_faults`), so
-connection cuts touch nobody else: broker connections are closed one by one, only those of the
-vhost (`rabbitmqctl list_connections vhost pid` + `close_connection`), database backends are
-terminated only in that database (`pg_terminate_backend`).
+Everything runs on a RabbitMQ node and a PostgreSQL cluster the suite starts itself
+(`own_servers`: deploy.local_nodes, free ports, temporary data directories, stopped and removed
+at the end), never on the machine's own broker (5672) or database (5432), which other programs
+use. Connection cuts close the connections of the suite's vhost (`rabbitmqctl -n <node>
+list_connections` + `close_connection`) and terminate the backends of its database
+(`pg_terminate_backend`).
 
 The load is the flow of deploy.flow from greenthread clients: check-ins and whole order
 lifecycles. A client whose call fails in an unknown way (timeout, connection lost: the command
@@ -20,9 +22,10 @@ there, as a real caller would; a refusal is an error of the run. Afterwards:
   of which is there;
 - evaluation's points ledgers equal the same read models replayed from its event store.
 
-The restarts of RabbitMQ (`rabbitmqctl stop_app`/`start_app`) and PostgreSQL (`pg_ctlcluster
-restart -m fast`) touch every vhost and database on the machine, so they run only when asked
-(`restarts=True`: both forms; the test run is serial), never beside other work.
+The server faults, each round: the suite's RabbitMQ node is SIGKILLed and started again (durable
+queues and confirmed persistent messages survive; every connection drops without a close), and
+its PostgreSQL cluster is SIGKILLed (the postmaster; its backends follow) and started again
+(crash recovery from the WAL).
 """
 from __future__ import annotations
 
@@ -30,12 +33,13 @@ import random
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import eventlet
 
 from deploy import flow
-from deploy.broker import rabbitmqctl
+from deploy.local_nodes import PostgresCluster, RabbitNode
 
 STATE_STEPS = {  # order state in dispatch's read model -> the next step of the lifecycle
     None: "record_demand", "recorded": "dispatch_order", "dispatched": "accept_order",
@@ -56,15 +60,143 @@ def vhost_of(amqp_uri: str) -> str:
     return amqp_uri.rsplit("/", 1)[1]
 
 
-def close_vhost_connections(amqp_uri: str) -> int:
-    """Close every broker connection of this vhost (and only of it)."""
+@dataclass
+class OwnServers:
+    """The suite's own broker node and database cluster, and the vhost and database on them."""
+    broker: RabbitNode
+    postgres: PostgresCluster
+    amqp_uri: str
+    database_url: str
+
+    def server_faults(self) -> list:
+        """(name, fault) pairs: each fault returns what to log about it."""
+        return [("rabbitmq_restarted", lambda: f"away {restart_broker(self.broker):.1f} s"),
+                ("postgres_restarted", lambda: f"away {restart_postgres(self.postgres):.1f} s")]
+
+
+@dataclass
+class ClusterServers:
+    """The three-node RabbitMQ cluster and the PostgreSQL primary with its standby of
+    `make cluster` (deploy.cluster), with a vhost and a database for the run: clients list every
+    broker node and both database servers."""
+    cluster: object            # deploy.cluster.LocalCluster
+    amqp_uri: str
+    database_url: str
+
+    @property
+    def broker(self) -> RabbitNode:
+        return self.cluster.nodes[0]
+
+    def server_faults(self) -> list:
+        nodes = self.cluster.nodes
+        return [("rabbitmq_node_killed", lambda: _kill_and_restart_node(nodes[0])),
+                ("rabbitmq_node_partitioned", lambda: _cut_off_node(nodes[1])),
+                ("postgres_primary_killed_standby_promoted", lambda: _fail_over(self.cluster))]
+
+
+def _kill_and_restart_node(node: RabbitNode) -> str:
+    """SIGKILL one node of the cluster (the first every client tries) and start it again."""
+    started = time.monotonic()
+    node.kill()
+    eventlet.sleep(3.0)                      # the load runs on the other two nodes meanwhile
+    node.start(timeout=180)
+    return f"{node.node} away {time.monotonic() - started:.1f} s"
+
+
+def _cut_off_node(node: RabbitNode) -> str:
+    """A node cut off from its peers and clients: its RabbitMQ application stopped (its
+    connections close, its quorum queue members drop out) and started again (it rejoins and
+    catches up)."""
+    started = time.monotonic()
+    node.ctl("stop_app", timeout=180)
+    eventlet.sleep(3.0)
+    for attempt in range(5):   # seen once: start_app exiting 78 while the other nodes were busy
+        try:
+            node.ctl("start_app", timeout=300)
+            break
+        except subprocess.CalledProcessError as exc:
+            if attempt == 4:
+                raise RuntimeError(f"start_app of {node.node} failed: {exc.stderr or exc.output}") from exc
+            eventlet.sleep(5.0)
+    return f"{node.node} away {time.monotonic() - started:.1f} s"
+
+
+def _fail_over(cluster) -> str:
+    """SIGKILL the PostgreSQL primary, promote the standby (the clients' multi-host URL finds
+    it), then rebuild the old primary as the new standby."""
+    started = time.monotonic()
+    old, new = cluster.failover()
+    promoted = time.monotonic() - started
+    standby = next(pg for pg in cluster.postgres if pg.port == old)
+    primary = next(pg for pg in cluster.postgres if pg.port == new)
+    cluster.make_standby(standby, primary)
+    standby.start()
+    return f"primary {old} killed, {new} promoted after {promoted:.1f} s, {old} rebuilt as standby"
+
+
+@contextmanager
+def cluster_servers(label: str = "faults"):
+    """`make cluster`'s servers (started if needed, left running), with a vhost and a database
+    of the run (removed at the end)."""
+    from deploy.cluster import LocalCluster
+    from deploy.pg import drop_database, ensure_database
+
+    cluster = LocalCluster().start(out=lambda *a: None)
+    vhost = f"{label}-{uuid.uuid4().hex[:6]}"
+    database = f"baodao_{label}_{uuid.uuid4().hex[:6]}"
+    cluster.nodes[0].ctl("add_vhost", vhost, timeout=120)
+    cluster.nodes[0].ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", timeout=120)
+    ensure_database(cluster.primary().url(""), database)
+    try:
+        yield ClusterServers(cluster, cluster.amqp_uri(vhost), cluster.database_url(database))
+    finally:
+        try:
+            cluster.nodes[0].ctl("delete_vhost", vhost, timeout=120)
+        except subprocess.SubprocessError:
+            pass
+        primary = cluster.primary()
+        if primary is not None:
+            drop_database(primary.url("").rstrip("/"), database)
+
+
+@contextmanager
+def own_servers(label: str = "faults"):
+    """Start a RabbitMQ node and a PostgreSQL cluster of our own (free ports, temporary data
+    directories; deploy.local_nodes), with a vhost and a database for the run; stop and remove
+    both at the end, whatever happened."""
+    from deploy.pg import ensure_database
+
+    broker = RabbitNode.fresh(label)
+    postgres = None
+    try:
+        broker.start()
+        broker.ctl("add_vhost", label)
+        broker.ctl("set_permissions", "-p", label, "guest", ".*", ".*", ".*")
+        postgres = PostgresCluster.fresh(f"{label}-pg")
+        postgres.start()
+        url = ensure_database(postgres.url(""), f"baodao_{label}")
+        yield OwnServers(broker, postgres, broker.amqp_uri(label), url)
+    finally:
+        broker.stop()
+        broker.remove()
+        if postgres is not None:
+            postgres.stop("immediate")
+            postgres.remove()
+
+
+def close_vhost_connections(amqp_uri: str, broker: RabbitNode | None = None) -> int:
+    """Close every connection of this vhost (and only of it), on `broker` (the suite's own node)
+    or the machine's default node."""
+    from deploy.broker import rabbitmqctl
+
+    ctl = broker.ctl if broker is not None else rabbitmqctl
     vhost = vhost_of(amqp_uri)
     closed = 0
-    for line in rabbitmqctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
+    for line in ctl("list_connections", "-p", vhost, "vhost", "pid").splitlines():
         parts = line.split("\t")
         if len(parts) == 2 and parts[0] == vhost:
             try:
-                rabbitmqctl("close_connection", parts[1], "fault suite: connection cut")
+                ctl("close_connection", parts[1], "fault suite: connection cut")
                 closed += 1
             except subprocess.CalledProcessError:
                 pass  # already gone
@@ -85,34 +217,22 @@ def terminate_backends(database_url: str) -> int:
         engine.dispose()
 
 
-def restart_broker() -> float:
-    """Restart RabbitMQ's application on this node (every connection of every vhost drops;
-    durable queues and persistent messages survive); returns the seconds it was away."""
+def restart_broker(broker: RabbitNode) -> float:
+    """SIGKILL the suite's RabbitMQ node and start it again (every connection drops without a
+    close; durable queues and confirmed persistent messages survive); returns the seconds it
+    was away."""
     started = time.monotonic()
-    rabbitmqctl("stop_app", timeout=120)
-    rabbitmqctl("start_app", timeout=180)
-    rabbitmqctl("await_startup", timeout=180)
+    broker.kill()
+    broker.start(timeout=180)
     return time.monotonic() - started
 
 
-def restart_postgres(database_url: str) -> float:
-    """Restart the PostgreSQL cluster serving `database_url` (fast shutdown: every session of
-    every database ends); returns the seconds it was away. The cluster is the one of this
-    machine listening on the URL's port (`pg_lsclusters`): the suite can run against a cluster
-    of its own beside the one everything else uses."""
-    from sqlalchemy.engine import make_url
-
-    port = make_url(database_url).port or 5432
-    clusters = [line.split() for line in subprocess.run(["pg_lsclusters", "--no-header"], check=True,
-                                                         capture_output=True, text=True).stdout.splitlines()]
-    version, name = next((c[0], c[1]) for c in clusters if c[2] == str(port))
+def restart_postgres(postgres: PostgresCluster) -> float:
+    """SIGKILL the suite's PostgreSQL postmaster (its backends end with it) and start the cluster
+    again (crash recovery); returns the seconds it was away."""
     started = time.monotonic()
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
-                   check=True, capture_output=True, timeout=120)
-    for _ in range(120):
-        if subprocess.run(["pg_isready", "-q", "-h", "localhost", "-p", str(port)]).returncode == 0:
-            break
-        time.sleep(0.5)
+    postgres.kill()
+    postgres.start(timeout=120)
     return time.monotonic() - started
 
 
@@ -360,15 +480,16 @@ def process_report(cluster, tail: int = 0) -> dict:
     return report
 
 
-def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds: int = 1,
-        pause: float = 2.0, members: int = 4, restarts: bool = False, out=print) -> dict:
-    """Start the cluster, put it under load, inject every fault `rounds` times, reconcile.
-    `restarts`: also restart RabbitMQ and PostgreSQL themselves each round (they serve the whole
-    machine: nothing else may be using them meanwhile)."""
+def run(servers: "OwnServers | ClusterServers", log_dir, *, instances: int = 1, rounds: int = 1,
+        pause: float = 2.0, members: int = 4, restarts: bool = True, out=print) -> dict:
+    """Start the services on the suite's own servers (`own_servers`), put them under load,
+    inject every fault `rounds` times, reconcile. `restarts`: also crash and restart the broker
+    node and the database cluster each round."""
     from deploy.processes import SERVICE_CLASSES, Cluster
     from deploy.topology import all_subscriptions
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    amqp_uri, database_url = servers.amqp_uri, servers.database_url
     prefix = "f" + uuid.uuid4().hex[:6] + "_"
     city = flow.City(tag="f" + uuid.uuid4().hex[:4], districts=2, communities=2, units=2, members=members)
     faults = FaultLog()
@@ -391,19 +512,19 @@ def run(amqp_uri: str, database_url: str, log_dir, *, instances: int = 1, rounds
                     eventlet.sleep(0.5 + random.random())
                     cluster.restart(name, i)
                     eventlet.sleep(pause)
-            n = close_vhost_connections(amqp_uri)
+            n = close_vhost_connections(amqp_uri, servers.broker)
             faults.add("broker_connections_closed", f"{n} connections")
             eventlet.sleep(pause)
             n = terminate_backends(database_url)
             faults.add("postgres_backends_terminated", f"{n} backends")
             eventlet.sleep(pause)
             if restarts:
-                away = restart_broker()
-                faults.add("rabbitmq_restarted", f"away {away:.1f} s")
-                eventlet.sleep(pause * 2)
-                away = restart_postgres(database_url)
-                faults.add("postgres_restarted", f"away {away:.1f} s")
-                eventlet.sleep(pause * 2)
+                for kind, fault in servers.server_faults():
+                    progress = len(load.lifecycles)
+                    what = fault()
+                    faults.add(kind, what)
+                    eventlet.sleep(pause * 2)
+                    faults.injected[-1]["lifecycles_started_meanwhile"] = len(load.lifecycles) - progress
             for s in subs:
                 feed_malformed(amqp_uri, s.queue_name)
                 faults.malformed[s.queue_name] = faults.malformed.get(s.queue_name, 0) + 1
