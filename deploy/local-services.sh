@@ -28,7 +28,10 @@ status=0
 if command -v rabbitmq-server >/dev/null 2>&1; then
   if ! rabbit_up 2>/dev/null; then
     echo "  starting RabbitMQ (rabbitmq-server -detached)"
-    timeout 60 rabbitmq-server -detached >/dev/null 2>&1 || true
+    # RabbitMQ 3.10 budgets files and sockets against its soft open-files limit (1024 on many
+    # machines) and stalls once quorum queues take that budget (docs/operations.md): started with
+    # the soft limit raised to the hard one where the shell may.
+    (ulimit -n "$(ulimit -Hn)" 2>/dev/null; timeout 60 rabbitmq-server -detached >/dev/null 2>&1) || true
     wait_for RabbitMQ 90 rabbit_up || status=1
   else
     echo "  RabbitMQ is up"
