@@ -15,6 +15,19 @@ wait_for() {  # name, seconds, command...
 
 # Every CLI call has a timeout: a RabbitMQ CLI call can hang (an Erlang node that does not answer).
 rabbit_up() { timeout 30 rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+rabbit_listening() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+# RabbitMQ 3.10 budgets files and sockets against its soft open-files limit (1024 on many
+# machines) and stalls once queues take that budget (docs/operations.md): the node starts with
+# its soft limit raised to the hard one, set as the broker's user (su's PAM session resets it).
+start_rabbit() {
+  local server=/usr/lib/rabbitmq/bin/rabbitmq-server
+  if [ "$(id -u)" = 0 ] && [ -x "$server" ] && id rabbitmq >/dev/null 2>&1; then
+    timeout 60 su rabbitmq -s /bin/sh -c \
+      "ulimit -n \"\$(ulimit -Hn)\" 2>/dev/null; cd /var/lib/rabbitmq && $server -detached" >/dev/null 2>&1 || true
+  else
+    timeout 60 rabbitmq-server -detached >/dev/null 2>&1 || true
+  fi
+}
 pg_up() { timeout 10 pg_isready -q -h localhost -p 5432; }
 # The cluster on port 5432 (pg_lsclusters: version, name), else the first one installed.
 pg_cluster() {
@@ -26,15 +39,13 @@ pg_cluster() {
 
 status=0
 if command -v rabbitmq-server >/dev/null 2>&1; then
-  if ! rabbit_up 2>/dev/null; then
-    echo "  starting RabbitMQ (rabbitmq-server -detached)"
-    # RabbitMQ 3.10 budgets files and sockets against its soft open-files limit (1024 on many
-    # machines) and stalls once quorum queues take that budget (docs/operations.md): started with
-    # the soft limit raised to the hard one where the shell may.
-    (ulimit -n "$(ulimit -Hn)" 2>/dev/null; timeout 60 rabbitmq-server -detached >/dev/null 2>&1) || true
+  if rabbit_listening; then
+    # something listens on 5672: never start a second node beside it, even if it answers slowly
     wait_for RabbitMQ 90 rabbit_up || status=1
   else
-    echo "  RabbitMQ is up"
+    echo "  starting RabbitMQ (rabbitmq-server -detached)"
+    start_rabbit
+    wait_for RabbitMQ 90 rabbit_up || status=1
   fi
 else
   echo "RabbitMQ is not installed: apt-get install rabbitmq-server, or set AMQP_URI to a broker" >&2
