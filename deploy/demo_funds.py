@@ -144,7 +144,8 @@ def run_year(rpc) -> dict:
         "voucher": "invoice", "invoice_no": "No.26031",
         "signatures": [{**s, "signed_on": "2026-11-02"} for s in SIGNED], "on": "2026-11-02"})
     f.accept_project({"project_id": "2026-01", "quality": "优良", "residents_surveyed": 60, "residents_satisfied": 57,
-                      "by": "党工委专人", "remarks": "灯具运行正常", "on": "2026-11-13"})
+                      "by": "党工委专人", "remarks": "灯具运行正常", "on": "2026-11-13",
+                      "acting_as": "street_committee"})
     out["paid"] = f.pay_project({"project_id": "2026-01", "payment_id": "2026-01-pay", "amount_fen": 2_050_000,
                                  "payee": "明亮照明工程公司", "voucher": "invoice", "invoice_no": "No.26031",
                                  "signatures": SIGNED, "on": "2026-11-17"})
@@ -194,7 +195,7 @@ def step_through(f, pid, year):
     f.approve_project({"project_id": pid, "by": "赵志刚（党工委书记）", "construction_committee_by": "刘强（建管委）",
                        "on": f"{y}-09-24"})
     f.accept_project({"project_id": pid, "quality": "合格", "residents_surveyed": 30, "residents_satisfied": 28,
-                      "by": "党工委专人", "on": f"{y}-11-06"})
+                      "by": "党工委专人", "on": f"{y}-11-06", "acting_as": "street_committee"})
 
 
 def print_report(out: dict, work_dir) -> None:

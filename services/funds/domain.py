@@ -20,6 +20,7 @@ Every amount is an integer number of fen (分).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import singledispatchmethod
@@ -50,6 +51,16 @@ FORBIDDEN_EXPENSES = {
     "已有资金安排项目": "市委、市政府已有资金安排的服务项目不得使用专项经费",
 }
 VOUCHERS = ("invoice", "payee_signature")
+# 第十三条: 分别由社区党委书记、社区建设管理委员会主任、社区党工委书记依次在发票上签字确认.
+INVOICE_SIGNERS = ("community_secretary", "construction_committee_director", "street_secretary")
+# 第十二条: 在项目完成时，(社区党工委)对项目质量、群众满意度等方面进行综合验收 — the street
+# committee accepts, not the community that ran the project.
+ACCEPTING_BODY = "street_committee"
+BODIES = {"street_committee": "社区党工委", "community": "社区党委"}
+# Consent and approval are a person's act (第十、十一、十三条: 同意、审批、签字): a name that is
+# an office rather than a person is refused.
+OFFICE_SUFFIXES = ("办公室", "委员会", "党工委", "党委", "党组", "党支部", "居委会", "办事处", "街道", "社区",
+                   "组织部", "工作站", "服务中心", "领导小组", "财务室")
 QUALITY = ("优良", "合格", "不合格")
 
 # States of a project.
@@ -86,6 +97,18 @@ class NoBudget(DomainError):
     code = "no_budget"
 
 
+class NotAPerson(DomainError):
+    """A consent, approval or signature not given in a person's real name."""
+
+    code = "real_name_required"
+
+
+class WrongBody(DomainError):
+    """A step taken by a body the measures do not give it to."""
+
+    code = "wrong_body"
+
+
 class Calendar(Protocol):
     def is_working_day(self, day: date) -> bool: ...
     def add_working_days(self, start: date, n: int) -> date: ...
@@ -110,6 +133,23 @@ def check_fen(amount, what: str = "金额", allow_zero: bool = False) -> int:
     if amount < 0 or (amount == 0 and not allow_zero):
         raise RuleBroken(f"{what}必须大于零", field=what)
     return amount
+
+
+def bare_name(name: str) -> str:
+    """The name without a trailing role in brackets: "张明（党工委）" → "张明"."""
+    return re.sub(r"[（(][^（）()]*[）)]$", "", (name or "").strip()).strip()
+
+
+def check_person_name(name: str | None, what: str) -> str:
+    """`name` must be a person's real name: not blank, and not an office (a name ending in
+    办公室, 委员会, 党工委 ...). A role in brackets after the name is allowed: "张明（党工委）"."""
+    text = (name or "").strip()
+    bare = bare_name(text)
+    if not bare:
+        raise NotAPerson(f"{what}须填写本人真实姓名，不能为空", field=what)
+    if bare.endswith(OFFICE_SUFFIXES):
+        raise NotAPerson(f"{what}须填写本人真实姓名，“{bare}”是机构名称而不是个人", field=what, name=bare)
+    return text
 
 
 def check_lines(amount: int, lines: list[dict]) -> None:
@@ -525,6 +565,7 @@ class CommunityFundYear(Aggregate):
         p = self.project(project_id)
         self._stage(p, PROPOSED, doing="填报申请审批表")
         self._step_date(p, on, "申报")
+        check_person_name(preliminary_consent_by, "社区党工委初步同意人")
         self._trigger(ProjectApplied(community_id=self.community_id, year=self.year, project_id=project_id,
                                      preliminary_consent_by=preliminary_consent_by, plan=plan, applied_by=by,
                                      applied_on=on.isoformat()))
@@ -615,6 +656,8 @@ class CommunityFundYear(Aggregate):
         p = self.project(project_id)
         self._stage(p, SUBMITTED, doing="审批")
         self._step_date(p, on, "审批")
+        check_person_name(by, "社区党工委审批人")
+        check_person_name(construction_committee_by, "社区建设管理委员会审批人")
         self._check_limits(project_id, p.amount_fen, p.small_beneficiary_group)
         late = on > p.decide_by
         self._trigger(ProjectApproved(community_id=self.community_id, year=self.year, project_id=project_id,
@@ -643,8 +686,9 @@ class CommunityFundYear(Aggregate):
         self._require_open()
         p = self.project(project_id)
         self._stage(p, APPROVED, doing="变更（仅实施中的项目可变更）")
-        if not consent_by.strip():
+        if not (consent_by or "").strip():
             raise RuleBroken("项目变更须报社区党工委同意，请填写同意人")
+        check_person_name(consent_by, "同意变更的社区党工委负责人")
         if consent_on > on:
             raise RuleBroken("备案日期不能早于党工委同意日期")
         self._step_date(p, consent_on, "变更同意")
@@ -662,10 +706,15 @@ class CommunityFundYear(Aggregate):
 
     # -- 检查验收 ------------------------------------------------------------------------------------
     def accept(self, project_id: str, *, quality: str, residents_surveyed: int, residents_satisfied: int, by: str,
-               on: date, remarks: str = "") -> None:
+               on: date, acting_as: str, remarks: str = "") -> None:
+        """综合验收 (第十二条) is the street committee's: the community that ran the project does
+        not accept its own work."""
         self._require_open()
         p = self.project(project_id)
         self._stage(p, APPROVED, doing="验收（须经党工委批准实施）")
+        if acting_as != ACCEPTING_BODY:
+            raise WrongBody(f"综合验收由{BODIES[ACCEPTING_BODY]}组织（第十二条），"
+                            f"{BODIES.get(acting_as, acting_as)}不能验收", acting_as=acting_as)
         self._step_date(p, on, "验收")
         if quality not in QUALITY:
             raise RuleBroken(f"项目质量评定应为：{'、'.join(QUALITY)}")
@@ -703,8 +752,13 @@ class CommunityFundYear(Aggregate):
         if voucher == "invoice":
             if not (invoice_no or "").strip():
                 raise RuleBroken("凭发票结算须填写发票号码")
-            if roles != ["community_secretary", "construction_committee_director", "street_secretary"]:
+            if roles != list(INVOICE_SIGNERS):
                 raise RuleBroken("发票须依次由社区党委书记、社区建设管理委员会主任、社区党工委书记签字确认")
+            names = [check_person_name(s.get("name"), "发票签字人") for s in signatures]
+            people = [bare_name(n) for n in names]
+            if len(set(people)) != len(people):
+                raise RuleBroken("发票须由社区党委书记、社区建设管理委员会主任、社区党工委书记三人分别签字，"
+                                 "同一人不能签两次", names=people)
         elif voucher == "payee_signature":
             if p.payee_kind not in ("individual", "aid"):
                 raise RuleBroken("只有个人承办或帮扶资助性质、确实无法开具发票的事项，才能以收款人签字作为结算凭证")

@@ -105,7 +105,7 @@ def change_project(uow, where: tuple, cmd: dict, on: date) -> dict:
 def accept_project(uow, where: tuple, cmd: dict, on: date) -> dict:
     _fund(uow, *where).accept(cmd["project_id"], quality=cmd["quality"], residents_surveyed=cmd["residents_surveyed"],
                               residents_satisfied=cmd["residents_satisfied"], by=cmd["by"], on=on,
-                              remarks=cmd["remarks"])
+                              acting_as=cmd["acting_as"], remarks=cmd["remarks"])
     return {"project_id": cmd["project_id"], "state": "accepted"}
 
 

@@ -2,7 +2,7 @@
 float or a string is refused, never rounded."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.funds.domain import EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY
+from services.funds.domain import BODIES, EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY
 from shared.contracts import YEAR
 from shared.contracts.funds import PAYEE_KINDS, REPORTS, SIGNATURE_ROLES, VOUCHERS
 
@@ -116,6 +116,8 @@ class ChangeSchema(Schema):
 
 
 class AcceptSchema(ProjectStepSchema):
+    #: the body that accepts (第十二条: the street committee); the gateway fills it from the caller's role
+    acting_as = fields.String(required=True, validate=validate.OneOf(tuple(BODIES), error="验收单位不正确"))
     quality = fields.String(required=True, validate=validate.OneOf(QUALITY, error="质量评定应为：优良、合格、不合格"))
     residents_surveyed = fields.Integer(required=True, validate=validate.Range(min=0))
     residents_satisfied = fields.Integer(required=True, validate=validate.Range(min=0))

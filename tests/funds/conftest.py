@@ -53,7 +53,8 @@ class Funds(ServiceLayer):
         self.do(handlers.approve_project, where, {"project_id": pid, "by": "党工委张",
                                                   "construction_committee_by": "建管委刘"}, D("2026-03-16"))
         self.do(handlers.accept_project, where, {"project_id": pid, "quality": "合格", "residents_surveyed": 40,
-                                                 "residents_satisfied": 37, "by": "专人", "remarks": ""}, D("2026-05-28"))
+                                                 "residents_satisfied": 37, "by": "专人", "remarks": "",
+                                                 "acting_as": "street_committee"}, D("2026-05-28"))
         return self.do(handlers.pay_project, where, {"project_id": pid, "payment_id": f"pay-{pid}",
                                                      "amount_fen": amount, "payee": "某照明公司", "voucher": "invoice",
                                                      "invoice_no": "No.1", "signatures": SIGNED, "final": False},

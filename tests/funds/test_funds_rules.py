@@ -45,7 +45,8 @@ def to_approved(f, pid="p1"):
 
 def to_accepted(f, pid="p1"):
     to_approved(f, pid)
-    f.accept(pid, quality="合格", residents_surveyed=50, residents_satisfied=46, by="党工委专人", on=D("2026-05-28"))
+    f.accept(pid, quality="合格", residents_surveyed=50, residents_satisfied=46, by="党工委专人", on=D("2026-05-28"),
+             acting_as="street_committee")
 
 
 def pay(f, pid="p1", amount=1_000_000, pay_id="pay1", voucher="invoice", signatures=THREE_SIGNATURES, final=False):
@@ -65,7 +66,7 @@ def test_a_project_from_proposal_to_payment_emits_each_step():
     decide_by = f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
     assert decide_by == D("2026-03-20")
     assert f.approve("p1", by="党工委张", construction_committee_by="建管委刘", on=D("2026-03-16")) is False
-    f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="专人", on=D("2026-05-28"))
+    f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="专人", on=D("2026-05-28"), acting_as="street_committee")
     assert pay(f) is True
     assert types(f) == ["BudgetAllocated", "ProjectProposed", "ProjectApplied", "JointMeetingDecided",
                         "NoticePublished", "ProjectSubmitted", "ProjectApproved", "ProjectAccepted", "PaymentMade",
@@ -199,7 +200,7 @@ def test_steps_out_of_order_are_refused():
     with pytest.raises(WrongStage, match="尚未通过综合验收"):
         pay(f)
     with pytest.raises(WrongStage):
-        f.accept("p1", quality="合格", residents_surveyed=1, residents_satisfied=1, by="x", on=D("2026-05-01"))
+        f.accept("p1", quality="合格", residents_surveyed=1, residents_satisfied=1, by="x", on=D("2026-05-01"), acting_as="street_committee")
     with pytest.raises(RuleBroken, match="早于上一环节"):
         f.apply_for("p1", preliminary_consent_by="张", plan="方案", by="社区党委", on=D("2026-03-01"))
 
@@ -238,9 +239,9 @@ def test_acceptance_needs_quality_and_satisfaction():
     propose(f)
     to_approved(f)
     with pytest.raises(RuleBroken, match="不合格"):
-        f.accept("p1", quality="不合格", residents_surveyed=10, residents_satisfied=2, by="x", on=D("2026-05-28"))
+        f.accept("p1", quality="不合格", residents_surveyed=10, residents_satisfied=2, by="x", on=D("2026-05-28"), acting_as="street_committee")
     with pytest.raises(RuleBroken, match="满意度"):
-        f.accept("p1", quality="合格", residents_surveyed=0, residents_satisfied=0, by="x", on=D("2026-05-28"))
+        f.accept("p1", quality="合格", residents_surveyed=0, residents_satisfied=0, by="x", on=D("2026-05-28"), acting_as="street_committee")
 
 
 def test_payment_needs_the_three_signatures_in_order_or_the_payees_where_no_invoice_can_exist():
@@ -387,3 +388,74 @@ def test_objections_are_taken_only_while_the_plan_is_on_notice():
         f.resolve_objection("p1", objection_id="o1", resolution="再次", republish=False, by="x", on=D("2026-03-11"))
     f.resolve_objection("p1", objection_id="o2", resolution="已协商", republish=False, by="监督委员会", on=D("2026-03-11"))
     assert f.projects["p1"].state == "on_notice"
+
+
+# -- seed 003: who accepts, who signs, in whose name -------------------------------------------------
+def test_the_comprehensive_acceptance_is_the_street_committees_not_the_communitys():
+    """第十二条: "项目开始后，社区党工委要组织专人，定期跟进项目开展情况，在项目完成时，对项目质量、
+    群众满意度等方面进行综合验收。" The community that ran the project does not accept it."""
+    from services.funds.domain import WrongBody
+    f = fund()
+    propose(f)
+    to_approved(f)
+    with pytest.raises(WrongBody) as refused:
+        f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="周书记",
+                 on=D("2026-05-28"), acting_as="community")
+    assert refused.value.code == "wrong_body" and "社区党工委" in refused.value.message
+    assert f.projects["p1"].state == "approved"
+    f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="党工委专人",
+             on=D("2026-05-28"), acting_as="street_committee")
+    assert f.projects["p1"].state == "accepted"
+
+
+def test_the_invoice_is_signed_by_three_different_people_in_the_articles_order():
+    """第十三条: "社区党委通知承办单位开具发票，分别由社区党委书记、社区建设管理委员会主任、
+    社区党工委书记依次在发票上签字确认"."""
+    f = fund()
+    propose(f)
+    to_accepted(f)
+    twice = [dict(THREE_SIGNATURES[0]), dict(THREE_SIGNATURES[1]), {**THREE_SIGNATURES[2], "name": "李书记"}]
+    with pytest.raises(RuleBroken) as refused:
+        pay(f, signatures=twice)
+    assert "同一人不能签两次" in refused.value.message
+    bracketed = [dict(THREE_SIGNATURES[0]), {**THREE_SIGNATURES[1], "name": " 李书记（建管委） "},
+                 dict(THREE_SIGNATURES[2])]
+    with pytest.raises(RuleBroken):
+        pay(f, signatures=bracketed)                 # the same person with a role in brackets
+    wrong_role = [dict(THREE_SIGNATURES[0]), {**THREE_SIGNATURES[1], "role": "street_secretary"},
+                  dict(THREE_SIGNATURES[2])]
+    with pytest.raises(RuleBroken):
+        pay(f, signatures=wrong_role)
+    assert f.projects["p1"].paid_fen == 0
+    assert pay(f) is True
+
+
+def test_consent_and_approval_are_given_in_a_persons_real_name():
+    """第十条: "社区党委就项目及经费使用方案征得社区党工委初步同意后"; 第十一条: "经社区党工委、
+    社区建设管理委员会主要领导审批同意后"; 第十一条: "须报社区党工委同意". A consent or an approval
+    is a person's: a blank name or an office's name is refused."""
+    from services.funds.domain import NotAPerson, check_person_name
+    for bad in ("", "   ", "\t", "和平街道党工委", "社区建设管理委员会", "街道办公室", "（党工委）"):
+        with pytest.raises(NotAPerson) as refused:
+            check_person_name(bad, "审批人")
+        assert refused.value.code == "real_name_required"
+    for good in ("张明", "张明（党工委）", "阿依古丽·买买提", "赵志刚"):
+        assert check_person_name(good, "审批人") == good
+
+    f = fund()
+    propose(f)
+    with pytest.raises(NotAPerson):
+        f.apply_for("p1", preliminary_consent_by="  ", plan="方案", by="社区党委", on=D("2026-03-03"))
+    with pytest.raises(NotAPerson):
+        f.apply_for("p1", preliminary_consent_by="和平街道党工委", plan="方案", by="社区党委", on=D("2026-03-03"))
+    to_notice(f)
+    f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
+    for approver, director in (("和平街道党工委", "刘强"), ("赵志刚", " "), ("赵志刚", "社区建设管理委员会")):
+        with pytest.raises(NotAPerson):
+            f.approve("p1", by=approver, construction_committee_by=director, on=D("2026-03-16"))
+    f.approve("p1", by="赵志刚", construction_committee_by="刘强", on=D("2026-03-16"))
+    for consent in ("   ", "和平街道办公室"):
+        with pytest.raises(RuleBroken if not consent.strip() else NotAPerson):
+            f.change("p1", change="增加灯具", reason="楼栋增加", amount_fen=None, lines=None,
+                     small_beneficiary_group=None, consent_by=consent, consent_on=D("2026-04-01"), on=D("2026-04-02"))
+    assert f.projects["p1"].state == "approved"

@@ -91,7 +91,7 @@ def test_a_project_from_a_dispatch_demand_to_payment_over_rpc(services):
                        "voucher": "invoice", "invoice_no": "No.1", "signatures": SIGNED, "on": "2026-10-20"})
     assert early.value.code == "wrong_stage" and "尚未通过综合验收" in early.value.message
     f.accept_project({"project_id": pid, "quality": "优良", "residents_surveyed": 40, "residents_satisfied": 39,
-                      "by": "专人", "on": "2026-11-02"})
+                      "by": "专人", "on": "2026-11-02", "acting_as": "street_committee"})
     paid = f.pay_project({"project_id": pid, "payment_id": "pay1", "amount_fen": 1_234_567, "payee": "某公司",
                           "voucher": "invoice", "invoice_no": "No.1", "signatures": SIGNED, "on": "2026-11-03"})
     assert paid["state"] == "paid"

@@ -1,6 +1,6 @@
 """The community special fund through the gateway: the district allocates, the community's
 staff carry a project through proposal, application, joint meeting, notice (a resident objects),
-submission; the street committee approves; staff accept and pay. Each step is open only to its
+submission; the street committee approves and accepts; staff pay. Each step is open only to its
 role and place, `by` is the logged-in account, and refusals change nothing."""
 import uuid
 
@@ -57,11 +57,17 @@ def test_a_project_from_budget_to_payment_each_step_by_its_role(city):
              {"objection_id": "o1", "resolution": "改为白天施工", "on": "2026-10-09"})
     assert staff.ok("POST", f"/api/v1/fund-projects/{pid}/submission", {"on": "2026-10-12"})["decide_by"] == "2026-10-19"
 
-    assert staff.post(f"/api/v1/fund-projects/{pid}/approval", {"construction_committee_by": "建管委刘",
-                                                                "on": "2026-10-16"}).status_code == 403
-    street.ok("POST", f"/api/v1/fund-projects/{pid}/approval", {"construction_committee_by": "建管委刘", "on": "2026-10-16"})
-    staff.ok("POST", f"/api/v1/fund-projects/{pid}/acceptance", {"quality": "优良", "residents_surveyed": 40,
-                                                                 "residents_satisfied": 39, "on": "2026-11-02"})
+    approval = {"by": "赵志刚", "construction_committee_by": "建管委刘", "on": "2026-10-16"}
+    assert staff.post(f"/api/v1/fund-projects/{pid}/approval", approval).status_code == 403
+    office = street.post(f"/api/v1/fund-projects/{pid}/approval", {**approval, "by": "和平街道党工委"})
+    assert office.status_code == 409 and office.json["error"]["code"] == "real_name_required"
+    street.ok("POST", f"/api/v1/fund-projects/{pid}/approval", approval)
+    # 综合验收 is the street committee's (第十二条): the community that ran the project may not accept it
+    acceptance = {"quality": "优良", "residents_surveyed": 40, "residents_satisfied": 39, "on": "2026-11-02"}
+    assert staff.post(f"/api/v1/fund-projects/{pid}/acceptance", acceptance).status_code == 403
+    assert street.post(f"/api/v1/fund-projects/{pid}/acceptance",
+                       {**acceptance, "acting_as": "community"}).status_code == 400
+    street.ok("POST", f"/api/v1/fund-projects/{pid}/acceptance", acceptance)
     paid = staff.ok("POST", f"/api/v1/fund-projects/{pid}/payments", {
         "payment_id": "pay1", "amount_fen": 1_000_000, "payee": "某公司", "voucher": "invoice", "invoice_no": "No.1",
         "signatures": SIGNED, "on": "2026-11-03"})

@@ -118,27 +118,35 @@ STEPS = {
     "notice": ("publish_notice", s.NoticeSchema, COMMUNITY, False),
     "objection-resolution": ("resolve_objection", s.ResolveObjectionSchema, COMMUNITY, True),
     "submission": ("submit_project", s.ProjectStepSchema, COMMUNITY, True),
-    "approval": ("approve_project", s.ApproveSchema, STREET, True),
+    "approval": ("approve_project", s.ApproveSchema, STREET, False),    # `by`: the leader who signed, by name
     "rejection": ("reject_project", s.ReasonedStepSchema, STREET, True),
     "withdrawal": ("withdraw_project", s.ReasonedStepSchema, COMMUNITY, True),
     "change": ("change_project", s.ChangeSchema, COMMUNITY, False),
-    "acceptance": ("accept_project", s.AcceptSchema, COMMUNITY, True),
+    "acceptance": ("accept_project", s.AcceptSchema, STREET, True),      # 第十二条: 社区党工委综合验收
     "payments": ("pay_project", s.PaySchema, COMMUNITY, False),
 }
 STEP_NAMES = {"application": "填写申请表（街道初审同意）", "joint-meeting": "记录联席会议决定", "notice": "公示项目方案（不少于 3 个工作日）",
               "objection-resolution": "处理异议", "submission": "报街道党工委审批", "approval": "街道党工委批准",
               "rejection": "街道党工委不予批准", "withdrawal": "撤回项目", "change": "变更项目（须经同意）",
-              "acceptance": "综合验收", "payments": "付款（三方签字）"}
+              "acceptance": "综合验收（街道党工委）", "payments": "付款（三方签字）"}
+
+
+#: The body a gateway role acts for (the funds service's `acting_as`).
+ACTING_AS = {"street_committee": "street_committee", "community_staff": "community"}
 
 
 def _step_route(step: str, rpc: str, schema, roles, fills_by: bool):
     filled = ("project_id", "by") if fills_by else ("project_id",)
+    if "acting_as" in schema().fields:
+        filled += ("acting_as",)
 
     @routes.route(f"{V1}/fund-projects/<project_id>/{step}", "POST", summary=STEP_NAMES[step], roles=roles,
                   body=schema, filled=filled)
     def handler(call, project_id):
         project_in_scope(call, project_id, roles)
         extra = {"by": by(call)} if fills_by else {}
+        if "acting_as" in filled:
+            extra["acting_as"] = ACTING_AS.get(call.me.role, call.me.role)
         return call.call("funds", rpc, with_path(call, schema, project_id=project_id, **extra))
 
     handler.__name__ = f"fund_{step.replace('-', '_')}"
