@@ -359,3 +359,94 @@ def accounts_with_pending_decisions(conn: Connection, day: str) -> list[tuple[st
     rows = conn.execute(select(projects.c.community_id, projects.c.year).distinct().where(and_(
         projects.c.state == "submitted", projects.c.decide_by < day, projects.c.decision_overdue.is_(False))))
     return [(r.community_id, r.year) for r in rows]
+
+
+# -- supervision (社区议事监督委员会, 第十四条) -------------------------------------------------------
+NOTICE_NAMES = {"project_plan": "项目及经费使用方案公示", "project_completion": "项目建设及经费使用情况公示",
+                "yearly_summary": "年度经费使用情况汇总公示"}
+SIGNER_NAMES = {"community_secretary": "社区党委书记", "construction_committee_director": "社区建设管理委员会主任",
+                "street_secretary": "社区党工委书记", "payee": "收款人"}
+
+
+def _who(event: dict) -> str | None:
+    actor = event.get("actor") or {}
+    return actor.get("name") or actor.get("user_id")
+
+
+def supervision_file(account: dict, events: list[dict]) -> dict:
+    """第十四条: 社区议事监督委员会对项目的申报、经费使用、验收、核销进行全程监督. Every project of
+    the community's year with its documents (application form, joint meeting minutes, approval,
+    changes, acceptance), its notices, objections and payments (voucher and signatures), from
+    the account's events as recorded; and the year's own notices and reports."""
+    projects: dict[str, dict] = {}
+    for p in account["projects"]:
+        projects[p["project_id"]] = {
+            **{k: p[k] for k in ("project_id", "title", "category", "description", "amount_fen", "paid_fen", "state",
+                                 "state_name", "lines", "small_beneficiary_group", "beneficiaries", "demand_ids",
+                                 "decide_by", "decision_overdue", "notice_ends_on")},
+            "documents": [], "notices": [], "objections": [], "payments": []}
+    year_notices, reports = [], []
+    for e in events:
+        d, kind = e["data"], e["event_type"]
+        p = projects.get(d.get("project_id") or "")
+        recorded_by = _who(e)
+        if kind == "ProjectProposed" and p:
+            p["documents"].append({"document": "项目提议（一事一议）", "on": d["proposed_on"], "by": d["proposed_by"],
+                                   "content": d["description"], "recorded_by": recorded_by})
+        elif kind == "ProjectApplied" and p:
+            p["documents"].append({"document": "专项经费使用申请审批表", "on": d["applied_on"], "by": d["applied_by"],
+                                   "content": d["plan"], "consent_by": d["preliminary_consent_by"],
+                                   "recorded_by": recorded_by})
+        elif kind == "JointMeetingDecided" and p:
+            p["documents"].append({"document": "“两委”和居民代表联席会议纪要", "on": d["meeting_on"],
+                                   "content": d["minutes"], "recorded_by": recorded_by,
+                                   "votes": {k: d[k] for k in ("attendees", "resident_representatives", "votes_for",
+                                                               "votes_against", "passed")}})
+        elif kind == "NoticePublished":
+            notice = {"notice": d["notice"], "notice_name": NOTICE_NAMES.get(d["notice"], d["notice"]),
+                      "title": d["title"], "posted_on": d["posted_on"], "ends_on": d["ends_on"],
+                      "working_days": d["working_days"]}
+            (p["notices"] if p else year_notices).append(notice)
+        elif kind == "ObjectionRaised" and p:
+            p["objections"].append({"objection_id": d["objection_id"], "raised_by": d["raised_by"],
+                                    "content": d["content"], "raised_on": d["raised_on"], "resolution": None,
+                                    "resolved_by": None, "resolved_on": None, "republished": False})
+        elif kind == "ObjectionResolved" and p:
+            for o in p["objections"]:
+                if o["objection_id"] == d["objection_id"] and o["resolved_on"] is None:
+                    o.update(resolution=d["resolution"], resolved_by=d["resolved_by"], resolved_on=d["resolved_on"],
+                             republished=d["republish"])
+        elif kind == "ProjectSubmitted" and p:
+            p["documents"].append({"document": "报社区党工委审批", "on": d["submitted_on"], "by": d["submitted_by"],
+                                   "decide_by": d["decide_by"], "recorded_by": recorded_by})
+        elif kind == "ProjectApproved" and p:
+            p["documents"].append({"document": "社区党工委审批意见（批准）", "on": d["approved_on"], "by": d["approved_by"],
+                                   "construction_committee_by": d["construction_committee_by"],
+                                   "decided_late": d["decided_late"], "recorded_by": recorded_by})
+        elif kind == "ProjectRejected" and p:
+            p["documents"].append({"document": f"{d['stage']}：不予通过", "on": d["rejected_on"], "by": d["rejected_by"],
+                                   "content": d["reason"], "recorded_by": recorded_by})
+        elif kind == "ProjectWithdrawn" and p:
+            p["documents"].append({"document": "撤回项目", "on": d["withdrawn_on"], "by": d["withdrawn_by"],
+                                   "content": d["reason"], "recorded_by": recorded_by})
+        elif kind == "ProjectChanged" and p:
+            p["documents"].append({"document": "项目变更备案", "on": d["filed_on"], "consent_by": d["consent_by"],
+                                   "consent_on": d["consent_on"], "content": f"{d['change']}（原因：{d['reason']}）",
+                                   "amount_fen": d["amount_fen"], "recorded_by": recorded_by})
+        elif kind == "ProjectAccepted" and p:
+            p["documents"].append({"document": "综合验收", "on": d["accepted_on"], "by": d["accepted_by"],
+                                   "content": d["remarks"], "quality": d["quality"],
+                                   "residents_surveyed": d["residents_surveyed"],
+                                   "residents_satisfied": d["residents_satisfied"], "recorded_by": recorded_by})
+        elif kind == "PaymentMade" and p:
+            p["payments"].append({"payment_id": d["payment_id"], "paid_on": d["paid_on"], "amount_fen": d["amount_fen"],
+                                  "payee": d["payee"], "voucher": d["voucher"], "invoice_no": d["invoice_no"],
+                                  "final": d["final"], "recorded_by": recorded_by,
+                                  "signatures": [{**s, "role_name": SIGNER_NAMES.get(s["role"], s["role"])}
+                                                 for s in d["signatures"]]})
+        elif kind == "ReportIssued":
+            reports.append({k: d[k] for k in ("report", "due_date", "issued_on", "late")})
+    return {"community_id": account["community_id"], "community_name": account["community_name"],
+            "year": account["year"], "budget_fen": account["budget_fen"], "paid_fen": account["paid_fen"],
+            "balance_fen": account["balance_fen"], "closed": account["closed"], "projects": list(projects.values()),
+            "notices": year_notices, "reports": reports}

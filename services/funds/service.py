@@ -235,6 +235,15 @@ class FundsService(EventSourcedService):
         return [{"version": e.stream_version, "event_type": e.event_type, "occurred_at": e.occurred_at,
                  "actor": e.actor, "correlation_id": e.correlation_id, "data": e.data} for e in events]
 
+    @rpc
+    def supervision(self, community_id, year):
+        """The supervisory committee's file of the year (第十四条): every project with its
+        documents, notices, objections and payments, read only."""
+        account = self.app.query(readmodels.account_view, community_id, int(year))
+        if account is None:
+            return None
+        return readmodels.supervision_file(account, self.audit_trail(community_id, year))
+
     @rpc(expected_exceptions=CommandRejected)
     def working_calendar(self, start, working_days):
         """The date `working_days` working days after `start` (official calendar)."""

@@ -193,11 +193,11 @@ def _prefixed(form_, step):
     return {f"{step}-{k}": v for k, v in form_.items()}
 
 
-def community_fund(call):
+def community_fund(call, roles=STAFF):
     cid = call.request.args.get("community_id") or call.me.community_id
     if not cid:
         raise ApiError(400, "invalid_input", "请从社区列表选择社区")
-    community = call.access.community(call.me, cid)
+    community = call.access.community(call.me, cid, roles=roles)
     return community
 
 
@@ -265,3 +265,18 @@ def objection(call, project_id):
     except FormInvalid as exc:
         return done(call, "；".join(exc.errors.values()) or exc.message, to="/console/noticeboard", error=True)
     return done(call, "您的异议已提交，项目在处理前暂停", to="/console/noticeboard")
+
+
+@screen("/console/supervision", summary="社区议事监督委员会：专项经费全程监督", roles=funds_api.READERS)
+def supervision(call):
+    """第十四条: the supervisory committee's read-only file of its community's year."""
+    community = community_fund(call, roles=funds_api.READERS)
+    raw = call.request.args.get("year", "")
+    year = int(raw) if raw.isdigit() and len(raw) == 4 else now_beijing().year
+    try:
+        file = call.call("funds", "supervision", community["community_id"], year)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        file = None
+    return render(call, "funds/supervision.html", title="专项经费全程监督", community=community, file=file, year=year)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.gateway.access import ORG, STAFF
+from services.gateway.access import ORG, STAFF, SUPERVISORS
 from services.gateway.errors import ApiError, not_found
 from services.gateway.routes.registration import with_path
 from services.gateway.web import RouteGroup, paginate, validate_with, year_in_path
@@ -17,8 +17,8 @@ routes = RouteGroup("funds", "专项经费：年度经费、项目一事一议�
 V1 = "/api/v1"
 COMMUNITY = ("community_staff",)
 STREET = ("street_committee",)
-READERS = STAFF
-NOTICE_READERS = STAFF + ("resident", "member", "unit_secretary")
+READERS = STAFF + SUPERVISORS                  # 第十四条: the supervisory committee reads every step
+NOTICE_READERS = READERS + ("resident", "member", "unit_secretary")
 
 
 def by(call) -> str:
@@ -38,7 +38,7 @@ def project_in_scope(call, project_id: str, roles) -> dict:
 @routes.route(f"{V1}/communities/<community_id>/funds/<int:year>", summary="社区年度专项经费账户：预算、结转、项目与余额",
               roles=READERS)
 def account(call, community_id, year):
-    call.access.community(call.me, community_id)
+    call.access.community(call.me, community_id, roles=READERS)
     found = call.call("funds", "account", community_id, year_in_path(year))
     if found is None:
         raise ApiError(404, "no_budget", f"{year} 年度尚未下达本社区的专项经费")
@@ -48,7 +48,7 @@ def account(call, community_id, year):
 @routes.route(f"{V1}/communities/<community_id>/funds/<int:year>/ledger", summary="经费明细账（独立核算）",
               roles=READERS, paginated=True)
 def ledger(call, community_id, year):
-    call.access.community(call.me, community_id)
+    call.access.community(call.me, community_id, roles=READERS)
     book = call.call("funds", "ledger", community_id, year_in_path(year))
     return {**paginate(book["entries"], call.query["page"], call.query["page_size"]),
             **{k: book[k] for k in ("community_id", "year", "income_fen", "paid_fen", "balance_fen")}}
@@ -58,11 +58,22 @@ def ledger(call, community_id, year):
               roles=NOTICE_READERS, paginated=True)
 def noticeboard(call, community_id):
     me = call.me
-    if me.role in STAFF + ("resident",):
-        call.access.community(me, community_id, roles=STAFF + ("resident",))
+    if me.role in READERS + ("resident",):
+        call.access.community(me, community_id, roles=READERS + ("resident",))
     else:
         call.access.places.community(community_id)   # public within the city: members and units read it too
     return paginate(call.call("funds", "noticeboard", community_id), call.query["page"], call.query["page_size"])
+
+
+@routes.route(f"{V1}/communities/<community_id>/funds/<int:year>/supervision",
+              summary="议事监督委员会全程监督：每个项目的申报材料、会议纪要、审批、公示、异议、验收与付款凭证（只读）",
+              roles=READERS)
+def supervision(call, community_id, year):
+    call.access.community(call.me, community_id, roles=READERS)
+    found = call.call("funds", "supervision", community_id, year_in_path(year))
+    if found is None:
+        raise ApiError(404, "no_budget", f"{year} 年度尚未下达本社区的专项经费")
+    return found
 
 
 class BudgetBody(Schema):
