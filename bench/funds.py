@@ -45,7 +45,8 @@ def lifecycle(app, cal, cid: str, pid: str, timings: list[float]) -> None:
     steps = [
         (handlers.propose_project, ({"project_id": pid, "community_id": cid, "year": 2026, "title": "楼道照明",
                                      "category": "物业管理服务", "description": "装灯", "amount_fen": 10_001,
-                                     "lines": [], "small_beneficiary_group": False, "beneficiaries": 10,
+                                     "lines": [{"item": "灯具", "kind": "设施维修", "amount_fen": 10_001}],
+                                     "small_beneficiary_group": False, "beneficiaries": 10, "estate": "老旧小区",
                                      "demand_ids": [], "payee_kind": "organisation", "by": "社区党委"}, {},
                                     D("2026-03-02"))),
         (handlers.apply_for_project, (where, {"project_id": pid, "preliminary_consent_by": "张", "plan": "方案",

@@ -119,7 +119,7 @@ def run_year(rpc) -> dict:
                 "lines": [{"item": "声控灯具 42 盏", "kind": "设施维修", "amount_fen": 1_050_000},
                           {"item": "安装人工", "kind": "购买服务", "amount_fen": 750_000}],
                 "small_beneficiary_group": False, "beneficiaries": 420, "demand_ids": demands[:2],
-                "by": "社区党委", "on": "2026-09-07"}
+                "estate": "物业弃管小区", "by": "社区党委", "on": "2026-09-07"}
     propose_when_demands_arrived(rpc, lighting)
     f.apply_for_project({"project_id": "2026-01", "preliminary_consent_by": "张明（党工委）", "plan": "统一采购安装",
                          "by": "社区党委", "on": "2026-09-10"})

@@ -51,6 +51,11 @@ FORBIDDEN_EXPENSES = {
     "已有资金安排项目": "市委、市政府已有资金安排的服务项目不得使用专项经费",
 }
 VOUCHERS = ("invoice", "payee_signature")
+# 第八条(4): 物业管理服务 — 老旧小区和物业弃管小区环境整治、绿化亮化 ...; elsewhere it is the
+# property company's to pay (第四条: 应由物业单位承担的费用).
+ESTATE_SERVICE = "物业管理服务"
+ESTATES_WITHOUT_MANAGEMENT = ("老旧小区", "物业弃管小区")
+ESTATES = ESTATES_WITHOUT_MANAGEMENT + ("其他小区",)
 # 第十三条: 分别由社区党委书记、社区建设管理委员会主任、社区党工委书记依次在发票上签字确认.
 INVOICE_SIGNERS = ("community_secretary", "construction_committee_director", "street_secretary")
 # 第十二条: 在项目完成时，(社区党工委)对项目质量、群众满意度等方面进行综合验收 — the street
@@ -152,6 +157,12 @@ def check_person_name(name: str | None, what: str) -> str:
     return text
 
 
+def require_lines(lines: list[dict] | None) -> None:
+    """A project states what the money buys (第十条: 项目及经费使用方案; 第十八条: 事前预算)."""
+    if not lines:
+        raise RuleBroken("项目须列明经费明细（支出事项、类别和金额），不能只填总额")
+
+
 def check_lines(amount: int, lines: list[dict]) -> None:
     """Budget lines (经费明细): none of a forbidden kind, and they sum exactly to the amount."""
     for line in lines:
@@ -190,6 +201,8 @@ class SurplusCarriedOver(DomainEvent):
 
 @dataclass(frozen=True)
 class ProjectProposed(DomainEvent):
+    schema_version = 2
+
     community_id: str
     year: int
     project_id: str
@@ -202,6 +215,7 @@ class ProjectProposed(DomainEvent):
     beneficiaries: int
     demand_ids: list
     payee_kind: str
+    estate: str | None
     proposed_by: str
     proposed_on: str
 
@@ -542,13 +556,21 @@ class CommunityFundYear(Aggregate):
     # -- 项目提议 (一事一议) ------------------------------------------------------------------------
     def propose(self, *, project_id: str, title: str, category: str, description: str, amount_fen: int,
                 lines: list[dict], small_beneficiary_group: bool, beneficiaries: int, demand_ids: list[str],
-                payee_kind: str, by: str, on: date) -> None:
+                payee_kind: str, by: str, on: date, estate: str | None = None) -> None:
+        """项目提议: a use of 第八条 with its budget lines; 物业管理服务 only for an old estate or
+        one its property company abandoned (第八条(4), 第四条)."""
         self._require_open()
         if project_id in self.projects:
             raise RuleBroken(f"项目编号 {project_id} 已存在")
         if category not in USE_CATEGORIES:
             raise ForbiddenExpense(f"“{category}”不在专项经费使用范围内", category=category)
+        if estate is not None and estate not in ESTATES:
+            raise RuleBroken(f"小区类型应为：{'、'.join(ESTATES)}", estate=estate)
+        if category == ESTATE_SERVICE and estate not in ESTATES_WITHOUT_MANAGEMENT:
+            raise ForbiddenExpense("物业管理服务仅限老旧小区和物业弃管小区（第八条）；有物业管理的小区，"
+                                   "相关费用应由物业单位承担（第四条）", category=category, estate=estate)
         check_fen(amount_fen, "项目金额")
+        require_lines(lines)
         check_lines(amount_fen, lines)
         if on.year != self.year:
             raise RuleBroken(f"提议日期 {on.isoformat()} 不在 {self.year} 年度内")
@@ -557,7 +579,7 @@ class CommunityFundYear(Aggregate):
                                       title=title, category=category, description=description, amount_fen=amount_fen,
                                       lines=list(lines), small_beneficiary_group=small_beneficiary_group,
                                       beneficiaries=beneficiaries, demand_ids=list(demand_ids), payee_kind=payee_kind,
-                                      proposed_by=by, proposed_on=on.isoformat()))
+                                      estate=estate, proposed_by=by, proposed_on=on.isoformat()))
 
     # -- 项目申报 ----------------------------------------------------------------------------------
     def apply_for(self, project_id: str, *, preliminary_consent_by: str, plan: str, by: str, on: date) -> None:
@@ -696,6 +718,8 @@ class CommunityFundYear(Aggregate):
         new_lines = p.lines if lines is None else lines
         if lines is None and amount != p.amount_fen and p.lines:
             raise RuleBroken("金额变更时须同时提交新的经费明细")
+        if lines is not None:
+            require_lines(lines)
         check_lines(amount, new_lines)
         small = p.small_beneficiary_group if small_beneficiary_group is None else small_beneficiary_group
         self._check_limits(project_id, amount, small)

@@ -33,7 +33,8 @@ def propose_project(uow, cmd: dict, linked_demands: dict[str, dict], on: date) -
     fund.propose(project_id=cmd["project_id"], title=cmd["title"], category=cmd["category"],
                  description=cmd["description"], amount_fen=cmd["amount_fen"], lines=cmd["lines"],
                  small_beneficiary_group=cmd["small_beneficiary_group"], beneficiaries=cmd["beneficiaries"],
-                 demand_ids=cmd["demand_ids"], payee_kind=cmd["payee_kind"], by=cmd["by"], on=on)
+                 demand_ids=cmd["demand_ids"], payee_kind=cmd["payee_kind"], by=cmd["by"], on=on,
+                 estate=cmd.get("estate"))
     return {"project_id": cmd["project_id"], "state": fund.projects[cmd["project_id"]].state,
             "available_fen": fund.budget_fen - fund.reserved_fen}
 

@@ -391,6 +391,7 @@ def supervision_file(account: dict, events: list[dict]) -> dict:
         p = projects.get(d.get("project_id") or "")
         recorded_by = _who(e)
         if kind == "ProjectProposed" and p:
+            p["estate"] = d.get("estate")
             p["documents"].append({"document": "项目提议（一事一议）", "on": d["proposed_on"], "by": d["proposed_by"],
                                    "content": d["description"], "recorded_by": recorded_by})
         elif kind == "ProjectApplied" and p:

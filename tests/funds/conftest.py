@@ -38,7 +38,8 @@ class Funds(ServiceLayer):
         cmd = {"project_id": pid, "community_id": community, "year": year, "title": f"项目{pid}",
                "category": "物业管理服务", "description": "老旧小区楼道照明", "amount_fen": amount,
                "lines": [{"item": "灯具", "kind": "设施维修", "amount_fen": amount}], "small_beneficiary_group": small,
-               "beneficiaries": 120, "demand_ids": list(demands), "payee_kind": "organisation", "by": "社区党委"}
+               "beneficiaries": 120, "demand_ids": list(demands), "payee_kind": "organisation", "by": "社区党委",
+               "estate": "老旧小区"}
         linked = self.query(readmodels.known_demands, list(demands))
         return self.do(handlers.propose_project, cmd, linked, D(f"{year}-03-02"))
 

@@ -459,3 +459,42 @@ def test_consent_and_approval_are_given_in_a_persons_real_name():
             f.change("p1", change="增加灯具", reason="楼栋增加", amount_fen=None, lines=None,
                      small_beneficiary_group=None, consent_by=consent, consent_on=D("2026-04-01"), on=D("2026-04-02"))
     assert f.projects["p1"].state == "approved"
+
+
+def test_property_management_only_for_old_or_abandoned_estates():
+    """第八条(4): "物业管理服务。老旧小区和物业弃管小区环境整治、绿化亮化、卫生保洁、治安防控，以及相关
+    公共设施的管护维修等。" 第四条: 专项经费不得用于 "应由物业单位承担的费用"."""
+    from shared.contracts.funds import ESTATES as CONTRACT_ESTATES
+    from services.funds.domain import ESTATES
+    assert ESTATES == CONTRACT_ESTATES
+    f = fund()
+    for estate in (None, "其他小区"):
+        with pytest.raises(ForbiddenExpense) as refused:
+            f.propose(project_id="pm", title="小区绿化", category="物业管理服务", description="绿化补植", amount_fen=100_000,
+                      lines=[{"item": "苗木", "kind": "服务用品", "amount_fen": 100_000}], small_beneficiary_group=False,
+                      beneficiaries=300, demand_ids=[], payee_kind="organisation", by="社区党委", on=D("2026-03-02"),
+                      estate=estate)
+        assert "老旧小区和物业弃管小区" in refused.value.message and "物业单位承担" in refused.value.message
+    assert "pm" not in f.projects
+    for i, estate in enumerate(("老旧小区", "物业弃管小区")):
+        f.propose(project_id=f"pm{i}", title="小区绿化", category="物业管理服务", description="绿化补植",
+                  amount_fen=100_000, lines=[{"item": "苗木", "kind": "服务用品", "amount_fen": 100_000}],
+                  small_beneficiary_group=False, beneficiaries=300, demand_ids=[], payee_kind="organisation",
+                  by="社区党委", on=D("2026-03-02"), estate=estate)
+    events = f.collect_pending()
+    assert [e.estate for e in events if e.event_type == "ProjectProposed"] == ["老旧小区", "物业弃管小区"]
+
+
+def test_a_project_states_its_budget_lines():
+    """第十条: "社区党委就项目及经费使用方案征得社区党工委初步同意后，填写《……专项经费使用申请审批表》";
+    第十八条: "按事前预算、事中监督、事后审计的步骤进行全过程监督". A project without budget lines
+    (只有总额) is refused, at proposal and at a change."""
+    f = fund()
+    with pytest.raises(RuleBroken) as refused:
+        propose(f, lines=[])
+    assert "经费明细" in refused.value.message and "p1" not in f.projects
+    propose(f)
+    to_approved(f)
+    with pytest.raises(RuleBroken):
+        f.change("p1", change="去掉明细", reason="简化", amount_fen=None, lines=[], small_beneficiary_group=None,
+                 consent_by="赵志刚", consent_on=D("2026-04-01"), on=D("2026-04-02"))

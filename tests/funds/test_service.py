@@ -53,7 +53,7 @@ def proposal(cid, pid, amount, small=False, demands=()):
             "description": "物业弃管小区楼道照明", "amount_fen": amount,
             "lines": [{"item": "灯具及安装", "kind": "设施维修", "amount_fen": amount}],
             "small_beneficiary_group": small, "beneficiaries": 300, "demand_ids": list(demands), "by": "社区党委",
-            "on": "2026-03-02"}
+            "estate": "物业弃管小区", "on": "2026-03-02"}
 
 
 def test_a_project_from_a_dispatch_demand_to_payment_over_rpc(services):

@@ -13,7 +13,7 @@ def proposal(pid, amount=1_000_000, **extra):
     return {"project_id": pid, "year": 2026, "title": "楼道照明改造", "category": "物业管理服务",
             "description": "物业弃管小区楼道照明", "amount_fen": amount,
             "lines": [{"item": "灯具及安装", "kind": "设施维修", "amount_fen": amount}],
-            "small_beneficiary_group": False, "beneficiaries": 300, "on": "2026-03-02", **extra}
+            "small_beneficiary_group": False, "beneficiaries": 300, "estate": "物业弃管小区", "on": "2026-03-02", **extra}
 
 
 def test_a_project_from_budget_to_payment_each_step_by_its_role(city):

@@ -40,7 +40,7 @@ LABELS = {
     "consent_by": "同意变更的负责人", "consent_on": "同意日期", "quality": "质量评定",
     "residents_surveyed": "调查居民人数", "residents_satisfied": "其中满意人数", "remarks": "验收意见",
     "payee": "收款方", "voucher": "结算凭证", "invoice_no": "发票号码", "final": "是否为最后一笔",
-    "content": "异议内容", "on": "办理日期", "by": "签批人姓名（本人真实姓名）"}
+    "content": "异议内容", "on": "办理日期", "estate": "小区类型（物业管理服务须为老旧小区或物业弃管小区）", "by": "签批人姓名（本人真实姓名）"}
 CHOICES = {"payee_kind": {"organisation": "单位", "individual": "个人", "aid": "救助对象"},
            "voucher": {"invoice": "发票", "payee_signature": "收款人签字"},
            "role": {"community_secretary": "社区党组织书记", "construction_committee_director": "社区建设委员会主任",
