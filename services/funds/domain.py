@@ -36,6 +36,9 @@ SUMMARY_NOTICE_WORKING_DAYS = 5         # 第十五条: 年度汇总公示 5 个
 STREET_REPORT_DUE = (12, 1)             # 第十六条: 每年 12 月 1 日前向社区党工委报告
 YEARLY_SUMMARY_DUE = (12, 20)           # 第十五条: 每年 12 月 20 日前公示年度汇总
 REMINDER_THRESHOLDS = (("month", 30), ("week", 7))
+#: Each notice's period in working days.
+NOTICE_PERIODS = {"project_plan": NOTICE_WORKING_DAYS, "project_completion": COMPLETION_NOTICE_WORKING_DAYS,
+                  "yearly_summary": SUMMARY_NOTICE_WORKING_DAYS}
 REPORTS = ("street_report", "yearly_summary")
 REPORT_NAMES = {"street_report": "专项经费使用情况报告（报社区党工委）", "yearly_summary": "专项经费使用情况汇总公示"}
 
@@ -115,8 +118,13 @@ class WrongBody(DomainError):
 
 
 class Calendar(Protocol):
+    """Working days (workdays.WorkingCalendar). A deadline counted over a year whose official
+    schedule is not known yet is provisional; the aggregate keeps each step's date and counts
+    its deadlines again with the calendar it is given, so they follow a schedule added later."""
+
     def is_working_day(self, day: date) -> bool: ...
     def add_working_days(self, start: date, n: int) -> date: ...
+    def deadline(self, start: date, n: int): ...
 
 
 def first_reminder_day(year: int) -> date:
@@ -425,7 +433,9 @@ class Project:
     payee_kind: str
     state: str = PROPOSED
     last_step_on: date | None = None
+    notice_posted_on: date | None = None
     notice_ends_on: date | None = None
+    submitted_on: date | None = None
     open_objections: set = field(default_factory=set)
     decide_by: date | None = None
     overdue_flagged: bool = False
@@ -615,16 +625,18 @@ class CommunityFundYear(Aggregate):
         return passed
 
     # -- 公示 --------------------------------------------------------------------------------------
-    def publish_notice(self, project_id: str, *, on: date, calendar: Calendar) -> date:
+    def publish_notice(self, project_id: str, *, on: date, calendar: Calendar):
+        """公示 for 3 working days; returns the deadline (its `on` and whether provisional)."""
         self._require_open()
         p = self.project(project_id)
         self._stage(p, MEETING_PASSED, doing="公示")
         self._step_date(p, on, "公示")
-        ends = calendar.add_working_days(on, NOTICE_WORKING_DAYS)
+        deadline = calendar.deadline(on, NOTICE_WORKING_DAYS)
+        ends = deadline.on
         self._trigger(NoticePublished(community_id=self.community_id, year=self.year, notice="project_plan",
                                       project_id=project_id, title=f"{p.title}（项目及经费使用方案）", posted_on=on.isoformat(),
                                       ends_on=ends.isoformat(), working_days=NOTICE_WORKING_DAYS))
-        return ends
+        return deadline
 
     def raise_objection(self, project_id: str, *, objection_id: str, raised_by: str, content: str, on: date) -> None:
         """An objection during the notice parks the project until it is resolved (暂时搁置)."""
@@ -648,31 +660,53 @@ class CommunityFundYear(Aggregate):
                                         resolved_by=by, resolved_on=on.isoformat()))
 
     # -- 报党工委审批 --------------------------------------------------------------------------------
-    def submit(self, project_id: str, *, by: str, on: date, calendar: Calendar) -> date:
+    def submit(self, project_id: str, *, by: str, on: date, calendar: Calendar):
+        """报社区党工委审批 once the notice has run (counted again from its posting date, so a
+        provisional end follows the holidays configured since); returns the decision's deadline."""
         self._require_open()
         p = self.project(project_id)
         if p.state == PARKED:
             raise WrongStage(f"项目“{p.title}”有未处理的异议，已暂时搁置，待统一意见后再行商议")
         self._stage(p, ON_NOTICE, doing="报社区党工委审批（须先经联席会议通过并公示）")
-        if on <= p.notice_ends_on:
-            raise RuleBroken(f"公示期至 {p.notice_ends_on.isoformat()} 止（{NOTICE_WORKING_DAYS} 个工作日），"
-                             f"公示期满无异议后方可报批", notice_ends_on=p.notice_ends_on.isoformat())
-        decide_by = calendar.add_working_days(on, DECISION_WORKING_DAYS)
+        notice_ends = self._notice_ends(p, calendar)
+        if on <= notice_ends:
+            raise RuleBroken(f"公示期至 {notice_ends.isoformat()} 止（{NOTICE_WORKING_DAYS} 个工作日），"
+                             f"公示期满无异议后方可报批", notice_ends_on=notice_ends.isoformat())
+        deadline = calendar.deadline(on, DECISION_WORKING_DAYS)
         self._trigger(ProjectSubmitted(community_id=self.community_id, year=self.year, project_id=project_id,
-                                       submitted_by=by, submitted_on=on.isoformat(), decide_by=decide_by.isoformat()))
-        return decide_by
+                                       submitted_by=by, submitted_on=on.isoformat(),
+                                       decide_by=deadline.on.isoformat()))
+        return deadline
 
-    def flag_overdue_decisions(self, today: date) -> list[str]:
+    @staticmethod
+    def _notice_ends(p: Project, calendar: Calendar | None) -> date:
+        if calendar is None or p.notice_posted_on is None:
+            return p.notice_ends_on
+        return calendar.add_working_days(p.notice_posted_on, NOTICE_WORKING_DAYS)
+
+    @staticmethod
+    def _decide_by(p: Project, calendar: Calendar | None) -> date:
+        """第十一条's 5 working days, counted from the submission with `calendar` (the recorded
+        date without one)."""
+        if calendar is None or p.submitted_on is None:
+            return p.decide_by
+        return calendar.add_working_days(p.submitted_on, DECISION_WORKING_DAYS)
+
+    def flag_overdue_decisions(self, today: date, calendar: Calendar | None = None) -> list[str]:
         flagged = []
         for p in self.projects.values():
-            if p.state == SUBMITTED and not p.overdue_flagged and today > p.decide_by:
+            if p.state != SUBMITTED or p.overdue_flagged:
+                continue
+            decide_by = self._decide_by(p, calendar)
+            if today > decide_by:
                 self._trigger(DecisionOverdue(community_id=self.community_id, year=self.year, project_id=p.project_id,
                                               submitted_on=p.last_step_on.isoformat(),
-                                              decide_by=p.decide_by.isoformat(), flagged_on=today.isoformat()))
+                                              decide_by=decide_by.isoformat(), flagged_on=today.isoformat()))
                 flagged.append(p.project_id)
         return flagged
 
-    def approve(self, project_id: str, *, by: str, construction_committee_by: str, on: date) -> bool:
+    def approve(self, project_id: str, *, by: str, construction_committee_by: str, on: date,
+                calendar: Calendar | None = None) -> bool:
         """审核批复: the street committee and the community construction committee's leaders."""
         self._require_open()
         p = self.project(project_id)
@@ -681,7 +715,7 @@ class CommunityFundYear(Aggregate):
         check_person_name(by, "社区党工委审批人")
         check_person_name(construction_committee_by, "社区建设管理委员会审批人")
         self._check_limits(project_id, p.amount_fen, p.small_beneficiary_group)
-        late = on > p.decide_by
+        late = on > self._decide_by(p, calendar)
         self._trigger(ProjectApproved(community_id=self.community_id, year=self.year, project_id=project_id,
                                       amount_fen=p.amount_fen, approved_by=by,
                                       construction_committee_by=construction_committee_by, approved_on=on.isoformat(),
@@ -818,7 +852,8 @@ class CommunityFundYear(Aggregate):
         if report in self.reports_issued:
             return None
         due = self.due_date(report)
-        ends = calendar.add_working_days(on, SUMMARY_NOTICE_WORKING_DAYS) if report == "yearly_summary" else None
+        deadline = calendar.deadline(on, SUMMARY_NOTICE_WORKING_DAYS) if report == "yearly_summary" else None
+        ends = deadline.on if deadline else None
         self._trigger(ReportIssued(community_id=self.community_id, year=self.year, report=report,
                                    due_date=due.isoformat(), issued_on=on.isoformat(), late=on > due))
         if ends:
@@ -826,7 +861,7 @@ class CommunityFundYear(Aggregate):
                                           project_id=None, title=f"{self.year} 年度{REPORT_NAMES[report]}",
                                           posted_on=on.isoformat(), ends_on=ends.isoformat(),
                                           working_days=SUMMARY_NOTICE_WORKING_DAYS))
-        return ends
+        return deadline
 
     def remind_reports(self, today: date) -> list[tuple[str, str]]:
         """FundsReportDue once per report per threshold: when it is a month, then a week, before
@@ -915,6 +950,7 @@ class CommunityFundYear(Aggregate):
         if e.notice == "project_plan":
             p = self.projects[e.project_id]
             p.state, p.last_step_on, p.notice_ends_on = ON_NOTICE, _d(e.posted_on), _d(e.ends_on)
+            p.notice_posted_on = _d(e.posted_on)
 
     @apply.register
     def _(self, e: ObjectionRaised):
@@ -937,6 +973,7 @@ class CommunityFundYear(Aggregate):
     def _(self, e: ProjectSubmitted):
         p = self.projects[e.project_id]
         p.state, p.last_step_on, p.decide_by = SUBMITTED, _d(e.submitted_on), _d(e.decide_by)
+        p.submitted_on = _d(e.submitted_on)
 
     @apply.register
     def _(self, e: DecisionOverdue):

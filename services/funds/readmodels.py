@@ -9,12 +9,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.funds.domain import FINISHED, PAID, REJECTED, STATE_NAMES, WITHDRAWN
+from services.funds.domain import (
+    DECISION_WORKING_DAYS, FINISHED, NOTICE_PERIODS, NOTICE_WORKING_DAYS, PAID, REJECTED, STATE_NAMES, WITHDRAWN,
+)
+from services.funds.workdays import PROVISIONAL_NOTE
 from shared.projections import Projection
 
 # -- dispatch's demands --------------------------------------------------------------------------
@@ -298,13 +302,47 @@ def locate_project(conn: Connection, project_id: str) -> list[tuple[str, int]]:
     return [(r.community_id, r.year) for r in rows]
 
 
-def project_view(conn: Connection, community_id: str, year: int, project_id: str) -> dict | None:
+# -- deadlines counted again with today's calendar ------------------------------------------------
+def _plan_notices(conn: Connection, community_id: str, year: int) -> dict[str, str]:
+    """Each project's latest plan notice: project id → the day it was posted."""
+    rows = conn.execute(select(notices.c.project_id, notices.c.posted_on).where(and_(
+        notices.c.community_id == community_id, notices.c.year == year, notices.c.notice == "project_plan"))
+        .order_by(notices.c.position))
+    return {r.project_id: r.posted_on for r in rows}
+
+
+def _deadline(p: dict, key: str, start: str | None, days: int, calendar) -> None:
+    """`p[key]` counted again from `start` with `calendar` (the stored date was counted with the
+    calendar of its day), and `<key>_provisional` (+ `_note`) where the count ran through a year
+    whose official schedule is not known yet."""
+    if calendar is None or not start or not p.get(key):
+        return
+    p.update(calendar.deadline(date.fromisoformat(start), days).as_dict(key))
+
+
+def _project_deadlines(p: dict, notice_posted_on: str | None, calendar) -> dict:
+    _deadline(p, "notice_ends_on", notice_posted_on, NOTICE_WORKING_DAYS, calendar)
+    _deadline(p, "decide_by", p.get("submitted_on"), DECISION_WORKING_DAYS, calendar)
+    return p
+
+
+def _notice_deadline(n: dict, calendar) -> dict:
+    _deadline(n, "ends_on", n["posted_on"], n.get("working_days") or NOTICE_PERIODS[n["notice"]], calendar)
+    n["provisional"] = n.get("ends_on_provisional", False)
+    if n["provisional"]:
+        n["provisional_note"] = n["ends_on_note"]
+    return n
+
+
+def project_view(conn: Connection, community_id: str, year: int, project_id: str, calendar=None) -> dict | None:
     row = conn.execute(select(projects).where(and_(projects.c.community_id == community_id, projects.c.year == year,
                                                    projects.c.project_id == project_id))).mappings().first()
-    return _project_dict(row) if row else None
+    if row is None:
+        return None
+    return _project_deadlines(_project_dict(row), _plan_notices(conn, community_id, year).get(project_id), calendar)
 
 
-def account_view(conn: Connection, community_id: str, year: int) -> dict | None:
+def account_view(conn: Connection, community_id: str, year: int, calendar=None) -> dict | None:
     row = conn.execute(select(accounts).where(and_(accounts.c.community_id == community_id,
                                                    accounts.c.year == year))).mappings().first()
     if row is None:
@@ -313,7 +351,8 @@ def account_view(conn: Connection, community_id: str, year: int) -> dict | None:
     account["reminders"] = json.loads(account["reminders"])
     rows = conn.execute(select(projects).where(and_(projects.c.community_id == community_id, projects.c.year == year))
                         .order_by(projects.c.proposed_on, projects.c.project_id)).mappings()
-    account["projects"] = [_project_dict(r) for r in rows]
+    posted = _plan_notices(conn, community_id, year) if calendar is not None else {}
+    account["projects"] = [_project_deadlines(_project_dict(r), posted.get(r["project_id"]), calendar) for r in rows]
     budget = account["allocated_fen"] + account["carried_over_fen"]
     reserved = sum(p["reserved_fen"] for p in account["projects"])
     small = sum(p["reserved_fen"] for p in account["projects"] if p["small_beneficiary_group"])
@@ -339,12 +378,20 @@ def ledger_entries(conn: Connection, community_id: str, year: int | None = None)
             "balance_fen": entries[-1]["balance_fen"] if entries else 0}
 
 
-def noticeboard(conn: Connection, community_id: str, day: str) -> list[dict]:
+#: A notice's end recorded with a provisional calendar may move when the year's holidays are
+#: configured: the noticeboard reads notices ending up to this many days before `day` and keeps
+#: those whose end, counted again, is not before it.
+REVIEW_MARGIN_DAYS = 31
+
+
+def noticeboard(conn: Connection, community_id: str, day: str, calendar=None) -> list[dict]:
     """What is posted on the community's noticeboard on `day`."""
+    since = (date.fromisoformat(day) - timedelta(days=REVIEW_MARGIN_DAYS if calendar else 0)).isoformat()
     rows = conn.execute(select(notices).where(and_(notices.c.community_id == community_id,
-                                                   notices.c.posted_on <= day, notices.c.ends_on >= day))
+                                                   notices.c.posted_on <= day, notices.c.ends_on >= since))
                         .order_by(notices.c.position)).mappings()
-    return [dict(r) for r in rows]
+    board = [_notice_deadline(dict(r), calendar) for r in rows]
+    return [n for n in board if n["ends_on"] >= day]
 
 
 def accounts_to_remind(conn: Connection, year: int) -> list[tuple[str, int]]:
@@ -356,8 +403,11 @@ def accounts_to_remind(conn: Connection, year: int) -> list[tuple[str, int]]:
 
 
 def accounts_with_pending_decisions(conn: Connection, day: str) -> list[tuple[str, int]]:
+    """Accounts with a decision perhaps overdue on `day` (a recorded deadline may be provisional,
+    so the margin; the account counts it again)."""
+    until = (date.fromisoformat(day) + timedelta(days=REVIEW_MARGIN_DAYS)).isoformat()
     rows = conn.execute(select(projects.c.community_id, projects.c.year).distinct().where(and_(
-        projects.c.state == "submitted", projects.c.decide_by < day, projects.c.decision_overdue.is_(False))))
+        projects.c.state == "submitted", projects.c.decide_by < until, projects.c.decision_overdue.is_(False))))
     return [(r.community_id, r.year) for r in rows]
 
 
@@ -373,7 +423,7 @@ def _who(event: dict) -> str | None:
     return actor.get("name") or actor.get("user_id")
 
 
-def supervision_file(account: dict, events: list[dict]) -> dict:
+def supervision_file(account: dict, events: list[dict], calendar=None) -> dict:
     """第十四条: 社区议事监督委员会对项目的申报、经费使用、验收、核销进行全程监督. Every project of
     the community's year with its documents (application form, joint meeting minutes, approval,
     changes, acceptance), its notices, objections and payments (voucher and signatures), from
@@ -384,6 +434,8 @@ def supervision_file(account: dict, events: list[dict]) -> dict:
             **{k: p[k] for k in ("project_id", "title", "category", "description", "amount_fen", "paid_fen", "state",
                                  "state_name", "lines", "small_beneficiary_group", "beneficiaries", "demand_ids",
                                  "decide_by", "decision_overdue", "notice_ends_on")},
+            **{k: p[k] for k in ("decide_by_provisional", "notice_ends_on_provisional") if k in p},
+            "provisional_note": PROVISIONAL_NOTE,
             "documents": [], "notices": [], "objections": [], "payments": []}
     year_notices, reports = [], []
     for e in events:
@@ -404,9 +456,9 @@ def supervision_file(account: dict, events: list[dict]) -> dict:
                                    "votes": {k: d[k] for k in ("attendees", "resident_representatives", "votes_for",
                                                                "votes_against", "passed")}})
         elif kind == "NoticePublished":
-            notice = {"notice": d["notice"], "notice_name": NOTICE_NAMES.get(d["notice"], d["notice"]),
-                      "title": d["title"], "posted_on": d["posted_on"], "ends_on": d["ends_on"],
-                      "working_days": d["working_days"]}
+            notice = _notice_deadline({"notice": d["notice"], "notice_name": NOTICE_NAMES.get(d["notice"], d["notice"]),
+                                       "title": d["title"], "posted_on": d["posted_on"], "ends_on": d["ends_on"],
+                                       "working_days": d["working_days"]}, calendar)
             (p["notices"] if p else year_notices).append(notice)
         elif kind == "ObjectionRaised" and p:
             p["objections"].append({"objection_id": d["objection_id"], "raised_by": d["raised_by"],

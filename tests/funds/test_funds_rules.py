@@ -62,9 +62,9 @@ def types(f):
 def test_a_project_from_proposal_to_payment_emits_each_step():
     f = fund()
     propose(f)
-    assert to_notice(f) == D("2026-03-12")              # Mon 9 Mar + 3 working days
+    assert to_notice(f).on == D("2026-03-12")              # Mon 9 Mar + 3 working days
     decide_by = f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
-    assert decide_by == D("2026-03-20")
+    assert decide_by.on == D("2026-03-20") and not decide_by.provisional
     assert f.approve("p1", by="党工委张", construction_committee_by="建管委刘", on=D("2026-03-16")) is False
     f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="专人", on=D("2026-05-28"), acting_as="street_committee")
     assert pay(f) is True
@@ -165,17 +165,17 @@ def test_a_resolution_that_changes_the_plan_needs_a_new_notice():
                         on=D("2026-03-11"))
     with pytest.raises(WrongStage):
         f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
-    assert f.publish_notice("p1", on=D("2026-03-11"), calendar=CAL) == D("2026-03-16")
+    assert f.publish_notice("p1", on=D("2026-03-11"), calendar=CAL).on == D("2026-03-16")
 
 
 def test_the_notice_runs_three_full_working_days_before_submission():
     f = fund()
     propose(f)
     ends = to_notice(f, posted="2026-09-30")            # across National Day
-    assert ends == D("2026-10-10")
+    assert ends.on == D("2026-10-10")
     with pytest.raises(RuleBroken, match="公示期至 2026-10-10"):
         f.submit("p1", by="社区党委", on=D("2026-10-09"), calendar=CAL)
-    assert f.submit("p1", by="社区党委", on=D("2026-10-12"), calendar=CAL) == D("2026-10-19")
+    assert f.submit("p1", by="社区党委", on=D("2026-10-12"), calendar=CAL).on == D("2026-10-19")
 
 
 def test_a_failed_joint_meeting_rejects_the_project_and_frees_the_money():
@@ -311,7 +311,7 @@ def test_a_first_scan_inside_the_last_week_sends_only_the_week_reminder():
 def test_the_yearly_summary_is_posted_for_five_working_days():
     f = fund()
     f.collect_pending()
-    assert f.issue_report("yearly_summary", on=D("2026-12-18"), calendar=CAL) == D("2026-12-25")
+    assert f.issue_report("yearly_summary", on=D("2026-12-18"), calendar=CAL).on == D("2026-12-25")
     issued, notice = f.collect_pending()
     assert (issued.late, notice.working_days) == (False, 5)
     assert f.issue_report("yearly_summary", on=D("2026-12-18"), calendar=CAL) is None
@@ -498,3 +498,32 @@ def test_a_project_states_its_budget_lines():
     with pytest.raises(RuleBroken):
         f.change("p1", change="去掉明细", reason="简化", amount_fen=None, lines=[], small_beneficiary_group=None,
                  consent_by="赵志刚", consent_on=D("2026-04-01"), on=D("2026-04-02"))
+
+
+# -- the calendar running out -----------------------------------------------------------------------
+HOLIDAYS_2027 = {2027: {"holidays": ["2027-01-01"], "workdays": []}}
+
+
+def test_a_deadline_in_january_2027_is_provisional_and_follows_the_holidays_configured_later():
+    """第十条: "通过后将结果在社区公示栏公示（3个工作日以上），公示无异议后，形成最终使用方案……报社区
+    党工委审批"; 第十一条: "社区党工委在接到申请审批表5个工作日内……". Counted over 2027 before its
+    official schedule is known, the deadline is provisional; once the year is configured it is
+    counted again from the step's date."""
+    f = fund()
+    propose(f)
+    f.apply_for("p1", preliminary_consent_by="张明", plan="方案", by="社区党委", on=D("2026-12-21"))
+    f.record_joint_meeting("p1", on=D("2026-12-22"), attendees=15, resident_representatives=7, votes_for=13,
+                           votes_against=0, minutes="通过")
+    ends = f.publish_notice("p1", on=D("2026-12-29"), calendar=CAL)        # Wed 30, Thu 31 Dec, Fri 1 Jan
+    assert ends.on == D("2027-01-01") and ends.provisional
+    configured = WorkingCalendar(HOLIDAYS_2027)                               # 1 Jan is a holiday after all
+    assert configured.deadline(D("2026-12-29"), 3).on == D("2027-01-04")
+    with pytest.raises(RuleBroken) as early:                                  # the notice now runs to Mon 4 Jan
+        f.submit("p1", by="社区党委", on=D("2027-01-04"), calendar=configured)
+    assert "2027-01-04" in early.value.message
+    decide_by = f.submit("p1", by="社区党委", on=D("2027-01-05"), calendar=CAL)
+    assert decide_by.on == D("2027-01-12") and decide_by.provisional           # Mon-Fri of 2027
+    # with 2027 configured (a holiday on Fri 8 Jan, say), the decision is due a day later: not late on 13 Jan
+    later = WorkingCalendar({2027: {"holidays": ["2027-01-01", "2027-01-08"]}})
+    assert f.flag_overdue_decisions(D("2027-01-13"), later) == []
+    assert f.flag_overdue_decisions(D("2027-01-13"), CAL) == ["p1"]

@@ -107,6 +107,13 @@ def test_a_project_from_a_dispatch_demand_to_payment_over_rpc(services):
     assert (reports_dir / cid / "2026" / "street_report.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_health_reports_the_working_calendars_coverage(services):
+    rpc, _, _ = services
+    health = rpc.funds.health()
+    assert health["status"] == "ok" and health["calendar"]["covered_until"] >= "2026-12-31"
+    assert set(health["calendar"]) == {"covered_years", "covered_until", "alert"}
+
+
 def test_bad_input_and_rule_refusals_are_clear_and_change_nothing(services):
     rpc, _, _ = services
     cid = "c" + uuid.uuid4().hex[:6]
@@ -130,8 +137,10 @@ def test_bad_input_and_rule_refusals_are_clear_and_change_nothing(services):
     assert taken.value.code == "rule_broken" and "已被使用" in taken.value.message
     account = rpc.funds.account(cid, 2026)
     assert [p["project_id"] for p in account["projects"]] == [f"{cid}-s1"]
+    # 2027 is not covered yet: Monday to Friday are counted (provisionally); before 2004 is refused
+    assert rpc.funds.working_calendar("2026-12-30", 3) == "2027-01-04"
     with pytest.raises(CommandRejected) as uncovered:
-        rpc.funds.working_calendar("2026-12-30", 3)
+        rpc.funds.working_calendar("2003-06-02", 3)
     assert uncovered.value.code == "calendar_not_covered"
 
 

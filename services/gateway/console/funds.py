@@ -134,9 +134,14 @@ def body_from(form_, schema, prefix: str = "", ask_by: bool = False) -> dict:
 def steps_of(project: dict) -> list[dict]:
     state = project["state"]
     reached = PATH.index(state) if state in PATH else (PATH.index("on_notice") if state == "parked" else -1)
+    def review(key):                                    # a provisional deadline says so (see workdays.py)
+        return f"（{project[key + '_note']}）" if project.get(key + "_provisional") else ""
+
     dates = {"proposed": project.get("proposed_on"), "on_notice": project.get("notice_ends_on") and
-             f"公示至 {texts.cn_date(project['notice_ends_on'])}", "submitted": project.get("decide_by") and
-             f"街道应于 {texts.cn_date(project['decide_by'])} 前决定", "approved": project.get("approved_on"),
+             f"公示至 {texts.cn_date(project['notice_ends_on'])}{review('notice_ends_on')}",
+             "submitted": project.get("decide_by") and
+             f"街道应于 {texts.cn_date(project['decide_by'])} 前决定{review('decide_by')}",
+             "approved": project.get("approved_on"),
              "accepted": project.get("accepted_on"), "paid": project.get("paid_on")}
     out = []
     for i, s in enumerate(PATH):
