@@ -172,3 +172,24 @@ def test_the_dashboard_shows_the_years_fund(city):
                                                                                 "on": f"{year}-01-05"})
     html = staff.html("/console/fund")
     assert "12,345.00 元" in html and "本年度尚无项目" in html
+
+
+def test_a_deadline_counted_into_an_uncovered_year_is_marked_provisional_in_the_api_and_console(city):
+    from tests.gateway.console_client import Browser
+
+    staff, org = city.as_("staff-xf"), city.as_("org-xq")
+    if org.get("/api/v1/communities/xf/funds/2026").status_code != 200:
+        org.ok("POST", "/api/v1/communities/xf/funds/2026/budget", {"allocated_fen": 5_000_000, "on": "2026-01-05"})
+    pid = "pv-" + uuid.uuid4().hex[:6]
+    staff.ok("POST", "/api/v1/communities/xf/fund-projects", proposal(pid, amount=100_000, on="2026-12-01"))
+    staff.ok("POST", f"/api/v1/fund-projects/{pid}/application", {"preliminary_consent_by": "张明", "plan": "方案",
+                                                                  "on": "2026-12-21"})
+    staff.ok("POST", f"/api/v1/fund-projects/{pid}/joint-meeting", {"attendees": 9, "resident_representatives": 4,
+                                                                    "votes_for": 9, "minutes": "通过", "on": "2026-12-22"})
+    posted = staff.ok("POST", f"/api/v1/fund-projects/{pid}/notice", {"on": "2026-12-29"})
+    assert posted["ends_on"] == "2027-01-01" and posted["ends_on_provisional"] is True
+    assert posted["ends_on_note"] == "待法定节假日安排公布后复核"
+    project = staff.ok("GET", f"/api/v1/fund-projects/{pid}")
+    assert project["notice_ends_on_provisional"] is True and project["notice_ends_on_note"] == "待法定节假日安排公布后复核"
+    html = Browser(city.gateway, "staff-xf").html(f"/console/fund-projects/{pid}")
+    assert "待法定节假日安排公布后复核" in html
