@@ -1,4 +1,4 @@
-"""Demo of the community special fund (专项经费, issue 9): one community's year.
+"""Demo of the community special fund (专项经费): one community's year.
 
 Starts funds and dispatch as separate `nameko run` processes on the given broker and the demo's
 own PostgreSQL database (`baodao_funds_demo`; or the embedded SQLite files with
@@ -10,7 +10,13 @@ resolved), the street committee's approval, a change with consent, acceptance an
 the three signatures; an aid project is paid against the payee's signature; a third small-group
 project is refused by the 20% rule and an office-cost one by the category check. The deadline
 scan reminds the reports once; the street report and the yearly summary are written as PDF and
-.xlsx under var/demo-funds/, and the ledger is printed.
+.xlsx under var/demo-funds/, and the ledger is printed. The controls: the approval in an
+office's name, acceptance by the community (综合验收 is the street committee's, 第十二条), the same
+person signing the invoice twice (第十三条), 物业管理服务 for an estate with a property company
+(第八条(4)) and a project without budget lines are refused; the supervisory committee's file
+(第十四条) lists every project's documents, notices, objections and payments; a notice posted on
+29 December runs into 2027, which the holiday calendar does not cover yet: its end is counted
+on weekdays and marked provisional, and the service's health shows the operator's alert.
 
     python -m deploy.demo_funds --amqp-uri amqp://guest:guest@localhost:5672/baodao-funds
 """
@@ -119,7 +125,7 @@ def run_year(rpc) -> dict:
                 "lines": [{"item": "声控灯具 42 盏", "kind": "设施维修", "amount_fen": 1_050_000},
                           {"item": "安装人工", "kind": "购买服务", "amount_fen": 750_000}],
                 "small_beneficiary_group": False, "beneficiaries": 420, "demand_ids": demands[:2],
-                "by": "社区党委", "on": "2026-09-07"}
+                "estate": "物业弃管小区", "by": "社区党委", "on": "2026-09-07"}
     propose_when_demands_arrived(rpc, lighting)
     f.apply_for_project({"project_id": "2026-01", "preliminary_consent_by": "张明（党工委）", "plan": "统一采购安装",
                          "by": "社区党委", "on": "2026-09-10"})
@@ -132,6 +138,8 @@ def run_year(rpc) -> dict:
     f.resolve_objection({"project_id": "2026-01", "objection_id": "obj-1", "resolution": "议事协商：改为白天施工",
                          "by": "社区议事监督委员会", "on": "2026-10-09"})
     out["submitted"] = f.submit_project({"project_id": "2026-01", "by": "社区党委", "on": "2026-10-12"})
+    out["office_approval"] = refused(f.approve_project, {"project_id": "2026-01", "by": "和平街道党工委",
+                                                         "construction_committee_by": "刘强（建管委）", "on": "2026-10-16"})
     f.approve_project({"project_id": "2026-01", "by": "赵志刚（党工委书记）", "construction_committee_by": "刘强（建管委）",
                        "on": "2026-10-16"})
     f.change_project({"project_id": "2026-01", "change": "增加 2 栋楼道 8 盏灯", "reason": "居民代表提出 2 栋同样无灯",
@@ -143,8 +151,14 @@ def run_year(rpc) -> dict:
         "project_id": "2026-01", "payment_id": "2026-01-pay", "amount_fen": 2_050_000, "payee": "明亮照明工程公司",
         "voucher": "invoice", "invoice_no": "No.26031",
         "signatures": [{**s, "signed_on": "2026-11-02"} for s in SIGNED], "on": "2026-11-02"})
-    f.accept_project({"project_id": "2026-01", "quality": "优良", "residents_surveyed": 60, "residents_satisfied": 57,
-                      "by": "党工委专人", "remarks": "灯具运行正常", "on": "2026-11-13"})
+    acceptance = {"project_id": "2026-01", "quality": "优良", "residents_surveyed": 60, "residents_satisfied": 57,
+                  "by": "党工委专人", "remarks": "灯具运行正常", "on": "2026-11-13", "acting_as": "street_committee"}
+    out["own_acceptance"] = refused(f.accept_project, {**acceptance, "by": "社区党委", "acting_as": "community"})
+    f.accept_project(acceptance)
+    out["signed_twice"] = refused(f.pay_project, {
+        "project_id": "2026-01", "payment_id": "2026-01-pay", "amount_fen": 2_050_000, "payee": "明亮照明工程公司",
+        "voucher": "invoice", "invoice_no": "No.26031", "on": "2026-11-17",
+        "signatures": [SIGNED[0], {**SIGNED[1], "name": "李建华"}, SIGNED[2]]})
     out["paid"] = f.pay_project({"project_id": "2026-01", "payment_id": "2026-01-pay", "amount_fen": 2_050_000,
                                  "payee": "明亮照明工程公司", "voucher": "invoice", "invoice_no": "No.26031",
                                  "signatures": SIGNED, "on": "2026-11-17"})
@@ -170,6 +184,27 @@ def run_year(rpc) -> dict:
         "description": "更换办公室空调", "amount_fen": 600_000,
         "lines": [{"item": "空调", "kind": "社区办公开支", "amount_fen": 600_000}], "small_beneficiary_group": False,
         "beneficiaries": 1, "by": "社区党委", "on": "2026-10-20"})
+    out["managed_estate"] = refused(f.propose_project, {
+        "project_id": "2026-05", "community_id": CID, "year": 2026, "title": "商品房小区绿化补植", "category": "物业管理服务",
+        "description": "有物业公司的小区补植绿化", "amount_fen": 300_000, "estate": "其他小区",
+        "lines": [{"item": "苗木", "kind": "服务用品", "amount_fen": 300_000}], "small_beneficiary_group": False,
+        "beneficiaries": 200, "by": "社区党委", "on": "2026-10-20"})
+    out["no_lines"] = refused(f.propose_project, {
+        "project_id": "2026-06", "community_id": CID, "year": 2026, "title": "便民服务点", "category": "便民利民服务",
+        "description": "添置便民工具", "amount_fen": 200_000, "small_beneficiary_group": False, "beneficiaries": 300,
+        "by": "社区党委", "on": "2026-10-20"})
+    # -- a notice into 2027, which the holiday calendar does not cover yet: provisional
+    f.propose_project({"project_id": "2026-07", "community_id": CID, "year": 2026, "title": "新春送温暖慰问",
+                       "category": "特困群体服务", "description": "春节前慰问困难家庭", "amount_fen": 400_000,
+                       "lines": [{"item": "慰问品", "kind": "救助资助", "amount_fen": 400_000}],
+                       "small_beneficiary_group": False, "beneficiaries": 80, "payee_kind": "aid", "by": "社区党委",
+                       "on": "2026-12-01"})
+    f.apply_for_project({"project_id": "2026-07", "preliminary_consent_by": "张明（党工委）", "plan": "统一采购发放",
+                         "by": "社区党委", "on": "2026-12-21"})
+    f.record_joint_meeting({"project_id": "2026-07", "attendees": 15, "resident_representatives": 7, "votes_for": 15,
+                            "minutes": "联席会议一致通过", "on": "2026-12-22"})
+    out["provisional"] = f.publish_notice({"project_id": "2026-07", "on": "2026-12-29"})
+    out["health"] = f.health()
     # -- the deadline scan: reminders a month and a week before, never twice
     out["scans"] = [f.check_deadlines(day) for day in ("2026-11-01", "2026-11-01", "2026-11-20", "2026-11-24")]
     out["street_report"] = f.issue_report({"community_id": CID, "year": 2026, "report": "street_report",
@@ -179,6 +214,7 @@ def run_year(rpc) -> dict:
     out["ledger"] = f.ledger(CID)
     out["board"] = f.noticeboard(CID, "2026-12-21")
     out["trail"] = f.audit_trail(CID, 2026)
+    out["supervision"] = f.supervision(CID, 2026)
     return out
 
 
@@ -194,7 +230,7 @@ def step_through(f, pid, year):
     f.approve_project({"project_id": pid, "by": "赵志刚（党工委书记）", "construction_committee_by": "刘强（建管委）",
                        "on": f"{y}-09-24"})
     f.accept_project({"project_id": pid, "quality": "合格", "residents_surveyed": 30, "residents_satisfied": 28,
-                      "by": "党工委专人", "on": f"{y}-11-06"})
+                      "by": "党工委专人", "on": f"{y}-11-06", "acting_as": "street_committee"})
 
 
 def print_report(out: dict, work_dir) -> None:
@@ -209,8 +245,19 @@ def print_report(out: dict, work_dir) -> None:
     print(f"  报党工委审批，应于 {out['submitted']['decide_by']} 前决定（5 个工作日）")
     print(f"  验收前付款被拒：{out['early_payment'].message}")
     print(f"  付款：{yuan(out['paid']['paid_fen'])} 元（发票 + 三人依次签字），状态 {out['paid']['state']}")
+    print(f"  审批人填机构名称被拒：{out['office_approval'].message}")
+    print(f"  社区自行验收被拒：{out['own_acceptance'].message}")
+    print(f"  同一人签字两次被拒：{out['signed_twice'].message}")
     print(f"拒绝（20% 规则）：{out['small_group'].message}")
     print(f"拒绝（使用范围）：{out['forbidden'].message}")
+    print(f"拒绝（物业管理服务）：{out['managed_estate'].message}")
+    print(f"拒绝（无经费明细）：{out['no_lines'].message}")
+    p = out["provisional"]
+    print(f"跨年公示：{p['posted_on']} 起，至 {p['ends_on']} 止"
+          f"{'（' + p['ends_on_note'] + '，按周一至周五计算）' if p['ends_on_provisional'] else ''}")
+    alert = out["health"]["calendar"]["alert"]
+    print(f"节假日日历：收录至 {out['health']['calendar']['covered_until']}"
+          f"{'；运维提醒：' + alert['message'] if alert else ''}")
     print("到期提醒 FundsReportDue：" + "，".join(f"{s['as_of']} 发出 {s['reminders']} 条" for s in out["scans"]))
     print("\n专项经费台账（幸福社区）")
     widths = [12, 52, 14, 14, 14]
@@ -223,6 +270,10 @@ def print_report(out: dict, work_dir) -> None:
           f"受益群体较小项目 {yuan(a['small_group_fen'])} / 上限 {yuan(a['small_group_limit_fen'])} 元")
     print(f"12 月 21 日公示栏：{'；'.join(n['title'] + '（至 ' + n['ends_on'] + '）' for n in out['board'])}")
     print(f"审计轨迹：{len(out['trail'])} 个事件（{', '.join(sorted({e['event_type'] for e in out['trail']}))}）")
+    print("议事监督委员会全程监督（只读）：")
+    for sp in out["supervision"]["projects"]:
+        print(f"  {sp['title']}（{sp['state_name']}）：材料 {len(sp['documents'])} 份，公示 {len(sp['notices'])} 次，"
+              f"异议 {len(sp['objections'])} 条，付款 {len(sp['payments'])} 笔")
     for doc in out["street_report"]["files"] + out["summary"]["files"]:
         print(f"  wrote {doc}")
 

@@ -27,7 +27,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -51,6 +51,9 @@ inbox_retries = Counter("baodao_inbox_retries", "Failed event handlings schedule
                         registry=REGISTRY)
 dead_letters = Counter("baodao_dead_letters", "Events parked on a dead-letter queue", ["service", "queue"],
                        registry=REGISTRY)
+calendar_days_left = Gauge("baodao_calendar_covered_days_left",
+                           "Days until the last day the official holiday calendar covers (negative: run out)",
+                           ["service"], registry=REGISTRY)
 
 
 # -- recording (called by the kernel) ----------------------------------------------------------
@@ -143,9 +146,15 @@ class Probes:
         self.service = service
         self.started = False
         self.checks: list[tuple[str, Callable[[], object]]] = []
+        self.details: list[tuple[str, Callable[[], object]]] = []
 
     def add(self, name: str, check: Callable[[], object]) -> None:
         self.checks.append((name, check))
+
+    def add_detail(self, name: str, detail: Callable[[], object]) -> None:
+        """Something operators should see in `/ready` (an alert, say) that does not make the
+        service unready: its value appears under `details` when it is not None."""
+        self.details.append((name, detail))
 
     def readiness(self) -> tuple[bool, dict]:
         if not self.started:
@@ -160,6 +169,16 @@ class Probes:
         body = {"service": self.service, "ready": not failed}
         if failed:
             body["failed"] = failed
+        details = {}
+        for name, detail in self.details:
+            try:
+                value = detail()
+            except Exception as exc:  # noqa: BLE001 - a detail never makes the service unready
+                value = f"{type(exc).__name__}: {exc}"[:300]
+            if value is not None:
+                details[name] = value
+        if details:
+            body["details"] = details
         return not failed, body
 
 

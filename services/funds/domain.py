@@ -20,6 +20,7 @@ Every amount is an integer number of fen (分).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import singledispatchmethod
@@ -35,6 +36,9 @@ SUMMARY_NOTICE_WORKING_DAYS = 5         # 第十五条: 年度汇总公示 5 个
 STREET_REPORT_DUE = (12, 1)             # 第十六条: 每年 12 月 1 日前向社区党工委报告
 YEARLY_SUMMARY_DUE = (12, 20)           # 第十五条: 每年 12 月 20 日前公示年度汇总
 REMINDER_THRESHOLDS = (("month", 30), ("week", 7))
+#: Each notice's period in working days.
+NOTICE_PERIODS = {"project_plan": NOTICE_WORKING_DAYS, "project_completion": COMPLETION_NOTICE_WORKING_DAYS,
+                  "yearly_summary": SUMMARY_NOTICE_WORKING_DAYS}
 REPORTS = ("street_report", "yearly_summary")
 REPORT_NAMES = {"street_report": "专项经费使用情况报告（报社区党工委）", "yearly_summary": "专项经费使用情况汇总公示"}
 
@@ -50,6 +54,21 @@ FORBIDDEN_EXPENSES = {
     "已有资金安排项目": "市委、市政府已有资金安排的服务项目不得使用专项经费",
 }
 VOUCHERS = ("invoice", "payee_signature")
+# 第八条(4): 物业管理服务 — 老旧小区和物业弃管小区环境整治、绿化亮化 ...; elsewhere it is the
+# property company's to pay (第四条: 应由物业单位承担的费用).
+ESTATE_SERVICE = "物业管理服务"
+ESTATES_WITHOUT_MANAGEMENT = ("老旧小区", "物业弃管小区")
+ESTATES = ESTATES_WITHOUT_MANAGEMENT + ("其他小区",)
+# 第十三条: 分别由社区党委书记、社区建设管理委员会主任、社区党工委书记依次在发票上签字确认.
+INVOICE_SIGNERS = ("community_secretary", "construction_committee_director", "street_secretary")
+# 第十二条: 在项目完成时，(社区党工委)对项目质量、群众满意度等方面进行综合验收 — the street
+# committee accepts, not the community that ran the project.
+ACCEPTING_BODY = "street_committee"
+BODIES = {"street_committee": "社区党工委", "community": "社区党委"}
+# Consent and approval are a person's act (第十、十一、十三条: 同意、审批、签字): a name that is
+# an office rather than a person is refused.
+OFFICE_SUFFIXES = ("办公室", "委员会", "党工委", "党委", "党组", "党支部", "居委会", "办事处", "街道", "社区",
+                   "组织部", "工作站", "服务中心", "领导小组", "财务室")
 QUALITY = ("优良", "合格", "不合格")
 
 # States of a project.
@@ -86,9 +105,26 @@ class NoBudget(DomainError):
     code = "no_budget"
 
 
+class NotAPerson(DomainError):
+    """A consent, approval or signature not given in a person's real name."""
+
+    code = "real_name_required"
+
+
+class WrongBody(DomainError):
+    """A step taken by a body the measures do not give it to."""
+
+    code = "wrong_body"
+
+
 class Calendar(Protocol):
+    """Working days (workdays.WorkingCalendar). A deadline counted over a year whose official
+    schedule is not known yet is provisional; the aggregate keeps each step's date and counts
+    its deadlines again with the calendar it is given, so they follow a schedule added later."""
+
     def is_working_day(self, day: date) -> bool: ...
     def add_working_days(self, start: date, n: int) -> date: ...
+    def deadline(self, start: date, n: int): ...
 
 
 def first_reminder_day(year: int) -> date:
@@ -110,6 +146,29 @@ def check_fen(amount, what: str = "金额", allow_zero: bool = False) -> int:
     if amount < 0 or (amount == 0 and not allow_zero):
         raise RuleBroken(f"{what}必须大于零", field=what)
     return amount
+
+
+def bare_name(name: str) -> str:
+    """The name without a trailing role in brackets: "张明（党工委）" → "张明"."""
+    return re.sub(r"[（(][^（）()]*[）)]$", "", (name or "").strip()).strip()
+
+
+def check_person_name(name: str | None, what: str) -> str:
+    """`name` must be a person's real name: not blank, and not an office (a name ending in
+    办公室, 委员会, 党工委 ...). A role in brackets after the name is allowed: "张明（党工委）"."""
+    text = (name or "").strip()
+    bare = bare_name(text)
+    if not bare:
+        raise NotAPerson(f"{what}须填写本人真实姓名，不能为空", field=what)
+    if bare.endswith(OFFICE_SUFFIXES):
+        raise NotAPerson(f"{what}须填写本人真实姓名，“{bare}”是机构名称而不是个人", field=what, name=bare)
+    return text
+
+
+def require_lines(lines: list[dict] | None) -> None:
+    """A project states what the money buys (第十条: 项目及经费使用方案; 第十八条: 事前预算)."""
+    if not lines:
+        raise RuleBroken("项目须列明经费明细（支出事项、类别和金额），不能只填总额")
 
 
 def check_lines(amount: int, lines: list[dict]) -> None:
@@ -150,6 +209,8 @@ class SurplusCarriedOver(DomainEvent):
 
 @dataclass(frozen=True)
 class ProjectProposed(DomainEvent):
+    schema_version = 2
+
     community_id: str
     year: int
     project_id: str
@@ -162,6 +223,7 @@ class ProjectProposed(DomainEvent):
     beneficiaries: int
     demand_ids: list
     payee_kind: str
+    estate: str | None
     proposed_by: str
     proposed_on: str
 
@@ -371,7 +433,9 @@ class Project:
     payee_kind: str
     state: str = PROPOSED
     last_step_on: date | None = None
+    notice_posted_on: date | None = None
     notice_ends_on: date | None = None
+    submitted_on: date | None = None
     open_objections: set = field(default_factory=set)
     decide_by: date | None = None
     overdue_flagged: bool = False
@@ -502,13 +566,21 @@ class CommunityFundYear(Aggregate):
     # -- 项目提议 (一事一议) ------------------------------------------------------------------------
     def propose(self, *, project_id: str, title: str, category: str, description: str, amount_fen: int,
                 lines: list[dict], small_beneficiary_group: bool, beneficiaries: int, demand_ids: list[str],
-                payee_kind: str, by: str, on: date) -> None:
+                payee_kind: str, by: str, on: date, estate: str | None = None) -> None:
+        """项目提议: a use of 第八条 with its budget lines; 物业管理服务 only for an old estate or
+        one its property company abandoned (第八条(4), 第四条)."""
         self._require_open()
         if project_id in self.projects:
             raise RuleBroken(f"项目编号 {project_id} 已存在")
         if category not in USE_CATEGORIES:
             raise ForbiddenExpense(f"“{category}”不在专项经费使用范围内", category=category)
+        if estate is not None and estate not in ESTATES:
+            raise RuleBroken(f"小区类型应为：{'、'.join(ESTATES)}", estate=estate)
+        if category == ESTATE_SERVICE and estate not in ESTATES_WITHOUT_MANAGEMENT:
+            raise ForbiddenExpense("物业管理服务仅限老旧小区和物业弃管小区（第八条）；有物业管理的小区，"
+                                   "相关费用应由物业单位承担（第四条）", category=category, estate=estate)
         check_fen(amount_fen, "项目金额")
+        require_lines(lines)
         check_lines(amount_fen, lines)
         if on.year != self.year:
             raise RuleBroken(f"提议日期 {on.isoformat()} 不在 {self.year} 年度内")
@@ -517,7 +589,7 @@ class CommunityFundYear(Aggregate):
                                       title=title, category=category, description=description, amount_fen=amount_fen,
                                       lines=list(lines), small_beneficiary_group=small_beneficiary_group,
                                       beneficiaries=beneficiaries, demand_ids=list(demand_ids), payee_kind=payee_kind,
-                                      proposed_by=by, proposed_on=on.isoformat()))
+                                      estate=estate, proposed_by=by, proposed_on=on.isoformat()))
 
     # -- 项目申报 ----------------------------------------------------------------------------------
     def apply_for(self, project_id: str, *, preliminary_consent_by: str, plan: str, by: str, on: date) -> None:
@@ -525,6 +597,7 @@ class CommunityFundYear(Aggregate):
         p = self.project(project_id)
         self._stage(p, PROPOSED, doing="填报申请审批表")
         self._step_date(p, on, "申报")
+        check_person_name(preliminary_consent_by, "社区党工委初步同意人")
         self._trigger(ProjectApplied(community_id=self.community_id, year=self.year, project_id=project_id,
                                      preliminary_consent_by=preliminary_consent_by, plan=plan, applied_by=by,
                                      applied_on=on.isoformat()))
@@ -552,16 +625,18 @@ class CommunityFundYear(Aggregate):
         return passed
 
     # -- 公示 --------------------------------------------------------------------------------------
-    def publish_notice(self, project_id: str, *, on: date, calendar: Calendar) -> date:
+    def publish_notice(self, project_id: str, *, on: date, calendar: Calendar):
+        """公示 for 3 working days; returns the deadline (its `on` and whether provisional)."""
         self._require_open()
         p = self.project(project_id)
         self._stage(p, MEETING_PASSED, doing="公示")
         self._step_date(p, on, "公示")
-        ends = calendar.add_working_days(on, NOTICE_WORKING_DAYS)
+        deadline = calendar.deadline(on, NOTICE_WORKING_DAYS)
+        ends = deadline.on
         self._trigger(NoticePublished(community_id=self.community_id, year=self.year, notice="project_plan",
                                       project_id=project_id, title=f"{p.title}（项目及经费使用方案）", posted_on=on.isoformat(),
                                       ends_on=ends.isoformat(), working_days=NOTICE_WORKING_DAYS))
-        return ends
+        return deadline
 
     def raise_objection(self, project_id: str, *, objection_id: str, raised_by: str, content: str, on: date) -> None:
         """An objection during the notice parks the project until it is resolved (暂时搁置)."""
@@ -585,38 +660,62 @@ class CommunityFundYear(Aggregate):
                                         resolved_by=by, resolved_on=on.isoformat()))
 
     # -- 报党工委审批 --------------------------------------------------------------------------------
-    def submit(self, project_id: str, *, by: str, on: date, calendar: Calendar) -> date:
+    def submit(self, project_id: str, *, by: str, on: date, calendar: Calendar):
+        """报社区党工委审批 once the notice has run (counted again from its posting date, so a
+        provisional end follows the holidays configured since); returns the decision's deadline."""
         self._require_open()
         p = self.project(project_id)
         if p.state == PARKED:
             raise WrongStage(f"项目“{p.title}”有未处理的异议，已暂时搁置，待统一意见后再行商议")
         self._stage(p, ON_NOTICE, doing="报社区党工委审批（须先经联席会议通过并公示）")
-        if on <= p.notice_ends_on:
-            raise RuleBroken(f"公示期至 {p.notice_ends_on.isoformat()} 止（{NOTICE_WORKING_DAYS} 个工作日），"
-                             f"公示期满无异议后方可报批", notice_ends_on=p.notice_ends_on.isoformat())
-        decide_by = calendar.add_working_days(on, DECISION_WORKING_DAYS)
+        notice_ends = self._notice_ends(p, calendar)
+        if on <= notice_ends:
+            raise RuleBroken(f"公示期至 {notice_ends.isoformat()} 止（{NOTICE_WORKING_DAYS} 个工作日），"
+                             f"公示期满无异议后方可报批", notice_ends_on=notice_ends.isoformat())
+        deadline = calendar.deadline(on, DECISION_WORKING_DAYS)
         self._trigger(ProjectSubmitted(community_id=self.community_id, year=self.year, project_id=project_id,
-                                       submitted_by=by, submitted_on=on.isoformat(), decide_by=decide_by.isoformat()))
-        return decide_by
+                                       submitted_by=by, submitted_on=on.isoformat(),
+                                       decide_by=deadline.on.isoformat()))
+        return deadline
 
-    def flag_overdue_decisions(self, today: date) -> list[str]:
+    @staticmethod
+    def _notice_ends(p: Project, calendar: Calendar | None) -> date:
+        if calendar is None or p.notice_posted_on is None:
+            return p.notice_ends_on
+        return calendar.add_working_days(p.notice_posted_on, NOTICE_WORKING_DAYS)
+
+    @staticmethod
+    def _decide_by(p: Project, calendar: Calendar | None) -> date:
+        """第十一条's 5 working days, counted from the submission with `calendar` (the recorded
+        date without one)."""
+        if calendar is None or p.submitted_on is None:
+            return p.decide_by
+        return calendar.add_working_days(p.submitted_on, DECISION_WORKING_DAYS)
+
+    def flag_overdue_decisions(self, today: date, calendar: Calendar | None = None) -> list[str]:
         flagged = []
         for p in self.projects.values():
-            if p.state == SUBMITTED and not p.overdue_flagged and today > p.decide_by:
+            if p.state != SUBMITTED or p.overdue_flagged:
+                continue
+            decide_by = self._decide_by(p, calendar)
+            if today > decide_by:
                 self._trigger(DecisionOverdue(community_id=self.community_id, year=self.year, project_id=p.project_id,
                                               submitted_on=p.last_step_on.isoformat(),
-                                              decide_by=p.decide_by.isoformat(), flagged_on=today.isoformat()))
+                                              decide_by=decide_by.isoformat(), flagged_on=today.isoformat()))
                 flagged.append(p.project_id)
         return flagged
 
-    def approve(self, project_id: str, *, by: str, construction_committee_by: str, on: date) -> bool:
+    def approve(self, project_id: str, *, by: str, construction_committee_by: str, on: date,
+                calendar: Calendar | None = None) -> bool:
         """审核批复: the street committee and the community construction committee's leaders."""
         self._require_open()
         p = self.project(project_id)
         self._stage(p, SUBMITTED, doing="审批")
         self._step_date(p, on, "审批")
+        check_person_name(by, "社区党工委审批人")
+        check_person_name(construction_committee_by, "社区建设管理委员会审批人")
         self._check_limits(project_id, p.amount_fen, p.small_beneficiary_group)
-        late = on > p.decide_by
+        late = on > self._decide_by(p, calendar)
         self._trigger(ProjectApproved(community_id=self.community_id, year=self.year, project_id=project_id,
                                       amount_fen=p.amount_fen, approved_by=by,
                                       construction_committee_by=construction_committee_by, approved_on=on.isoformat(),
@@ -643,8 +742,9 @@ class CommunityFundYear(Aggregate):
         self._require_open()
         p = self.project(project_id)
         self._stage(p, APPROVED, doing="变更（仅实施中的项目可变更）")
-        if not consent_by.strip():
+        if not (consent_by or "").strip():
             raise RuleBroken("项目变更须报社区党工委同意，请填写同意人")
+        check_person_name(consent_by, "同意变更的社区党工委负责人")
         if consent_on > on:
             raise RuleBroken("备案日期不能早于党工委同意日期")
         self._step_date(p, consent_on, "变更同意")
@@ -652,6 +752,8 @@ class CommunityFundYear(Aggregate):
         new_lines = p.lines if lines is None else lines
         if lines is None and amount != p.amount_fen and p.lines:
             raise RuleBroken("金额变更时须同时提交新的经费明细")
+        if lines is not None:
+            require_lines(lines)
         check_lines(amount, new_lines)
         small = p.small_beneficiary_group if small_beneficiary_group is None else small_beneficiary_group
         self._check_limits(project_id, amount, small)
@@ -662,10 +764,15 @@ class CommunityFundYear(Aggregate):
 
     # -- 检查验收 ------------------------------------------------------------------------------------
     def accept(self, project_id: str, *, quality: str, residents_surveyed: int, residents_satisfied: int, by: str,
-               on: date, remarks: str = "") -> None:
+               on: date, acting_as: str, remarks: str = "") -> None:
+        """综合验收 (第十二条) is the street committee's: the community that ran the project does
+        not accept its own work."""
         self._require_open()
         p = self.project(project_id)
         self._stage(p, APPROVED, doing="验收（须经党工委批准实施）")
+        if acting_as != ACCEPTING_BODY:
+            raise WrongBody(f"综合验收由{BODIES[ACCEPTING_BODY]}组织（第十二条），"
+                            f"{BODIES.get(acting_as, acting_as)}不能验收", acting_as=acting_as)
         self._step_date(p, on, "验收")
         if quality not in QUALITY:
             raise RuleBroken(f"项目质量评定应为：{'、'.join(QUALITY)}")
@@ -703,8 +810,13 @@ class CommunityFundYear(Aggregate):
         if voucher == "invoice":
             if not (invoice_no or "").strip():
                 raise RuleBroken("凭发票结算须填写发票号码")
-            if roles != ["community_secretary", "construction_committee_director", "street_secretary"]:
+            if roles != list(INVOICE_SIGNERS):
                 raise RuleBroken("发票须依次由社区党委书记、社区建设管理委员会主任、社区党工委书记签字确认")
+            names = [check_person_name(s.get("name"), "发票签字人") for s in signatures]
+            people = [bare_name(n) for n in names]
+            if len(set(people)) != len(people):
+                raise RuleBroken("发票须由社区党委书记、社区建设管理委员会主任、社区党工委书记三人分别签字，"
+                                 "同一人不能签两次", names=people)
         elif voucher == "payee_signature":
             if p.payee_kind not in ("individual", "aid"):
                 raise RuleBroken("只有个人承办或帮扶资助性质、确实无法开具发票的事项，才能以收款人签字作为结算凭证")
@@ -740,7 +852,8 @@ class CommunityFundYear(Aggregate):
         if report in self.reports_issued:
             return None
         due = self.due_date(report)
-        ends = calendar.add_working_days(on, SUMMARY_NOTICE_WORKING_DAYS) if report == "yearly_summary" else None
+        deadline = calendar.deadline(on, SUMMARY_NOTICE_WORKING_DAYS) if report == "yearly_summary" else None
+        ends = deadline.on if deadline else None
         self._trigger(ReportIssued(community_id=self.community_id, year=self.year, report=report,
                                    due_date=due.isoformat(), issued_on=on.isoformat(), late=on > due))
         if ends:
@@ -748,7 +861,7 @@ class CommunityFundYear(Aggregate):
                                           project_id=None, title=f"{self.year} 年度{REPORT_NAMES[report]}",
                                           posted_on=on.isoformat(), ends_on=ends.isoformat(),
                                           working_days=SUMMARY_NOTICE_WORKING_DAYS))
-        return ends
+        return deadline
 
     def remind_reports(self, today: date) -> list[tuple[str, str]]:
         """FundsReportDue once per report per threshold: when it is a month, then a week, before
@@ -837,6 +950,7 @@ class CommunityFundYear(Aggregate):
         if e.notice == "project_plan":
             p = self.projects[e.project_id]
             p.state, p.last_step_on, p.notice_ends_on = ON_NOTICE, _d(e.posted_on), _d(e.ends_on)
+            p.notice_posted_on = _d(e.posted_on)
 
     @apply.register
     def _(self, e: ObjectionRaised):
@@ -859,6 +973,7 @@ class CommunityFundYear(Aggregate):
     def _(self, e: ProjectSubmitted):
         p = self.projects[e.project_id]
         p.state, p.last_step_on, p.decide_by = SUBMITTED, _d(e.submitted_on), _d(e.decide_by)
+        p.submitted_on = _d(e.submitted_on)
 
     @apply.register
     def _(self, e: DecisionOverdue):

@@ -33,7 +33,8 @@ def propose_project(uow, cmd: dict, linked_demands: dict[str, dict], on: date) -
     fund.propose(project_id=cmd["project_id"], title=cmd["title"], category=cmd["category"],
                  description=cmd["description"], amount_fen=cmd["amount_fen"], lines=cmd["lines"],
                  small_beneficiary_group=cmd["small_beneficiary_group"], beneficiaries=cmd["beneficiaries"],
-                 demand_ids=cmd["demand_ids"], payee_kind=cmd["payee_kind"], by=cmd["by"], on=on)
+                 demand_ids=cmd["demand_ids"], payee_kind=cmd["payee_kind"], by=cmd["by"], on=on,
+                 estate=cmd.get("estate"))
     return {"project_id": cmd["project_id"], "state": fund.projects[cmd["project_id"]].state,
             "available_fen": fund.budget_fen - fund.reserved_fen}
 
@@ -56,7 +57,7 @@ def record_joint_meeting(uow, where: tuple, cmd: dict, on: date) -> dict:
 
 def publish_notice(uow, where: tuple, cmd: dict, on: date, calendar) -> dict:
     ends = _fund(uow, *where).publish_notice(cmd["project_id"], on=on, calendar=calendar)
-    return {"project_id": cmd["project_id"], "posted_on": on.isoformat(), "ends_on": ends.isoformat()}
+    return {"project_id": cmd["project_id"], "posted_on": on.isoformat(), **ends.as_dict("ends_on")}
 
 
 def raise_objection(uow, where: tuple, cmd: dict, on: date) -> dict:
@@ -75,12 +76,13 @@ def resolve_objection(uow, where: tuple, cmd: dict, on: date) -> dict:
 
 def submit_project(uow, where: tuple, cmd: dict, on: date, calendar) -> dict:
     decide_by = _fund(uow, *where).submit(cmd["project_id"], by=cmd["by"], on=on, calendar=calendar)
-    return {"project_id": cmd["project_id"], "decide_by": decide_by.isoformat()}
+    return {"project_id": cmd["project_id"], **decide_by.as_dict("decide_by")}
 
 
-def approve_project(uow, where: tuple, cmd: dict, on: date) -> dict:
+def approve_project(uow, where: tuple, cmd: dict, on: date, calendar=None) -> dict:
     late = _fund(uow, *where).approve(cmd["project_id"], by=cmd["by"],
-                                      construction_committee_by=cmd["construction_committee_by"], on=on)
+                                      construction_committee_by=cmd["construction_committee_by"], on=on,
+                                      calendar=calendar)
     return {"project_id": cmd["project_id"], "state": "approved", "decided_late": late}
 
 
@@ -105,7 +107,7 @@ def change_project(uow, where: tuple, cmd: dict, on: date) -> dict:
 def accept_project(uow, where: tuple, cmd: dict, on: date) -> dict:
     _fund(uow, *where).accept(cmd["project_id"], quality=cmd["quality"], residents_surveyed=cmd["residents_surveyed"],
                               residents_satisfied=cmd["residents_satisfied"], by=cmd["by"], on=on,
-                              remarks=cmd["remarks"])
+                              acting_as=cmd["acting_as"], remarks=cmd["remarks"])
     return {"project_id": cmd["project_id"], "state": "accepted"}
 
 
@@ -123,7 +125,7 @@ def pay_project(uow, where: tuple, cmd: dict, on: date, calendar) -> dict:
 def issue_report(uow, community_id: str, year: int, report: str, on: date, calendar) -> dict:
     ends = _fund(uow, community_id, year).issue_report(report, on=on, calendar=calendar)
     return {"community_id": community_id, "year": year, "report": report,
-            "notice_ends_on": ends.isoformat() if ends else None}
+            **(ends.as_dict("notice_ends_on") if ends else {"notice_ends_on": None})}
 
 
 def close_year(uow, community_id: str, year: int, by: str, on: date) -> dict:
@@ -135,8 +137,8 @@ def remind_reports(uow, accounts: list[tuple[str, int]], today: date) -> int:
     return sum(len(_fund(uow, c, y).remind_reports(today)) for c, y in accounts)
 
 
-def flag_overdue_decisions(uow, accounts: list[tuple[str, int]], today: date) -> int:
-    return sum(len(_fund(uow, c, y).flag_overdue_decisions(today)) for c, y in accounts)
+def flag_overdue_decisions(uow, accounts: list[tuple[str, int]], today: date, calendar=None) -> int:
+    return sum(len(_fund(uow, c, y).flag_overdue_decisions(today, calendar)) for c, y in accounts)
 
 
 # -- dispatch's events -----------------------------------------------------------------------------

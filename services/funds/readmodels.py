@@ -9,12 +9,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.funds.domain import FINISHED, PAID, REJECTED, STATE_NAMES, WITHDRAWN
+from services.funds.domain import (
+    DECISION_WORKING_DAYS, FINISHED, NOTICE_PERIODS, NOTICE_WORKING_DAYS, PAID, REJECTED, STATE_NAMES, WITHDRAWN,
+)
+from services.funds.workdays import PROVISIONAL_NOTE
 from shared.projections import Projection
 
 # -- dispatch's demands --------------------------------------------------------------------------
@@ -298,13 +302,47 @@ def locate_project(conn: Connection, project_id: str) -> list[tuple[str, int]]:
     return [(r.community_id, r.year) for r in rows]
 
 
-def project_view(conn: Connection, community_id: str, year: int, project_id: str) -> dict | None:
+# -- deadlines counted again with today's calendar ------------------------------------------------
+def _plan_notices(conn: Connection, community_id: str, year: int) -> dict[str, str]:
+    """Each project's latest plan notice: project id → the day it was posted."""
+    rows = conn.execute(select(notices.c.project_id, notices.c.posted_on).where(and_(
+        notices.c.community_id == community_id, notices.c.year == year, notices.c.notice == "project_plan"))
+        .order_by(notices.c.position))
+    return {r.project_id: r.posted_on for r in rows}
+
+
+def _deadline(p: dict, key: str, start: str | None, days: int, calendar) -> None:
+    """`p[key]` counted again from `start` with `calendar` (the stored date was counted with the
+    calendar of its day), and `<key>_provisional` (+ `_note`) where the count ran through a year
+    whose official schedule is not known yet."""
+    if calendar is None or not start or not p.get(key):
+        return
+    p.update(calendar.deadline(date.fromisoformat(start), days).as_dict(key))
+
+
+def _project_deadlines(p: dict, notice_posted_on: str | None, calendar) -> dict:
+    _deadline(p, "notice_ends_on", notice_posted_on, NOTICE_WORKING_DAYS, calendar)
+    _deadline(p, "decide_by", p.get("submitted_on"), DECISION_WORKING_DAYS, calendar)
+    return p
+
+
+def _notice_deadline(n: dict, calendar) -> dict:
+    _deadline(n, "ends_on", n["posted_on"], n.get("working_days") or NOTICE_PERIODS[n["notice"]], calendar)
+    n["provisional"] = n.get("ends_on_provisional", False)
+    if n["provisional"]:
+        n["provisional_note"] = n["ends_on_note"]
+    return n
+
+
+def project_view(conn: Connection, community_id: str, year: int, project_id: str, calendar=None) -> dict | None:
     row = conn.execute(select(projects).where(and_(projects.c.community_id == community_id, projects.c.year == year,
                                                    projects.c.project_id == project_id))).mappings().first()
-    return _project_dict(row) if row else None
+    if row is None:
+        return None
+    return _project_deadlines(_project_dict(row), _plan_notices(conn, community_id, year).get(project_id), calendar)
 
 
-def account_view(conn: Connection, community_id: str, year: int) -> dict | None:
+def account_view(conn: Connection, community_id: str, year: int, calendar=None) -> dict | None:
     row = conn.execute(select(accounts).where(and_(accounts.c.community_id == community_id,
                                                    accounts.c.year == year))).mappings().first()
     if row is None:
@@ -313,7 +351,8 @@ def account_view(conn: Connection, community_id: str, year: int) -> dict | None:
     account["reminders"] = json.loads(account["reminders"])
     rows = conn.execute(select(projects).where(and_(projects.c.community_id == community_id, projects.c.year == year))
                         .order_by(projects.c.proposed_on, projects.c.project_id)).mappings()
-    account["projects"] = [_project_dict(r) for r in rows]
+    posted = _plan_notices(conn, community_id, year) if calendar is not None else {}
+    account["projects"] = [_project_deadlines(_project_dict(r), posted.get(r["project_id"]), calendar) for r in rows]
     budget = account["allocated_fen"] + account["carried_over_fen"]
     reserved = sum(p["reserved_fen"] for p in account["projects"])
     small = sum(p["reserved_fen"] for p in account["projects"] if p["small_beneficiary_group"])
@@ -339,12 +378,20 @@ def ledger_entries(conn: Connection, community_id: str, year: int | None = None)
             "balance_fen": entries[-1]["balance_fen"] if entries else 0}
 
 
-def noticeboard(conn: Connection, community_id: str, day: str) -> list[dict]:
+#: A notice's end recorded with a provisional calendar may move when the year's holidays are
+#: configured: the noticeboard reads notices ending up to this many days before `day` and keeps
+#: those whose end, counted again, is not before it.
+REVIEW_MARGIN_DAYS = 31
+
+
+def noticeboard(conn: Connection, community_id: str, day: str, calendar=None) -> list[dict]:
     """What is posted on the community's noticeboard on `day`."""
+    since = (date.fromisoformat(day) - timedelta(days=REVIEW_MARGIN_DAYS if calendar else 0)).isoformat()
     rows = conn.execute(select(notices).where(and_(notices.c.community_id == community_id,
-                                                   notices.c.posted_on <= day, notices.c.ends_on >= day))
+                                                   notices.c.posted_on <= day, notices.c.ends_on >= since))
                         .order_by(notices.c.position)).mappings()
-    return [dict(r) for r in rows]
+    board = [_notice_deadline(dict(r), calendar) for r in rows]
+    return [n for n in board if n["ends_on"] >= day]
 
 
 def accounts_to_remind(conn: Connection, year: int) -> list[tuple[str, int]]:
@@ -356,6 +403,103 @@ def accounts_to_remind(conn: Connection, year: int) -> list[tuple[str, int]]:
 
 
 def accounts_with_pending_decisions(conn: Connection, day: str) -> list[tuple[str, int]]:
+    """Accounts with a decision perhaps overdue on `day` (a recorded deadline may be provisional,
+    so the margin; the account counts it again)."""
+    until = (date.fromisoformat(day) + timedelta(days=REVIEW_MARGIN_DAYS)).isoformat()
     rows = conn.execute(select(projects.c.community_id, projects.c.year).distinct().where(and_(
-        projects.c.state == "submitted", projects.c.decide_by < day, projects.c.decision_overdue.is_(False))))
+        projects.c.state == "submitted", projects.c.decide_by < until, projects.c.decision_overdue.is_(False))))
     return [(r.community_id, r.year) for r in rows]
+
+
+# -- supervision (社区议事监督委员会, 第十四条) -------------------------------------------------------
+NOTICE_NAMES = {"project_plan": "项目及经费使用方案公示", "project_completion": "项目建设及经费使用情况公示",
+                "yearly_summary": "年度经费使用情况汇总公示"}
+SIGNER_NAMES = {"community_secretary": "社区党委书记", "construction_committee_director": "社区建设管理委员会主任",
+                "street_secretary": "社区党工委书记", "payee": "收款人"}
+
+
+def _who(event: dict) -> str | None:
+    actor = event.get("actor") or {}
+    return actor.get("name") or actor.get("user_id")
+
+
+def supervision_file(account: dict, events: list[dict], calendar=None) -> dict:
+    """第十四条: 社区议事监督委员会对项目的申报、经费使用、验收、核销进行全程监督. Every project of
+    the community's year with its documents (application form, joint meeting minutes, approval,
+    changes, acceptance), its notices, objections and payments (voucher and signatures), from
+    the account's events as recorded; and the year's own notices and reports."""
+    projects: dict[str, dict] = {}
+    for p in account["projects"]:
+        projects[p["project_id"]] = {
+            **{k: p[k] for k in ("project_id", "title", "category", "description", "amount_fen", "paid_fen", "state",
+                                 "state_name", "lines", "small_beneficiary_group", "beneficiaries", "demand_ids",
+                                 "decide_by", "decision_overdue", "notice_ends_on")},
+            **{k: p[k] for k in ("decide_by_provisional", "notice_ends_on_provisional") if k in p},
+            "provisional_note": PROVISIONAL_NOTE,
+            "documents": [], "notices": [], "objections": [], "payments": []}
+    year_notices, reports = [], []
+    for e in events:
+        d, kind = e["data"], e["event_type"]
+        p = projects.get(d.get("project_id") or "")
+        recorded_by = _who(e)
+        if kind == "ProjectProposed" and p:
+            p["estate"] = d.get("estate")
+            p["documents"].append({"document": "项目提议（一事一议）", "on": d["proposed_on"], "by": d["proposed_by"],
+                                   "content": d["description"], "recorded_by": recorded_by})
+        elif kind == "ProjectApplied" and p:
+            p["documents"].append({"document": "专项经费使用申请审批表", "on": d["applied_on"], "by": d["applied_by"],
+                                   "content": d["plan"], "consent_by": d["preliminary_consent_by"],
+                                   "recorded_by": recorded_by})
+        elif kind == "JointMeetingDecided" and p:
+            p["documents"].append({"document": "“两委”和居民代表联席会议纪要", "on": d["meeting_on"],
+                                   "content": d["minutes"], "recorded_by": recorded_by,
+                                   "votes": {k: d[k] for k in ("attendees", "resident_representatives", "votes_for",
+                                                               "votes_against", "passed")}})
+        elif kind == "NoticePublished":
+            notice = _notice_deadline({"notice": d["notice"], "notice_name": NOTICE_NAMES.get(d["notice"], d["notice"]),
+                                       "title": d["title"], "posted_on": d["posted_on"], "ends_on": d["ends_on"],
+                                       "working_days": d["working_days"]}, calendar)
+            (p["notices"] if p else year_notices).append(notice)
+        elif kind == "ObjectionRaised" and p:
+            p["objections"].append({"objection_id": d["objection_id"], "raised_by": d["raised_by"],
+                                    "content": d["content"], "raised_on": d["raised_on"], "resolution": None,
+                                    "resolved_by": None, "resolved_on": None, "republished": False})
+        elif kind == "ObjectionResolved" and p:
+            for o in p["objections"]:
+                if o["objection_id"] == d["objection_id"] and o["resolved_on"] is None:
+                    o.update(resolution=d["resolution"], resolved_by=d["resolved_by"], resolved_on=d["resolved_on"],
+                             republished=d["republish"])
+        elif kind == "ProjectSubmitted" and p:
+            p["documents"].append({"document": "报社区党工委审批", "on": d["submitted_on"], "by": d["submitted_by"],
+                                   "decide_by": d["decide_by"], "recorded_by": recorded_by})
+        elif kind == "ProjectApproved" and p:
+            p["documents"].append({"document": "社区党工委审批意见（批准）", "on": d["approved_on"], "by": d["approved_by"],
+                                   "construction_committee_by": d["construction_committee_by"],
+                                   "decided_late": d["decided_late"], "recorded_by": recorded_by})
+        elif kind == "ProjectRejected" and p:
+            p["documents"].append({"document": f"{d['stage']}：不予通过", "on": d["rejected_on"], "by": d["rejected_by"],
+                                   "content": d["reason"], "recorded_by": recorded_by})
+        elif kind == "ProjectWithdrawn" and p:
+            p["documents"].append({"document": "撤回项目", "on": d["withdrawn_on"], "by": d["withdrawn_by"],
+                                   "content": d["reason"], "recorded_by": recorded_by})
+        elif kind == "ProjectChanged" and p:
+            p["documents"].append({"document": "项目变更备案", "on": d["filed_on"], "consent_by": d["consent_by"],
+                                   "consent_on": d["consent_on"], "content": f"{d['change']}（原因：{d['reason']}）",
+                                   "amount_fen": d["amount_fen"], "recorded_by": recorded_by})
+        elif kind == "ProjectAccepted" and p:
+            p["documents"].append({"document": "综合验收", "on": d["accepted_on"], "by": d["accepted_by"],
+                                   "content": d["remarks"], "quality": d["quality"],
+                                   "residents_surveyed": d["residents_surveyed"],
+                                   "residents_satisfied": d["residents_satisfied"], "recorded_by": recorded_by})
+        elif kind == "PaymentMade" and p:
+            p["payments"].append({"payment_id": d["payment_id"], "paid_on": d["paid_on"], "amount_fen": d["amount_fen"],
+                                  "payee": d["payee"], "voucher": d["voucher"], "invoice_no": d["invoice_no"],
+                                  "final": d["final"], "recorded_by": recorded_by,
+                                  "signatures": [{**s, "role_name": SIGNER_NAMES.get(s["role"], s["role"])}
+                                                 for s in d["signatures"]]})
+        elif kind == "ReportIssued":
+            reports.append({k: d[k] for k in ("report", "due_date", "issued_on", "late")})
+    return {"community_id": account["community_id"], "community_name": account["community_name"],
+            "year": account["year"], "budget_fen": account["budget_fen"], "paid_fen": account["paid_fen"],
+            "balance_fen": account["balance_fen"], "closed": account["closed"], "projects": list(projects.values()),
+            "notices": year_notices, "reports": reports}

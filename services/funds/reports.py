@@ -13,6 +13,7 @@ import io
 from datetime import date
 
 from services.funds.domain import REPORT_NAMES, yuan
+from services.funds.workdays import PROVISIONAL_NOTE
 
 FONT = "STSong-Light"
 
@@ -24,9 +25,11 @@ def _rate(account_project: dict) -> str:
     return f"{account_project['residents_satisfied'] * 100 // surveyed}%"
 
 
-def summary_rows(account: dict, ledger: dict) -> list[tuple[str, str]]:
+def summary_rows(account: dict, ledger: dict, notice: dict | None = None) -> list[tuple[str, str]]:
+    """The overview; with `notice` (the summary's own posting: `notice_ends_on` and whether it is
+    provisional), the day the notice ends."""
     paid = [p for p in account["projects"] if p["state"] == "paid"]
-    return [
+    rows = [
         ("社区", account["community_name"]),
         ("年度", str(account["year"])),
         ("本年下达经费（元）", yuan(account["allocated_fen"])),
@@ -39,10 +42,27 @@ def summary_rows(account: dict, ledger: dict) -> list[tuple[str, str]]:
         ("项目数 / 已完成", f"{len(account['projects'])} / {len(paid)}"),
         ("台账余额（元）", yuan(ledger["balance_fen"])),
     ]
+    if notice and notice.get("notice_ends_on"):
+        rows.append(("公示期至", deadline_text(notice["notice_ends_on"], notice.get("notice_ends_on_provisional"))))
+    return rows
+
+
+def deadline_text(day: str, provisional: bool) -> str:
+    """A deadline as shown in a report: a provisional one says so."""
+    return f"{day}（{PROVISIONAL_NOTE}）" if provisional else day
+
+
+def _state(p: dict) -> str:
+    """The project's state, with its open deadline (marked where provisional)."""
+    if p["state"] == "submitted" and p.get("decide_by"):
+        return f"{p['state_name']}（{deadline_text(p['decide_by'], p.get('decide_by_provisional'))} 前决定）"
+    if p["state"] == "on_notice" and p.get("notice_ends_on"):
+        return f"{p['state_name']}（公示至 {deadline_text(p['notice_ends_on'], p.get('notice_ends_on_provisional'))}）"
+    return p["state_name"]
 
 
 def project_rows(account: dict) -> list[list[str]]:
-    return [[p["project_id"], p["title"], p["category"], yuan(p["amount_fen"]), yuan(p["paid_fen"]), p["state_name"],
+    return [[p["project_id"], p["title"], p["category"], yuan(p["amount_fen"]), yuan(p["paid_fen"]), _state(p),
              p.get("quality") or "—", _rate(p), "是" if p["small_beneficiary_group"] else "否"]
             for p in account["projects"]]
 
@@ -56,7 +76,7 @@ def ledger_rows(ledger: dict) -> list[list[str]]:
              yuan(e["expense_fen"]) if e["expense_fen"] else "", yuan(e["balance_fen"])] for e in ledger["entries"]]
 
 
-def report_pdf(report: str, account: dict, ledger: dict, generated_on: date) -> bytes:
+def report_pdf(report: str, account: dict, ledger: dict, generated_on: date, notice: dict | None = None) -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
@@ -82,7 +102,7 @@ def report_pdf(report: str, account: dict, ledger: dict, generated_on: date) -> 
 
     story = [Paragraph(title, title_style), Spacer(1, 4 * mm),
              Paragraph(f"生成日期：{generated_on.isoformat()}", body), Paragraph("一、经费概况", h_style),
-             table([["项目", "内容"], *summary_rows(account, ledger)], [70 * mm, 120 * mm]),
+             table([["项目", "内容"], *summary_rows(account, ledger, notice)], [70 * mm, 120 * mm]),
              Paragraph("二、服务项目", h_style),
              table([PROJECT_HEADER, *project_rows(account)], [18 * mm, 52 * mm, 24 * mm, 24 * mm, 22 * mm, 20 * mm,
                                                                16 * mm, 18 * mm, 16 * mm]),
@@ -98,7 +118,7 @@ def report_pdf(report: str, account: dict, ledger: dict, generated_on: date) -> 
     return buf.getvalue()
 
 
-def report_xlsx(report: str, account: dict, ledger: dict, generated_on: date) -> bytes:
+def report_xlsx(report: str, account: dict, ledger: dict, generated_on: date, notice: dict | None = None) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -108,7 +128,7 @@ def report_xlsx(report: str, account: dict, ledger: dict, generated_on: date) ->
     overview.append([f"{account['community_name']} {account['year']} 年度{REPORT_NAMES[report]}"])
     overview["A1"].font = Font(bold=True, size=14)
     overview.append(["生成日期", generated_on.isoformat()])
-    for label, value in summary_rows(account, ledger):
+    for label, value in summary_rows(account, ledger, notice):
         overview.append([label, value])
     overview.column_dimensions["A"].width = 30
     overview.column_dimensions["B"].width = 40

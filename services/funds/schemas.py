@@ -2,9 +2,9 @@
 float or a string is refused, never rounded."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.funds.domain import EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY
+from services.funds.domain import BODIES, EXPENSE_KINDS, FORBIDDEN_EXPENSES, QUALITY
 from shared.contracts import YEAR
-from shared.contracts.funds import PAYEE_KINDS, REPORTS, SIGNATURE_ROLES, VOUCHERS
+from shared.contracts.funds import ESTATES, PAYEE_KINDS, REPORTS, SIGNATURE_ROLES, VOUCHERS
 
 ID = validate.Length(min=1, max=100, error="编号长度应为 1-100")
 NAME = validate.Length(min=1, max=50, error="姓名不能为空，且不超过 50 字")
@@ -51,6 +51,8 @@ class ProposeProjectSchema(Schema):
     beneficiaries = fields.Integer(required=True, validate=validate.Range(min=1, error="受益人数至少 1 人"))
     demand_ids = fields.List(fields.String(validate=ID), load_default=list)
     payee_kind = fields.String(load_default="organisation", validate=validate.OneOf(PAYEE_KINDS))
+    #: required for 物业管理服务 (第八条(4)): 老旧小区 or 物业弃管小区
+    estate = fields.String(load_default=None, validate=validate.OneOf(ESTATES, error="小区类型应为：老旧小区、物业弃管小区、其他小区"))
     by = fields.String(required=True, validate=NAME)
     on = On()
 
@@ -116,6 +118,8 @@ class ChangeSchema(Schema):
 
 
 class AcceptSchema(ProjectStepSchema):
+    #: the body that accepts (第十二条: the street committee); the gateway fills it from the caller's role
+    acting_as = fields.String(required=True, validate=validate.OneOf(tuple(BODIES), error="验收单位不正确"))
     quality = fields.String(required=True, validate=validate.OneOf(QUALITY, error="质量评定应为：优良、合格、不合格"))
     residents_surveyed = fields.Integer(required=True, validate=validate.Range(min=0))
     residents_satisfied = fields.Integer(required=True, validate=validate.Range(min=0))

@@ -5,11 +5,13 @@ import os
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from services.funds import domain, handlers, readmodels, reports, schemas
 from services.funds.budget_import import BudgetFileError, parse_budget_csv
 from services.funds.workdays import WorkingCalendar
+from shared import metrics
 from shared.application import Application
 from shared.codec import EventCodec
 from shared.db import PROJECT_ROOT
@@ -43,6 +45,35 @@ def calendar_for(config: dict) -> WorkingCalendar:
     return _calendars[key]
 
 
+def calendar_status(calendar: WorkingCalendar, day: date, service: str = "funds") -> dict:
+    """The working calendar as operators see it: the years covered and, from 60 days before the
+    last covered day, the alert to configure next year (also the metric
+    `baodao_calendar_covered_days_left`)."""
+    until = calendar.covered_until()
+    metrics.calendar_days_left.labels(service).set((until - day).days)
+    return {"covered_years": [calendar.covered_years()[0], until.year], "covered_until": until.isoformat(),
+            "alert": calendar.alert(day)}
+
+
+def calendar_alert(calendar: WorkingCalendar, day: date, service: str = "funds") -> dict | None:
+    """The readiness detail: the calendar's status while it alerts, else None."""
+    status = calendar_status(calendar, day, service)
+    return status if status["alert"] else None
+
+
+class CalendarWatch(DependencyProvider):
+    """Puts the calendar's alert in the service's readiness detail (`/ready` → details.calendar),
+    only while there is one."""
+
+    def start(self):                   # after every provider's setup: the application's probes exist
+        provider = next((d for d in self.container.dependencies if isinstance(d, ApplicationProvider)), None)
+        if provider is not None and getattr(provider, "probes", None) is not None:
+            provider.probes.add_detail("calendar", self.alert)
+
+    def alert(self):
+        return calendar_alert(calendar_for(self.container.config), today(), self.container.service_name)
+
+
 class FundsService(EventSourcedService):
     """社区党组织服务群众专项经费: budgets, projects, payments, the ledger and the yearly reports."""
 
@@ -50,6 +81,7 @@ class FundsService(EventSourcedService):
 
     app = ApplicationProvider(build_application)
     work_logging = WorkLogging()
+    calendar_watch = CalendarWatch()
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -139,7 +171,8 @@ class FundsService(EventSourcedService):
 
     @command(schemas.ApproveSchema)
     def approve_project(self, cmd):
-        return self.app.execute(handlers.approve_project, self._where(cmd["project_id"]), cmd, self._on(cmd))
+        return self.app.execute(handlers.approve_project, self._where(cmd["project_id"]), cmd, self._on(cmd),
+                                self.calendar)
 
     @command(schemas.ReasonedStepSchema)
     def reject_project(self, cmd):
@@ -172,18 +205,19 @@ class FundsService(EventSourcedService):
             raise domain.NoBudget(f"{cmd['year']} 年度尚未下达本社区的专项经费")
         result = self.app.execute(handlers.issue_report, cmd["community_id"], cmd["year"], cmd["report"], on,
                                   self.calendar)
-        files = self._write_report(cmd["community_id"], cmd["year"], cmd["report"], on)
+        files = self._write_report(cmd["community_id"], cmd["year"], cmd["report"], on, result)
         return {**result, "files": files}
 
-    def _write_report(self, community_id: str, year: int, report: str, on: date) -> list[str]:
-        account = self.app.query(readmodels.account_view, community_id, year)
+    def _write_report(self, community_id: str, year: int, report: str, on: date,
+                      notice: dict | None = None) -> list[str]:
+        account = self.app.query(readmodels.account_view, community_id, year, self.calendar)
         ledger = self.app.query(readmodels.ledger_entries, community_id, year, fresh=False)
         base = Path(self.app.config.get("REPORTS_DIR") or os.environ.get("BAODAO_DATA_DIR", PROJECT_ROOT / "var"))
         folder = (base if self.app.config.get("REPORTS_DIR") else base / "funds-reports") / community_id / str(year)
         folder.mkdir(parents=True, exist_ok=True)
         pdf, xlsx = folder / f"{report}.pdf", folder / f"{report}.xlsx"
-        pdf.write_bytes(reports.report_pdf(report, account, ledger, on))
-        xlsx.write_bytes(reports.report_xlsx(report, account, ledger, on))
+        pdf.write_bytes(reports.report_pdf(report, account, ledger, on, notice))
+        xlsx.write_bytes(reports.report_xlsx(report, account, ledger, on, notice))
         return [str(pdf), str(xlsx)]
 
     @command(schemas.CloseYearSchema)
@@ -200,7 +234,7 @@ class FundsService(EventSourcedService):
         if day >= domain.first_reminder_day(day.year):     # nothing falls due before November
             reminded = sum(self.app.execute(handlers.remind_reports, [acc], day)
                            for acc in self.app.query(readmodels.accounts_to_remind, day.year))
-        overdue = sum(self.app.execute(handlers.flag_overdue_decisions, [acc], day)
+        overdue = sum(self.app.execute(handlers.flag_overdue_decisions, [acc], day, self.calendar)
                       for acc in self.app.query(readmodels.accounts_with_pending_decisions, day.isoformat()))
         return {"as_of": day.isoformat(), "reminders": reminded, "overdue_decisions": overdue}
 
@@ -211,12 +245,13 @@ class FundsService(EventSourcedService):
     # -- queries -------------------------------------------------------------------------------------
     @rpc
     def account(self, community_id, year):
-        return self.app.query(readmodels.account_view, community_id, int(year))
+        return self.app.query(readmodels.account_view, community_id, int(year), self.calendar)
 
     @rpc
     def project(self, project_id):
         found = self.app.query(readmodels.locate_project, project_id)
-        return self.app.query(readmodels.project_view, *found[0], project_id, fresh=False) if found else None
+        return (self.app.query(readmodels.project_view, *found[0], project_id, self.calendar, fresh=False)
+                if found else None)
 
     @rpc
     def ledger(self, community_id, year=None):
@@ -224,7 +259,7 @@ class FundsService(EventSourcedService):
 
     @rpc
     def noticeboard(self, community_id, day=None):
-        return self.app.query(readmodels.noticeboard, community_id, day or today().isoformat())
+        return self.app.query(readmodels.noticeboard, community_id, day or today().isoformat(), self.calendar)
 
     @rpc
     def audit_trail(self, community_id, year):
@@ -234,6 +269,20 @@ class FundsService(EventSourcedService):
         events = self.app.query(lambda conn: store.read_stream(stream, conn=conn), fresh=False)
         return [{"version": e.stream_version, "event_type": e.event_type, "occurred_at": e.occurred_at,
                  "actor": e.actor, "correlation_id": e.correlation_id, "data": e.data} for e in events]
+
+    @rpc
+    def supervision(self, community_id, year):
+        """The supervisory committee's file of the year (第十四条): every project with its
+        documents, notices, objections and payments, read only."""
+        account = self.app.query(readmodels.account_view, community_id, int(year), self.calendar)
+        if account is None:
+            return None
+        return readmodels.supervision_file(account, self.audit_trail(community_id, year), self.calendar)
+
+    @rpc
+    def health(self):
+        """Readiness for operators, with the working calendar's coverage and alert."""
+        return {**self.app.health(), "calendar": calendar_status(self.calendar, today())}
 
     @rpc(expected_exceptions=CommandRejected)
     def working_calendar(self, start, working_days):

@@ -11,6 +11,8 @@ from services.gateway.errors import forbidden, not_found
 
 STAFF = ("city_org", "district_org", "street_committee", "community_staff")
 ORG = ("city_org", "district_org")
+#: 社区议事监督委员会 (seed 003 第十四条): supervises its community's special fund, reads and never acts.
+SUPERVISORS = ("supervisory_committee",)
 OUT_OF_SCOPE = "您无权访问或操作其他地区、单位的内容"
 
 
@@ -58,7 +60,7 @@ class Access:
     def covers_community(self, p: Principal, community_id: str) -> bool:
         if p.role == "city_org":
             return True
-        if p.role in ("community_staff", "resident"):
+        if p.role in ("community_staff", "resident", "supervisory_committee"):
             return p.community_id == community_id
         if p.role not in ("district_org", "street_committee"):
             return False

@@ -15,6 +15,7 @@ Each role is scoped to its place in the hierarchy:
 | unit_secretary     | 单位党组织书记   | one unit (unit_id, district_id)         |
 | member             | 在职党员         | themselves (member_id, unit_id)         |
 | resident           | 居民             | themselves (resident_id, community_id)  |
+| supervisory_committee | 社区议事监督委员会 | one community, read only (community_id, ...) |
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ ROLES = {
     "unit_secretary": "单位党组织书记",
     "member": "在职党员",
     "resident": "居民",
+    "supervisory_committee": "社区议事监督委员会",
 }
 #: The place fields each role must carry.
 SCOPE_FIELDS = {
@@ -48,6 +50,7 @@ SCOPE_FIELDS = {
     "unit_secretary": ("unit_id", "district_id"),
     "member": ("member_id", "unit_id"),
     "resident": ("resident_id", "community_id"),
+    "supervisory_committee": ("community_id", "street_id", "district_id"),
 }
 PLACE_FIELDS = ("district_id", "street_id", "community_id", "unit_id", "member_id", "resident_id")
 

@@ -10,6 +10,7 @@ NOTICES = ("project_plan", "project_completion", "yearly_summary")
 REPORTS = ("street_report", "yearly_summary")
 VOUCHERS = ("invoice", "payee_signature")
 PAYEE_KINDS = ("organisation", "individual", "aid")
+ESTATES = ("老旧小区", "物业弃管小区", "其他小区")
 SIGNATURE_ROLES = ("community_secretary", "construction_committee_director", "street_secretary", "payee")
 
 Fen = lambda **kw: fields.Integer(strict=True, **kw)  # noqa: E731 - integer fen, never a float
@@ -56,9 +57,15 @@ class SurplusCarriedOverSchema(_FundEvent):
     carried_on = IsoDate(required=True)
 
 
-@event_contract(SOURCE)
+def _proposed_v1_to_v2(data: dict) -> dict:
+    data.setdefault("estate", None)
+    return data
+
+
+@event_contract(SOURCE, version=2, upcasters={1: _proposed_v1_to_v2})
 class ProjectProposedSchema(_ProjectEvent):
-    """项目提议 (一事一议), answering the dispatch demands it links."""
+    """项目提议 (一事一议), answering the dispatch demands it links. v2 added `estate`, the kind
+    of residential estate a 物业管理服务 project serves (老旧小区 / 物业弃管小区)."""
 
     title = fields.String(required=True)
     category = fields.String(required=True)
@@ -69,6 +76,7 @@ class ProjectProposedSchema(_ProjectEvent):
     beneficiaries = fields.Integer(required=True)
     demand_ids = fields.List(fields.String(), required=True)
     payee_kind = fields.String(required=True, validate=validate.OneOf(PAYEE_KINDS))
+    estate = fields.String(required=True, allow_none=True, validate=validate.OneOf(ESTATES))
     proposed_by = fields.String(required=True)
     proposed_on = IsoDate(required=True)
 

@@ -38,7 +38,8 @@ class Funds(ServiceLayer):
         cmd = {"project_id": pid, "community_id": community, "year": year, "title": f"项目{pid}",
                "category": "物业管理服务", "description": "老旧小区楼道照明", "amount_fen": amount,
                "lines": [{"item": "灯具", "kind": "设施维修", "amount_fen": amount}], "small_beneficiary_group": small,
-               "beneficiaries": 120, "demand_ids": list(demands), "payee_kind": "organisation", "by": "社区党委"}
+               "beneficiaries": 120, "demand_ids": list(demands), "payee_kind": "organisation", "by": "社区党委",
+               "estate": "老旧小区"}
         linked = self.query(readmodels.known_demands, list(demands))
         return self.do(handlers.propose_project, cmd, linked, D(f"{year}-03-02"))
 
@@ -53,7 +54,8 @@ class Funds(ServiceLayer):
         self.do(handlers.approve_project, where, {"project_id": pid, "by": "党工委张",
                                                   "construction_committee_by": "建管委刘"}, D("2026-03-16"))
         self.do(handlers.accept_project, where, {"project_id": pid, "quality": "合格", "residents_surveyed": 40,
-                                                 "residents_satisfied": 37, "by": "专人", "remarks": ""}, D("2026-05-28"))
+                                                 "residents_satisfied": 37, "by": "专人", "remarks": "",
+                                                 "acting_as": "street_committee"}, D("2026-05-28"))
         return self.do(handlers.pay_project, where, {"project_id": pid, "payment_id": f"pay-{pid}",
                                                      "amount_fen": amount, "payee": "某照明公司", "voucher": "invoice",
                                                      "invoice_no": "No.1", "signatures": SIGNED, "final": False},

@@ -45,7 +45,8 @@ def to_approved(f, pid="p1"):
 
 def to_accepted(f, pid="p1"):
     to_approved(f, pid)
-    f.accept(pid, quality="合格", residents_surveyed=50, residents_satisfied=46, by="党工委专人", on=D("2026-05-28"))
+    f.accept(pid, quality="合格", residents_surveyed=50, residents_satisfied=46, by="党工委专人", on=D("2026-05-28"),
+             acting_as="street_committee")
 
 
 def pay(f, pid="p1", amount=1_000_000, pay_id="pay1", voucher="invoice", signatures=THREE_SIGNATURES, final=False):
@@ -61,11 +62,11 @@ def types(f):
 def test_a_project_from_proposal_to_payment_emits_each_step():
     f = fund()
     propose(f)
-    assert to_notice(f) == D("2026-03-12")              # Mon 9 Mar + 3 working days
+    assert to_notice(f).on == D("2026-03-12")              # Mon 9 Mar + 3 working days
     decide_by = f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
-    assert decide_by == D("2026-03-20")
+    assert decide_by.on == D("2026-03-20") and not decide_by.provisional
     assert f.approve("p1", by="党工委张", construction_committee_by="建管委刘", on=D("2026-03-16")) is False
-    f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="专人", on=D("2026-05-28"))
+    f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="专人", on=D("2026-05-28"), acting_as="street_committee")
     assert pay(f) is True
     assert types(f) == ["BudgetAllocated", "ProjectProposed", "ProjectApplied", "JointMeetingDecided",
                         "NoticePublished", "ProjectSubmitted", "ProjectApproved", "ProjectAccepted", "PaymentMade",
@@ -164,17 +165,17 @@ def test_a_resolution_that_changes_the_plan_needs_a_new_notice():
                         on=D("2026-03-11"))
     with pytest.raises(WrongStage):
         f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
-    assert f.publish_notice("p1", on=D("2026-03-11"), calendar=CAL) == D("2026-03-16")
+    assert f.publish_notice("p1", on=D("2026-03-11"), calendar=CAL).on == D("2026-03-16")
 
 
 def test_the_notice_runs_three_full_working_days_before_submission():
     f = fund()
     propose(f)
     ends = to_notice(f, posted="2026-09-30")            # across National Day
-    assert ends == D("2026-10-10")
+    assert ends.on == D("2026-10-10")
     with pytest.raises(RuleBroken, match="公示期至 2026-10-10"):
         f.submit("p1", by="社区党委", on=D("2026-10-09"), calendar=CAL)
-    assert f.submit("p1", by="社区党委", on=D("2026-10-12"), calendar=CAL) == D("2026-10-19")
+    assert f.submit("p1", by="社区党委", on=D("2026-10-12"), calendar=CAL).on == D("2026-10-19")
 
 
 def test_a_failed_joint_meeting_rejects_the_project_and_frees_the_money():
@@ -199,7 +200,7 @@ def test_steps_out_of_order_are_refused():
     with pytest.raises(WrongStage, match="尚未通过综合验收"):
         pay(f)
     with pytest.raises(WrongStage):
-        f.accept("p1", quality="合格", residents_surveyed=1, residents_satisfied=1, by="x", on=D("2026-05-01"))
+        f.accept("p1", quality="合格", residents_surveyed=1, residents_satisfied=1, by="x", on=D("2026-05-01"), acting_as="street_committee")
     with pytest.raises(RuleBroken, match="早于上一环节"):
         f.apply_for("p1", preliminary_consent_by="张", plan="方案", by="社区党委", on=D("2026-03-01"))
 
@@ -238,9 +239,9 @@ def test_acceptance_needs_quality_and_satisfaction():
     propose(f)
     to_approved(f)
     with pytest.raises(RuleBroken, match="不合格"):
-        f.accept("p1", quality="不合格", residents_surveyed=10, residents_satisfied=2, by="x", on=D("2026-05-28"))
+        f.accept("p1", quality="不合格", residents_surveyed=10, residents_satisfied=2, by="x", on=D("2026-05-28"), acting_as="street_committee")
     with pytest.raises(RuleBroken, match="满意度"):
-        f.accept("p1", quality="合格", residents_surveyed=0, residents_satisfied=0, by="x", on=D("2026-05-28"))
+        f.accept("p1", quality="合格", residents_surveyed=0, residents_satisfied=0, by="x", on=D("2026-05-28"), acting_as="street_committee")
 
 
 def test_payment_needs_the_three_signatures_in_order_or_the_payees_where_no_invoice_can_exist():
@@ -310,7 +311,7 @@ def test_a_first_scan_inside_the_last_week_sends_only_the_week_reminder():
 def test_the_yearly_summary_is_posted_for_five_working_days():
     f = fund()
     f.collect_pending()
-    assert f.issue_report("yearly_summary", on=D("2026-12-18"), calendar=CAL) == D("2026-12-25")
+    assert f.issue_report("yearly_summary", on=D("2026-12-18"), calendar=CAL).on == D("2026-12-25")
     issued, notice = f.collect_pending()
     assert (issued.late, notice.working_days) == (False, 5)
     assert f.issue_report("yearly_summary", on=D("2026-12-18"), calendar=CAL) is None
@@ -387,3 +388,142 @@ def test_objections_are_taken_only_while_the_plan_is_on_notice():
         f.resolve_objection("p1", objection_id="o1", resolution="再次", republish=False, by="x", on=D("2026-03-11"))
     f.resolve_objection("p1", objection_id="o2", resolution="已协商", republish=False, by="监督委员会", on=D("2026-03-11"))
     assert f.projects["p1"].state == "on_notice"
+
+
+# -- seed 003: who accepts, who signs, in whose name -------------------------------------------------
+def test_the_comprehensive_acceptance_is_the_street_committees_not_the_communitys():
+    """第十二条: "项目开始后，社区党工委要组织专人，定期跟进项目开展情况，在项目完成时，对项目质量、
+    群众满意度等方面进行综合验收。" The community that ran the project does not accept it."""
+    from services.funds.domain import WrongBody
+    f = fund()
+    propose(f)
+    to_approved(f)
+    with pytest.raises(WrongBody) as refused:
+        f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="周书记",
+                 on=D("2026-05-28"), acting_as="community")
+    assert refused.value.code == "wrong_body" and "社区党工委" in refused.value.message
+    assert f.projects["p1"].state == "approved"
+    f.accept("p1", quality="优良", residents_surveyed=50, residents_satisfied=48, by="党工委专人",
+             on=D("2026-05-28"), acting_as="street_committee")
+    assert f.projects["p1"].state == "accepted"
+
+
+def test_the_invoice_is_signed_by_three_different_people_in_the_articles_order():
+    """第十三条: "社区党委通知承办单位开具发票，分别由社区党委书记、社区建设管理委员会主任、
+    社区党工委书记依次在发票上签字确认"."""
+    f = fund()
+    propose(f)
+    to_accepted(f)
+    twice = [dict(THREE_SIGNATURES[0]), dict(THREE_SIGNATURES[1]), {**THREE_SIGNATURES[2], "name": "李书记"}]
+    with pytest.raises(RuleBroken) as refused:
+        pay(f, signatures=twice)
+    assert "同一人不能签两次" in refused.value.message
+    bracketed = [dict(THREE_SIGNATURES[0]), {**THREE_SIGNATURES[1], "name": " 李书记（建管委） "},
+                 dict(THREE_SIGNATURES[2])]
+    with pytest.raises(RuleBroken):
+        pay(f, signatures=bracketed)                 # the same person with a role in brackets
+    wrong_role = [dict(THREE_SIGNATURES[0]), {**THREE_SIGNATURES[1], "role": "street_secretary"},
+                  dict(THREE_SIGNATURES[2])]
+    with pytest.raises(RuleBroken):
+        pay(f, signatures=wrong_role)
+    assert f.projects["p1"].paid_fen == 0
+    assert pay(f) is True
+
+
+def test_consent_and_approval_are_given_in_a_persons_real_name():
+    """第十条: "社区党委就项目及经费使用方案征得社区党工委初步同意后"; 第十一条: "经社区党工委、
+    社区建设管理委员会主要领导审批同意后"; 第十一条: "须报社区党工委同意". A consent or an approval
+    is a person's: a blank name or an office's name is refused."""
+    from services.funds.domain import NotAPerson, check_person_name
+    for bad in ("", "   ", "\t", "和平街道党工委", "社区建设管理委员会", "街道办公室", "（党工委）"):
+        with pytest.raises(NotAPerson) as refused:
+            check_person_name(bad, "审批人")
+        assert refused.value.code == "real_name_required"
+    for good in ("张明", "张明（党工委）", "阿依古丽·买买提", "赵志刚"):
+        assert check_person_name(good, "审批人") == good
+
+    f = fund()
+    propose(f)
+    with pytest.raises(NotAPerson):
+        f.apply_for("p1", preliminary_consent_by="  ", plan="方案", by="社区党委", on=D("2026-03-03"))
+    with pytest.raises(NotAPerson):
+        f.apply_for("p1", preliminary_consent_by="和平街道党工委", plan="方案", by="社区党委", on=D("2026-03-03"))
+    to_notice(f)
+    f.submit("p1", by="社区党委", on=D("2026-03-13"), calendar=CAL)
+    for approver, director in (("和平街道党工委", "刘强"), ("赵志刚", " "), ("赵志刚", "社区建设管理委员会")):
+        with pytest.raises(NotAPerson):
+            f.approve("p1", by=approver, construction_committee_by=director, on=D("2026-03-16"))
+    f.approve("p1", by="赵志刚", construction_committee_by="刘强", on=D("2026-03-16"))
+    for consent in ("   ", "和平街道办公室"):
+        with pytest.raises(RuleBroken if not consent.strip() else NotAPerson):
+            f.change("p1", change="增加灯具", reason="楼栋增加", amount_fen=None, lines=None,
+                     small_beneficiary_group=None, consent_by=consent, consent_on=D("2026-04-01"), on=D("2026-04-02"))
+    assert f.projects["p1"].state == "approved"
+
+
+def test_property_management_only_for_old_or_abandoned_estates():
+    """第八条(4): "物业管理服务。老旧小区和物业弃管小区环境整治、绿化亮化、卫生保洁、治安防控，以及相关
+    公共设施的管护维修等。" 第四条: 专项经费不得用于 "应由物业单位承担的费用"."""
+    from shared.contracts.funds import ESTATES as CONTRACT_ESTATES
+    from services.funds.domain import ESTATES
+    assert ESTATES == CONTRACT_ESTATES
+    f = fund()
+    for estate in (None, "其他小区"):
+        with pytest.raises(ForbiddenExpense) as refused:
+            f.propose(project_id="pm", title="小区绿化", category="物业管理服务", description="绿化补植", amount_fen=100_000,
+                      lines=[{"item": "苗木", "kind": "服务用品", "amount_fen": 100_000}], small_beneficiary_group=False,
+                      beneficiaries=300, demand_ids=[], payee_kind="organisation", by="社区党委", on=D("2026-03-02"),
+                      estate=estate)
+        assert "老旧小区和物业弃管小区" in refused.value.message and "物业单位承担" in refused.value.message
+    assert "pm" not in f.projects
+    for i, estate in enumerate(("老旧小区", "物业弃管小区")):
+        f.propose(project_id=f"pm{i}", title="小区绿化", category="物业管理服务", description="绿化补植",
+                  amount_fen=100_000, lines=[{"item": "苗木", "kind": "服务用品", "amount_fen": 100_000}],
+                  small_beneficiary_group=False, beneficiaries=300, demand_ids=[], payee_kind="organisation",
+                  by="社区党委", on=D("2026-03-02"), estate=estate)
+    events = f.collect_pending()
+    assert [e.estate for e in events if e.event_type == "ProjectProposed"] == ["老旧小区", "物业弃管小区"]
+
+
+def test_a_project_states_its_budget_lines():
+    """第十条: "社区党委就项目及经费使用方案征得社区党工委初步同意后，填写《……专项经费使用申请审批表》";
+    第十八条: "按事前预算、事中监督、事后审计的步骤进行全过程监督". A project without budget lines
+    (只有总额) is refused, at proposal and at a change."""
+    f = fund()
+    with pytest.raises(RuleBroken) as refused:
+        propose(f, lines=[])
+    assert "经费明细" in refused.value.message and "p1" not in f.projects
+    propose(f)
+    to_approved(f)
+    with pytest.raises(RuleBroken):
+        f.change("p1", change="去掉明细", reason="简化", amount_fen=None, lines=[], small_beneficiary_group=None,
+                 consent_by="赵志刚", consent_on=D("2026-04-01"), on=D("2026-04-02"))
+
+
+# -- the calendar running out -----------------------------------------------------------------------
+HOLIDAYS_2027 = {2027: {"holidays": ["2027-01-01"], "workdays": []}}
+
+
+def test_a_deadline_in_january_2027_is_provisional_and_follows_the_holidays_configured_later():
+    """第十条: "通过后将结果在社区公示栏公示（3个工作日以上），公示无异议后，形成最终使用方案……报社区
+    党工委审批"; 第十一条: "社区党工委在接到申请审批表5个工作日内……". Counted over 2027 before its
+    official schedule is known, the deadline is provisional; once the year is configured it is
+    counted again from the step's date."""
+    f = fund()
+    propose(f)
+    f.apply_for("p1", preliminary_consent_by="张明", plan="方案", by="社区党委", on=D("2026-12-21"))
+    f.record_joint_meeting("p1", on=D("2026-12-22"), attendees=15, resident_representatives=7, votes_for=13,
+                           votes_against=0, minutes="通过")
+    ends = f.publish_notice("p1", on=D("2026-12-29"), calendar=CAL)        # Wed 30, Thu 31 Dec, Fri 1 Jan
+    assert ends.on == D("2027-01-01") and ends.provisional
+    configured = WorkingCalendar(HOLIDAYS_2027)                               # 1 Jan is a holiday after all
+    assert configured.deadline(D("2026-12-29"), 3).on == D("2027-01-04")
+    with pytest.raises(RuleBroken) as early:                                  # the notice now runs to Mon 4 Jan
+        f.submit("p1", by="社区党委", on=D("2027-01-04"), calendar=configured)
+    assert "2027-01-04" in early.value.message
+    decide_by = f.submit("p1", by="社区党委", on=D("2027-01-05"), calendar=CAL)
+    assert decide_by.on == D("2027-01-12") and decide_by.provisional           # Mon-Fri of 2027
+    # with 2027 configured (a holiday on Fri 8 Jan, say), the decision is due a day later: not late on 13 Jan
+    later = WorkingCalendar({2027: {"holidays": ["2027-01-01", "2027-01-08"]}})
+    assert f.flag_overdue_decisions(D("2027-01-13"), later) == []
+    assert f.flag_overdue_decisions(D("2027-01-13"), CAL) == ["p1"]

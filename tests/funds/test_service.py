@@ -53,7 +53,7 @@ def proposal(cid, pid, amount, small=False, demands=()):
             "description": "物业弃管小区楼道照明", "amount_fen": amount,
             "lines": [{"item": "灯具及安装", "kind": "设施维修", "amount_fen": amount}],
             "small_beneficiary_group": small, "beneficiaries": 300, "demand_ids": list(demands), "by": "社区党委",
-            "on": "2026-03-02"}
+            "estate": "物业弃管小区", "on": "2026-03-02"}
 
 
 def test_a_project_from_a_dispatch_demand_to_payment_over_rpc(services):
@@ -91,7 +91,7 @@ def test_a_project_from_a_dispatch_demand_to_payment_over_rpc(services):
                        "voucher": "invoice", "invoice_no": "No.1", "signatures": SIGNED, "on": "2026-10-20"})
     assert early.value.code == "wrong_stage" and "尚未通过综合验收" in early.value.message
     f.accept_project({"project_id": pid, "quality": "优良", "residents_surveyed": 40, "residents_satisfied": 39,
-                      "by": "专人", "on": "2026-11-02"})
+                      "by": "专人", "on": "2026-11-02", "acting_as": "street_committee"})
     paid = f.pay_project({"project_id": pid, "payment_id": "pay1", "amount_fen": 1_234_567, "payee": "某公司",
                           "voucher": "invoice", "invoice_no": "No.1", "signatures": SIGNED, "on": "2026-11-03"})
     assert paid["state"] == "paid"
@@ -105,6 +105,13 @@ def test_a_project_from_a_dispatch_demand_to_payment_over_rpc(services):
     issued = f.issue_report({"community_id": cid, "year": 2026, "report": "street_report", "on": "2026-11-25"})
     assert sorted(p.rsplit("/", 1)[-1] for p in issued["files"]) == ["street_report.pdf", "street_report.xlsx"]
     assert (reports_dir / cid / "2026" / "street_report.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_health_reports_the_working_calendars_coverage(services):
+    rpc, _, _ = services
+    health = rpc.funds.health()
+    assert health["status"] == "ok" and health["calendar"]["covered_until"] >= "2026-12-31"
+    assert set(health["calendar"]) == {"covered_years", "covered_until", "alert"}
 
 
 def test_bad_input_and_rule_refusals_are_clear_and_change_nothing(services):
@@ -130,8 +137,10 @@ def test_bad_input_and_rule_refusals_are_clear_and_change_nothing(services):
     assert taken.value.code == "rule_broken" and "已被使用" in taken.value.message
     account = rpc.funds.account(cid, 2026)
     assert [p["project_id"] for p in account["projects"]] == [f"{cid}-s1"]
+    # 2027 is not covered yet: Monday to Friday are counted (provisionally); before 2004 is refused
+    assert rpc.funds.working_calendar("2026-12-30", 3) == "2027-01-04"
     with pytest.raises(CommandRejected) as uncovered:
-        rpc.funds.working_calendar("2026-12-30", 3)
+        rpc.funds.working_calendar("2003-06-02", 3)
     assert uncovered.value.code == "calendar_not_covered"
 
 

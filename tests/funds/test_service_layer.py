@@ -162,3 +162,43 @@ def test_one_project_id_belongs_to_one_account_even_when_proposed_at_once_in_two
     winner = next(c for kind, c in outcomes if kind == "ok")
     with pytest.raises(RuleBroken, match="已被使用"):          # and later, too
         funds.propose("same-id", 1000, community="yg" if winner == "xf" else "xf")
+
+
+def test_provisional_deadlines_are_shown_as_such_and_recomputed_once_the_year_is_configured(funds):
+    """A notice posted on 29 December 2026 ends in January 2027: provisional (weekdays) in the
+    project's view, the noticeboard and the report, and counted again once 2027 is configured."""
+    import io
+
+    import openpyxl
+
+    from services.funds.workdays import PROVISIONAL_NOTE, WorkingCalendar
+
+    funds.allocate()
+    funds.propose("p1", 10_000)
+    where = ("xf", 2026)
+    funds.do(handlers.apply_for_project, where, {"project_id": "p1", "preliminary_consent_by": "张明", "plan": "方案",
+                                                 "by": "社区党委"}, D("2026-12-21"))
+    funds.do(handlers.record_joint_meeting, where, {"project_id": "p1", "attendees": 9, "resident_representatives": 4,
+                                                    "votes_for": 9, "votes_against": 0, "minutes": "通过"}, D("2026-12-22"))
+    posted = funds.do(handlers.publish_notice, where, {"project_id": "p1"}, D("2026-12-29"), CAL)
+    assert posted["ends_on"] == "2027-01-01" and posted["ends_on_provisional"] is True
+    assert posted["ends_on_note"] == PROVISIONAL_NOTE
+
+    view = funds.query(readmodels.project_view, "xf", 2026, "p1", CAL)
+    assert view["notice_ends_on"] == "2027-01-01" and view["notice_ends_on_provisional"] is True
+    board = funds.query(readmodels.noticeboard, "xf", "2027-01-01", CAL)
+    assert [(n["ends_on"], n["provisional"]) for n in board] == [("2027-01-01", True)]
+    assert funds.query(readmodels.noticeboard, "xf", "2027-01-04", CAL) == []
+    account = funds.query(readmodels.account_view, "xf", 2026, CAL)
+    ledger = funds.query(readmodels.ledger_entries, "xf", 2026)
+    wb = openpyxl.load_workbook(io.BytesIO(reports.report_xlsx("street_report", account, ledger, D("2026-12-30"))))
+    assert PROVISIONAL_NOTE in str(list(wb["项目"].iter_rows(values_only=True))[1])
+
+    configured = WorkingCalendar({2027: {"holidays": ["2027-01-01"], "workdays": []}})
+    view = funds.query(readmodels.project_view, "xf", 2026, "p1", configured)
+    assert view["notice_ends_on"] == "2027-01-04" and view["notice_ends_on_provisional"] is False
+    board = funds.query(readmodels.noticeboard, "xf", "2027-01-04", configured)
+    assert [(n["ends_on"], n["provisional"]) for n in board] == [("2027-01-04", False)]
+    account = funds.query(readmodels.account_view, "xf", 2026, configured)
+    wb = openpyxl.load_workbook(io.BytesIO(reports.report_xlsx("street_report", account, ledger, D("2027-01-02"))))
+    assert PROVISIONAL_NOTE not in str(list(wb["项目"].iter_rows(values_only=True))[1])

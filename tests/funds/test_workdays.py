@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from services.funds.workdays import CalendarNotCovered, WorkingCalendar
+from services.funds.workdays import PROVISIONAL_NOTE, CalendarNotCovered, WorkingCalendar
 
 CAL = WorkingCalendar()
 
@@ -34,13 +34,29 @@ def test_the_start_day_is_not_counted_and_weekends_are_skipped():
     assert CAL.add_working_days(date(2026, 11, 28), 1) == date(2026, 11, 30)   # posted on a Saturday
 
 
-def test_a_year_beyond_the_packages_coverage_is_refused_not_guessed():
+def test_a_year_beyond_the_coverage_counts_weekdays_and_is_provisional():
+    """After the package's last year, Monday to Friday count, and the deadline says so."""
     assert CAL.covered_years()[0] == 2004 and CAL.covered_years()[-1] == 2026
+    assert CAL.covered_until() == date(2026, 12, 31)
+    # Tue 29 Dec: Wed 30, Thu 31 Dec (official), Fri 1 Jan 2027 (a weekday: counted, provisionally)
+    deadline = CAL.deadline(date(2026, 12, 29), 3)
+    assert deadline.on == date(2027, 1, 1) and deadline.provisional
+    assert deadline.as_dict("ends_on") == {"ends_on": "2027-01-01", "ends_on_provisional": True,
+                                           "ends_on_note": PROVISIONAL_NOTE}
+    assert not CAL.deadline(date(2026, 12, 21), 3).provisional      # ends Thu 24 Dec, inside 2026
+    assert not CAL.is_provisional(date(2026, 12, 31), date(2026, 12, 31))
     with pytest.raises(CalendarNotCovered) as refused:
-        CAL.add_working_days(date(2026, 12, 29), 3)       # would run into 2027
-    assert refused.value.code == "calendar_not_covered" and "2027" in refused.value.message
-    with pytest.raises(CalendarNotCovered):
-        CAL.is_working_day(date(2003, 6, 2))
+        CAL.is_working_day(date(2003, 6, 2))             # before the package's first year
+    assert refused.value.code == "calendar_not_covered"
+
+
+def test_operators_are_alerted_from_sixty_days_before_the_calendar_ends():
+    assert CAL.alert(date(2026, 10, 31)) is None                          # 61 days left
+    alert = CAL.alert(date(2026, 11, 1))
+    assert alert["days_left"] == 60 and alert["missing_year"] == 2027 and "EXTRA_YEARS" in alert["message"]
+    assert CAL.alert(date(2027, 1, 3))["days_left"] == -3                  # still alerting once run out
+    configured = WorkingCalendar({2027: {"holidays": ["2027-01-01"]}})
+    assert configured.covered_until() == date(2027, 12, 31) and configured.alert(date(2026, 12, 1)) is None
 
 
 def test_a_published_schedule_from_configuration_extends_the_calendar():
@@ -51,3 +67,24 @@ def test_a_published_schedule_from_configuration_extends_the_calendar():
     assert cal.add_working_days(date(2026, 12, 30), 3) == date(2027, 1, 6)
     with pytest.raises(ValueError):
         WorkingCalendar({2027: {"holidays": ["2028-01-01"]}})
+
+
+def test_the_alert_shows_in_the_readiness_detail_and_as_a_metric():
+    from services.funds.service import calendar_alert, calendar_status
+    from shared import metrics
+
+    probes = metrics.Probes("funds-cal-test")
+    probes.started = True
+    day = {"today": date(2026, 10, 1)}
+    probes.add_detail("calendar", lambda: calendar_alert(CAL, day["today"], "funds-cal-test"))
+    ready, body = probes.readiness()
+    assert ready and "details" not in body                                    # 91 days left: quiet
+    assert metrics.REGISTRY.get_sample_value("baodao_calendar_covered_days_left", {"service": "funds-cal-test"}) == 91
+    day["today"] = date(2026, 12, 8)
+    ready, body = probes.readiness()
+    assert ready, "an alert never makes the service unready"
+    assert body["details"]["calendar"]["alert"]["missing_year"] == 2027
+    assert body["details"]["calendar"]["covered_until"] == "2026-12-31"
+    assert metrics.REGISTRY.get_sample_value("baodao_calendar_covered_days_left", {"service": "funds-cal-test"}) == 23
+    configured = WorkingCalendar({2027: {"holidays": ["2027-01-01"]}})
+    assert calendar_status(configured, date(2026, 12, 8), "funds-cal-test")["alert"] is None

@@ -88,6 +88,8 @@ OFFERED = {
     "POST /api/v1/communities/<community_id>/fund-projects": ("/console/fund#propose", "一事一议提议"),
     "GET /api/v1/fund-projects/<project_id>": ("/console/fund-projects/<project_id>", "项目进度与截止日期"),
     "POST /api/v1/fund-projects/<project_id>/objections": ("/console/noticeboard#fund-notices", "对公示项目提出异议"),
+    "GET /api/v1/communities/<community_id>/funds/<int:year>/supervision": ("/console/supervision",
+                                                                         "议事监督委员会全程监督（只读）"),
     **{f"POST /api/v1/fund-projects/<project_id>/{step}": ("/console/fund-projects/<project_id>", "项目的下一步")
        for step in ("application", "joint-meeting", "notice", "objection-resolution", "submission", "approval",
                     "rejection", "withdrawal", "change", "acceptance", "payments")},

@@ -119,7 +119,7 @@ def board_community(call) -> str:
     """Whose noticeboard: the resident's community, the member's registered one, the staff's own
     (or one chosen in scope)."""
     me = call.me
-    if me.role == "resident":
+    if me.role in ("resident", "supervisory_committee"):
         return me.community_id
     if me.role == "member":
         member = call.call("registration", "member", me.member_id) or {}

@@ -40,21 +40,22 @@ LABELS = {
     "consent_by": "同意变更的负责人", "consent_on": "同意日期", "quality": "质量评定",
     "residents_surveyed": "调查居民人数", "residents_satisfied": "其中满意人数", "remarks": "验收意见",
     "payee": "收款方", "voucher": "结算凭证", "invoice_no": "发票号码", "final": "是否为最后一笔",
-    "content": "异议内容", "on": "办理日期"}
+    "content": "异议内容", "on": "办理日期", "estate": "小区类型（物业管理服务须为老旧小区或物业弃管小区）", "by": "签批人姓名（本人真实姓名）"}
 CHOICES = {"payee_kind": {"organisation": "单位", "individual": "个人", "aid": "救助对象"},
            "voucher": {"invoice": "发票", "payee_signature": "收款人签字"},
            "role": {"community_secretary": "社区党组织书记", "construction_committee_director": "社区建设委员会主任",
                     "street_secretary": "街道党工委书记", "payee": "收款人"}}
 LONG_TEXT = ("description", "plan", "minutes", "resolution", "change", "remarks", "content", "reason")
 SKIP = {"project_id", "by", "community_id", "year", "raised_by", "payment_id", "lines", "signatures", "demand_ids",
-        "objection_id"}
+        "objection_id", "acting_as"}
 
 
-def field_specs(schema) -> list[dict]:
-    """The form fields of a step, from its marshmallow schema."""
+def field_specs(schema, ask_by: bool = False) -> list[dict]:
+    """The form fields of a step, from its marshmallow schema (`by` asked only where the API does
+    not fill it from the caller, e.g. the approver's own name)."""
     out = []
     for name, field in schema().fields.items():
-        if name in SKIP:
+        if name in SKIP and not (ask_by and name == "by"):
             continue
         spec = {"name": name, "label": LABELS.get(name, name), "required": field.required, "options": None,
                 "step": None, "min": None, "value": None}
@@ -84,11 +85,11 @@ def _validators(field):
     return v if isinstance(v, (list, tuple)) else ([v] if v else [])
 
 
-def body_from(form_, schema, prefix: str = "") -> dict:
+def body_from(form_, schema, prefix: str = "", ask_by: bool = False) -> dict:
     """The step's body from the form: yuan to integer fen (exactly), booleans, numbers; empty
     optional fields left out; the nested lists (budget lines, signatures) from their rows."""
     body, errors = {}, {}
-    for spec in field_specs(schema):
+    for spec in field_specs(schema, ask_by):
         raw = form_.get(prefix + spec["name"], "").strip()
         if raw == "":
             if spec["required"]:
@@ -133,9 +134,14 @@ def body_from(form_, schema, prefix: str = "") -> dict:
 def steps_of(project: dict) -> list[dict]:
     state = project["state"]
     reached = PATH.index(state) if state in PATH else (PATH.index("on_notice") if state == "parked" else -1)
+    def review(key):                                    # a provisional deadline says so (see workdays.py)
+        return f"（{project[key + '_note']}）" if project.get(key + "_provisional") else ""
+
     dates = {"proposed": project.get("proposed_on"), "on_notice": project.get("notice_ends_on") and
-             f"公示至 {texts.cn_date(project['notice_ends_on'])}", "submitted": project.get("decide_by") and
-             f"街道应于 {texts.cn_date(project['decide_by'])} 前决定", "approved": project.get("approved_on"),
+             f"公示至 {texts.cn_date(project['notice_ends_on'])}{review('notice_ends_on')}",
+             "submitted": project.get("decide_by") and
+             f"街道应于 {texts.cn_date(project['decide_by'])} 前决定{review('decide_by')}",
+             "approved": project.get("approved_on"),
              "accepted": project.get("accepted_on"), "paid": project.get("paid_on")}
     out = []
     for i, s in enumerate(PATH):
@@ -154,7 +160,8 @@ def steps_of(project: dict) -> list[dict]:
 def project_screen(call, project_id: str, status=200, **kw):
     project = funds_api.project_in_scope(call, project_id, funds_api.READERS)
     role = call.me.role
-    steps = [(name, funds_api.STEP_NAMES[name], field_specs(funds_api.STEPS[name][1]), funds_api.STEPS[name][1])
+    steps = [(name, funds_api.STEP_NAMES[name], field_specs(funds_api.STEPS[name][1], not funds_api.STEPS[name][3]),
+              funds_api.STEPS[name][1])
              for name in NEXT.get(project["state"], ()) if role in funds_api.STEPS[name][2]]
     return render(call, "funds/project.html", status=status, title=project["title"], project=project,
                   tracker=steps_of(project), steps=[(n, label, specs, "lines" in sch().fields,
@@ -173,10 +180,10 @@ def project_page(call, project_id):
 def project_step(call, project_id, step):
     if step not in funds_api.STEPS:
         raise ApiError(404, "not_found", "没有这一步")
-    rpc, schema, roles, _ = funds_api.STEPS[step]
+    rpc, schema, roles, fills_by = funds_api.STEPS[step]
     handler = getattr(funds_api, f"fund_{step.replace('-', '_')}")
     try:
-        body = body_from(call.request.form, schema, prefix=f"{step}-")
+        body = body_from(call.request.form, schema, prefix=f"{step}-", ask_by=not fills_by)
         if step == "payments":
             body["payment_id"] = "pay-" + uuid.uuid4().hex[:10]
         run(call, handler, body, project_id=project_id)
@@ -191,11 +198,11 @@ def _prefixed(form_, step):
     return {f"{step}-{k}": v for k, v in form_.items()}
 
 
-def community_fund(call):
+def community_fund(call, roles=STAFF):
     cid = call.request.args.get("community_id") or call.me.community_id
     if not cid:
         raise ApiError(400, "invalid_input", "请从社区列表选择社区")
-    community = call.access.community(call.me, cid)
+    community = call.access.community(call.me, cid, roles=roles)
     return community
 
 
@@ -263,3 +270,18 @@ def objection(call, project_id):
     except FormInvalid as exc:
         return done(call, "；".join(exc.errors.values()) or exc.message, to="/console/noticeboard", error=True)
     return done(call, "您的异议已提交，项目在处理前暂停", to="/console/noticeboard")
+
+
+@screen("/console/supervision", summary="社区议事监督委员会：专项经费全程监督", roles=funds_api.READERS)
+def supervision(call):
+    """第十四条: the supervisory committee's read-only file of its community's year."""
+    community = community_fund(call, roles=funds_api.READERS)
+    raw = call.request.args.get("year", "")
+    year = int(raw) if raw.isdigit() and len(raw) == 4 else now_beijing().year
+    try:
+        file = call.call("funds", "supervision", community["community_id"], year)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise
+        file = None
+    return render(call, "funds/supervision.html", title="专项经费全程监督", community=community, file=file, year=year)

@@ -12,9 +12,10 @@ routes = RouteGroup("accounts", "账号与登录")
 #: Which roles each role may create accounts for (always within its own scope).
 MAY_CREATE = {
     "city_org": tuple(ROLES),
-    "district_org": ("district_org", "street_committee", "community_staff", "unit_secretary", "member", "resident"),
-    "street_committee": ("community_staff", "resident"),
-    "community_staff": ("resident",),
+    "district_org": ("district_org", "street_committee", "community_staff", "unit_secretary", "member", "resident",
+                     "supervisory_committee"),
+    "street_committee": ("community_staff", "resident", "supervisory_committee"),
+    "community_staff": ("resident", "supervisory_committee"),
     "unit_secretary": ("member",),
 }
 
@@ -88,7 +89,7 @@ def place_of_new_account(call, body: dict) -> dict:
         need("street_id", "district_id")
         access.district(me, body["district_id"])
         return {"street_id": body["street_id"], "district_id": body["district_id"]}
-    if role in ("community_staff", "resident"):
+    if role in ("community_staff", "resident", "supervisory_committee"):
         need("community_id")
         community = call.places.community(body["community_id"])
         if not access.covers_community(me, community["community_id"]):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.gateway.access import ORG, STAFF
+from services.gateway.access import ORG, STAFF, SUPERVISORS
 from services.gateway.errors import ApiError, not_found
 from services.gateway.routes.registration import with_path
 from services.gateway.web import RouteGroup, paginate, validate_with, year_in_path
@@ -17,8 +17,8 @@ routes = RouteGroup("funds", "专项经费：年度经费、项目一事一议�
 V1 = "/api/v1"
 COMMUNITY = ("community_staff",)
 STREET = ("street_committee",)
-READERS = STAFF
-NOTICE_READERS = STAFF + ("resident", "member", "unit_secretary")
+READERS = STAFF + SUPERVISORS                  # 第十四条: the supervisory committee reads every step
+NOTICE_READERS = READERS + ("resident", "member", "unit_secretary")
 
 
 def by(call) -> str:
@@ -38,7 +38,7 @@ def project_in_scope(call, project_id: str, roles) -> dict:
 @routes.route(f"{V1}/communities/<community_id>/funds/<int:year>", summary="社区年度专项经费账户：预算、结转、项目与余额",
               roles=READERS)
 def account(call, community_id, year):
-    call.access.community(call.me, community_id)
+    call.access.community(call.me, community_id, roles=READERS)
     found = call.call("funds", "account", community_id, year_in_path(year))
     if found is None:
         raise ApiError(404, "no_budget", f"{year} 年度尚未下达本社区的专项经费")
@@ -48,7 +48,7 @@ def account(call, community_id, year):
 @routes.route(f"{V1}/communities/<community_id>/funds/<int:year>/ledger", summary="经费明细账（独立核算）",
               roles=READERS, paginated=True)
 def ledger(call, community_id, year):
-    call.access.community(call.me, community_id)
+    call.access.community(call.me, community_id, roles=READERS)
     book = call.call("funds", "ledger", community_id, year_in_path(year))
     return {**paginate(book["entries"], call.query["page"], call.query["page_size"]),
             **{k: book[k] for k in ("community_id", "year", "income_fen", "paid_fen", "balance_fen")}}
@@ -58,11 +58,22 @@ def ledger(call, community_id, year):
               roles=NOTICE_READERS, paginated=True)
 def noticeboard(call, community_id):
     me = call.me
-    if me.role in STAFF + ("resident",):
-        call.access.community(me, community_id, roles=STAFF + ("resident",))
+    if me.role in READERS + ("resident",):
+        call.access.community(me, community_id, roles=READERS + ("resident",))
     else:
         call.access.places.community(community_id)   # public within the city: members and units read it too
     return paginate(call.call("funds", "noticeboard", community_id), call.query["page"], call.query["page_size"])
+
+
+@routes.route(f"{V1}/communities/<community_id>/funds/<int:year>/supervision",
+              summary="议事监督委员会全程监督：每个项目的申报材料、会议纪要、审批、公示、异议、验收与付款凭证（只读）",
+              roles=READERS)
+def supervision(call, community_id, year):
+    call.access.community(call.me, community_id, roles=READERS)
+    found = call.call("funds", "supervision", community_id, year_in_path(year))
+    if found is None:
+        raise ApiError(404, "no_budget", f"{year} 年度尚未下达本社区的专项经费")
+    return found
 
 
 class BudgetBody(Schema):
@@ -118,27 +129,35 @@ STEPS = {
     "notice": ("publish_notice", s.NoticeSchema, COMMUNITY, False),
     "objection-resolution": ("resolve_objection", s.ResolveObjectionSchema, COMMUNITY, True),
     "submission": ("submit_project", s.ProjectStepSchema, COMMUNITY, True),
-    "approval": ("approve_project", s.ApproveSchema, STREET, True),
+    "approval": ("approve_project", s.ApproveSchema, STREET, False),    # `by`: the leader who signed, by name
     "rejection": ("reject_project", s.ReasonedStepSchema, STREET, True),
     "withdrawal": ("withdraw_project", s.ReasonedStepSchema, COMMUNITY, True),
     "change": ("change_project", s.ChangeSchema, COMMUNITY, False),
-    "acceptance": ("accept_project", s.AcceptSchema, COMMUNITY, True),
+    "acceptance": ("accept_project", s.AcceptSchema, STREET, True),      # 第十二条: 社区党工委综合验收
     "payments": ("pay_project", s.PaySchema, COMMUNITY, False),
 }
 STEP_NAMES = {"application": "填写申请表（街道初审同意）", "joint-meeting": "记录联席会议决定", "notice": "公示项目方案（不少于 3 个工作日）",
               "objection-resolution": "处理异议", "submission": "报街道党工委审批", "approval": "街道党工委批准",
               "rejection": "街道党工委不予批准", "withdrawal": "撤回项目", "change": "变更项目（须经同意）",
-              "acceptance": "综合验收", "payments": "付款（三方签字）"}
+              "acceptance": "综合验收（街道党工委）", "payments": "付款（三方签字）"}
+
+
+#: The body a gateway role acts for (the funds service's `acting_as`).
+ACTING_AS = {"street_committee": "street_committee", "community_staff": "community"}
 
 
 def _step_route(step: str, rpc: str, schema, roles, fills_by: bool):
     filled = ("project_id", "by") if fills_by else ("project_id",)
+    if "acting_as" in schema().fields:
+        filled += ("acting_as",)
 
     @routes.route(f"{V1}/fund-projects/<project_id>/{step}", "POST", summary=STEP_NAMES[step], roles=roles,
                   body=schema, filled=filled)
     def handler(call, project_id):
         project_in_scope(call, project_id, roles)
         extra = {"by": by(call)} if fills_by else {}
+        if "acting_as" in filled:
+            extra["acting_as"] = ACTING_AS.get(call.me.role, call.me.role)
         return call.call("funds", rpc, with_path(call, schema, project_id=project_id, **extra))
 
     handler.__name__ = f"fund_{step.replace('-', '_')}"
