@@ -100,8 +100,8 @@ def test_the_grade_follows_the_points_total_by_the_bands_and_is_explained_line_b
     assert r1["explanation"][0] == "记实积分 142 分（全年积分记录合计）"
     assert r1["explanation"][2] == "领导点评：90.0 分（2026H1 90，2026H2 90）"
     assert "群众测评 90.0 分 ≥ 90 分：积分 +5 分（xq:grading.party_points.residents@v2）" in r1["explanation"]
-    assert r1["explanation"][-1] == ("积分合计 147 分 ≥ 优秀档 100 分 → 优秀（5★）（xq:grading.bands@v2：优秀 ≥ 100，"
-                                     "良好 ≥ 70，一般 ≥ 40，较差 ≥ 20）")
+    assert r1["explanation"][-1] == ("积分合计 147 分 ≥ 优秀档 85 分 → 优秀（5★）（xq:grading.bands@v2：优秀 ≥ 85，"
+                                     "良好 ≥ 65，一般 ≥ 40，较差 ≥ 20）")
     r2 = ev.query(readmodels.result, "m2", 2026)
     assert (r2["grade"], r2["stars"], r2["score"], r2["points"]) == ("一般", 3, 52.0, 52)
 
