@@ -19,10 +19,9 @@ from datetime import date
 from functools import lru_cache
 
 from services.evaluation.rules import GRADES, PARTIES, Rules
+from shared.contracts.evaluation import PARTY_NAMES
 from shared.domain import Aggregate, DomainError, DomainEvent
 
-PARTY_NAMES = {"self": "党员自评", "leader": "领导点评", "residents": "群众测评", "community": "社区参评",
-               "organisation": "组织考评"}
 # Who may record each party's input, and what their scope must match on the member.
 PARTY_ROLES = {"self": ("member", "member_id"), "leader": ("unit_leader", "unit_id"),
                "residents": ("resident_panel", "community_id"), "community": ("community_staff", "community_id"),

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from shared.contracts.evaluation import PARTIES
+
 ITEMS = ("check_in", "registration_overdue", "overdue_excused", "commitment_made", "service_verified",
          "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
-PARTIES = ("self", "leader", "residents", "community", "organisation")
 GRADES = ("优秀", "良好", "一般", "较差", "差")
 # The grading of the first rules format: a weighted score of points and the five parties. Seed
 # 001 社区参评 grades by the points total ("年底按积分高低分为优秀、良好、一般、较差和差"), so a
