@@ -7,9 +7,11 @@ file deploy/config/evaluation-rules/xq.yaml) has two communities and two units o
 one member per unit never checks in. Residents' demands are dispatched, served, verified and
 rated; each community holds seven activities; one member commits publicly. Evaluation turns
 these events into points; the five parties submit their inputs (one leader amends a review);
-a community vetoes one member in writing. Then the year is closed: it prints the grade
-distribution, each community's top members (names masked), one member's grade explained line
-by line, and one unit's double-evaluation table.
+a community vetoes one member in writing; one unit gives no second-half review for one member.
+Then the year is closed: it prints the grade distribution, each community's top members (names
+masked), that member's grade explained line by line (the points record by rule, the parties'
+inputs with the missing one shown as missing, the 群众测评 points of 西区's `party_points`, the
+band reached by the points total), and one unit's double-evaluation table.
 
     python -m deploy.demo_evaluation [--amqp-uri URI] [--database postgres|sqlite]
 """
@@ -146,7 +148,8 @@ def activities(rpc, rng, members: dict) -> int:
     return len(held)
 
 
-def five_parties(rpc, rng, members: dict) -> None:
+def five_parties(rpc, rng, members: dict, late_leader: str) -> None:
+    """Every party's input for both half years, but `late_leader`'s unit gives no H2 review."""
     ev = rpc.evaluation
     for member_id, m in members.items():
         if not m.get("checked_in"):
@@ -157,8 +160,10 @@ def five_parties(rpc, rng, members: dict) -> None:
             ev.submit_self_evaluation({"member_id": member_id, "period": period, "score": score(),
                                        "comment": "半年述职：参加社区活动，履行承诺，为群众办实事",
                                        "by": {"role": "member", "id": member_id}})
-            ev.record_leader_review({"member_id": member_id, "period": period, "score": score(), "comment": "表现较好",
-                                     "by": {"role": "unit_leader", "id": "sj", "scope": m["unit_id"]}})
+            if not (member_id == late_leader and period.endswith("H2")):
+                ev.record_leader_review({"member_id": member_id, "period": period, "score": score(),
+                                         "comment": "表现较好", "by": {"role": "unit_leader", "id": "sj",
+                                                                      "scope": m["unit_id"]}})
             ev.record_resident_rating({"member_id": member_id, "period": period, "score": score(),
                                        "comment": "居民代表评议", "by": {"role": "resident_panel", "id": "panel",
                                                                     "scope": m["community_id"]}})
@@ -168,6 +173,22 @@ def five_parties(rpc, rng, members: dict) -> None:
             ev.record_organisation_assessment({"member_id": member_id, "period": period, "score": score(),
                                                "comment": "组织考评", "by": {"role": "organisation_department",
                                                                          "id": "zzb", "scope": "xq"}})
+
+
+def explain(rpc, member_id: str, name: str) -> None:
+    """One member's grade explained line by line: the points record by rule (each rule's id),
+    the parties' inputs (a missing one shown as missing), the band reached."""
+    result = rpc.evaluation.result(member_id, YEAR)
+    record = rpc.evaluation.points_record(member_id, YEAR)
+    by_rule: dict[str, list] = {}
+    for line in record["lines"]:
+        by_rule.setdefault(line["rule_id"], []).append(line["points"])
+    print(f"\n{name} 的评定过程（社区参评：年底按积分高低定档）")
+    print(f"  积分记录（{len(record['lines'])} 笔，按规则汇总）")
+    for rule_id, points in by_rule.items():
+        print(f"    {rule_id:<28} {len(points):>3} 笔  {sum(points):>+5} 分")
+    for line in result["explanation"]:
+        print(f"  {line}")
 
 
 def main(argv=None) -> int:
@@ -206,8 +227,10 @@ def main(argv=None) -> int:
             checked = [mid for mid, m in members.items() if m.get("checked_in")]
             wait_for(lambda: all(rpc.evaluation.points_record(mid)["total"] > 10 for mid in checked), 120,
                      "points for every member")
-            print("4. five parties' inputs for both half years; one leader amends a review")
-            five_parties(rpc, rng, members)
+            explained = checked[2]
+            print("4. five parties' inputs for both half years; one leader amends a review, "
+                  "one unit gives no second-half review")
+            five_parties(rpc, rng, members, late_leader=explained)
             amended = checked[1]
             rpc.evaluation.record_leader_review({"member_id": amended, "period": f"{YEAR}H2", "score": 98,
                                                  "comment": "补充：带头参加防汛值守", "by": {
@@ -228,14 +251,10 @@ def main(argv=None) -> int:
                 print(f"\n{cname} 排名（姓名已隐去部分）")
                 for row in rpc.evaluation.ranking(YEAR, community_id=cid, limit=3):
                     titles = "、".join(row["titles"]) or "-"
-                    print(f"  {row['rank']}. {row['name']:<4} {row['unit']:<10} 积分 {row['points']:>4}  "
-                          f"{row['score']:6.2f} 分 {row['grade']} {'★' * row['stars']}  {titles}")
-            best = rpc.evaluation.ranking(YEAR, district_id="xq", limit=1)[0]
-            best_id = next(mid for mid in checked if rpc.evaluation.result(mid, YEAR)["score"] == best["score"])
-            result = rpc.evaluation.result(best_id, YEAR)
-            print(f"\n{best['name']} 的评定过程")
-            for line in result["explanation"]:
-                print(f"  {line}")
+                    print(f"  {row['rank']}. {row['name']:<4} {row['unit']:<10} 记实积分 {row['points']:>4}  "
+                          f"评定积分 {row['score']:>4.0f} {row['grade']} {'★' * row['stars']}  {titles}")
+            explain(rpc, explained, mask_name(members[explained]["name"]))
+            print()
             for mid in (vetoed, [m for m in members if not members[m].get("checked_in")][0]):
                 r = rpc.evaluation.result(mid, YEAR)
                 print(f"  {mask_name(members[mid]['name'])}: {r['grade']}；" + "；".join(

@@ -6,6 +6,7 @@
     python -m deploy.ops replay [--queue Q] [--event-id ID]   # send parked events back to their queue
     python -m deploy.ops rebuild SERVICE [PROJECTION ...]     # replay read models, with a progress bar
     python -m deploy.ops migrate-queues            # change queues to QUEUE_TYPE (services stopped)
+    python -m deploy.ops regrade DISTRICT YEAR [--reload]   # regrade a graded year under the current rules
 
 It needs only AMQP and the databases: queues are inspected with passive declares (the
 RabbitMQ management API may not be there), services through their `health` RPC and the
@@ -448,6 +449,41 @@ def cmd_migrate_queues(args) -> int:
     return 0
 
 
+def evaluation_rpc(amqp_uri: str, timeout: float = 600.0):
+    """A context manager giving the cluster's RPC proxy (the regrade of a large district takes time)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout)
+
+
+def cmd_regrade(args) -> int:
+    """Regrade a district's graded year from the members' histories under the current rules
+    (`--reload` first loads the rules files again, refusing an invalid one): each changed grade
+    is recorded by evaluation with the old and the new grade and rules (GradeRevised)."""
+    with evaluation_rpc(args.amqp_uri) as rpc:
+        try:
+            if args.reload:
+                reloaded = rpc.evaluation.reload_rules(args.district)
+                print(f"rules reloaded: {reloaded['corrections']} open-period correction(s) "
+                      f"for {reloaded['members']} member(s)")
+            done = rpc.evaluation.regrade({"district_id": args.district, "year": args.year, "by": args.by})
+        except Exception as exc:  # noqa: BLE001 - a refused command (invalid rules, bad input) is reported
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(done, ensure_ascii=False, indent=1))
+        return 0
+    if done["changes"]:
+        print(_table([[c["member_id"], f"{c['old_grade']} ({c['old_points']})", f"{c['new_grade']} ({c['new_points']})",
+                       c["old_rules"] or "-", c["new_rules"], "、".join(c["titles_withdrawn"]) or "-"]
+                      for c in done["changes"]],
+                     ["member", "old grade (points)", "new grade (points)", "old rules", "new rules",
+                      "titles withdrawn"]))
+    print(f"{done['district_id']} {done['year']}: {done['members']} member(s), {done['revised']} grade(s) revised, "
+          f"{done['titles_withdrawn']} title(s) withdrawn")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.ops", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -476,6 +512,13 @@ def main(argv=None) -> int:
     p = sub.add_parser("migrate-queues", help="re-create queues whose type differs from QUEUE_TYPE")
     p.add_argument("--service", action="append", help=argparse.SUPPRESS)
     p.set_defaults(fn=cmd_migrate_queues)
+    p = sub.add_parser("regrade", help="regrade a district's graded year under the current rules")
+    p.add_argument("district")
+    p.add_argument("year", type=int)
+    p.add_argument("--reload", action="store_true", help="load the rules files again first")
+    p.add_argument("--by", default="ops", help="who asked (recorded on each revision)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_regrade)
     args = parser.parse_args(argv)
     from shared.logging import configure_logging, logging_configured
 

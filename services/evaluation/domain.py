@@ -13,23 +13,27 @@ the record folded down to those inputs (the grading read model's row, read by a 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from services.evaluation.rules import GRADES, Rules
+from services.evaluation.rules import GRADES, PARTIES, Rules
+from shared.contracts.evaluation import PARTY_NAMES
 from shared.domain import Aggregate, DomainError, DomainEvent
 
-PARTIES = ("self", "leader", "residents", "community", "organisation")
-PARTY_NAMES = {"self": "党员自评", "leader": "领导点评", "residents": "群众测评", "community": "社区参评",
-               "organisation": "组织考评"}
 # Who may record each party's input, and what their scope must match on the member.
 PARTY_ROLES = {"self": ("member", "member_id"), "leader": ("unit_leader", "unit_id"),
                "residents": ("resident_panel", "community_id"), "community": ("community_staff", "community_id"),
                "organisation": ("organisation_department", "district_id")}
 ROLE_NAMES = {"member": "党员本人", "unit_leader": "单位党组织负责人", "resident_panel": "社区居民代表评议组",
-              "community_staff": "社区党组织", "organisation_department": "组织部门"}
+              "community_staff": "社区党组织", "organisation_department": "组织部门",
+              "street_committee": "街道党工委"}
 STARS = dict(zip(GRADES, (5, 4, 3, 2, 1)))
+_BANDS_ID = re.compile(r"（([^（）：]+:grading\.bands@v\d+)：")
+# Seed 001 组织考评 "街道社区如出具……书面评价，将对其一票否决": who may issue the statement, and the
+# place their scope must be (the member's community, or the street that community belongs to).
+VETO_SCOPES = {"community_staff": "community", "street_committee": "street"}
 TITLE_STAR, TITLE_CANDIDATE = "社区服务之星", "身边最美在职党员候选"
 
 # which rule item a fact earns
@@ -185,6 +189,23 @@ class GradeAssigned(DomainEvent):
 
 
 @dataclass(frozen=True)
+class PartyInputReminded(DomainEvent):
+    """The parties that owe a member's inputs are reminded of the missing ones: `missing` lists
+    each as {"period", "party"}; `occasion` is "year_closed", "period_closed" or "requested"."""
+
+    member_id: str
+    member_name: str
+    unit_id: str
+    community_id: str
+    district_id: str
+    missing: list
+    occasion: str
+
+    def to_data(self) -> dict:
+        return {**self.__dict__, "missing": [dict(m) for m in self.missing]}
+
+
+@dataclass(frozen=True)
 class MemberVetoed(DomainEvent):
     member_id: str
     member_name: str
@@ -222,6 +243,47 @@ class TitleAwarded(DomainEvent):
 
 
 @dataclass(frozen=True)
+class GradeRevised(DomainEvent):
+    """A year's grade recomputed from the member's history under the district's current rules
+    (a rules change, a corrected grading rule): the old and the new grade and points total, the
+    grading rules of each, who asked, and the new explanation."""
+
+    member_id: str
+    member_name: str
+    unit_id: str
+    community_id: str
+    district_id: str
+    year: int
+    old_grade: str
+    new_grade: str
+    old_stars: int
+    new_stars: int
+    old_points: int
+    new_points: int
+    old_rules: str
+    new_rules: str
+    requested_by: str
+    explanation: list
+
+    def to_data(self) -> dict:
+        return {**self.__dict__, "explanation": list(self.explanation)}
+
+
+@dataclass(frozen=True)
+class TitleWithdrawn(DomainEvent):
+    """A title whose grade no longer qualifies after a regrade."""
+
+    member_id: str
+    member_name: str
+    unit_id: str
+    community_id: str
+    district_id: str
+    year: int
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class DoubleEvaluationPublished(DomainEvent):
     unit_id: str
     year: int
@@ -229,7 +291,8 @@ class DoubleEvaluationPublished(DomainEvent):
 
 
 EVENTS = (FactRecorded, PointsAwarded, PointsDeducted, PointsRecorded, *PARTY_EVENTS.values(), PeriodClosed,
-          GradeAssigned, MemberVetoed, MemberDisqualified, TitleAwarded, DoubleEvaluationPublished)
+          GradeAssigned, PartyInputReminded, MemberVetoed, MemberDisqualified, TitleAwarded, DoubleEvaluationPublished,
+          GradeRevised, TitleWithdrawn)
 
 
 # -- points --------------------------------------------------------------------------------
@@ -267,6 +330,7 @@ class GradeResult:
     explanation: list
     disqualified: list
     eligible: bool
+    missing: list = None            # [(period, party)] of the year's inputs not submitted
 
 
 @dataclass
@@ -284,6 +348,7 @@ class YearInputs:
     replayed (`MemberRecord.year_inputs`) or read from the grading read model
     (`GradingInputs.year_inputs`), and `evaluate` is the one calculation on it."""
 
+    year: int
     points: int                                  # the year's ledger total
     parties: dict                                # party -> [(period, latest score)] of the year's halves
     veto: str | None                             # the statement of the year's veto
@@ -315,35 +380,69 @@ def disqualification_reasons(inputs: YearInputs, rules: Rules) -> list[str]:
     return reasons
 
 
+def missing_inputs(inputs: YearInputs) -> list[tuple[str, str]]:
+    """(period, party) of every half-year input of the year that was not submitted."""
+    return [(period, party) for party in PARTIES for period in periods_of_year(inputs.year)
+            if period not in {p for p, _ in inputs.parties[party]}]
+
+
+def band_of(total: int, rules: Rules) -> str:
+    """Seed 001 社区参评: "年底按积分高低分为优秀、良好、一般、较差和差" — the highest band whose
+    lowest points total the year's total reaches; below 较差's is 差."""
+    return next((g for g in GRADES[:4] if total >= rules.bands[g]), "差")
+
+
 def evaluate(inputs: YearInputs, rules: Rules) -> GradeResult:
-    """The year's grade from points and the five parties, explained line by line."""
-    points = inputs.points
-    w = rules.weights
-    points_part = min(max(points, 0) / rules.points_for_full_marks, 1.0) * 100
-    score = w["points"] * points_part
-    lines = [f"记实积分 {points} 分（满分线 {rules.points_for_full_marks} 分）折合 {points_part:.1f} 分 × 权重 "
-             f"{w['points']:g} = {w['points'] * points_part:.2f}"]
+    """The year's grade by the points total and the district's bands, explained line by line.
+
+    Seed 001 社区参评: "社区党组织对在职党员到社区报到为群众服务活动情况进行量化考评……每半年进行
+    一次统计汇总，年底按积分高低分为优秀、良好、一般、较差和差……实行“五星级”考核". The other
+    four parties (自评, 领导点评, 群众测评, 组织考评) are shown as they stand; they change the
+    points only by the district's `party_points`, each as a line naming its rule. A missing
+    input is shown as missing, never counted as 0."""
+    total = inputs.points
+    lines = [f"记实积分 {inputs.points} 分（全年积分记录合计）"]
+    missing = missing_inputs(inputs)
     for party in PARTIES:
-        value, parts = party_score(inputs.parties[party])
+        name = PARTY_NAMES[party]
+        value, _ = party_score(inputs.parties[party])
         if value is None:
-            lines.append(f"{PARTY_NAMES[party]} 未提交，按 0 分计 × 权重 {w[party]:g} = 0.00")
+            lines.append(f"{name}：未提交")
             continue
-        score += w[party] * value
-        lines.append(f"{PARTY_NAMES[party]} {value:.1f} 分（{'，'.join(parts)}）× 权重 {w[party]:g} = "
-                     f"{w[party] * value:.2f}")
-    score = round(score, 2)
-    grade = next((g for g in GRADES[:4] if score >= rules.thresholds[g]), "差")
+        given = dict(inputs.parties[party])
+        halves = "，".join(f"{p} {given[p]:g}" if p in given else f"{p} 未提交" for p in periods_of_year(inputs.year))
+        lines.append(f"{name}：{value:.1f} 分（{halves}）")
+        step = rules.party_points_for(party, value)
+        if step is not None:
+            points, lowest = step
+            total += points
+            lines.append(f"{name} {value:.1f} 分 ≥ {lowest:g} 分：积分 {points:+d} 分"
+                         f"（{rules.rule_id(f'grading.party_points.{party}')}）")
+    grade = band_of(total, rules)
+    bands = "，".join(f"{g} ≥ {rules.bands[g]}" for g in GRADES[:4])
     if grade == "差":
-        lines.append(f"合计 {score:.2f} 分，低于较差线 {rules.thresholds['较差']:g} 分 → 差（1★）")
+        lines.append(f"积分合计 {total} 分，低于较差档 {rules.bands['较差']} 分 → 差（1★）"
+                     f"（{rules.bands_id}：{bands}）")
     else:
-        lines.append(f"合计 {score:.2f} 分 ≥ {grade}线 {rules.thresholds[grade]:g} 分 → {grade}（{STARS[grade]}★）")
+        lines.append(f"积分合计 {total} 分 ≥ {grade}档 {rules.bands[grade]} 分 → {grade}（{STARS[grade]}★）"
+                     f"（{rules.bands_id}：{bands}）")
     reasons = disqualification_reasons(inputs, rules)
     if inputs.veto is not None:
         lines.append(f"一票否决：{inputs.veto}（取消评先评优、提拔考察和转正资格）")
     for r in reasons:
         lines.append(f"取消当年评先评优资格：{r}")
     eligible = not reasons and inputs.veto is None
-    return GradeResult(grade, STARS[grade], points, score, lines, reasons, eligible)
+    return GradeResult(grade, STARS[grade], total, float(total), lines, reasons, eligible, missing)
+
+
+def reminder(member_id: str, name: str, unit_id: str, community_id: str, district_id: str,
+             missing: list[tuple[str, str]], occasion: str) -> PartyInputReminded | None:
+    """The reminder of the missing inputs (None when nothing is missing)."""
+    if not missing:
+        return None
+    return PartyInputReminded(member_id=member_id, member_name=name, unit_id=unit_id, community_id=community_id,
+                              district_id=district_id, missing=[{"period": p, "party": q} for p, q in missing],
+                              occasion=occasion)
 
 
 def grade_events(member_id: str, name: str, unit_id: str, community_id: str, district_id: str, year: int,
@@ -356,6 +455,9 @@ def grade_events(member_id: str, name: str, unit_id: str, community_id: str, dis
     if result.disqualified:
         events.append(MemberDisqualified(member_id=member_id, member_name=name, unit_id=unit_id,
                                          community_id=community_id, year=year, reasons=result.disqualified))
+    notice = reminder(member_id, name, unit_id, community_id, district_id, result.missing or [], "year_closed")
+    if notice is not None:
+        events.append(notice)
     return events
 
 
@@ -377,6 +479,8 @@ class MemberRecord(Aggregate):
         self.period_points: dict[str, int] = {}
         self.parties: dict[tuple[str, str], list[PartyEntry]] = {}
         self.grades: dict[int, GradeAssigned] = {}
+        self.revisions: dict[int, GradeRevised] = {}           # year -> the latest revision of its grade
+        self.reminded: set[tuple[str, str]] = set()             # (period, occasion) reminded of
         self.vetoes: dict[int, MemberVetoed] = {}
         self.disqualified: dict[int, list] = {}
         self.titles: set[tuple[int, str]] = set()
@@ -411,6 +515,12 @@ class MemberRecord(Aggregate):
             self.disqualified[event.year] = list(event.reasons)
         elif isinstance(event, TitleAwarded):
             self.titles.add((event.year, event.title))
+        elif isinstance(event, GradeRevised):
+            self.revisions[event.year] = event
+        elif isinstance(event, PartyInputReminded):
+            self.reminded.update((m["period"], event.occasion) for m in event.missing)
+        elif isinstance(event, TitleWithdrawn):
+            self.titles.discard((event.year, event.title))
 
     def closed_for_me(self, district_closed) -> set[str]:
         """The district's closed periods plus both halves of every year already graded."""
@@ -466,11 +576,14 @@ class MemberRecord(Aggregate):
             period=period, points=points, item=item, rule_id=rule_id, source_event_id=fact.source_event_id,
             source_event_type=fact.source_event_type, reason=why))
 
-    def recompute(self, rules: Rules, district_closed, only_unplaced: bool = False) -> int:
+    def recompute(self, rules: Rules, district_closed, only_unplaced: bool = False, reopen: int | None = None) -> int:
         """After a rules change: what every fact in an open period earns under `rules`, with
         caps counted in the order the facts came; each difference becomes a correcting line.
-        Lines of closed periods stay as they are. Returns the number of correcting lines."""
+        Lines of closed periods stay as they are, but for the year `reopen` (a regrade).
+        Returns the number of correcting lines."""
         closed = self.closed_for_me(district_closed)
+        if reopen is not None:
+            closed = set(closed) - set(periods_of_year(reopen))
         totals: dict[tuple[int, str], int] = {}
         corrections = []
         for fact in list(self.facts.values()):
@@ -488,7 +601,8 @@ class MemberRecord(Aggregate):
                 totals[(year, item)] = totals.get((year, item), 0) + expected
                 if expected != actual:
                     label = rules.items[item].label
-                    why = "确定所属区后按该区规则重算" if only_unplaced else "规则调整重算"
+                    why = ("确定所属区后按该区规则重算" if only_unplaced else
+                           "重新评定按现行规则重算" if reopen is not None else "规则调整重算")
                     corrections.append((fact, item, expected - actual,
                                         f"{why}（{rules.rule_id(item)}）：{label} 由 {actual} 分改为 {expected} 分"))
         for fact, item, delta, why in corrections:
@@ -521,10 +635,14 @@ class MemberRecord(Aggregate):
         return party_score(self.year_inputs(year).parties[party])
 
     # -- veto, grade, titles ---------------------------------------------------------------
-    def veto(self, *, year: int, statement: str, by_role: str, by_id: str, by_scope: str) -> None:
-        """一票否决: the community's written statement that the member did not serve."""
-        if by_role != "community_staff" or by_scope != self.community_id:
-            raise WrongRole("一票否决须由党员报到社区的社区党组织出具书面评价")
+    def veto(self, *, year: int, statement: str, by_role: str, by_id: str, by_scope: str,
+             street_id: str = "") -> None:
+        """一票否决. Seed 001 组织考评: "街道社区如出具被考察的党员干部没有服务社区群众的书面评价，
+        将对其一票否决" — the written statement is the community's (社区党组织 of the member's
+        community) or the street's (街道党工委 of the street that community belongs to,
+        `street_id`)."""
+        if not self.vetoes_allowed(by_role, by_scope, street_id):
+            raise WrongRole("一票否决须由党员报到社区的社区党组织或所在街道党工委出具书面评价")
         if not statement.strip():
             raise DomainError("请填写书面评价（未服务社区群众的情况说明）")
         if year in self.grades:
@@ -534,13 +652,19 @@ class MemberRecord(Aggregate):
         self._trigger(MemberVetoed(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
                                    community_id=self.community_id, year=year, statement=statement, by_id=by_id))
 
+    def vetoes_allowed(self, by_role: str, by_scope: str, street_id: str) -> bool:
+        scope = VETO_SCOPES.get(by_role)
+        if scope is None or not by_scope:
+            return False
+        return by_scope == (self.community_id if scope == "community" else street_id)
+
     def year_inputs(self, year: int) -> YearInputs:
         """What grading reads of this record for `year`."""
         facts = self.facts.values()
         refused = [f.reason for f in facts if f.kind == "overdue_reason" and not f.accepted]
         in_year = [f for f in facts if int(f.period[:4]) == year]
         return YearInputs(
-            points=self.points_in(year),
+            year=year, points=self.points_in(year),
             parties={party: [(p, self.parties[(p, party)][-1].score) for p in periods_of_year(year)
                              if (p, party) in self.parties] for party in PARTIES},
             veto=self.vetoes[year].statement if year in self.vetoes else None,
@@ -560,15 +684,64 @@ class MemberRecord(Aggregate):
     def assign_grade(self, year: int, rules: Rules) -> GradeResult:
         """At year end: grade the member once (a second call returns the recorded grade)."""
         if year in self.grades:
-            g = self.grades[year]
+            grade, stars, points, explanation = self.current_grade(year)
             reasons = self.disqualified.get(year, [])
-            return GradeResult(g.grade, g.stars, g.points, g.score, list(g.explanation), reasons,
-                               not reasons and year not in self.vetoes)
+            return GradeResult(grade, stars, points, float(points) if year in self.revisions else self.grades[year].score,
+                               list(explanation), reasons, not reasons and year not in self.vetoes)
         result = self.evaluate(year, rules)
         for event in grade_events(self.id, self.name, self.unit_id, self.community_id, self.district_id, year,
                                   result):
             self._trigger(event)
         return result
+
+    def current_grade(self, year: int) -> tuple[str, int, int, list]:
+        """(grade, stars, points, explanation) of the year as it stands (after any revision)."""
+        if year in self.revisions:
+            r = self.revisions[year]
+            return r.new_grade, r.new_stars, r.new_points, r.explanation
+        g = self.grades[year]
+        return g.grade, g.stars, g.points, g.explanation
+
+    def regrade(self, year: int, rules: Rules, district_closed, by: str) -> GradeRevised | None:
+        """Recompute a graded year from the member's history under `rules`: the year's facts
+        are scored again (each difference a correcting ledger line, its reason saying so), the
+        year is graded by the bands, and a changed grade or points total is recorded as
+        `GradeRevised` with both grades and both rules. A title the new grade no longer
+        qualifies for (below `titles.min_grade`) is withdrawn. None when the year was not
+        graded or nothing changed. The veto and disqualification stand as recorded."""
+        if year not in self.grades:
+            return None
+        self.recompute(rules, district_closed, reopen=year)
+        result = evaluate(self.year_inputs(year), rules)
+        old_grade, old_stars, old_points, old_explanation = self.current_grade(year)
+        if (result.grade, result.points) == (old_grade, old_points):
+            return None
+        old_rules = self.revisions[year].new_rules if year in self.revisions else next(
+            (m.group(1) for m in map(_BANDS_ID.search, old_explanation) if m), "")
+        revised = self._trigger(GradeRevised(
+            member_id=self.id, member_name=self.name, unit_id=self.unit_id, community_id=self.community_id,
+            district_id=self.district_id, year=year, old_grade=old_grade, new_grade=result.grade,
+            old_stars=old_stars, new_stars=result.stars, old_points=old_points, new_points=result.points,
+            old_rules=old_rules, new_rules=rules.bands_id, requested_by=by, explanation=result.explanation))
+        if GRADES.index(result.grade) > GRADES.index(rules.title_min_grade):
+            for title_year, title in sorted(self.titles):
+                if title_year == year:
+                    self._trigger(TitleWithdrawn(
+                        member_id=self.id, member_name=self.name, unit_id=self.unit_id,
+                        community_id=self.community_id, district_id=self.district_id, year=year, title=title,
+                        reason=f"重新评定为{result.grade}，低于称号要求的{rules.title_min_grade}"))
+        return revised
+
+    def remind_missing(self, period: str, occasion: str) -> PartyInputReminded | None:
+        """Remind the parties that owe this member's inputs for `period` of the missing ones
+        (once per period closing; as often as requested)."""
+        if occasion != "requested" and (period, occasion) in self.reminded:
+            return None
+        missing = [(period, party) for party in PARTIES if (period, party) not in self.parties]
+        notice = reminder(self.id, self.name, self.unit_id, self.community_id, self.district_id, missing, occasion)
+        if notice is not None:
+            self._trigger(notice)
+        return notice
 
     def award_title(self, year: int, title: str, rank: int) -> bool:
         if year not in self.grades:
@@ -591,7 +764,8 @@ def _party_keys(year: int) -> tuple:
 
 POINTS_TYPES = frozenset({"PointsAwarded", "PointsDeducted", "PointsRecorded"})
 MEMBER_EVENT_TYPES = frozenset({"FactRecorded", *POINTS_TYPES, *(c.event_type for c in PARTY_EVENTS.values()),
-                                "GradeAssigned", "MemberVetoed", "MemberDisqualified", "TitleAwarded"})
+                                "GradeAssigned", "MemberVetoed", "MemberDisqualified", "TitleAwarded",
+                                "PartyInputReminded", "GradeRevised", "TitleWithdrawn"})
 
 
 class GradingInputs:
@@ -654,6 +828,8 @@ class GradingInputs:
             self.parties[f"{d['period']}|{d['party']}"] = d["score"]
         elif event_type == "GradeAssigned":
             self.grades[d["year"]] = [d["grade"], d["stars"], d["points"], d["score"]]
+        elif event_type == "GradeRevised":
+            self.grades[d["year"]] = [d["new_grade"], d["new_stars"], d["new_points"], float(d["new_points"])]
         elif event_type == "MemberVetoed":
             self.vetoes[d["year"]] = d["statement"]
         elif event_type == "MemberDisqualified":
@@ -662,7 +838,7 @@ class GradingInputs:
     def year_inputs(self, year: int) -> YearInputs:
         got = self.parties
         parties = {party: [(p, got[key]) for p, key in keys if key in got] for party, keys in _party_keys(year)}
-        return YearInputs(points=self.points.get(year, 0), parties=parties, veto=self.vetoes.get(year),
+        return YearInputs(year=year, points=self.points.get(year, 0), parties=parties, veto=self.vetoes.get(year),
                           registered=self.checked_in_from is not None and self.checked_in_from <= year,
                           excused=self.excused_from is not None and self.excused_from <= year,
                           refused_reason=self.refused_reason, services=self.services.get(year, 0),

@@ -59,7 +59,7 @@ def member_enrolled(uow, event, rulebook: RuleBook) -> None:
 def member_checked_in(uow, event, rulebook: RuleBook) -> None:
     d = event.data
     readmodels.community_registered(uow.conn, {"community_id": d["community_id"], "name": d["community_name"],
-                                               "district_id": d["district_id"]})
+                                               "district_id": d["district_id"], "street_id": d.get("street_id", "")})
     _record(uow, rulebook, event, d["member_id"], "checked_in", local_date(d["checked_in_at"]),
             community_id=d["community_id"], unit_id=d["unit_id"], district_id=d["district_id"],
             member_name=d["member_name"])
@@ -148,7 +148,7 @@ def veto_member(uow, cmd: dict) -> dict:
     record = uow.load(MemberRecord, cmd["member_id"])
     by = cmd["by"]
     record.veto(year=cmd["year"], statement=cmd["statement"], by_role=by["role"], by_id=by["id"],
-                by_scope=by.get("scope", ""))
+                by_scope=by.get("scope", ""), street_id=readmodels.street_of(uow.conn, record.community_id))
     return {"member_id": record.id, "year": cmd["year"], "vetoed": True}
 
 
@@ -239,6 +239,32 @@ def recompute(uow, member_ids: list[str], rulebook: RuleBook) -> int:
         closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
         corrected += record.recompute(rulebook.for_district(record.district_id), closed)
     return corrected
+
+
+@rerun_on_redelivery
+def remind_party_inputs(uow, member_ids: list[str], period: str, occasion: str) -> int:
+    """Remind the parties of each member's missing inputs for `period`; the number of reminders."""
+    uow.load_many(*[(MemberRecord, m) for m in member_ids])
+    return sum(uow.load(MemberRecord, m).remind_missing(period, occasion) is not None for m in member_ids)
+
+
+@rerun_on_redelivery
+def regrade(uow, member_ids: list[str], year: int, rulebook: RuleBook, by: str) -> list[dict]:
+    """Regrade a batch of members' year from their histories under the current rules; each
+    changed grade (and each withdrawn title) as recorded."""
+    changes = []
+    uow.load_many(*[(MemberRecord, m) for m in member_ids])
+    for member_id in member_ids:
+        record = uow.load(MemberRecord, member_id)
+        closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
+        titles_before = {t for y, t in record.titles if y == year}
+        revised = record.regrade(year, rulebook.for_district(record.district_id), closed, by)
+        if revised is not None:
+            changes.append({"member_id": member_id, "old_grade": revised.old_grade, "new_grade": revised.new_grade,
+                            "old_points": revised.old_points, "new_points": revised.new_points,
+                            "old_rules": revised.old_rules, "new_rules": revised.new_rules,
+                            "titles_withdrawn": sorted(titles_before - {t for y, t in record.titles if y == year})})
+    return changes
 
 
 def publish_double_evaluation(uow, unit_id: str, year: int, members: int) -> dict:

@@ -31,6 +31,7 @@ communities = Table(
     Column("community_id", String(100), primary_key=True),
     Column("name", String(100), nullable=False),
     Column("district_id", String(100), nullable=False),
+    Column("street_id", String(100), nullable=False, server_default=""),
 )
 units = Table(
     "ev_units", places_metadata,
@@ -54,11 +55,14 @@ def _put(conn: Connection, table: Table, key: str, **values) -> None:
 # looks its district up), so their statements are plain SQL run on the driver: the same text on
 # both back ends but for the placeholder, without SQLAlchemy's per-execution compile step.
 _PLACE_SQL = {
-    "community": "INSERT INTO ev_communities (community_id, name, district_id) VALUES ({p}, {p}, {p}) "
-                 "ON CONFLICT (community_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id",
+    "community": "INSERT INTO ev_communities (community_id, name, district_id, street_id) VALUES ({p}, {p}, {p}, {p}) "
+                 "ON CONFLICT (community_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id, "
+                 "street_id = CASE WHEN excluded.street_id = '' THEN ev_communities.street_id "
+                 "ELSE excluded.street_id END",
     "unit": "INSERT INTO ev_units (unit_id, name, district_id) VALUES ({p}, {p}, {p}) "
             "ON CONFLICT (unit_id) DO UPDATE SET name = excluded.name, district_id = excluded.district_id",
     "community_district": "SELECT district_id FROM ev_communities WHERE community_id = {p}",
+    "community_street": "SELECT street_id FROM ev_communities WHERE community_id = {p}",
     "unit_district": "SELECT district_id FROM ev_units WHERE unit_id = {p}",
 }
 _PLACE_SQL_BY_DIALECT = {dialect: {k: v.format(p=p) for k, v in _PLACE_SQL.items()}
@@ -67,7 +71,15 @@ _PLACE_SQL_BY_DIALECT = {dialect: {k: v.format(p=p) for k, v in _PLACE_SQL.items
 
 def community_registered(conn: Connection, d: dict) -> None:
     conn.exec_driver_sql(_PLACE_SQL_BY_DIALECT[conn.dialect.name]["community"],
-                         (d["community_id"], d["name"], d["district_id"]))
+                         (d["community_id"], d["name"], d["district_id"], d.get("street_id") or ""))
+
+
+def street_of(conn: Connection, community_id: str) -> str:
+    """The street (街道) the community belongs to, "" when not known."""
+    if not community_id:
+        return ""
+    return conn.exec_driver_sql(_PLACE_SQL_BY_DIALECT[conn.dialect.name]["community_street"],
+                                (community_id,)).scalar() or ""
 
 
 def unit_registered(conn: Connection, d: dict) -> None:
@@ -312,6 +324,19 @@ class EvaluationProjection(Projection):
     def when_GradeAssigned(self, conn, event, d) -> None:
         self._result(conn, d, d["year"], grade=d["grade"], stars=d["stars"], points=d["points"], score=d["score"],
                      explanation=json.dumps(d["explanation"], ensure_ascii=False), district_id=d["district_id"])
+
+    def when_GradeRevised(self, conn, event, d) -> None:
+        self._result(conn, d, d["year"], grade=d["new_grade"], stars=d["new_stars"], points=d["new_points"],
+                     score=float(d["new_points"]), explanation=json.dumps(d["explanation"], ensure_ascii=False),
+                     district_id=d["district_id"])
+
+    def when_TitleWithdrawn(self, conn, event, d) -> None:
+        self._write_results(conn)
+        row = conn.execute(select(results.c.titles).where(and_(results.c.member_id == d["member_id"],
+                                                               results.c.year == d["year"]))).scalar()
+        titles = [t for t in json.loads(row or "[]") if t["title"] != d["title"]]
+        conn.execute(update(results).where(and_(results.c.member_id == d["member_id"], results.c.year == d["year"]))
+                     .values(titles=json.dumps(titles, ensure_ascii=False)))
 
     def when_MemberVetoed(self, conn, event, d) -> None:
         self._result(conn, d, d["year"], veto=d["statement"])

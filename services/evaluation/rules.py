@@ -13,10 +13,15 @@ from pathlib import Path
 
 import yaml
 
+from shared.contracts.evaluation import PARTIES
+
 ITEMS = ("check_in", "registration_overdue", "overdue_excused", "commitment_made", "service_verified",
          "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
-WEIGHT_KEYS = ("points", "self", "leader", "residents", "community", "organisation")
 GRADES = ("优秀", "良好", "一般", "较差", "差")
+# The grading of the first rules format: a weighted score of points and the five parties. Seed
+# 001 社区参评 grades by the points total ("年底按积分高低分为优秀、良好、一般、较差和差"), so a
+# file that still uses these keys is refused, naming the key.
+RETIRED_GRADING_KEYS = ("weights", "thresholds", "points_for_full_marks")
 DEFAULT = "default"
 
 
@@ -51,15 +56,26 @@ class Rules:
     accepted_overdue_reasons: tuple
     min_services: int
     min_activities: int
-    points_for_full_marks: int
-    weights: dict
-    thresholds: dict            # grade -> lowest score, for 优秀..较差
+    bands: dict                 # grade -> lowest points total, for 优秀..较差 (below 较差: 差)
+    party_points: dict          # party -> ((lowest year score, points), ...) highest first
     community_stars: int
     district_candidates: int
     title_min_grade: str
 
     def rule_id(self, item: str) -> str:
         return f"{self.name}:{item}@v{self.version}"
+
+    @property
+    def bands_id(self) -> str:
+        return self.rule_id("grading.bands")
+
+    def party_points_for(self, party: str, score: float) -> tuple[int, float] | None:
+        """(points, lowest score of the step) the district's `party_points` give a party's year
+        score, or None when the district gives that party no points."""
+        for lowest, points in self.party_points.get(party, ()):
+            if score >= lowest:
+                return points, lowest
+        return None
 
 
 def _is_number(v) -> bool:
@@ -145,23 +161,44 @@ def validate(raw, where: str) -> list[str]:
     if not isinstance(grading, dict):
         bad("grading", "缺少评定办法 (grading)")
     else:
-        full = grading.get("points_for_full_marks")
-        if not _is_int(full) or full <= 0:
-            bad("grading.points_for_full_marks", "必须是正整数")
-        weights = grading.get("weights")
-        if not isinstance(weights, dict) or set(weights) != set(WEIGHT_KEYS):
-            bad("grading.weights", f"必须且只能包含：{', '.join(WEIGHT_KEYS)}")
-        elif not all(_is_number(w) and w >= 0 for w in weights.values()):
-            bad("grading.weights", "权重必须是不小于0的数")
-        elif abs(sum(weights.values()) - 1) > 1e-6:
-            bad("grading.weights", f"权重之和必须为1，现为{sum(weights.values()):g}")
-        thresholds = grading.get("thresholds")
-        if not isinstance(thresholds, dict) or set(thresholds) != set(GRADES[:4]):
-            bad("grading.thresholds", "必须给出 优秀、良好、一般、较差 四档的最低分（低于较差为差）")
-        elif not all(_is_number(t) and 0 <= t <= 100 for t in thresholds.values()):
-            bad("grading.thresholds", "分数线必须在0到100之间")
-        elif not all(thresholds[a] > thresholds[b] for a, b in zip(GRADES[:3], GRADES[1:4])):
-            bad("grading.thresholds", "分数线必须从优秀到较差依次降低")
+        for key in RETIRED_GRADING_KEYS:
+            if key in grading:
+                bad(f"grading.{key}", "旧版评定办法（按权重折算分数）已停用：请删除该项，改用 grading.bands "
+                                      "按全年积分合计划分 优秀、良好、一般、较差 四档的最低积分（低于较差为差）")
+        for key in grading:
+            if key not in RETIRED_GRADING_KEYS and key not in ("bands", "party_points"):
+                bad(f"grading.{key}", "未知的配置项（可用：bands、party_points）")
+        bands = grading.get("bands")
+        if not isinstance(bands, dict) or set(bands) != set(GRADES[:4]):
+            bad("grading.bands", "必须给出 优秀、良好、一般、较差 四档的最低积分（低于较差为差）")
+        elif not all(_is_int(b) for b in bands.values()):
+            bad("grading.bands", "各档最低积分必须是整数")
+        elif not all(bands[a] > bands[b] for a, b in zip(GRADES[:3], GRADES[1:4])):
+            bad("grading.bands", "各档最低积分必须从优秀到较差依次降低")
+        party_points = grading.get("party_points", {})
+        if not isinstance(party_points, dict):
+            bad("grading.party_points", "应为映射：评议方 → 分段列表")
+            party_points = {}
+        for party, steps in party_points.items():
+            key = f"grading.party_points.{party}"
+            if party not in PARTIES:
+                bad(key, f"未知的评议方，可用：{', '.join(PARTIES)}")
+                continue
+            if not isinstance(steps, list) or not steps:
+                bad(key, "应为分段列表，如 [{from: 90, points: 5}, {from: 0, points: -5}]")
+                continue
+            lows = []
+            for i, step in enumerate(steps):
+                if not isinstance(step, dict) or set(step) != {"from", "points"}:
+                    bad(f"{key}[{i}]", "每段必须且只能包含 from（该方年度评分的下限，0到100）和 points（增减积分）")
+                elif not _is_number(step["from"]) or not 0 <= step["from"] <= 100:
+                    bad(f"{key}[{i}].from", "评分下限必须在0到100之间")
+                elif not _is_int(step["points"]):
+                    bad(f"{key}[{i}].points", "增减积分必须是整数")
+                else:
+                    lows.append(step["from"])
+            if len(lows) == len(steps) and not all(a > b for a, b in zip(lows, lows[1:])):
+                bad(key, "各段评分下限必须从高到低排列")
     titles = raw.get("titles")
     if not isinstance(titles, dict):
         bad("titles", "缺少评选名额 (titles)")
@@ -185,8 +222,10 @@ def build(name: str, raw: dict) -> Rules:
     return Rules(name=name, version=raw["version"], items=items,
                  accepted_overdue_reasons=tuple(raw.get("accepted_overdue_reasons", [])),
                  min_services=raw["minimum"]["services"], min_activities=raw["minimum"]["activities"],
-                 points_for_full_marks=grading["points_for_full_marks"], weights=dict(grading["weights"]),
-                 thresholds=dict(grading["thresholds"]), community_stars=titles["community_stars"],
+                 bands=dict(grading["bands"]),
+                 party_points={party: tuple((step["from"], step["points"]) for step in steps)
+                               for party, steps in grading.get("party_points", {}).items()},
+                 community_stars=titles["community_stars"],
                  district_candidates=titles["district_candidates"], title_min_grade=titles["min_grade"])
 
 

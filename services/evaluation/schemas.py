@@ -50,3 +50,15 @@ class PublishDoubleEvaluationSchema(Schema):
     unit_id = fields.String(required=True, validate=ID)
     year = fields.Integer(required=True, validate=YEAR)
     by = fields.String(required=True, validate=ID)
+
+
+class RegradeSchema(Schema):
+    district_id = fields.String(required=True, validate=ID)
+    year = fields.Integer(required=True, validate=YEAR)
+    by = fields.String(required=True, validate=ID)
+
+
+class RemindSchema(Schema):
+    district_id = fields.String(required=True, validate=ID)
+    period = fields.String(required=True, validate=PERIOD)
+    by = fields.String(required=True, validate=ID)

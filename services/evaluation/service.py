@@ -163,7 +163,23 @@ class EvaluationService(EventSourcedService):
     # -- periods and the year ---------------------------------------------------------------------
     @command(schemas.ClosePeriodSchema)
     def close_period(self, cmd):
-        return self.app.execute(handlers.close_period, cmd["district_id"], cmd["period"], cmd["by"])
+        """Close a half year; the parties that owe members' inputs for it are reminded."""
+        closed = self.app.execute(handlers.close_period, cmd["district_id"], cmd["period"], cmd["by"])
+        if closed["changed"]:
+            closed["reminded"] = remind(self.app, cmd["district_id"], cmd["period"], "period_closed")
+        return closed
+
+    @command(schemas.RemindSchema)
+    def remind_party_inputs(self, cmd):
+        """On request: remind the parties of every member's missing inputs for a half year."""
+        return {"district_id": cmd["district_id"], "period": cmd["period"],
+                "reminded": remind(self.app, cmd["district_id"], cmd["period"], "requested")}
+
+    @command(schemas.RegradeSchema)
+    def regrade(self, cmd):
+        """Regrade a district's graded year from the members' histories under the current rules
+        (after `reload_rules` or a corrected grading rule)."""
+        return regrade(self.app, self.rules.book, cmd["district_id"], cmd["year"], cmd["by"])
 
     @command(schemas.CloseYearSchema)
     def close_year(self, cmd):
@@ -242,3 +258,21 @@ def recompute(app, book: RuleBook, district_id: str | None) -> dict:
     for start in range(0, len(member_ids), BATCH):
         corrected += app.execute(handlers.recompute, member_ids[start:start + BATCH], book)
     return {"district_id": district_id, "members": len(member_ids), "corrections": corrected}
+
+
+def remind(app, district_id: str, period: str, occasion: str) -> int:
+    member_ids = app.query(readmodels.member_ids_of, district_id)
+    reminded = 0
+    for start in range(0, len(member_ids), BATCH):
+        reminded += app.execute(handlers.remind_party_inputs, member_ids[start:start + BATCH], period, occasion)
+    return reminded
+
+
+def regrade(app, book: RuleBook, district_id: str, year: int, by: str) -> dict:
+    """Regrade every member of the district for the year; the changed grades, old and new."""
+    member_ids = app.query(readmodels.member_ids_of, district_id)
+    changes = []
+    for start in range(0, len(member_ids), BATCH):
+        changes += app.execute(handlers.regrade, member_ids[start:start + BATCH], year, book, by)
+    return {"district_id": district_id, "year": year, "members": len(member_ids), "revised": len(changes),
+            "titles_withdrawn": sum(len(c["titles_withdrawn"]) for c in changes), "changes": changes}

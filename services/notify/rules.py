@@ -211,6 +211,35 @@ EVALUATION_RULES = [
     Rule("evaluation", "DoubleEvaluationPublished", "double_evaluation_result_unit", recipients=_to_unit,
          provides=("unit_name",), agreed_fields=("unit_id", "year", "members")),
 ]
+
+
+def _owing_parties(data, directory):
+    """A reminder of missing inputs: each party that owes some, with what it owes."""
+    from shared.contracts.evaluation import PARTY_NAMES, PARTY_OWED_BY
+
+    place = {"member": data["member_id"], "unit": data["unit_id"], "community": data["community_id"],
+             "department": data["district_id"]}
+    owed: dict[tuple[str, str], list[str]] = {}
+    for m in data["missing"]:
+        kind = PARTY_OWED_BY[m["party"]]
+        owed.setdefault((kind, place[kind]), []).append(f"{m['period']} {PARTY_NAMES[m['party']]}")
+    return [(kind, rid, {"inputs": "、".join(items)}) for (kind, rid), items in owed.items()]
+
+
+REMINDER_OCCASION_TEXT = {"year_closed": "年度评定已完成，以下评议未提交，按未提交记载",
+                          "period_closed": "半年评议期已关闭，以下评议未提交，按未提交记载",
+                          "requested": "以下评议尚未提交，请在评议期关闭前提交"}
+# Seed 001 五评议 (党员自评、领导点评、群众测评、社区参评、组织考评, each half year): a missing input is
+# reminded to whoever owes it; a regrade and a withdrawn title are told to the unit.
+EVALUATION_RULES += [
+    Rule("evaluation", "PartyInputReminded", "party_input_reminded", recipients=_owing_parties,
+         values=lambda d, di: {"occasion_text": REMINDER_OCCASION_TEXT.get(d["occasion"], "")},
+         provides=("inputs", "occasion_text")),
+    Rule("evaluation", "GradeRevised", "grade_revised_unit", recipients=_to_unit, provides=("unit_name",),
+         important=True),
+    Rule("evaluation", "TitleWithdrawn", "title_withdrawn_unit", recipients=_to_unit, provides=("unit_name",),
+         important=True),
+]
 FUNDS_RULES = [
     Rule("funds", "FundsReportDue", "funds_report_due",
          recipients=lambda d, _: [("community", d["community_id"], {})],

@@ -7,6 +7,15 @@ SOURCE = "evaluation"
 
 GRADES = ("优秀", "良好", "一般", "较差", "差")
 PARTIES = ("self", "leader", "residents", "community", "organisation")
+PARTY_NAMES = {"self": "党员自评", "leader": "领导点评", "residents": "群众测评", "community": "社区参评",
+               "organisation": "组织考评"}
+# Who owes each party's half-year input (PartyInputReminded's recipients, as notify's recipient
+# kinds): the member (自评), the unit (领导点评), the community (群众测评 is organised by the
+# community's party organisation, and 社区参评), the district's organisation department (组织考评,
+# the "department" inbox of the district).
+PARTY_OWED_BY = {"self": "member", "leader": "unit", "residents": "community", "community": "community",
+                 "organisation": "department"}
+REMINDER_OCCASIONS = ("year_closed", "period_closed", "requested")
 TITLES = ("社区服务之星", "身边最美在职党员候选")
 FACT_KINDS = ("enrolled", "checked_in", "moved", "overdue", "overdue_reason", "commitment", "service_verified",
               "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
@@ -131,6 +140,26 @@ class GradeAssignedSchema(Schema):
     explanation = fields.List(fields.String(), required=True)
 
 
+class MissingInputSchema(Schema):
+    period = fields.String(required=True, validate=PERIOD)
+    party = fields.String(required=True, validate=validate.OneOf(PARTIES))
+
+
+@event_contract(SOURCE)
+class PartyInputRemindedSchema(Schema):
+    """A reminder of a member's missing half-year inputs, to the parties that owe them (the
+    member, the unit, the community, the district); `occasion`: year_closed, period_closed or
+    requested."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    missing = fields.List(fields.Nested(MissingInputSchema), required=True, validate=validate.Length(min=1))
+    occasion = fields.String(required=True, validate=validate.OneOf(REMINDER_OCCASIONS))
+
+
 @event_contract(SOURCE)
 class MemberVetoedSchema(Schema):
     """一票否决: the community's written statement that the member did not serve."""
@@ -175,3 +204,41 @@ class DoubleEvaluationPublishedSchema(Schema):
     unit_id = fields.String(required=True)
     year = fields.Integer(required=True)
     members = fields.Integer(required=True)
+
+
+@event_contract(SOURCE)
+class GradeRevisedSchema(Schema):
+    """重新评定: a graded year recomputed from the member's history under the district's current
+    rules; both grades, both points totals and both grading rules, who asked, the new
+    explanation."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    old_grade = fields.String(required=True, validate=validate.OneOf(GRADES))
+    new_grade = fields.String(required=True, validate=validate.OneOf(GRADES))
+    old_stars = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    new_stars = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    old_points = fields.Integer(required=True)
+    new_points = fields.Integer(required=True)
+    old_rules = fields.String(required=True)
+    new_rules = fields.String(required=True)
+    requested_by = fields.String(required=True)
+    explanation = fields.List(fields.String(), required=True)
+
+
+@event_contract(SOURCE)
+class TitleWithdrawnSchema(Schema):
+    """A title withdrawn because the regraded year no longer qualifies for it."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    title = fields.String(required=True, validate=validate.OneOf(TITLES))
+    reason = fields.String(required=True)

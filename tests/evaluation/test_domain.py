@@ -60,24 +60,6 @@ def test_replaying_the_stream_rebuilds_the_same_record():
            (r.points_in(2026), "xf", "xq", {"e-in", "a1"})
 
 
-@pytest.mark.parametrize("leader, grade", [(100, "优秀"), (0, "良好")])
-def test_a_score_exactly_on_a_threshold_gets_that_grade(leader, grade):
-    r = record()
-    for i in range(10):
-        r.record_fact(kind="service_verified", source_event_id=f"s{i}", source_event_type="ServiceVerified",
-                      occurred_on=date(2026, 5, 1), rules=XQ, district_closed=set(), hours=3)
-    # points part full: 0.6 × 100 = 60; the other parties all 62.5 → 0.3 × 62.5 = 18.75;
-    # leader (0.1): 100 → 88.75 ≥ 85 优秀; 0 → 78.75 ≥ 70 良好
-    for party, role, scope in (("self", "member", ""), ("residents", "resident_panel", "xf"),
-                               ("community", "community_staff", "xf"), ("organisation", "organisation_department", "xq")):
-        r.submit_party_input(party=party, period="2026H1", score=62.5, comment="意见", by_role=role,
-                             by_id="m1" if party == "self" else "x", by_scope=scope, district_closed=set())
-    r.submit_party_input(party="leader", period="2026H1", score=leader, comment="意见", by_role="unit_leader",
-                         by_id="l", by_scope="u", district_closed=set())
-    result = r.evaluate(2026, XQ)
-    assert result.grade == grade and result.score == (88.75 if leader else 78.75)
-
-
 def test_a_graded_year_is_closed_for_the_member():
     r = record()
     r.assign_grade(2026, XQ)

@@ -96,7 +96,7 @@ def test_points_from_real_events_the_five_parties_and_the_year_close(city, amqp_
     closed = rpc.evaluation.close_year({"district_id": "xq", "year": 2026, "by": "org-1"})
     assert closed["members"] >= 2
     r1 = rpc.evaluation.result(m1, 2026)
-    assert r1["points"] == 25 and "领导点评 90.0 分（2026H2 90）× 权重 0.1 = 9.00" in r1["explanation"]
+    assert r1["points"] == 25 and "领导点评：90.0 分（2026H1 未提交，2026H2 90）" in r1["explanation"]
     assert r1["disqualified"] == ["全年参加服务项目 1 项，少于 2 项", "全年参加社区活动 0 次，少于 6 次"]
     with pytest.raises(CommandRejected) as refused:
         rpc.evaluation.record_leader_review({"member_id": m1, "period": "2026H2", "score": 95,

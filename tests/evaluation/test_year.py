@@ -87,31 +87,35 @@ def test_each_party_by_its_proper_role_once_per_period_a_second_submission_amend
 
 
 # -- the grade ----------------------------------------------------------------------------------
-def test_the_grade_follows_points_and_parties_and_is_explained_line_by_line(ev):
-    active_member(ev, "m1", services=8)          # 10 + 8 × 15 + 6 × 2 = 142 points: full marks
-    all_parties(ev, "m1", 90)
+def test_the_grade_follows_the_points_total_by_the_bands_and_is_explained_line_by_line(ev):
+    """Seed 001 社区参评: "每半年进行一次统计汇总，年底按积分高低分为优秀、良好、一般、较差和差"."""
+    active_member(ev, "m1", services=8)          # 10 + 8 × 15 + 6 × 2 = 142 points
+    all_parties(ev, "m1", 90)                    # 西区: 群众测评 ≥ 90 → +5
     active_member(ev, "m2", "李四", services=2)  # 10 + 30 + 12 = 52 points
-    all_parties(ev, "m2", 60)
+    all_parties(ev, "m2", 60)                    # 西区: 群众测评 60-89 → 0
     result = ev.close_year("xq", 2026)
     assert result["members"] == 2 and result["distribution"]["优秀"] == 1
     r1 = ev.query(readmodels.result, "m1", 2026)
-    # 0.6 × 100 + (0.05 + 0.1 + 0.1 + 0.1 + 0.05) × 90 = 96
-    assert (r1["grade"], r1["stars"], r1["score"], r1["points"]) == ("优秀", 5, 96.0, 142)
-    assert r1["explanation"][0] == "记实积分 142 分（满分线 100 分）折合 100.0 分 × 权重 0.6 = 60.00"
-    assert r1["explanation"][2] == "领导点评 90.0 分（2026H1 90，2026H2 90）× 权重 0.1 = 9.00"
-    assert r1["explanation"][-1] == "合计 96.00 分 ≥ 优秀线 85 分 → 优秀（5★）"
+    assert (r1["grade"], r1["stars"], r1["score"], r1["points"]) == ("优秀", 5, 147.0, 147)
+    assert r1["explanation"][0] == "记实积分 142 分（全年积分记录合计）"
+    assert r1["explanation"][2] == "领导点评：90.0 分（2026H1 90，2026H2 90）"
+    assert "群众测评 90.0 分 ≥ 90 分：积分 +5 分（xq:grading.party_points.residents@v2）" in r1["explanation"]
+    assert r1["explanation"][-1] == ("积分合计 147 分 ≥ 优秀档 85 分 → 优秀（5★）（xq:grading.bands@v2：优秀 ≥ 85，"
+                                     "良好 ≥ 65，一般 ≥ 40，较差 ≥ 20）")
     r2 = ev.query(readmodels.result, "m2", 2026)
-    # 0.6 × 52 + 0.4 × 60 = 55.2 → 一般
-    assert (r2["grade"], r2["stars"], r2["score"]) == ("一般", 3, 55.2)
+    assert (r2["grade"], r2["stars"], r2["score"], r2["points"]) == ("一般", 3, 52.0, 52)
 
 
-def test_a_missing_party_counts_zero_and_says_so(ev):
+def test_a_missing_party_is_shown_as_missing_and_reminded_never_counted_as_zero(ev):
     active_member(ev, "m1")
+    party(ev, "leader", "m1", "2026H1", 80, LEADER)
     ev.close_year("xq", 2026)
     r = ev.query(readmodels.result, "m1", 2026)
-    assert "党员自评 未提交，按 0 分计 × 权重 0.05 = 0.00" in r["explanation"]
-    assert (r["grade"], r["stars"], r["score"]) == ("差", 1, 31.2)      # 0.6 × 52, below 较差's 40
-    assert r["explanation"][-1] == "合计 31.20 分，低于较差线 40 分 → 差（1★）"
+    assert "党员自评：未提交" in r["explanation"] and "领导点评：80.0 分（2026H1 80，2026H2 未提交）" in r["explanation"]
+    assert (r["grade"], r["stars"], r["score"]) == ("一般", 3, 52.0)      # 52 points: 一般 from 40
+    assert r["explanation"][-1].startswith("积分合计 52 分 ≥ 一般档 40 分 → 一般（3★）")
+    reminded = [e for e in ev.events("evaluation-member-m1") if e.event_type == "PartyInputReminded"]
+    assert len(reminded) == 1 and reminded[0].occasion == "year_closed" and len(reminded[0].missing) == 9
 
 
 def test_grading_freezes_the_year_a_late_fact_goes_to_the_next_year(ev):
@@ -186,7 +190,7 @@ def test_titles_go_to_the_best_eligible_and_rankings_mask_names(ev):
     assert [r["name"] for r in ranking] == ["张*丰", "李*四", "王*", "赵*"]
     assert ranking[0]["unit"] == "市财政局" and ranking[0]["titles"] == ["社区服务之星", "身边最美在职党员候选"]
     assert [r["name"] for r in ev.query(readmodels.ranking, 2026, community_id="yh")] == ["王*"]
-    assert ev.query(readmodels.grade_distribution, "xq", 2026) == {"优秀": 3, "良好": 0, "一般": 0, "较差": 0, "差": 1}
+    assert ev.query(readmodels.grade_distribution, "xq", 2026) == {"优秀": 3, "良好": 0, "一般": 0, "较差": 1, "差": 0}
 
 
 def test_the_double_evaluation_table_puts_unit_and_community_side_by_side(ev):
@@ -239,3 +243,69 @@ def test_facts_that_came_before_the_district_was_known_are_rescored_by_its_rules
     record = ev.points("m9", 2026)
     assert record["total"] == 3 + 12 + 10
     assert record["lines"][-1]["reason"].startswith("确定所属区后按该区规则重算")
+
+
+# -- the street's veto, reminders, regrade -------------------------------------------------------
+def test_the_street_of_the_members_community_may_veto_and_another_street_may_not(ev):
+    """Seed 001 组织考评: "街道社区如出具被考察的党员干部没有服务社区群众的书面评价，将对其一票否决"."""
+    active_member(ev, "m1")                                   # 幸福社区 (xf) of 和平街道 (hp)
+    other = {"role": "street_committee", "id": "street-dm", "scope": "dm"}
+    with pytest.raises(DomainError) as refused:
+        ev.do(handlers.veto_member, {"member_id": "m1", "year": 2026, "statement": "未服务群众", "by": other})
+    assert refused.value.code == "wrong_role"
+    ev.do(handlers.veto_member, {"member_id": "m1", "year": 2026, "statement": "经街道核实，全年未服务社区群众",
+                                 "by": {"role": "street_committee", "id": "street-hp", "scope": "hp"}})
+    vetoed = [e for e in ev.events("evaluation-member-m1") if e.event_type == "MemberVetoed"]
+    assert [(v.by_id, v.statement) for v in vetoed] == [("street-hp", "经街道核实，全年未服务社区群众")]
+
+
+def test_parties_are_reminded_of_missing_inputs_on_request_and_when_a_half_year_closes(ev):
+    from services.evaluation.service import remind
+
+    active_member(ev, "m1")
+    all_parties(ev, "m1", 80, periods=("2026H1",))
+    ev.member("m2", "李四")
+    party(ev, "leader", "m2", "2026H1", 80, LEADER)
+    assert remind(ev, "xq", "2026H1", "requested") == 1        # m1 gave every input
+    notice = [e for e in ev.events("evaluation-member-m2") if e.event_type == "PartyInputReminded"][-1]
+    assert notice.occasion == "requested" and {m["party"] for m in notice.missing} == {
+        "self", "residents", "community", "organisation"}
+    assert remind(ev, "xq", "2026H1", "period_closed") == 1
+    assert remind(ev, "xq", "2026H1", "period_closed") == 0    # a close reminds once
+
+
+def test_a_regrade_under_changed_rules_revises_grades_with_both_and_withdraws_titles(ev, tmp_path):
+    """Seed 001 社区参评: "年底按积分高低分为优秀、良好、一般、较差和差" — when the district's rules
+    change, the graded year is recomputed from the members' histories, old and new on record."""
+    from services.evaluation.service import regrade
+
+    active_member(ev, "m1", services=8)                        # 142 points (+5 by 群众测评 90)
+    all_parties(ev, "m1", 90)
+    active_member(ev, "m2", "李四", services=2)                # 52 points
+    ev.close_year("xq", 2026)
+    assert ev.query(readmodels.result, "m1", 2026)["titles"]
+    assert regrade(ev, ev.book, "xq", 2026, "org-1")["revised"] == 0      # same rules: nothing to revise
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ev.__class__.__init__.__defaults__[0], rules)
+    text = (rules / "xq.yaml").read_text(encoding="utf-8")
+    (rules / "xq.yaml").write_text(text.replace("version: 2", "version: 3").replace(
+        "grading:\n", "grading:\n  bands: {优秀: 200, 良好: 150, 一般: 100, 较差: 50}\n"), encoding="utf-8")
+    ev.book = RuleBook.load(rules)
+    done = regrade(ev, ev.book, "xq", 2026, "org-2")
+    assert (done["members"], done["revised"], done["titles_withdrawn"]) == (2, 2, 2)
+    m1 = next(c for c in done["changes"] if c["member_id"] == "m1")
+    assert (m1["old_grade"], m1["new_grade"], m1["old_rules"], m1["new_rules"]) == (
+        "优秀", "一般", "xq:grading.bands@v2", "xq:grading.bands@v3")
+    result = ev.query(readmodels.result, "m1", 2026)
+    assert (result["grade"], result["stars"], result["titles"]) == ("一般", 3, [])
+    assert result["explanation"][-1].startswith("积分合计 147 分 ≥ 一般档 100 分 → 一般（3★）（xq:grading.bands@v3")
+    # the audit trail keeps both: the first grade and its revision
+    trail = [e for e in ev.events("evaluation-member-m1") if e.event_type in ("GradeAssigned", "GradeRevised")]
+    assert [e.event_type for e in trail] == ["GradeAssigned", "GradeRevised"]
+    assert (trail[0].grade, trail[1].old_grade, trail[1].new_grade, trail[1].requested_by) == (
+        "优秀", "优秀", "一般", "org-2")
+    assert ev.query(readmodels.result, "m2", 2026)["grade"] == "较差"
+    assert regrade(ev, ev.book, "xq", 2026, "org-2")["revised"] == 0       # exact: nothing left to revise
+    # the year close after a regrade answers with the revised grades
+    assert ev.close_year("xq", 2026)["distribution"] == {"优秀": 0, "良好": 0, "一般": 1, "较差": 1, "差": 0}

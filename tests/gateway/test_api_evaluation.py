@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from openpyxl import load_workbook
 
+from tests.gateway.conftest import create
 from tests.messaging.helpers import wait_for
 
 YEAR = datetime.now(timezone(timedelta(hours=8))).year
@@ -102,13 +103,21 @@ def test_rankings_and_the_grade_distribution_stay_within_scope(city):
     assert city.as_("org-dc").get(f"/api/v1/districts/xq/grades?year={YEAR}").status_code == 403
 
 
-def test_a_veto_is_the_communitys_and_closing_the_year_grades_with_stars(city):
+def test_a_veto_is_the_communitys_or_its_streets_and_closing_the_year_grades_with_stars(city):
+    """Seed 001 组织考评: "街道社区如出具被考察的党员干部没有服务社区群众的书面评价，将对其一票否决"."""
     m1, m2 = city.ids["m1"], city.ids["m2"]
-    for outsider in ("sec-czj", "staff-dq", "mem-zhang"):
+    create(city.as_("org-xq"), "street-xs", "street_committee", "西山街道党工委", street_id="xs", district_id="xq")
+    city.login("street-xs")
+    before = len(city.events("evaluation"))
+    for outsider in ("sec-czj", "staff-dq", "mem-zhang", "street-xs"):      # street-xs: another street of 西区
         refused = city.as_(outsider).post(f"/api/v1/members/{m2}/veto", {"year": YEAR, "statement": "未服务群众"})
         assert refused.status_code == 403, outsider
+    assert len(city.events("evaluation")) == before
     assert city.as_("staff-xf").post(f"/api/v1/members/{m2}/veto", {"year": YEAR, "statement": ""}).status_code == 400
     assert city.as_("staff-xf").get(f"/api/v1/members/{m1}/result?year={YEAR}").json["error"]["code"] == "not_graded"
+    city.as_("street-hp").ok("POST", f"/api/v1/members/{m2}/veto", {"year": YEAR, "statement": "经街道核实，全年未服务群众"})
+    [vetoed] = [e for e in city.events("evaluation") if e["event_type"] == "MemberVetoed"]
+    assert vetoed["data"]["by_id"] == "street-hp" and vetoed["data"]["member_id"] == m2
     city.as_("staff-xf").ok("POST", f"/api/v1/members/{m2}/veto", {"year": YEAR, "statement": "全年未参加社区服务"})
 
     assert city.as_("org-dc").post(f"/api/v1/districts/xq/years/{YEAR}/close").status_code == 403
@@ -129,6 +138,13 @@ def test_a_veto_is_the_communitys_and_closing_the_year_grades_with_stars(city):
     late = city.as_("mem-zhang").post(f"/api/v1/members/{m1}/evaluations/self",
                                       {"period": f"{YEAR}H2", "score": 60, "comment": "迟交"})
     assert late.status_code == 409 and len(city.events("evaluation")) == before
+
+    # the district regrades the closed year under its current rules (unchanged here: nothing revised)
+    for outsider in ("org-dc", "staff-xf", "street-hp"):
+        assert city.as_(outsider).post(f"/api/v1/districts/xq/years/{YEAR}/regrade").status_code == 403, outsider
+    regraded = city.as_("org-xq").ok("POST", f"/api/v1/districts/xq/years/{YEAR}/regrade")
+    assert (regraded["members"], regraded["revised"], regraded["changes"]) == (2, 0, [])
+    assert len(city.events("evaluation")) == before
 
 
 def test_the_unit_generates_and_downloads_its_feedback_report(city):

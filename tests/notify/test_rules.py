@@ -256,3 +256,33 @@ def test_a_reminder_computed_by_two_instances_at_once_is_recorded_once(pg_databa
         recorded = conn.exec_driver_sql("SELECT count(*) FROM events WHERE event_type = 'MessageRecorded'").scalar()
     assert recorded == 20
     assert all(a.inbox("member", f"m{i}")["total"] == 1 for i in range(20))
+
+
+def test_missing_inputs_are_reminded_to_whoever_owes_them_and_a_regrade_is_told_to_the_unit(database):
+    """Seed 001 五评议 (党员自评、领导点评、群众测评、社区参评、组织考评, each half year): a missing
+    input goes to the party that owes it — the member, the unit, the community, the district."""
+    import shared.contracts.evaluation  # noqa: F401 - the real contracts
+
+    notify = Notify(database, handlers.Notifier())
+    notify.receive(ev.unit(), ev.community())
+    notify.receive(ev.received("evaluation", "PartyInputReminded", {
+        "member_id": "m1", "member_name": "张三", "unit_id": "czj", "community_id": "xf", "district_id": "xq",
+        "occasion": "requested", "missing": [{"period": "2026H2", "party": p} for p in
+                                             ("self", "leader", "residents", "community", "organisation")]}))
+    [unit] = notify.inbox("unit", "czj")["items"]
+    assert "张三" in unit["body"] and "2026H2 领导点评" in unit["body"] and "自评" not in unit["body"]
+    [community] = notify.inbox("community", "xf")["items"]
+    assert "2026H2 群众测评、2026H2 社区参评" in community["body"]
+    assert "2026H2 组织考评" in notify.inbox("department", "xq")["items"][0]["body"]
+    assert "2026H2 党员自评" in notify.inbox("member", "m1")["items"][0]["body"]
+    notify.receive(ev.received("evaluation", "GradeRevised", {
+        "member_id": "m1", "member_name": "张三", "unit_id": "czj", "community_id": "xf", "district_id": "xq",
+        "year": 2026, "old_grade": "较差", "new_grade": "优秀", "old_stars": 2, "new_stars": 5, "old_points": 128,
+        "new_points": 128, "old_rules": "", "new_rules": "xq:grading.bands@v2", "requested_by": "org-xq",
+        "explanation": ["积分合计 128 分"]}))
+    notify.receive(ev.received("evaluation", "TitleWithdrawn", {
+        "member_id": "m1", "member_name": "张三", "unit_id": "czj", "community_id": "xf", "district_id": "xq",
+        "year": 2026, "title": "社区服务之星", "reason": "重新评定为一般，低于称号要求的优秀"}))
+    unit = {m["template"]: m for m in notify.inbox("unit", "czj")["items"]}
+    assert "由“较差”（2星，积分128分）改为“优秀”（5星，积分128分）" in unit["grade_revised_unit"]["body"]
+    assert unit["grade_revised_unit"]["important"] and "社区服务之星" in unit["title_withdrawn_unit"]["body"]

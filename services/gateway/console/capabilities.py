@@ -142,6 +142,8 @@ EXEMPT = {
     "POST /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests/<demand_id>.json": "Open311：供其他系统对接",
+    "POST /api/v1/districts/<district_id>/years/<int:year>/regrade": "重新评定：规则调整后由区委组织部经 API 或运维命令办理",
+    "POST /api/v1/districts/<district_id>/periods/<period>/reminders": "提醒提交评议：尚无控制台页面（经 API 办理）",
 }
 
 

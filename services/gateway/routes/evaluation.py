@@ -111,14 +111,22 @@ def submit_party_input(call, member_id, party):
     return call.call("evaluation", method, body)
 
 
-@routes.route(f"{V1}/members/<member_id>/veto", "POST", summary="一票否决：社区出具未服务群众的书面评价",
-              roles=("community_staff",), body=s.VetoSchema, filled=("member_id", "by"))
+#: Seed 001 组织考评 "街道社区如出具……书面评价，将对其一票否决": the console roles that may issue
+#: the written statement, as which evaluation role, scoped by which place of theirs.
+VETO_ROLES = {"community_staff": ("community_staff", "community_id"),
+              "street_committee": ("street_committee", "street_id")}
+
+
+@routes.route(f"{V1}/members/<member_id>/veto", "POST",
+              summary="一票否决：社区或街道出具未服务群众的书面评价",
+              roles=tuple(VETO_ROLES), body=s.VetoSchema, filled=("member_id", "by"))
 def veto(call, member_id):
     member_in_scope(call, member_id)
     me = call.me
+    role, scope_attr = VETO_ROLES[me.role]
     body = validate_with(s.VetoSchema, {**with_path_free(call.body), "member_id": member_id,
-                                        "by": {"role": "community_staff", "id": me.username,
-                                               "scope": me.community_id}})
+                                        "by": {"role": role, "id": me.username,
+                                               "scope": getattr(me, scope_attr) or ""}})
     return call.call("evaluation", "veto_member", body)
 
 
@@ -196,3 +204,20 @@ def close_year(call, district_id, year):
     call.access.district(call.me, district_id)
     body = validate_with(s.CloseYearSchema, {"district_id": district_id, "year": year, "by": call.me.username})
     return call.call("evaluation", "close_year", body)
+
+
+@routes.route(f"{V1}/districts/<district_id>/periods/<period>/reminders", "POST",
+              summary="提醒各方提交本半年尚未提交的评议（党员本人、单位、社区、组织部门）", roles=("district_org",))
+def remind_party_inputs(call, district_id, period):
+    call.access.district(call.me, district_id)
+    body = validate_with(s.RemindSchema, {"district_id": district_id, "period": period, "by": call.me.username})
+    return call.call("evaluation", "remind_party_inputs", body)
+
+
+@routes.route(f"{V1}/districts/<district_id>/years/<int:year>/regrade", "POST",
+              summary="重新评定：按本区现行规则从记实记录重算已评定年度，记录原等次与新等次，不再符合的称号撤销",
+              roles=("district_org",))
+def regrade(call, district_id, year):
+    call.access.district(call.me, district_id)
+    body = validate_with(s.RegradeSchema, {"district_id": district_id, "year": year, "by": call.me.username})
+    return call.call("evaluation", "regrade", body)
