@@ -279,6 +279,11 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.resident_orders, resident_id, page, page_size)
 
     @rpc
+    def resident_communities(self, resident_id):
+        """Where the resident is known (has demands): the communities, sorted."""
+        return self.app.query(readmodels.resident_communities, resident_id)
+
+    @rpc
     def community_orders(self, community_id, states=None, page=1, page_size=20):
         return self.app.query(readmodels.community_orders, community_id, states, page, page_size)
 

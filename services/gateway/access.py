@@ -67,7 +67,7 @@ class Access:
             return False
         if p.role == "district_org":
             return community["district_id"] == p.district_id
-        return community["street_id"] == p.street_id
+        return community["street_id"] == p.street_id and community["district_id"] == p.district_id
 
     def covers_unit(self, p: Principal, unit_id: str) -> bool:
         if p.role == "city_org":
