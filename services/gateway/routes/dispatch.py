@@ -29,10 +29,11 @@ def merged(call, schema, **values) -> dict:
 
 
 def member_who(call) -> dict:
-    """The acting member: the caller themselves (a team acts through its members' accounts)."""
+    """The acting member: the caller themselves, for themselves or for a team they name (a team
+    acts through its members' accounts; dispatch's domain checks the caller is in the team)."""
     who = call.body.get("who") or {}
     if who.get("kind") == "team":
-        return {"kind": "team", "id": who.get("id")}
+        return {"kind": "team", "id": who.get("id"), "member_id": call.me.member_id}
     return {"kind": "member", "id": call.me.member_id}
 
 
@@ -260,7 +261,7 @@ def claim_wish(call, community_id, wish_id):
 
 @routes.route(f"{V1}/communities/<community_id>/wishes/<wish_id>/fulfilment", "POST",
               summary="心愿已实现（认领人或社区填写圆梦记录）", roles=STAFF + ("member", "unit_secretary"),
-              body=s.FulfilWishSchema)
+              body=s.FulfilWishSchema, filled=("by",))
 def fulfil_wish(call, community_id, wish_id):
     if call.me.role in STAFF:
         call.access.community(call.me, community_id)
@@ -269,7 +270,10 @@ def fulfil_wish(call, community_id, wish_id):
         raise not_found("心愿")
     if call.me.role not in STAFF and wish["state"] != "claimed":
         raise forbidden("心愿尚未被认领")
-    return call.call("dispatch", "fulfil_wish", merged(call, s.FulfilWishSchema, wish_id=wish_id))
+    me = call.me
+    by = ({"kind": "staff", "id": me.username} if me.role in STAFF else
+          {"kind": "member", "id": me.member_id} if me.role == "member" else {"kind": "unit", "id": me.unit_id})
+    return call.call("dispatch", "fulfil_wish", merged(call, s.FulfilWishSchema, wish_id=wish_id, by=by))
 
 
 # -- activities --------------------------------------------------------------------------------
