@@ -19,7 +19,8 @@ V1 = "/api/v1"
 
 
 def order_for(call, demand_id: str, action: str = "read") -> dict:
-    return call.access.order(call.me, call.call("dispatch", "order", demand_id), action)
+    """The order if the caller may read it or act on it, as the caller may see it (`Access.shown`)."""
+    return call.access.shown(call.me, call.access.order(call.me, call.call("dispatch", "order", demand_id), action))
 
 
 def merged(call, schema, **values) -> dict:
@@ -190,7 +191,8 @@ def member_orders(call, member_id):
             raise forbidden("只能查看本人的订单")
     else:
         call.access.member(call.me, call.call("registration", "member", member_id))
-    return paginate(call.call("dispatch", "member_orders", member_id), call.query["page"], call.query["page_size"])
+    orders = [call.access.shown(call.me, o) for o in call.call("dispatch", "member_orders", member_id)]
+    return paginate(orders, call.query["page"], call.query["page_size"])
 
 
 @routes.route(f"{V1}/residents/<resident_id>/demands", summary="居民本人的需求", roles=("resident",), paginated=True)
@@ -230,6 +232,8 @@ def wish_wall(call, community_id):
         call.access.community(call.me, community_id, roles=STAFF + ("resident",))
     else:
         call.places.community(community_id)
+        if call.me.role == "member" and call.access.registered_community(call.me) != community_id:
+            raise forbidden("只能查看报到社区的微心愿")
     return paginate(call.call("dispatch", "wish_wall", community_id), call.query["page"], call.query["page_size"])
 
 
@@ -336,8 +340,9 @@ def member_menu(call, member_id):
     community_id = registered_community(call)
     if not community_id:
         return {"total": 0, "page": call.query["page"], "page_size": call.query["page_size"], "items": []}
-    return call.call("dispatch", "community_orders", community_id, ["published"], call.query["page"],
+    menu = call.call("dispatch", "community_orders", community_id, ["published"], call.query["page"],
                      call.query["page_size"])
+    return {**menu, "items": [call.access.shown(call.me, o) for o in menu["items"]]}
 
 
 # -- district charts --------------------------------------------------------------------------
