@@ -339,7 +339,7 @@ def registered_here(member: Member | None, community_id: str, member_id: str = "
     if member is None:
         raise UnknownMember(f"党员 {member_id} 不存在", member_id=member_id)
     if not member.registered or member.community_id != community_id:
-        raise NotRegisteredHere(f"{member.name} 未在该社区报到，不能在该社区接单、服务或认领",
+        raise NotRegisteredHere(f"{member.name} 未在该社区报到，不能在该社区办理",
                                 member_id=member.member_id)
     return member
 
