@@ -170,8 +170,8 @@ class DispatchService(EventSourcedService):
 
     @command(schemas.DeclineOrderSchema)
     def decline_order(self, cmd):
-        return self.app.execute(handlers.decline_order, cmd["demand_id"], self._acting(cmd["who"]), cmd["reason"], now(),
-                                self._policy()[0])
+        return self.app.execute(handlers.decline_order, cmd["demand_id"], self._acting(cmd["who"]), cmd["reason"],
+                                now(), self._policy()[0])
 
     # -- 服务纪实 ------------------------------------------------------------------------------
     @command(schemas.CompleteServiceSchema)
