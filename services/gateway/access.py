@@ -131,8 +131,8 @@ class Access:
         if action == "staff":
             allowed = p.role in STAFF and self.covers_community(p, order["community_id"])
         elif action == "member":
-            # accept/decline/complete: dispatch itself refuses a member not registered in
-            # the order's community, and tells the others that the order is taken
+            # accept/decline/complete: dispatch's domain decides who may act (registered in the
+            # order's community, in the team it acts for), and tells the others it is taken
             allowed = p.role == "member"
         elif p.role == "resident":
             allowed = order["resident_id"] == p.resident_id
