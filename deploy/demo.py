@@ -256,7 +256,7 @@ def run_week(rpc, rng: random.Random) -> dict:
         crews.setdefault(unit, []).append(m["member_id"])
     unit_id, crew = max(crews.items(), key=lambda kv: len(kv[1]))
     dsp.claim_wish({"wish_id": "xf-w1", "claimant_kind": "unit", "claimant_id": unit_id, "member_ids": crew[:3]})
-    dsp.fulfil_wish({"wish_id": "xf-w1", "record": "送去新书包一个、课外书 12 本"})
+    dsp.fulfil_wish({"wish_id": "xf-w1", "record": "送去新书包一个、课外书 12 本", "by": {"kind": "unit", "id": unit_id}})
     # an activity: sign-up and attendance
     starts = datetime.now(timezone.utc) + timedelta(seconds=2)
     dsp.schedule_activity({"activity_id": "xf-a1", "community_id": "xf", "title": "主题党日：垃圾分类宣传",

@@ -21,7 +21,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 TZ = timezone(timedelta(hours=8))
 LIFECYCLE_STEPS = ("record_demand", "dispatch_order", "accept_order", "complete_service", "verify_service",
                    "rate_service")
-RETRYABLE = ("not_registered_here", "not_found")  # read models a step depends on are still catching up
+RETRYABLE = ("not_registered_here", "not_found", "unknown_member")  # read models a step depends on are still catching up
 
 
 @dataclass

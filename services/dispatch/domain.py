@@ -264,6 +264,120 @@ class ActivityFull(DomainError):
     code = "activity_full"
 
 
+class UnknownMember(NotFound):
+    code = "unknown_member"
+
+
+class UnknownTeam(NotFound):
+    code = "unknown_team"
+
+
+class NotRegisteredHere(DomainError):
+    code = "not_registered_here"
+
+
+class NotInTeam(DomainError):
+    code = "not_in_team"
+
+
+class NotTheClaimant(DomainError):
+    code = "not_the_claimant"
+
+
+# -- who may act: members and teams as dispatch's directory knows them ----------------------
+@dataclass(frozen=True)
+class Member:
+    """A member as dispatch's directory knows them (from registration's events)."""
+
+    member_id: str
+    name: str
+    community_id: str | None
+    registered: bool
+    unit_id: str = ""
+    unit_name: str = ""
+
+    @classmethod
+    def from_row(cls, row: dict | None) -> "Member | None":
+        if row is None:
+            return None
+        return cls(member_id=row["member_id"], name=row["name"], community_id=row.get("community_id"),
+                   registered=bool(row.get("registered")), unit_id=row.get("unit_id") or "",
+                   unit_name=row.get("unit_name") or "")
+
+
+@dataclass(frozen=True)
+class ServiceTeam:
+    """A service team (组团) as dispatch's directory knows it."""
+
+    team_id: str
+    community_id: str
+    name: str
+    member_ids: tuple = ()
+
+    @classmethod
+    def from_row(cls, row: dict | None) -> "ServiceTeam | None":
+        if row is None:
+            return None
+        return cls(team_id=row["team_id"], community_id=row["community_id"], name=row["name"],
+                   member_ids=tuple(row.get("member_ids") or ()))
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who presses the button: a member (`member` is the directory's entry for `member_id`, None
+    if it has none), for themselves or, with `team_id`, for a team they belong to."""
+
+    member_id: str
+    member: Member | None
+    team_id: str | None = None
+    team: ServiceTeam | None = None
+
+
+def registered_here(member: Member | None, community_id: str, member_id: str = "") -> Member:
+    """Seed 000: "在职党员到居住地社区报到" — a member serves, is dispatched, credited and claims in the
+    community where they registered (报到), and only there."""
+    if member is None:
+        raise UnknownMember(f"党员 {member_id} 不存在", member_id=member_id)
+    if not member.registered or member.community_id != community_id:
+        raise NotRegisteredHere(f"{member.name} 未在该社区报到，不能在该社区办理",
+                                member_id=member.member_id)
+    return member
+
+
+def team_here(team: ServiceTeam | None, community_id: str, team_id: str = "") -> ServiceTeam:
+    """A service team (组团) acts in its own community only."""
+    if team is None:
+        raise UnknownTeam(f"服务队 {team_id} 不存在", team_id=team_id)
+    if team.community_id != community_id:
+        raise NotRegisteredHere(f"服务队“{team.name}”不属于该社区", team_id=team.team_id)
+    return team
+
+
+def candidate_here(community_id: str, *, kind: str, id: str, member: Member | None = None,
+                   team: ServiceTeam | None = None) -> "Candidate":
+    """Whom staff may dispatch to (下单): a member registered in the order's community, or a team
+    of that community."""
+    if kind == "team":
+        found = team_here(team, community_id, id)
+        return Candidate("team", found.team_id, found.name)
+    found = registered_here(member, community_id, id)
+    return Candidate("member", found.member_id, found.name)
+
+
+def acting_party(community_id: str, acting: Acting) -> "Candidate":
+    """The party a member acts as: themselves, registered in the community, or a team of the
+    community that they belong to (a team acts only through one of its members)."""
+    if acting.team_id is not None and not acting.member_id:
+        raise NotInTeam("服务队须由其队员本人办理")
+    member = registered_here(acting.member, community_id, acting.member_id)
+    if acting.team_id is None:
+        return Candidate("member", member.member_id, member.name)
+    team = team_here(acting.team, community_id, acting.team_id)
+    if member.member_id not in team.member_ids:
+        raise NotInTeam(f"您不是“{team.name}”的队员，不能以服务队名义办理", team_id=team.team_id)
+    return Candidate("team", team.team_id, team.name)
+
+
 STATE_NAMES = {"recorded": "待派单", "dispatched": "已派单待接单", "published": "已发布待认领", "accepted": "已接单",
                "completed": "已完成待查验", "verified": "已查验", "escalated": "无人接单，待社区处理",
                "cancelled": "已取消", "merged": "已合并"}
@@ -342,13 +456,19 @@ class ServiceOrder(Aggregate):
         self._trigger(DemandsMerged(demand_id=self.id, merged_into=other.id, merged_by=by))
 
     # 下单 ------------------------------------------------------------------------------------
-    def dispatch(self, *, candidates: list[Candidate], now: datetime, accept_within: timedelta,
-                 due_within: timedelta, by: str, reasons=()) -> dict:
-        """Assign to the first candidate; the rest wait their turn if it is declined or times out."""
+    def dispatch(self, *, candidates: list[tuple], now: datetime, accept_within: timedelta, due_within: timedelta,
+                 by: str, reasons=()) -> dict:
+        """Assign to the first candidate; the rest wait their turn if it is declined or times out.
+        Each candidate is `(kind, id, entry)`: "member" or "team", its id, and the directory's
+        `Member` or `ServiceTeam` (None if it has none); each must be of the order's community
+        (`candidate_here`)."""
         self._require("recorded", "escalated", doing="派单")
         if not candidates:
             raise InvalidRecord("派单需要至少一名党员或一个服务队")
-        first, *rest = [c.as_dict() for c in candidates]
+        queue = [candidate_here(self.community_id, kind=kind, id=id_,
+                                team=entry if kind == "team" else None, member=entry if kind != "team" else None)
+                 for kind, id_, entry in candidates]
+        first, *rest = [c.as_dict() for c in queue]
         self._trigger(OrderDispatched(demand_id=self.id, community_id=self.community_id, assignee=first,
                                       accept_by=iso(now + accept_within), due_at=iso(now + due_within),
                                       remaining_candidates=rest, reasons=list(reasons), dispatched_by=by,
@@ -362,9 +482,10 @@ class ServiceOrder(Aggregate):
                                      accept_by=iso(now + accept_within), due_at=iso(now + due_within)))
 
     # 接单 ------------------------------------------------------------------------------------
-    def accept(self, *, candidate: Candidate, now: datetime) -> None:
+    def accept(self, *, acting: Acting, now: datetime) -> None:
+        """接单 by the member acting (for themselves or their team: `acting_party`)."""
         self.require_exists()
-        who = candidate.as_dict()
+        who = acting_party(self.community_id, acting).as_dict()
         if self.state in ("accepted", "completed", "verified"):
             raise AlreadyTaken(f"该订单已由{self.assignee['name']}接单", taken_by=self.assignee["name"])
         self._require("dispatched", "published", doing="接单")
@@ -377,11 +498,11 @@ class ServiceOrder(Aggregate):
         self._trigger(OrderAccepted(demand_id=self.id, community_id=self.community_id, assignee=who,
                                     accepted_at=iso(now), resident_id=self.resident_id))
 
-    def decline(self, *, candidate: Candidate, reason: str, now: datetime, accept_within: timedelta,
+    def decline(self, *, acting: Acting, reason: str, now: datetime, accept_within: timedelta,
                 by: str = "system") -> dict | None:
         """谢绝: the next candidate gets the order, or staff get it back. Returns the next assignee."""
         self._require("dispatched", doing="谢绝")
-        if not _same(self.assignee, candidate.as_dict()):
+        if not _same(self.assignee, acting_party(self.community_id, acting).as_dict()):
             raise NotYourOrder("该订单不是派给您的")
         if not reason.strip():
             raise InvalidRecord("请说明谢绝的原因")
@@ -419,11 +540,15 @@ class ServiceOrder(Aggregate):
         return True
 
     # 服务纪实 --------------------------------------------------------------------------------
-    def complete(self, *, by: Candidate, member_ids: list[str], hours: float, participants: int, content: str,
-                 photo_links=(), now: datetime) -> None:
+    def complete(self, *, acting: Acting, crew: dict, hours: float, participants: int, content: str,
+                 photo_links=(), now: datetime, team_crew: dict | None = None) -> None:
+        """服务纪实 by the member who accepted (or a member of the team that did). `crew` maps each
+        member id the record names to the directory's entry (None if it has none); `team_crew`
+        the same for the team's members, credited when a team's record names nobody."""
         self._require("accepted", doing="登记服务纪实")
-        if not _same(self.assignee, by.as_dict()):
+        if not _same(self.assignee, acting_party(self.community_id, acting).as_dict()):
             raise NotYourOrder("只有接单的党员或服务队才能登记服务纪实")
+        member_ids = self.credited(acting, crew, team_crew or {})
         if hours <= 0 or hours > 24:
             raise InvalidRecord("服务时长应在 0 到 24 小时之间")
         if participants < 1 or not member_ids:
@@ -434,6 +559,24 @@ class ServiceOrder(Aggregate):
                                        member_ids=list(member_ids), hours=float(hours),
                                        participants=int(participants), content=content.strip(),
                                        photo_links=list(photo_links), completed_at=iso(now), category=self.category))
+
+    def credited(self, acting: Acting, crew: dict, team_crew: dict) -> list[str]:
+        """Who a service record credits (one service, its hours, points each): the acting member
+        and the members named, each registered in the order's community and, for a team's order,
+        a member of the team; a team's record naming nobody credits the team's members registered
+        here. Seed 002: "社区党组织负责……据实查验记载在职党员参加社区活动情况" — a record credits only
+        those who could have served."""
+        named = [registered_here(member, self.community_id, member_id) for member_id, member in crew.items()]
+        if acting.team_id is not None:
+            team = acting.team
+            strangers = [m.member_id for m in named if m.member_id not in team.member_ids]
+            if strangers:
+                raise NotInTeam(f"服务纪实只能记载“{team.name}”的队员", member_ids=strangers)
+            if not named:
+                here = [m for m, found in team_crew.items() if m in team.member_ids and found is not None
+                        and found.registered and found.community_id == self.community_id]
+                return list(dict.fromkeys([acting.member_id, *here]))
+        return list(dict.fromkeys([acting.member_id, *(m.member_id for m in named)]))
 
     def verify(self, *, by: str, now: datetime) -> None:
         """据实查验: the community confirms the record."""
@@ -553,8 +696,11 @@ class Wish(Aggregate):
     def __init__(self, aggregate_id: str):
         super().__init__(aggregate_id)
         self.state = ""
+        self.community_id = ""
         self.member_ids: list[str] = []
         self.claimant = ""
+        self.claimant_kind = ""
+        self.claimant_id = ""
 
     def post(self, *, community_id, resident_id, resident_name, group, content) -> None:
         if self.exists:
@@ -564,24 +710,48 @@ class Wish(Aggregate):
         self._trigger(WishPosted(wish_id=self.id, community_id=community_id, resident_id=resident_id,
                                  resident_name=resident_name, group=group, content=content.strip()))
 
-    def claim(self, *, claimant_kind: str, claimant_id: str, claimant_name: str, member_ids: list[str]) -> None:
-        """By a member, or collectively by a unit with some of its members (集体认领)."""
+    def claim(self, *, claimant_kind: str, claimant_id: str, members: dict) -> None:
+        """By a member (`members` is that member), or collectively by a unit with some of its
+        members (集体认领). `members` maps each member id to the directory's entry (None if it has
+        none); each must be registered in the wish's community (`registered_here`), and for a
+        unit, be on that unit."""
         if not self.exists:
             raise UnknownWish(f"心愿 {self.id} 不存在")
         if self.state != "posted":
             raise AlreadyTaken(f"这个心愿已由{self.claimant}认领")
-        if not member_ids:
+        if not members:
             raise InvalidRecord("认领心愿至少要有一名党员")
+        found = [registered_here(member, self.community_id, member_id) for member_id, member in members.items()]
+        if claimant_kind == "member":
+            if [m.member_id for m in found] != [claimant_id]:
+                raise NotTheClaimant("党员只能以本人名义认领心愿")
+            name = found[0].name
+        else:
+            strangers = [m.member_id for m in found if m.unit_id != claimant_id]
+            if strangers:
+                raise NotRegisteredHere("集体认领须由本单位已报到的党员参与", member_ids=strangers)
+            name = found[0].unit_name or claimant_id
         self._trigger(WishClaimed(wish_id=self.id, claimant_kind=claimant_kind, claimant_id=claimant_id,
-                                  claimant_name=claimant_name, member_ids=list(member_ids)))
+                                  claimant_name=name, member_ids=[m.member_id for m in found]))
 
-    def fulfil(self, *, record: str, now: datetime) -> None:
+    def fulfil(self, *, record: str, now: datetime, by_kind: str, by_id: str) -> None:
+        """圆梦: recorded by the claimant — the member who claimed it, the unit that claimed it or
+        one of the members it named — or by the community's staff (`by_kind="staff"`)."""
         if self.state != "claimed":
             raise WrongState("心愿尚未认领或已经实现")
+        if not self.may_fulfil(by_kind, by_id):
+            raise NotTheClaimant("只有认领人或社区工作人员才能登记心愿实现")
         if not record.strip():
             raise InvalidRecord("请填写圆梦记录")
         self._trigger(WishFulfilled(wish_id=self.id, member_ids=self.member_ids, record=record.strip(),
                                     fulfilled_at=iso(now)))
+
+    def may_fulfil(self, by_kind: str, by_id: str) -> bool:
+        if by_kind == "staff":
+            return True
+        if by_kind == "member":
+            return by_id in self.member_ids
+        return by_kind == "unit" and self.claimant_kind == "unit" and by_id == self.claimant_id
 
     @singledispatchmethod
     def apply(self, event) -> None:
@@ -589,11 +759,12 @@ class Wish(Aggregate):
 
     @apply.register
     def _(self, e: WishPosted) -> None:
-        self.state = "posted"
+        self.state, self.community_id = "posted", e.community_id
 
     @apply.register
     def _(self, e: WishClaimed) -> None:
         self.state, self.member_ids, self.claimant = "claimed", e.member_ids, e.claimant_name
+        self.claimant_kind, self.claimant_id = e.claimant_kind, e.claimant_id
 
     @apply.register
     def _(self, e: WishFulfilled) -> None:

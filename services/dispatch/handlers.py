@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from services.dispatch import readmodels
-from services.dispatch.domain import Activity, Candidate, ServiceOrder, Wish
+from services.dispatch.domain import Activity, Acting, Candidate, ServiceOrder, Wish
+
+# Who acts, who is credited, who is dispatched to: the service looks the members and teams up
+# in its directory and passes them in (`Acting`, `Member`, `ServiceTeam`, None when unknown);
+# the domain decides whether they may.
 
 
 def candidate(d: dict) -> Candidate:
@@ -30,10 +34,11 @@ def merge_demands(uow, cmd: dict) -> dict:
 
 
 # -- 下单 ------------------------------------------------------------------------------------
-def dispatch_order(uow, demand_id: str, candidates: list[dict], reasons: list[str], by: str, now: datetime,
+def dispatch_order(uow, demand_id: str, candidates: list[tuple], reasons: list[str], by: str, now: datetime,
                    accept_within: timedelta, due_within: timedelta) -> dict:
+    """To `candidates` in order: `(kind, id, the directory's entry or None)`."""
     order = uow.load(ServiceOrder, demand_id)
-    first = order.dispatch(candidates=[candidate(c) for c in candidates], now=now, accept_within=accept_within,
+    first = order.dispatch(candidates=[tuple(c) for c in candidates], now=now, accept_within=accept_within,
                            due_within=due_within, by=by, reasons=reasons)
     return {"demand_id": demand_id, "assignee": first, "accept_by": order.accept_by.isoformat()}
 
@@ -45,15 +50,15 @@ def publish_order(uow, demand_id: str, now: datetime, accept_within: timedelta, 
 
 
 # -- 接单 ------------------------------------------------------------------------------------
-def accept_order(uow, demand_id: str, who: dict, now: datetime) -> dict:
+def accept_order(uow, demand_id: str, acting: Acting, now: datetime) -> dict:
     order = uow.load(ServiceOrder, demand_id)
-    order.accept(candidate=candidate(who), now=now)
-    return {"demand_id": demand_id, "accepted_by": who}
+    order.accept(acting=acting, now=now)
+    return {"demand_id": demand_id, "accepted_by": order.assignee}
 
 
-def decline_order(uow, demand_id: str, who: dict, reason: str, now: datetime, accept_within: timedelta) -> dict:
+def decline_order(uow, demand_id: str, acting: Acting, reason: str, now: datetime, accept_within: timedelta) -> dict:
     order = uow.load(ServiceOrder, demand_id)
-    following = order.decline(candidate=candidate(who), reason=reason, now=now, accept_within=accept_within)
+    following = order.decline(acting=acting, reason=reason, now=now, accept_within=accept_within)
     return {"demand_id": demand_id, "next": following, "state": order.state}
 
 
@@ -66,9 +71,12 @@ def mark_overdue_orders(uow, demand_ids: list[str], now: datetime) -> int:
 
 
 # -- 服务纪实 ---------------------------------------------------------------------------------
-def complete_service(uow, cmd: dict, who: dict, member_ids: list[str], now: datetime) -> dict:
+def complete_service(uow, cmd: dict, acting: Acting, crew: dict, now: datetime, team_crew: dict | None = None) -> dict:
+    """`acting` records it; `crew` (member id → directory entry) are the others it credits;
+    `team_crew` the acting team's members (credited when a team's record names nobody)."""
     order = uow.load(ServiceOrder, cmd["demand_id"])
-    order.complete(by=candidate(who), member_ids=member_ids, hours=cmd["hours"], participants=cmd["participants"],
+    order.complete(acting=acting, crew={m: e for m, e in crew.items() if m != acting.member_id},
+                   team_crew=team_crew, hours=cmd["hours"], participants=cmd["participants"],
                    content=cmd["content"], photo_links=cmd.get("photo_links", ()), now=now)
     return {"demand_id": order.id, "state": order.state}
 
@@ -111,14 +119,18 @@ def post_wish(uow, cmd: dict) -> dict:
     return {"wish_id": cmd["wish_id"]}
 
 
-def claim_wish(uow, cmd: dict) -> dict:
-    uow.load(Wish, cmd["wish_id"]).claim(claimant_kind=cmd["claimant_kind"], claimant_id=cmd["claimant_id"],
-                                         claimant_name=cmd["claimant_name"], member_ids=cmd["member_ids"])
-    return {"wish_id": cmd["wish_id"], "claimed_by": cmd["claimant_name"]}
+def claim_wish(uow, cmd: dict, members: dict) -> dict:
+    """By a member (`claimant_id`), or by a unit with its members (集体认领); `members` maps the
+    member ids taking part to the directory's entries."""
+    wish = uow.load(Wish, cmd["wish_id"])
+    wish.claim(claimant_kind=cmd["claimant_kind"], claimant_id=cmd["claimant_id"], members=members)
+    return {"wish_id": cmd["wish_id"], "claimed_by": wish.claimant}
 
 
 def fulfil_wish(uow, cmd: dict, now: datetime) -> dict:
-    uow.load(Wish, cmd["wish_id"]).fulfil(record=cmd["record"], now=now)
+    """`cmd["by"]`: `{"kind": "staff" | "member" | "unit", "id": ...}`, who records it."""
+    by = cmd["by"]
+    uow.load(Wish, cmd["wish_id"]).fulfil(record=cmd["record"], now=now, by_kind=by["kind"], by_id=by["id"])
     return {"wish_id": cmd["wish_id"]}
 
 

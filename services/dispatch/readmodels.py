@@ -375,6 +375,12 @@ def resident_orders(conn: Connection, resident_id: str, page: int = 1, page_size
     return {"total": total, "page": page, "page_size": page_size, "items": items}
 
 
+def resident_communities(conn: Connection, resident_id: str) -> list[str]:
+    """The communities where demands of `resident_id` were recorded: where the resident is known."""
+    return sorted(conn.execute(select(orders.c.community_id).where(orders.c.resident_id == resident_id)
+                               .distinct()).scalars())
+
+
 def community_orders(conn: Connection, community_id: str, states: list[str] | None = None, page: int = 1,
                      page_size: int = 20) -> dict:
     """A community's orders in the given states (e.g. completed ones awaiting verification)."""

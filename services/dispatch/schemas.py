@@ -55,8 +55,11 @@ class DemandRefSchema(Schema):
 
 
 class ActorSchema(Schema):
+    """The member acting (`kind="member"`, `id`), or a team (`id`) through one of its members
+    (`member_id`)."""
     kind = fields.String(load_default="member", validate=validate.OneOf(("member", "team")))
     id = fields.String(required=True, validate=ID)
+    member_id = fields.String(load_default=None, validate=ID)
 
 
 class AcceptOrderSchema(Schema):
@@ -121,9 +124,15 @@ class ClaimWishSchema(Schema):
     member_ids = fields.List(fields.String(), load_default=list)
 
 
+class FulfillerSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(("staff", "member", "unit")))
+    id = fields.String(required=True, validate=ID)
+
+
 class FulfilWishSchema(Schema):
     wish_id = fields.String(required=True)
     record = fields.String(required=True, validate=TEXT)
+    by = fields.Nested(FulfillerSchema, required=True)
 
 
 class ScheduleActivitySchema(Schema):

@@ -42,10 +42,6 @@ def document(filename: str, content: bytes, content_type: str) -> dict:
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class NotRegisteredHere(DomainError):
-    code = "not_registered_here"
-
-
 class DispatchService(EventSourcedService):
     """三单制: demands, dispatch, acceptance, service records, wishes, activities."""
 
@@ -60,17 +56,24 @@ class DispatchService(EventSourcedService):
         return (timedelta(minutes=float(cfg.get("ACCEPTANCE_LIMIT_MINUTES", 120))),
                 timedelta(hours=float(cfg.get("SERVICE_DUE_HOURS", 72))))
 
-    def _actor(self, who: dict, community_id: str) -> dict:
-        """A member or team of `community_id`, by id, with the name people see."""
-        if who["kind"] == "team":
-            team = self.app.query(readmodels.team_view, who["id"], fresh=False)
-            if team is None or team["community_id"] != community_id:
-                raise NotRegisteredHere(f"服务队 {who['id']} 不属于该社区")
-            return {"kind": "team", "id": team["team_id"], "name": team["name"]}
-        member = self.app.query(readmodels.directory_member, who["id"], fresh=False)
-        if member is None or not member["registered"] or member["community_id"] != community_id:
-            raise NotRegisteredHere("您未在该社区报到，不能接受或办理该社区的订单")
-        return {"kind": "member", "id": member["member_id"], "name": member["name"]}
+    # -- the directory's facts about who acts; the domain decides -------------------------------
+    def _member(self, member_id: str | None):
+        found = self.app.query(readmodels.directory_member, member_id, fresh=False) if member_id else None
+        return domain.Member.from_row(found)
+
+    def _team(self, team_id: str | None):
+        return domain.ServiceTeam.from_row(self.app.query(readmodels.team_view, team_id, fresh=False)
+                                           if team_id else None)
+
+    def _acting(self, who: dict) -> domain.Acting:
+        """`who`: `{"kind": "member", "id"}` or `{"kind": "team", "id", "member_id"}`."""
+        if who.get("kind") == "team":
+            member_id = who.get("member_id") or ""
+            return domain.Acting(member_id, self._member(member_id), who["id"], self._team(who["id"]))
+        return domain.Acting(who["id"], self._member(who["id"]))
+
+    def _crew(self, member_ids) -> dict:
+        return {m: self._member(m) for m in dict.fromkeys(member_ids)}
 
     def _order(self, demand_id: str) -> dict:
         """The order's row, for what never changes after 点单 (community, category, grid, window);
@@ -139,9 +142,9 @@ class DispatchService(EventSourcedService):
     def dispatch_order(self, cmd):
         """To named members/teams in order, or to the top of the suggested shortlist; the next
         one gets the order if the first declines or does not accept in time."""
-        order = self._order(cmd["demand_id"])
+        self._order(cmd["demand_id"])
         if cmd["candidates"]:
-            queue = [self._actor(c, order["community_id"]) for c in cmd["candidates"]]
+            queue = [{"kind": c["kind"], "id": c["id"]} for c in cmd["candidates"]]
             reasons = ["社区工作人员指定"]
         else:
             ranked = self.shortlist(cmd["demand_id"], cmd["suggested"])
@@ -150,7 +153,9 @@ class DispatchService(EventSourcedService):
             queue = [{"kind": r["kind"], "id": r["member_id"], "name": r["name"]} for r in ranked]
             reasons = ranked[0]["reasons"]
         accept_within, due_within = self._policy()
-        return self.app.execute(handlers.dispatch_order, cmd["demand_id"], queue, reasons, cmd["by"], now(),
+        entries = [(c["kind"], c["id"], self._team(c["id"]) if c["kind"] == "team" else self._member(c["id"]))
+                   for c in queue]
+        return self.app.execute(handlers.dispatch_order, cmd["demand_id"], entries, reasons, cmd["by"], now(),
                                 accept_within, due_within)
 
     @command(schemas.StaffActionSchema)
@@ -161,26 +166,20 @@ class DispatchService(EventSourcedService):
     # -- 接单 ----------------------------------------------------------------------------------
     @command(schemas.AcceptOrderSchema)
     def accept_order(self, cmd):
-        who = self._actor(cmd["who"], self._order(cmd["demand_id"])["community_id"])
-        return self.app.execute(handlers.accept_order, cmd["demand_id"], who, now())
+        return self.app.execute(handlers.accept_order, cmd["demand_id"], self._acting(cmd["who"]), now())
 
     @command(schemas.DeclineOrderSchema)
     def decline_order(self, cmd):
-        who = self._actor(cmd["who"], self._order(cmd["demand_id"])["community_id"])
-        return self.app.execute(handlers.decline_order, cmd["demand_id"], who, cmd["reason"], now(),
-                                self._policy()[0])
+        return self.app.execute(handlers.decline_order, cmd["demand_id"], self._acting(cmd["who"]), cmd["reason"],
+                                now(), self._policy()[0])
 
     # -- 服务纪实 ------------------------------------------------------------------------------
     @command(schemas.CompleteServiceSchema)
     def complete_service(self, cmd):
-        order = self._order(cmd["demand_id"])
-        who = self._actor(cmd["who"], order["community_id"])
-        if who["kind"] == "team":
-            team = self.app.query(readmodels.team_view, who["id"], fresh=False)
-            member_ids = [m for m in cmd["member_ids"] if m in team["member_ids"]] or team["member_ids"]
-        else:
-            member_ids = list(dict.fromkeys([who["id"], *cmd["member_ids"]]))
-        return self.app.execute(handlers.complete_service, cmd, who, member_ids, now())
+        acting = self._acting(cmd["who"])
+        team_crew = self._crew(acting.team.member_ids) if acting.team is not None else {}
+        return self.app.execute(handlers.complete_service, cmd, acting, self._crew(cmd["member_ids"]), now(),
+                                team_crew)
 
     @command(schemas.StaffActionSchema)
     def verify_service(self, cmd):
@@ -233,17 +232,8 @@ class DispatchService(EventSourcedService):
     @command(schemas.ClaimWishSchema)
     def claim_wish(self, cmd):
         """By a member, or collectively by a unit with its members registered there (集体认领)."""
-        if cmd["claimant_kind"] == "member":
-            member = self.app.query(readmodels.directory_member, cmd["claimant_id"], fresh=False)
-            if member is None or not member["registered"]:
-                raise NotRegisteredHere("只有已报到的党员才能认领心愿")
-            cmd.update(claimant_name=member["name"], member_ids=[member["member_id"]])
-        else:
-            members = [self.app.query(readmodels.directory_member, m, fresh=False) for m in cmd["member_ids"]]
-            if not members or any(m is None or m["unit_id"] != cmd["claimant_id"] for m in members):
-                raise NotRegisteredHere("集体认领须由本单位已报到的党员参与")
-            cmd.update(claimant_name=members[0]["unit_name"])
-        return self.app.execute(handlers.claim_wish, cmd)
+        member_ids = [cmd["claimant_id"]] if cmd["claimant_kind"] == "member" else cmd["member_ids"]
+        return self.app.execute(handlers.claim_wish, cmd, self._crew(member_ids))
 
     @command(schemas.FulfilWishSchema)
     def fulfil_wish(self, cmd):
@@ -279,6 +269,11 @@ class DispatchService(EventSourcedService):
         return self.app.query(readmodels.resident_orders, resident_id, page, page_size)
 
     @rpc
+    def resident_communities(self, resident_id):
+        """Where the resident is known (has demands): the communities, sorted."""
+        return self.app.query(readmodels.resident_communities, resident_id)
+
+    @rpc
     def community_orders(self, community_id, states=None, page=1, page_size=20):
         return self.app.query(readmodels.community_orders, community_id, states, page, page_size)
 
@@ -306,8 +301,7 @@ class DispatchService(EventSourcedService):
     # -- the community's ledgers, 六个一, the yearly feedback card ------------------------------
     def _member_of(self, member_id: str, community_id: str) -> dict:
         member = self.app.query(readmodels.directory_member, member_id, fresh=False)
-        if member is None or not member["registered"] or member["community_id"] != community_id:
-            raise NotRegisteredHere("该党员未在本社区报到")
+        domain.registered_here(domain.Member.from_row(member), community_id, member_id)
         return member
 
     @command(schemas.SubmitProposalSchema)
@@ -334,8 +328,7 @@ class DispatchService(EventSourcedService):
     def record_team_visit(self, cmd):
         """组团走访: the team's visit to its area, who went, what residents asked."""
         found = self.app.query(readmodels.team_view, cmd["team_id"])
-        if found is None or found["community_id"] != cmd["community_id"]:
-            raise NotRegisteredHere(f"服务队 {cmd['team_id']} 不属于该社区")
+        domain.team_here(domain.ServiceTeam.from_row(found), cmd["community_id"], cmd["team_id"])
         team = Team(found["team_id"], found["community_id"], found["name"], found["member_ids"])
         return self.app.execute(ledger_handlers.record_team_visit, cmd, team, local_today())
 
@@ -364,7 +357,7 @@ class DispatchService(EventSourcedService):
         year, filed with the unit (once a year)."""
         member = self.app.query(readmodels.directory_member, cmd["member_id"])
         if member is None:
-            raise NotRegisteredHere("该党员未在本社区报到")
+            raise domain.UnknownMember(f"党员 {cmd['member_id']} 不存在", member_id=cmd["member_id"])
         facts = self.app.query(ledger_readmodels.card_facts, cmd["member_id"], cmd["year"])
         meets = (facts["services"] >= readmodels.MIN_SERVICES and facts["attended"] >= readmodels.MIN_ACTIVITIES)
         return self.app.execute(ledger_handlers.issue_feedback_card, cmd, member, facts, meets, now())

@@ -10,6 +10,9 @@ from services.gateway.accounts import Principal
 from services.gateway.errors import forbidden, not_found
 
 STAFF = ("city_org", "district_org", "street_committee", "community_staff")
+#: What a member sees instead of the resident's address before they have accepted the order.
+ADDRESS_AFTER_ACCEPTANCE = "（接单后可见）"
+TAKEN_STATES = ("accepted", "completed", "verified")
 ORG = ("city_org", "district_org")
 #: 社区议事监督委员会 (seed 003 第十四条): supervises its community's special fund, reads and never acts.
 SUPERVISORS = ("supervisory_committee",)
@@ -69,7 +72,7 @@ class Access:
             return False
         if p.role == "district_org":
             return community["district_id"] == p.district_id
-        return community["street_id"] == p.street_id
+        return community["street_id"] == p.street_id and community["district_id"] == p.district_id
 
     def covers_unit(self, p: Principal, unit_id: str) -> bool:
         if p.role == "city_org":
@@ -130,13 +133,15 @@ class Access:
         if action == "staff":
             allowed = p.role in STAFF and self.covers_community(p, order["community_id"])
         elif action == "member":
-            # accept/decline/complete: dispatch itself refuses a member not registered in
-            # the order's community, and tells the others that the order is taken
+            # accept/decline/complete: dispatch's domain decides who may act (registered in the
+            # order's community, in the team it acts for), and tells the others it is taken
             allowed = p.role == "member"
         elif p.role == "resident":
             allowed = order["resident_id"] == p.resident_id
         elif p.role == "member":
-            allowed = order["assignee_id"] == p.member_id or order["state"] == "published"
+            # a published order is on its community's menu: for the members registered there
+            allowed = order["assignee_id"] == p.member_id or (
+                order["state"] == "published" and self.registered_community(p) == order["community_id"])
         elif p.role == "unit_secretary":
             allowed = False
         else:
@@ -144,3 +149,22 @@ class Access:
         if not allowed:
             raise forbidden(OUT_OF_SCOPE)
         return order
+
+    def registered_community(self, p: Principal) -> str | None:
+        """The community where member `p` is registered (报到), as registration knows it now."""
+        if p.role != "member" or not p.member_id:
+            return None
+        member = self.places.rpc.call("registration", "member", p.member_id)
+        return member.get("registered_community_id") if member else None
+
+    @staticmethod
+    def shown(p: Principal, order: dict) -> dict:
+        """An order as `p` may see it: a member sees the resident's address only on an order
+        they accepted themselves (before that, a dispatched or published order shows where
+        roughly, not the door)."""
+        if p.role != "member":
+            return order
+        if (order.get("state") in TAKEN_STATES and order.get("assignee_kind") == "member"
+                and order.get("assignee_id") == p.member_id):
+            return order
+        return {**order, "address": ADDRESS_AFTER_ACCEPTANCE}

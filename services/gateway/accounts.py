@@ -236,6 +236,12 @@ class AccountStore:
             return None
         return self._principal(row) if verify_password(password, row.password_hash) else None
 
+    def resident_communities(self, resident_id: str) -> set[str]:
+        """The communities of the resident accounts that hold `resident_id` (active or not)."""
+        with self.db.transaction() as conn:
+            return set(conn.execute(select(accounts.c.community_id).where(accounts.c.role == "resident")
+                                    .where(accounts.c.resident_id == resident_id)).scalars())
+
     def set_password(self, username: str, password: str) -> None:
         with self.db.transaction() as conn:
             conn.execute(accounts.update().where(accounts.c.username == username)

@@ -35,5 +35,7 @@ def invalid(details: dict, message: str = "提交的内容有误，请检查后�
 REFUSAL_STATUS = {"invalid_input": 400, "unreadable_file": 400, "not_found": 404}
 
 
-def refused(code: str, message: str, details: dict | None = None) -> ApiError:
-    return ApiError(REFUSAL_STATUS.get(code, 409), code, message, details)
+def refused(code: str, message: str, details: dict | None = None, missing: bool = False) -> ApiError:
+    """A service's refusal as HTTP: 404 when something named does not exist (`missing`, from a
+    domain `NotFound` such as `unknown_member`), else by code."""
+    return ApiError(404 if missing else REFUSAL_STATUS.get(code, 409), code, message, details)

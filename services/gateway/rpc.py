@@ -73,7 +73,7 @@ class RpcPool:
                     data["actor"] = actor
                 return getattr(getattr(runner.proxy, service), method)(*args, **kwargs)
         except CommandRejected as exc:
-            raise refused(exc.code, exc.message, exc.details) from None
+            raise refused(exc.code, exc.message, exc.details, getattr(exc, "missing", False)) from None
         except (RpcTimeout, UnknownService, queue.Empty, OSError, ConnectionError, OperationalError) as exc:
             log.warning("rpc_unavailable", service=service, method=method, error=type(exc).__name__)
             raise ApiError(503, "service_unavailable", "服务暂时不可用，请稍后重试") from None

@@ -620,7 +620,20 @@ def place_names(conn: Connection, group_by: str, key: str | None) -> str:
 
 def place_view(conn: Connection, kind: str, place_id: str) -> dict | None:
     """A community (with its street and district) or a unit (with its district): what the
-    gateway needs to check that a place lies within an account's scope."""
+    gateway needs to check that a place lies within an account's scope. A district or a street
+    is known through its communities (and a district also through its units): it exists once
+    one of them is registered there."""
+    if kind == "street":
+        row = conn.execute(select(communities.c.street_id, communities.c.street_name, communities.c.district_id,
+                                  communities.c.district_name).where(communities.c.street_id == place_id)
+                           .order_by(communities.c.community_id).limit(1)).first()
+        return dict(row._mapping) if row else None
+    if kind == "district":
+        row = conn.execute(select(communities.c.district_id, communities.c.district_name)
+                           .where(communities.c.district_id == place_id).limit(1)).first()
+        if row is None:
+            row = conn.execute(select(units.c.district_id).where(units.c.district_id == place_id).limit(1)).first()
+        return {"district_id": place_id, "district_name": row._mapping.get("district_name", place_id)} if row else None
     table = {"community": communities, "unit": units}[kind]
     key = table.c.community_id if kind == "community" else table.c.unit_id
     row = conn.execute(select(table).where(key == place_id)).first()

@@ -229,8 +229,8 @@ class RegistrationService(EventSourcedService):
 
     @rpc(expected_exceptions=CommandRejected)
     def place(self, kind, place_id):
-        """A community or a unit by id (None if unknown); kind is "community" or "unit"."""
-        if kind not in ("community", "unit"):
+        """A community, a unit, a street or a district by id (None if unknown)."""
+        if kind not in ("community", "unit", "street", "district"):
             raise CommandRejected("invalid_input", "地点类型应为社区或单位")
         return self.app.query(readmodels.place_view, kind, place_id)
 

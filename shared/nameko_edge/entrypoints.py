@@ -22,7 +22,7 @@ from nameko.timer import Timer
 from shared import metrics, topology
 from shared.application import BatchOutcome
 from shared.contracts import ContractError, ReceivedEvent, decode_message
-from shared.domain import DomainError
+from shared.domain import DomainError, NotFound
 from shared.nameko_edge import patches
 
 log = structlog.get_logger("baodao.kernel")
@@ -34,11 +34,16 @@ DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
 @deserialize_to_instance
 class CommandRejected(Exception):
     """A command was refused: `code` for machines, `message` in Chinese for people, `details`
-    (e.g. field errors). Nothing was changed. Re-raised as itself in RPC callers."""
+    (e.g. field errors). Nothing was changed. Re-raised as itself in RPC callers. `missing` says
+    the refusal is that something named does not exist (a domain `NotFound`, whatever its code:
+    `unknown_member`, `unknown_order`...), which an HTTP edge answers with 404."""
 
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        super().__init__(code, message, details or {})
+    def __init__(self, code: str, message: str, details: dict | None = None, missing: bool | str = False):
+        # the arguments cross RPC as text (nameko sends str(False) for a bool): "missing" or ""
+        missing = "missing" if missing is True or missing == "missing" else ""
+        super().__init__(code, message, details or {}, missing)
         self.code, self.message, self.details = code, message, details or {}
+        self.missing = missing == "missing" or code == "not_found"
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -67,7 +72,8 @@ def command(schema: type[Schema] | None = None):
                     result = fn(self, data)
                 except DomainError as exc:
                     outcome = "rejected"
-                    raise CommandRejected(exc.code, exc.message, exc.details) from None
+                    raise CommandRejected(exc.code, exc.message, exc.details,
+                                          missing=isinstance(exc, NotFound)) from None
                 except CommandRejected:
                     outcome = "rejected"
                     raise

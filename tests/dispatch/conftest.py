@@ -3,7 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.dispatch import handlers
+from services.dispatch import handlers, readmodels
+from services.dispatch.domain import Acting, Member, ServiceTeam
 from services.dispatch.service import build_application
 from shared.contracts import ReceivedEvent
 from tests.service_layer import ServiceLayer
@@ -17,6 +18,36 @@ class Dispatch(ServiceLayer):
         super().__init__(database, build_application)
         self.clock = T0
         self._versions = {}
+        self.known: dict[str, Member] = {}     # members known without a directory (in-memory store)
+
+    # -- the directory's facts, as the service looks them up --------------------------------------
+    def know(self, member_id, name, community="xf", registered=True, unit="czj"):
+        self.known[member_id] = Member(member_id, name, community, registered, unit, unit)
+        return {"kind": "member", "id": member_id, "name": name}
+
+    def member(self, member_id):
+        if member_id in self.known:
+            return self.known[member_id]
+        try:
+            return Member.from_row(self.query(readmodels.directory_member, member_id))
+        except AttributeError:                  # the in-memory store has no directory
+            return None
+
+    def team(self, team_id):
+        return ServiceTeam.from_row(self.query(readmodels.team_view, team_id))
+
+    def acting(self, who):
+        if who.get("kind") == "team":
+            return Acting(who.get("member_id") or "", self.member(who.get("member_id")), who["id"],
+                          self.team(who["id"]))
+        return Acting(who["id"], self.member(who["id"]))
+
+    def crew(self, member_ids):
+        return {m: self.member(m) for m in member_ids}
+
+    def claim(self, cmd):
+        ids = [cmd["claimant_id"]] if cmd["claimant_kind"] == "member" else cmd["member_ids"]
+        return self.do(handlers.claim_wish, cmd, self.crew(ids))
 
     def registered(self, member_id, name, community="xf", grid="g1", skills=("法律咨询",), unit=("czj", "市财政局"),
                    availability=("周六上午",)):
@@ -40,8 +71,17 @@ class Dispatch(ServiceLayer):
             "window_start": start, "window_end": start + timedelta(hours=3), "urgency": "一般", "public": True,
             "channel": "上门", "recorded_by": "staff-1"}, [])
 
+    def complete(self, record, who, member_ids, now):
+        """The service record by `who` (a team's member named in `who["member_id"]`), crediting
+        `member_ids`."""
+        acting = self.acting(who)
+        team_crew = self.crew(acting.team.member_ids) if acting.team is not None else {}
+        return self.do(handlers.complete_service, record, acting, self.crew(member_ids), now, team_crew)
+
     def dispatch(self, demand_id, *candidates):
-        return self.do(handlers.dispatch_order, demand_id, list(candidates), ["指定"], "staff-1", self.clock, ACCEPT, DUE)
+        entries = [(c["kind"], c["id"], self.team(c["id"]) if c["kind"] == "team" else self.member(c["id"]))
+                   for c in candidates]
+        return self.do(handlers.dispatch_order, demand_id, entries, ["指定"], "staff-1", self.clock, ACCEPT, DUE)
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ def test_dispatch_accept_complete_verify_rate(dsp):
     zhang = dsp.registered("m1", "张律师")
     dsp.demand()
     dsp.dispatch("d1", zhang)
-    dsp.do(handlers.accept_order, "d1", zhang, T0 + timedelta(minutes=30))
-    dsp.do(handlers.complete_service, {"demand_id": "d1", "hours": 1.5, "participants": 1, "content": "上门调解并讲解法律"},
+    dsp.do(handlers.accept_order, "d1", dsp.acting(zhang), T0 + timedelta(minutes=30))
+    dsp.complete({"demand_id": "d1", "hours": 1.5, "participants": 1, "content": "上门调解并讲解法律"},
            zhang, ["m1"], T0 + timedelta(days=5))
     with pytest.raises(WrongState, match="查验后即可评价"):
         dsp.do(handlers.rate_service, {"demand_id": "d1", "resident_id": "r1", "rating": 5})
@@ -39,14 +39,14 @@ def test_a_decline_passes_the_order_to_the_next_candidate_then_to_staff(dsp):
     dsp.demand()
     dsp.dispatch("d1", a, b)
     with pytest.raises(NotYourOrder):
-        dsp.do(handlers.accept_order, "d1", b, T0)                  # it is a's turn
+        dsp.do(handlers.accept_order, "d1", dsp.acting(b), T0)                  # it is a's turn
     with pytest.raises(InvalidRecord):
-        dsp.do(handlers.decline_order, "d1", a, " ", T0, ACCEPT)     # a reason is required
-    result = dsp.do(handlers.decline_order, "d1", a, "周六出差", T0, ACCEPT)
+        dsp.do(handlers.decline_order, "d1", dsp.acting(a), " ", T0, ACCEPT)     # a reason is required
+    result = dsp.do(handlers.decline_order, "d1", dsp.acting(a), "周六出差", T0, ACCEPT)
     assert result["next"]["id"] == "m2"
     with pytest.raises(NotYourOrder):
-        dsp.do(handlers.accept_order, "d1", a, T0)                  # declined once, not again
-    result = dsp.do(handlers.decline_order, "d1", b, "家中有事", T0, ACCEPT)
+        dsp.do(handlers.accept_order, "d1", dsp.acting(a), T0)                  # declined once, not again
+    result = dsp.do(handlers.decline_order, "d1", dsp.acting(b), "家中有事", T0, ACCEPT)
     assert result["next"] is None and result["state"] == "escalated"
     dsp.dispatch("d1", a)                                          # staff dispatch again after escalation
 
@@ -61,7 +61,7 @@ def test_an_order_not_accepted_in_time_is_redispatched_then_escalated(dsp):
     order = dsp.query(readmodels.order_view, "d1")
     assert (order["state"], order["assignee_id"]) == ("dispatched", "m2")
     with pytest.raises(TooLate):
-        dsp.do(handlers.accept_order, "d1", b, T0 + 3 * ACCEPT)
+        dsp.do(handlers.accept_order, "d1", dsp.acting(b), T0 + 3 * ACCEPT)
     dsp.do(handlers.time_out_orders, ["d1"], T0 + 3 * ACCEPT, ACCEPT)
     assert dsp.query(readmodels.order_view, "d1")["state"] == "escalated"
     types = [e.event_type for e in dsp.app.store.read_stream("order-d1")]
@@ -72,7 +72,7 @@ def test_an_accepted_order_past_its_due_time_is_overdue_once(dsp):
     a = dsp.registered("m1", "甲")
     dsp.demand()
     dsp.dispatch("d1", a)
-    dsp.do(handlers.accept_order, "d1", a, T0)
+    dsp.do(handlers.accept_order, "d1", dsp.acting(a), T0)
     late = T0 + DUE + timedelta(minutes=1)
     assert dsp.query(readmodels.due_for_overdue, late.isoformat()) == ["d1"]
     assert dsp.do(handlers.mark_overdue_orders, ["d1"], late) == 1
@@ -86,16 +86,16 @@ def test_many_simultaneous_acceptances_of_a_published_order_have_one_winner(dsp)
     dsp.do(handlers.publish_order, "d1", T0, ACCEPT, DUE)
     outcomes = []
 
-    def accept(member):
+    def accept(acting):
         try:
-            dsp.do(handlers.accept_order, "d1", member, T0 + timedelta(minutes=1))
+            dsp.do(handlers.accept_order, "d1", acting, T0 + timedelta(minutes=1))
             outcomes.append("won")
         except AlreadyTaken as exc:
             outcomes.append(exc.message)
 
     pool = eventlet.GreenPool(12)
-    for m in members:
-        pool.spawn(accept, m)
+    for acting in [dsp.acting(m) for m in members]:     # looked up first, as the service does
+        pool.spawn(accept, acting)
     pool.waitall()
     assert outcomes.count("won") == 1 and len(outcomes) == 12
     winner = dsp.query(readmodels.order_view, "d1")["assignee_name"]
@@ -107,16 +107,16 @@ def test_a_rejected_record_goes_back_and_can_be_completed_again(dsp):
     a = dsp.registered("m1", "甲")
     dsp.demand()
     dsp.dispatch("d1", a)
-    dsp.do(handlers.accept_order, "d1", a, T0)
+    dsp.do(handlers.accept_order, "d1", dsp.acting(a), T0)
     record = {"demand_id": "d1", "hours": 2, "participants": 1, "content": "修好了"}
     with pytest.raises(InvalidRecord):
-        dsp.do(handlers.complete_service, {**record, "hours": 0}, a, ["m1"], T0)
-    dsp.do(handlers.complete_service, record, a, ["m1"], T0)
+        dsp.complete({**record, "hours": 0}, a, ["m1"], T0)
+    dsp.complete(record, a, ["m1"], T0)
     with pytest.raises(InvalidRecord):
         dsp.do(handlers.reject_service, {"demand_id": "d1", "by": "staff", "reason": ""})
     dsp.do(handlers.reject_service, {"demand_id": "d1", "by": "staff", "reason": "时长与居民反映不符"})
     assert dsp.query(readmodels.order_view, "d1")["state"] == "accepted"
-    dsp.do(handlers.complete_service, {**record, "hours": 1}, a, ["m1"], T0)
+    dsp.complete({**record, "hours": 1}, a, ["m1"], T0)
     dsp.do(handlers.verify_service, {"demand_id": "d1", "by": "staff"}, T0)
     with pytest.raises(WrongState):
         dsp.do(handlers.cancel_order, {"demand_id": "d1", "by": "staff", "reason": "x"})
@@ -134,14 +134,16 @@ def test_cancel_reopen_and_merge(dsp):
 
 
 def test_wishes_are_claimed_once_and_fulfilled_with_a_record(dsp):
+    dsp.registered("m1", "甲"), dsp.registered("m2", "乙"), dsp.registered("m3", "丙")
     dsp.do(handlers.post_wish, {"wish_id": "w1", "community_id": "xf", "resident_id": "r9", "resident_name": "小明",
                                 "group": "留守儿童", "content": "想要一套课外书"})
-    dsp.do(handlers.claim_wish, {"wish_id": "w1", "claimant_kind": "unit", "claimant_id": "czj",
+    dsp.claim({"wish_id": "w1", "claimant_kind": "unit", "claimant_id": "czj",
                                  "claimant_name": "市财政局", "member_ids": ["m1", "m2"]})
     with pytest.raises(AlreadyTaken):
-        dsp.do(handlers.claim_wish, {"wish_id": "w1", "claimant_kind": "member", "claimant_id": "m3",
+        dsp.claim({"wish_id": "w1", "claimant_kind": "member", "claimant_id": "m3",
                                      "claimant_name": "丙", "member_ids": ["m3"]})
-    dsp.do(handlers.fulfil_wish, {"wish_id": "w1", "record": "送去课外书 20 本"}, T0)
+    dsp.do(handlers.fulfil_wish, {"wish_id": "w1", "record": "送去课外书 20 本", "by": {"kind": "unit", "id": "czj"}},
+           T0)
     [wish] = dsp.query(readmodels.wish_wall, "xf")
     assert (wish["state"], wish["claimant"]) == ("fulfilled", "市财政局")
 
@@ -205,8 +207,8 @@ def test_dispatch_read_models_rebuild_to_the_same_rows(dsp):
     dsp.demand("d1")
     dsp.demand("d2", category="维修", description="水管坏了")
     dsp.dispatch("d1", a)
-    dsp.do(handlers.accept_order, "d1", a, T0)
-    dsp.do(handlers.complete_service, {"demand_id": "d1", "hours": 1, "participants": 1, "content": "好"}, a, ["m1"], T0)
+    dsp.do(handlers.accept_order, "d1", dsp.acting(a), T0)
+    dsp.complete({"demand_id": "d1", "hours": 1, "participants": 1, "content": "好"}, a, ["m1"], T0)
     dsp.do(handlers.verify_service, {"demand_id": "d1", "by": "s"}, T0)
     live = dsp.query(readmodels.all_rows)
     dsp.projector.rebuild("dispatch")
@@ -221,10 +223,10 @@ def test_candidates_carry_their_open_load_and_this_years_services(dsp):
         dsp.demand(d)
     dsp.dispatch("d1", a)                                      # dispatched to a: open
     dsp.dispatch("d2", a)
-    dsp.do(handlers.accept_order, "d2", a, T0)                 # accepted by a: open
+    dsp.do(handlers.accept_order, "d2", dsp.acting(a), T0)                 # accepted by a: open
     dsp.dispatch("d3", b)
-    dsp.do(handlers.accept_order, "d3", b, T0)
-    dsp.do(handlers.complete_service, {"demand_id": "d3", "hours": 1, "participants": 1, "content": "好"}, b, ["m2"], T0)
+    dsp.do(handlers.accept_order, "d3", dsp.acting(b), T0)
+    dsp.complete({"demand_id": "d3", "hours": 1, "participants": 1, "content": "好"}, b, ["m2"], T0)
     dsp.do(handlers.verify_service, {"demand_id": "d3", "by": "s"}, T0)  # done: not open, one service this year
     by_id = {c["member_id"]: c for c in dsp.query(readmodels.candidates_in, "xf", T0.year)}
     assert sorted(by_id) == ["m1", "m2"]

@@ -34,8 +34,8 @@ def team(dsp, team_id="t1", members=("m1", "m2"), name="法律服务队"):
 def served(dsp, demand_id, who, member_ids, hours=2, content="上门调解邻里纠纷"):
     dsp.demand(demand_id)
     dsp.dispatch(demand_id, who)
-    dsp.do(handlers.accept_order, demand_id, who, T0)
-    dsp.do(handlers.complete_service, {"demand_id": demand_id, "hours": hours, "participants": len(member_ids),
+    dsp.do(handlers.accept_order, demand_id, dsp.acting(who), T0)
+    dsp.complete({"demand_id": demand_id, "hours": hours, "participants": len(member_ids),
                                        "content": content}, who, member_ids, T0)
     dsp.do(handlers.verify_service, {"demand_id": demand_id, "by": "staff-1"}, T0)
 
@@ -175,7 +175,7 @@ def test_the_feedback_card_is_filled_from_the_verified_records_and_issued_once(d
     a = dsp.registered("m1", "甲")
     t = team(dsp, members=["m1"])
     served(dsp, "d1", a, ["m1"], hours=2)
-    team_actor = {"kind": "team", "id": t.team_id, "name": t.name}
+    team_actor = {"kind": "team", "id": t.team_id, "name": t.name, "member_id": "m1"}
     served(dsp, "d2", team_actor, ["m1"], hours=1.5)
     dsp.demand("d3")                                                   # dispatched, never verified: not on the card
     attended(dsp, "a1", "节日活动", ["m1"])
@@ -213,9 +213,9 @@ def test_the_ledgers_rebuild_to_the_same_rows(dsp):
     visit(dsp, t)
     dsp.do(handlers.post_wish, {"wish_id": "w1", "community_id": "xf", "resident_id": "r9", "resident_name": "小明",
                                 "group": "留守儿童", "content": "想要一套课外书"})
-    dsp.do(handlers.claim_wish, {"wish_id": "w1", "claimant_kind": "member", "claimant_id": "m1",
+    dsp.claim({"wish_id": "w1", "claimant_kind": "member", "claimant_id": "m1",
                                  "claimant_name": "甲", "member_ids": ["m1"]})
-    dsp.do(handlers.fulfil_wish, {"wish_id": "w1", "record": "送去课外书"}, T0)
+    dsp.do(handlers.fulfil_wish, {"wish_id": "w1", "record": "送去课外书", "by": {"kind": "member", "id": "m1"}}, T0)
     assert [r["source"] for r in dsp.query(lrm.member_service_records, "m1")] == ["order", "wish"]
     live = dsp.query(lrm.all_rows)
     dsp.projector.rebuild("dispatch.ledgers")

@@ -27,7 +27,7 @@ def test_resident_and_community_orders_and_demand_statistics(database):
     dsp.demand("d2", category="助老", description="陪老人就医", resident="r1")
     dsp.demand("d3", category="助老", description="买菜送上门", resident="r2")
     dsp.dispatch("d1", zhang)
-    dsp.do(dh.accept_order, "d1", zhang, T0 + timedelta(minutes=30))
+    dsp.do(dh.accept_order, "d1", dsp.acting(zhang), T0 + timedelta(minutes=30))
 
     mine = dsp.query(drm.resident_orders, "r1", 1, 1)
     assert mine["total"] == 2 and len(mine["items"]) == 1 and mine["items"][0]["resident_id"] == "r1"

@@ -44,12 +44,13 @@ def reporting(call, member: dict) -> dict | None:
 @screen("/console/member", summary="党员首页", roles=MEMBER)
 def member_home(call):
     member = me_member(call)
-    orders = call.call("dispatch", "member_orders", member["member_id"])
+    orders = [call.access.shown(call.me, o) for o in call.call("dispatch", "member_orders", member["member_id"])]
     waiting = [o for o in orders if o["state"] == "dispatched"]
     working = [o for o in orders if o["state"] == "accepted"]
     menu = []
     if member.get("registered_community_id"):
         menu = call.call("dispatch", "community_orders", member["registered_community_id"], ["published"], 1, 20)["items"]
+    menu = [call.access.shown(call.me, o) for o in menu]
     return render(call, "member/home.html", title="党员首页", member=member, waiting=waiting, working=working,
                   menu=menu, year=year_progress(call, member), reporting=reporting(call, member),
                   inbox_total=call.call("notify", "inbox", "member", member["member_id"], 1, 1)["total"])
@@ -61,8 +62,10 @@ def my_orders(call):
     menu = []
     if member.get("registered_community_id"):
         menu = call.call("dispatch", "community_orders", member["registered_community_id"], ["published"], 1, 50)["items"]
+    orders = call.call("dispatch", "member_orders", member["member_id"])[:100]
     return render(call, "member/orders.html", title="我的订单", member=member,
-                  orders=call.call("dispatch", "member_orders", member["member_id"])[:100], menu=menu)
+                  orders=[call.access.shown(call.me, o) for o in orders],
+                  menu=[call.access.shown(call.me, o) for o in menu])
 
 
 @form("/console/demands/<demand_id>/complete", summary="登记服务纪实", roles=MEMBER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.gateway.accounts import ROLES
-from services.gateway.errors import ApiError, forbidden, invalid
+from services.gateway.errors import ApiError, forbidden, invalid, not_found
 from services.gateway.web import RouteGroup
 
 routes = RouteGroup("accounts", "账号与登录")
@@ -71,7 +71,11 @@ def authenticate(gateway, username: str, password: str):
 
 
 def place_of_new_account(call, body: dict) -> dict:
-    """The full place of a new account, checked to lie within the creator's scope."""
+    """The full place of a new account. Every field that places it (district, street, community,
+    unit, member, resident) must name something that exists (as the owning service knows it:
+    registration for places and members, dispatch and the accounts for residents) and lies
+    within the creator's scope; otherwise 404 or 403, before anything is stored. Fields the role
+    does not carry are ignored; the others are taken from the place itself, not from the body."""
     me, role, access = call.me, body["role"], call.access
 
     def need(*keys):
@@ -79,23 +83,35 @@ def place_of_new_account(call, body: dict) -> dict:
         if missing:
             raise invalid(missing)
 
+    def known(kind: str, place_id: str, what: str) -> dict:
+        found = call.places.get(kind, place_id)
+        if found is None:
+            raise not_found(what)
+        return found
+
     if role == "city_org":
         return {}
     if role == "district_org":
         need("district_id")
-        access.district(me, body["district_id"])
-        return {"district_id": body["district_id"]}
+        district = known("district", body["district_id"], "区")
+        access.district(me, district["district_id"])
+        return {"district_id": district["district_id"]}
     if role == "street_committee":
         need("street_id", "district_id")
-        access.district(me, body["district_id"])
-        return {"street_id": body["street_id"], "district_id": body["district_id"]}
+        street = known("street", body["street_id"], "街道")
+        access.district(me, street["district_id"])
+        if street["district_id"] != body["district_id"]:
+            raise forbidden("该街道不属于所填写的区")
+        return {"street_id": street["street_id"], "district_id": street["district_id"]}
     if role in ("community_staff", "resident", "supervisory_committee"):
         need("community_id")
         community = call.places.community(body["community_id"])
         if not access.covers_community(me, community["community_id"]):
             raise forbidden("不能为其他地区创建账号")
         if role == "resident":
-            return {"community_id": community["community_id"], "resident_id": body.get("resident_id") or body["username"]}
+            resident_id = body.get("resident_id") or body["username"]
+            resident_of_here(call, resident_id, community["community_id"])
+            return {"community_id": community["community_id"], "resident_id": resident_id}
         return {"community_id": community["community_id"], "street_id": community["street_id"],
                 "district_id": community["district_id"]}
     if role == "unit_secretary":
@@ -112,6 +128,16 @@ def place_of_new_account(call, body: dict) -> dict:
     if not access.covers_unit(me, member["unit_id"]):
         raise forbidden("不能为其他单位的党员创建账号")
     return {"member_id": member["member_id"], "unit_id": member["unit_id"]}
+
+
+def resident_of_here(call, resident_id: str, community_id: str) -> None:
+    """A resident account names a resident of its community: one whose demands (dispatch) and
+    resident accounts (if any) are all in that community. A resident unknown everywhere is a new
+    resident of the community."""
+    elsewhere = (set(call.call("dispatch", "resident_communities", resident_id))
+                 | call.gateway.accounts.resident_communities(resident_id)) - {community_id}
+    if elsewhere:
+        raise forbidden("该居民不属于本社区，不能为其创建账号")
 
 
 @routes.route("/api/v1/accounts", "POST", summary="创建账号（只能创建本级及下级、本范围内的账号）",

@@ -19,7 +19,8 @@ V1 = "/api/v1"
 
 
 def order_for(call, demand_id: str, action: str = "read") -> dict:
-    return call.access.order(call.me, call.call("dispatch", "order", demand_id), action)
+    """The order if the caller may read it or act on it, as the caller may see it (`Access.shown`)."""
+    return call.access.shown(call.me, call.access.order(call.me, call.call("dispatch", "order", demand_id), action))
 
 
 def merged(call, schema, **values) -> dict:
@@ -29,10 +30,11 @@ def merged(call, schema, **values) -> dict:
 
 
 def member_who(call) -> dict:
-    """The acting member: the caller themselves (a team acts through its members' accounts)."""
+    """The acting member: the caller themselves, for themselves or for a team they name (a team
+    acts through its members' accounts; dispatch's domain checks the caller is in the team)."""
     who = call.body.get("who") or {}
     if who.get("kind") == "team":
-        return {"kind": "team", "id": who.get("id")}
+        return {"kind": "team", "id": who.get("id"), "member_id": call.me.member_id}
     return {"kind": "member", "id": call.me.member_id}
 
 
@@ -189,7 +191,8 @@ def member_orders(call, member_id):
             raise forbidden("只能查看本人的订单")
     else:
         call.access.member(call.me, call.call("registration", "member", member_id))
-    return paginate(call.call("dispatch", "member_orders", member_id), call.query["page"], call.query["page_size"])
+    orders = [call.access.shown(call.me, o) for o in call.call("dispatch", "member_orders", member_id)]
+    return paginate(orders, call.query["page"], call.query["page_size"])
 
 
 @routes.route(f"{V1}/residents/<resident_id>/demands", summary="居民本人的需求", roles=("resident",), paginated=True)
@@ -229,6 +232,8 @@ def wish_wall(call, community_id):
         call.access.community(call.me, community_id, roles=STAFF + ("resident",))
     else:
         call.places.community(community_id)
+        if call.me.role == "member" and call.access.registered_community(call.me) != community_id:
+            raise forbidden("只能查看报到社区的微心愿")
     return paginate(call.call("dispatch", "wish_wall", community_id), call.query["page"], call.query["page_size"])
 
 
@@ -260,7 +265,7 @@ def claim_wish(call, community_id, wish_id):
 
 @routes.route(f"{V1}/communities/<community_id>/wishes/<wish_id>/fulfilment", "POST",
               summary="心愿已实现（认领人或社区填写圆梦记录）", roles=STAFF + ("member", "unit_secretary"),
-              body=s.FulfilWishSchema)
+              body=s.FulfilWishSchema, filled=("by",))
 def fulfil_wish(call, community_id, wish_id):
     if call.me.role in STAFF:
         call.access.community(call.me, community_id)
@@ -269,7 +274,10 @@ def fulfil_wish(call, community_id, wish_id):
         raise not_found("心愿")
     if call.me.role not in STAFF and wish["state"] != "claimed":
         raise forbidden("心愿尚未被认领")
-    return call.call("dispatch", "fulfil_wish", merged(call, s.FulfilWishSchema, wish_id=wish_id))
+    me = call.me
+    by = ({"kind": "staff", "id": me.username} if me.role in STAFF else
+          {"kind": "member", "id": me.member_id} if me.role == "member" else {"kind": "unit", "id": me.unit_id})
+    return call.call("dispatch", "fulfil_wish", merged(call, s.FulfilWishSchema, wish_id=wish_id, by=by))
 
 
 # -- activities --------------------------------------------------------------------------------
@@ -332,8 +340,9 @@ def member_menu(call, member_id):
     community_id = registered_community(call)
     if not community_id:
         return {"total": 0, "page": call.query["page"], "page_size": call.query["page_size"], "items": []}
-    return call.call("dispatch", "community_orders", community_id, ["published"], call.query["page"],
+    menu = call.call("dispatch", "community_orders", community_id, ["published"], call.query["page"],
                      call.query["page_size"])
+    return {**menu, "items": [call.access.shown(call.me, o) for o in menu["items"]]}
 
 
 # -- district charts --------------------------------------------------------------------------

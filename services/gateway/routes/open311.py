@@ -139,7 +139,7 @@ def visible_order(call, demand_id: str) -> dict | None:
     if order is None:
         return None
     call.access.order(call.me, order)
-    return order
+    return call.access.shown(call.me, order)
 
 
 @routes.route(f"{BASE}/requests.json", summary="Open311：查询服务请求（居民：本人的；工作人员：本社区待办）",
@@ -160,7 +160,7 @@ def list_requests(call):
     if me.role == "resident":
         items = call.call("dispatch", "resident_orders", me.resident_id, 1, 200)["items"]
     elif me.role == "member":
-        items = call.call("dispatch", "member_orders", me.member_id)[:200]
+        items = [call.access.shown(me, o) for o in call.call("dispatch", "member_orders", me.member_id)[:200]]
     else:
         community_id = me.community_id or call.request.args.get("jurisdiction_id")
         if not community_id:
