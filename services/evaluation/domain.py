@@ -18,6 +18,7 @@ from datetime import date
 from functools import lru_cache
 
 from services.evaluation.rules import GRADES, Rules
+from shared import yearly_minimum
 from shared.domain import Aggregate, DomainError, DomainEvent
 
 PARTIES = ("self", "leader", "residents", "community", "organisation")
@@ -290,7 +291,7 @@ class YearInputs:
     registered: bool                             # checked in by the end of the year
     excused: bool                                # an accepted overdue reason by the end of the year
     refused_reason: str | None                   # the last refused overdue reason (any year)
-    services: int                                # verified services in the year's periods
+    services: int                                # services (shared.yearly_minimum) in the year's periods
     activities: int                              # attended activities in the year's periods
 
 
@@ -308,11 +309,19 @@ def disqualification_reasons(inputs: YearInputs, rules: Rules) -> list[str]:
             refused = inputs.refused_reason
             reasons.append("无故未到社区报到" + (f"（逾期原因：{refused}）" if refused is not None else ""))
     else:
-        if inputs.services < rules.min_services:
-            reasons.append(f"全年参加服务项目 {inputs.services} 项，少于 {rules.min_services} 项")
-        if inputs.activities < rules.min_activities:
-            reasons.append(f"全年参加社区活动 {inputs.activities} 次，少于 {rules.min_activities} 次")
+        # seed 002 四: 虽报到但未达到基本服务要求 — the one yearly minimum (shared.yearly_minimum)
+        minimum = rules.minimum or yearly_minimum.configured().default
+        reasons.extend(minimum.shortfalls(inputs.services, inputs.activities))
     return reasons
+
+
+def minimum_count(kind: str, source_event_type: str) -> str | None:
+    """"services", "activities" or None: what a fact adds to the yearly minimum's counts — the
+    shared policy's, by the dispatch event that reported it (an absence from an activity is
+    reported by the same event as the attendance, and counts for nothing)."""
+    if kind == "activity_absent":
+        return None
+    return yearly_minimum.counted_as(source_event_type)
 
 
 def evaluate(inputs: YearInputs, rules: Rules) -> GradeResult:
@@ -547,8 +556,10 @@ class MemberRecord(Aggregate):
             registered=any(f.kind == "checked_in" and int(f.occurred_on[:4]) <= year for f in facts),
             excused=any(f.kind == "overdue_reason" and f.accepted and int(f.occurred_on[:4]) <= year for f in facts),
             refused_reason=refused[-1] if refused else None,
-            services=len({f.source_event_id for f in in_year if f.kind == "service_verified"}),
-            activities=sum(1 for f in in_year if f.kind == "activity_attended"))
+            services=len({f.source_event_id for f in in_year
+                          if minimum_count(f.kind, f.source_event_type) == yearly_minimum.SERVICES}),
+            activities=sum(1 for f in in_year
+                           if minimum_count(f.kind, f.source_event_type) == yearly_minimum.ACTIVITIES))
 
     def disqualification_reasons(self, year: int, rules: Rules) -> list[str]:
         return disqualification_reasons(self.year_inputs(year), rules)
@@ -641,10 +652,11 @@ class GradingInputs:
                     self.excused_from = year if self.excused_from is None else min(self.excused_from, year)
                 else:
                     self.refused_reason = d.get("reason", "")
-            elif kind == "service_verified":
+            counted = minimum_count(kind, d["source_event_type"])
+            if counted == yearly_minimum.SERVICES:
                 year = int(d["period"][:4])
                 self.services[year] = self.services.get(year, 0) + 1
-            elif kind == "activity_attended":
+            elif counted == yearly_minimum.ACTIVITIES:
                 year = int(d["period"][:4])
                 self.activities[year] = self.activities.get(year, 0) + 1
         elif event_type in POINTS_TYPES:

@@ -11,6 +11,7 @@ from services.evaluation import domain, handlers, readmodels, schemas
 from services.evaluation.rules import RuleBook, RulesError
 from shared.application import Application
 from shared.codec import EventCodec
+from shared.yearly_minimum import PolicyError, YearlyMinimumPolicy
 from shared.nameko_edge import (
     CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command, subscribe,
 )
@@ -51,10 +52,15 @@ class Rules(DependencyProvider):
 
     def setup(self):
         self.directory = self.container.config.get("EVALUATION_RULES_DIR") or str(DEFAULT_RULES_DIR)
-        self.book = RuleBook.load(self.directory)
+        self.minimum_file = self.container.config.get("YEARLY_MINIMUM_FILE") or None
+        self.book = self._load()
+
+    def _load(self) -> RuleBook:
+        # the yearly minimum is dispatch's too (shared.yearly_minimum): read fresh, validated here
+        return RuleBook.load(self.directory, YearlyMinimumPolicy.load(self.minimum_file))
 
     def reload(self) -> RuleBook:
-        self.book = RuleBook.load(self.directory)
+        self.book = self._load()
         return self.book
 
     def get_dependency(self, worker_ctx):
@@ -183,7 +189,7 @@ class EvaluationService(EventSourcedService):
         district (or every district) from the recorded facts."""
         try:
             book = self.rules.reload()
-        except RulesError as exc:
+        except (RulesError, PolicyError) as exc:
             raise CommandRejected(exc.code, str(exc), {"problems": exc.problems}) from None
         return recompute(self.app, book, district_id)
 

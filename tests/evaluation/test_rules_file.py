@@ -37,7 +37,7 @@ def test_the_shipped_files_load_and_the_override_merges_key_by_key():
     (lambda d: d["items"]["service_rated"]["by_rating"].pop(3), "items.service_rated.by_rating: 必须为1到5星每一档给出分值"),
     (lambda d: d["grading"]["weights"].update(points=0.9), "grading.weights: 权重之和必须为1，现为1.4"),
     (lambda d: d["grading"]["thresholds"].update(良好=95), "grading.thresholds: 分数线必须从优秀到较差依次降低"),
-    (lambda d: d["minimum"].pop("activities"), "minimum.activities: 必须是不小于0的整数"),
+    (lambda d: d.update(minimum={"services": 2, "activities": 6}), "minimum: 年度最低服务要求已统一在 yearly-minimum.yaml"),
     (lambda d: d["titles"].update(min_grade="特优"), "titles.min_grade: 必须是以下之一"),
     (lambda d: d.update(bonus=1), "default.yaml: bonus: 未知的配置项"),
 ])
