@@ -96,6 +96,10 @@ class EvaluationService(EventSourcedService):
     def on_member_checked_in(self, event):
         self._on(event, handlers.member_checked_in)
 
+    @subscribe("registration", "RegistrationObligationOpened")
+    def on_registration_obligation_opened(self, event):
+        self._on(event, handlers.obligation_opened)
+
     @subscribe("registration", "RegistrationOverdue")
     def on_registration_overdue(self, event):
         self._on(event, handlers.registration_overdue)
