@@ -227,6 +227,15 @@ class EvaluationService(EventSourcedService):
     def closed_periods(self, district_id):
         return self.app.query(readmodels.closed_periods, district_id)
 
+    @rpc
+    def published_results(self, community_id, year, limit=1000):
+        """The community's ranking and grades of a closed year (公布), names masked."""
+        return self.app.query(readmodels.published_results, community_id, int(year), int(limit))
+
+    @rpc
+    def communities_of(self, member_id=None, unit_id=None):
+        return self.app.query(readmodels.communities_of, member_id=member_id, unit_id=unit_id)
+
 
 def close_year(app, book: RuleBook, district_id: str, year: int, by: str) -> dict:
     """The year's close for a district; re-running it finishes an interrupted close."""
