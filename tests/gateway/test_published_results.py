@@ -108,3 +108,5 @@ def test_the_console_page_shows_the_members_community_and_says_when_not_yet_publ
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "幸福社区" in html and "姓名已脱敏" in html
     assert "张三丰" not in html and html.count("<tr>") == 3          # header and the two members of xf
+    for bad in ("abc", "99999999999999999999"):
+        assert client.get(f"/console/evaluation-results?year={bad}").status_code == 400

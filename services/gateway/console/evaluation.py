@@ -102,7 +102,9 @@ def published_results(call):
     try:
         year = int(args.get("year") or now_beijing().year)
     except ValueError:
-        raise ApiError(400, "invalid_input", "年份格式不正确") from None
+        year = 0
+    if not 2000 <= year <= 2100:            # shared.contracts.YEAR
+        raise ApiError(400, "invalid_input", "年度不正确")
     if me.role == "member":
         communities = call.call("evaluation", "communities_of", member_id=me.member_id)
     else:
