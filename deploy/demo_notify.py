@@ -94,6 +94,7 @@ def run(rpc, received: Path, http_port: int) -> dict:
                                 ["dispatch.ServiceCompleted", "registration.MemberCheckedIn"], 0)
     wait_for(lambda: len([r for r in lines(received / "http.jsonl") if r["path"] == "/ok/minzheng"]) >= 3)
     wait_for(lambda: ntf.inbox("resident", "r-zhao")["total"] == 3)   # accepted, done, asked to rate once verified
+    wait_for(lambda: ntf.inbox("unit", uid, 1, 1, False, "service_verified_unit")["total"] == 1)   # 备案 with the unit
     wait_for(lambda: len(lines(received / "smtp.jsonl")) >= 2)
     report = ntf.feedback_report(uid, datetime.now(timezone.utc).year)
     return {"hook": ntf.webhook(hook["webhook_id"]), "report": report, "member": first, "uid": uid}

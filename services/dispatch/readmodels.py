@@ -17,11 +17,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared import yearly_minimum as minimum_policy
 from shared.projections import Projection
 
 OPEN_STATES = ("recorded", "dispatched", "published", "accepted", "escalated")
 LOAD_STATES = ("dispatched", "accepted")
-MIN_SERVICES, MIN_ACTIVITIES = 2, 6
 
 # -- the directory (from registration's events) ------------------------------------------------
 directory_metadata = MetaData()
@@ -46,6 +46,12 @@ teams = Table(
     Column("service", String(100), nullable=False),
     Column("leader_member_id", String(36)),
 )
+# the district of each community members checked in to: which district's yearly minimum applies
+community_districts = Table(
+    "rm_dispatch_community_districts", directory_metadata,
+    Column("community_id", String(100), primary_key=True),
+    Column("district_id", String(100), nullable=False),
+)
 team_members = Table(
     "rm_dispatch_team_members", directory_metadata,
     Column("team_id", String(100), primary_key=True),
@@ -69,6 +75,10 @@ def member_registered(conn: Connection, event) -> None:
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["member_id"], set_={k: stmt.excluded[k] for k in values if k != "member_id"},
         where=directory.c.source_version < stmt.excluded.source_version))
+    if d.get("district_id"):
+        place = _upsert(conn)(community_districts).values(community_id=d["community_id"], district_id=d["district_id"])
+        conn.execute(place.on_conflict_do_update(index_elements=["community_id"],
+                                                 set_={"district_id": place.excluded.district_id}))
 
 
 def member_moved(conn: Connection, event) -> None:
@@ -229,7 +239,8 @@ class DispatchProjection(Projection):
 
     def when_ServiceVerified(self, conn, event, d) -> None:
         _order(conn, d["demand_id"], state="verified")
-        _bump_year(conn, d["member_ids"], int(d["verified_at"][:4]), services=1, hours=d["hours"])
+        _, year, members = minimum_policy.tally(event.event_type, d)
+        _bump_year(conn, members, year, services=1, hours=d["hours"])
 
     def when_ServiceRejected(self, conn, event, d) -> None:
         _order(conn, d["demand_id"], state="accepted", note=f"纪实被退回：{d['reason']}")
@@ -256,7 +267,8 @@ class DispatchProjection(Projection):
     def when_WishFulfilled(self, conn, event, d) -> None:
         conn.execute(update(wishes).where(wishes.c.wish_id == d["wish_id"]).values(state="fulfilled",
                                                                                   record=d["record"]))
-        _bump_year(conn, d["member_ids"], int(d["fulfilled_at"][:4]), services=1)
+        _, year, members = minimum_policy.tally(event.event_type, d)
+        _bump_year(conn, members, year, services=1)
 
     def when_ActivityScheduled(self, conn, event, d) -> None:
         conn.execute(activities.insert().values(activity_id=d["activity_id"], community_id=d["community_id"],
@@ -270,7 +282,8 @@ class DispatchProjection(Projection):
     def when_AttendanceRecorded(self, conn, event, d) -> None:
         conn.execute(update(activities).where(activities.c.activity_id == d["activity_id"])
                      .values(attended=len(d["attended"])))
-        _bump_year(conn, d["attended"], int(d["starts_at"][:4]), activities_=1)
+        _, year, members = minimum_policy.tally(event.event_type, d)
+        _bump_year(conn, members, year, activities_=1)
 
 
 # -- queries --------------------------------------------------------------------------------
@@ -425,27 +438,38 @@ def demand_statistics(conn: Connection, community_ids: list[str]) -> dict:
 
 
 def yearly_minimum(conn: Connection, year: int, *, unit_id: str | None = None,
-                   community_id: str | None = None) -> dict:
-    """Per member: services done (≥ 2) and activities attended (≥ 6) this year; who is behind."""
+                   community_id: str | None = None, policy: minimum_policy.YearlyMinimumPolicy | None = None) -> dict:
+    """Per member: services (verified ones and fulfilled wishes) and activities attended in the
+    Beijing year, against the yearly minimum of the member's district (shared.yearly_minimum);
+    who is behind. `minimum` is the default's; each member carries the one that applies."""
+    policy = policy or minimum_policy.configured()
     q = (select(directory.c.member_id, directory.c.name, directory.c.unit_name, directory.c.community_id,
                 func.coalesce(member_year.c.services, 0), func.coalesce(member_year.c.activities, 0),
-                func.coalesce(member_year.c.hours, 0.0))
+                func.coalesce(member_year.c.hours, 0.0), community_districts.c.district_id)
          .select_from(directory.outerjoin(member_year, and_(member_year.c.member_id == directory.c.member_id,
-                                                            member_year.c.year == year))))
+                                                            member_year.c.year == year))
+                      .outerjoin(community_districts, community_districts.c.community_id == directory.c.community_id)))
     if unit_id:
         q = q.where(directory.c.unit_id == unit_id)
     if community_id:
         q = q.where(directory.c.community_id == community_id)
     members = []
-    for member_id, name, unit_name, cid, services, acts, hours in conn.execute(q.order_by(directory.c.name)):
+    for member_id, name, unit_name, cid, services, acts, hours, district in conn.execute(q.order_by(directory.c.name)):
+        services, acts = int(services), int(acts)
+        minimum = policy.for_district(district)
         members.append({"member_id": member_id, "name": name, "unit_name": unit_name, "community_id": cid,
-                        "services": int(services), "activities": int(acts), "hours": float(hours),
-                        "meets_minimum": services >= MIN_SERVICES and acts >= MIN_ACTIVITIES,
-                        "missing": {"services": max(0, MIN_SERVICES - services),
-                                    "activities": max(0, MIN_ACTIVITIES - acts)}})
+                        "services": services, "activities": acts, "hours": float(hours),
+                        "meets_minimum": minimum.meets(services, acts), "minimum": minimum.as_dict(),
+                        "missing": minimum.missing(services, acts)})
     behind = [m for m in members if not m["meets_minimum"]]
-    return {"year": year, "minimum": {"services": MIN_SERVICES, "activities": MIN_ACTIVITIES},
-            "members": members, "behind": behind}
+    return {"year": year, "minimum": policy.default.as_dict(), "members": members, "behind": behind}
+
+
+def district_of_community(conn: Connection, community_id: str | None) -> str | None:
+    if not community_id:
+        return None
+    return conn.execute(select(community_districts.c.district_id)
+                        .where(community_districts.c.community_id == community_id)).scalar()
 
 
 def wish_wall(conn: Connection, community_id: str) -> list[dict]:

@@ -9,6 +9,7 @@ from services.dispatch import domain, handlers, ledger_forms, ledger_handlers, l
 from services.dispatch import readmodels, schemas
 from services.dispatch.ledgers import Team
 from services.dispatch.six_ones import LOCAL_TZ, quarter_of
+from shared import yearly_minimum as minimum_policy
 from shared.application import Application
 from shared.codec import EventCodec
 from shared.domain import DomainError, NotFound
@@ -51,6 +52,10 @@ class DispatchService(EventSourcedService):
     work_logging = WorkLogging()
 
     # -- policy (config) ----------------------------------------------------------------------
+    def _minimum(self) -> minimum_policy.YearlyMinimumPolicy:
+        """The yearly minimum (shared.yearly_minimum), from YEARLY_MINIMUM_FILE or the repository's."""
+        return minimum_policy.configured(self.app.config.get("YEARLY_MINIMUM_FILE") or None)
+
     def _policy(self) -> tuple[timedelta, timedelta]:
         cfg = self.app.config
         return (timedelta(minutes=float(cfg.get("ACCEPTANCE_LIMIT_MINUTES", 120))),
@@ -288,7 +293,8 @@ class DispatchService(EventSourcedService):
 
     @rpc
     def yearly_minimum(self, year, unit_id=None, community_id=None):
-        return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id)
+        return self.app.query(readmodels.yearly_minimum, int(year), unit_id=unit_id, community_id=community_id,
+                              policy=self._minimum())
 
     @rpc
     def activities(self, community_id):
@@ -359,7 +365,8 @@ class DispatchService(EventSourcedService):
         if member is None:
             raise domain.UnknownMember(f"党员 {cmd['member_id']} 不存在", member_id=cmd["member_id"])
         facts = self.app.query(ledger_readmodels.card_facts, cmd["member_id"], cmd["year"])
-        meets = (facts["services"] >= readmodels.MIN_SERVICES and facts["attended"] >= readmodels.MIN_ACTIVITIES)
+        district = self.app.query(readmodels.district_of_community, member["community_id"], fresh=False)
+        meets = self._minimum().for_district(district).meets(facts["services"], facts["attended"])
         return self.app.execute(ledger_handlers.issue_feedback_card, cmd, member, facts, meets, now())
 
     @rpc

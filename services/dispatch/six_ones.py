@@ -9,12 +9,8 @@ adopted proposal (建议) and a verified practical deed (实事).
 """
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from shared.contracts.dispatch import CARD_ACTIVITY_MODES, CARD_ACTIVITY_TYPES, CARD_OVERALL  # noqa: F401
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from shared.yearly_minimum import LOCAL_TZ, local_year  # noqa: F401 - the year the minimum counts in
 
 #: The six kinds, in the seed's order, with the seed's words.
 SIX_ONES = {
@@ -50,13 +46,6 @@ CARD_TYPE_OF_ACTIVITY = {"志愿服务": "志愿服务", "三会一课": "社区
 NOT_THEMED = ("三会一课", "座谈交流")
 #: How a service record was done → 参加活动方式.
 CARD_MODE_OF_RECORD = {"order": "菜单服务", "team_order": "组团服务", "wish": "圆梦行动"}
-
-
-def local_year(moment: str) -> int:
-    """The year in Beijing of an ISO timestamp (a date is its own year)."""
-    if "T" not in moment:
-        return int(moment[:4])
-    return datetime.fromisoformat(moment).astimezone(LOCAL_TZ).year
 
 
 def quarter_of(day) -> int:

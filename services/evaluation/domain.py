@@ -17,8 +17,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import ClassVar
 
 from services.evaluation.rules import GRADES, PARTIES, Rules
+from shared import yearly_minimum
 from shared.contracts.evaluation import PARTY_NAMES
 from shared.domain import Aggregate, DomainError, DomainEvent
 
@@ -80,6 +82,11 @@ def land(period: str, closed) -> str:
 # -- events ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FactRecorded(DomainEvent):
+    """v2: `obligation_id` (the registration obligation or campaign a check-in, an overdue or its
+    reason is about) and `due_on` (its due date); v1 facts read as "" (shared.contracts.evaluation)."""
+
+    schema_version: ClassVar[int] = 2
+
     member_id: str
     kind: str
     source_event_id: str
@@ -94,6 +101,8 @@ class FactRecorded(DomainEvent):
     rating: int | None = None
     reason: str = ""
     accepted: bool = False
+    obligation_id: str = ""
+    due_on: str = ""
 
 
 @dataclass(frozen=True)
@@ -355,8 +364,9 @@ class YearInputs:
     registered: bool                             # checked in by the end of the year
     excused: bool                                # an accepted overdue reason by the end of the year
     refused_reason: str | None                   # the last refused overdue reason (any year)
-    services: int                                # verified services in the year's periods
+    services: int                                # services (shared.yearly_minimum) in the year's periods
     activities: int                              # attended activities in the year's periods
+    missed_registrations: tuple = ()             # the year's obligations not met in time, without cause
 
 
 def party_score(scores: list) -> tuple[float | None, list[str]]:
@@ -366,6 +376,70 @@ def party_score(scores: list) -> tuple[float | None, list[str]]:
     return sum(s for _, s in scores) / len(scores), [f"{p} {s:g}" for p, s in scores]
 
 
+# -- the year's registration (seed 002 四 "无故不去社区报到 … 取消当年各类评先评优资格") -----------------
+#: Obligations to (re-)register within a month (seed 000 "新发展、新调入或居住地、工作地发生变化的党员应在1个月内
+#: 到社区报到"), by registration's kind, as the reason of a disqualification names them.
+OBLIGATION_NAMES = {"moved": "居住地变动", "workplace_changed": "工作地变动", "newly_admitted": "新发展入党",
+                    "transferred_in": "新调入"}
+
+
+def fold_obligation(obligations: dict, kind: str, d: dict) -> None:
+    """Fold one fact (its data) into the member's obligations: id → {kind, opened, due,
+    checked_in_on, overdue, excused, refused}. Plain JSON values: the grading read model stores them as they are."""
+    oid = d.get("obligation_id") or ""
+    if not oid or kind not in ("obligation_opened", "checked_in", "overdue", "overdue_reason"):
+        return
+    o = obligations.setdefault(oid, {"kind": "", "opened": "", "due": "", "checked_in_on": "", "overdue": False,
+                                     "excused": False, "refused": ""})
+    if kind == "obligation_opened":
+        o["kind"], o["opened"], o["due"] = d.get("reason", ""), d["occurred_on"], d.get("due_on", "") or o["due"]
+    elif kind == "checked_in":
+        o["checked_in_on"] = min(filter(None, (o["checked_in_on"], d["occurred_on"])))
+    elif kind == "overdue":
+        o["overdue"], o["due"] = True, o["due"] or d.get("due_on", "")
+    elif d.get("accepted", False):
+        o["excused"] = True
+    else:
+        o["refused"] = d.get("reason", "")
+
+
+@dataclass(frozen=True)
+class RegistrationYear:
+    """A member's registration obligations opened in one year (the one-month obligations that
+    registration opens: moved, changed workplace, newly admitted, transferred in) by status,
+    and why the year is lost for the ones missed without an accepted reason. An obligation
+    counts in the year it was opened (the year of the move), whenever it falls due."""
+
+    opened: tuple
+    fulfilled: tuple             # checked in by the due date
+    overdue: tuple               # not checked in by the due date (checked in late, or not at all)
+    excused: tuple               # overdue with an accepted reason
+    missed: tuple                # overdue without one: the year's reasons of disqualification
+
+
+def registration_year(obligations: dict, year: int) -> RegistrationYear:
+    opened, fulfilled, overdue, excused, missed = [], [], [], [], []
+    for oid in sorted(obligations, key=lambda i: (obligations[i]["due"], i)):
+        o = obligations[oid]
+        if not o["kind"] or not o["due"] or int(o["opened"][:4]) != year:
+            continue                     # a unit campaign, or opened in another year
+        opened.append(oid)
+        if o["checked_in_on"] and o["checked_in_on"] <= o["due"] and not o["overdue"]:
+            fulfilled.append(oid)
+            continue
+        if not (o["overdue"] or o["checked_in_on"]):
+            continue                     # not yet due, or not yet found overdue
+        overdue.append(oid)
+        if o["excused"]:
+            excused.append(oid)
+            continue
+        late = f"，{o['checked_in_on']} 才报到" if o["checked_in_on"] else ""
+        refused = f"，逾期原因：{o['refused']}" if o["refused"] else ""
+        missed.append(f"{OBLIGATION_NAMES.get(o['kind'], o['kind'])}后未在1个月内到社区报到"
+                      f"（应于 {o['due']} 前{late}{refused}）")
+    return RegistrationYear(tuple(opened), tuple(fulfilled), tuple(overdue), tuple(excused), tuple(missed))
+
+
 def disqualification_reasons(inputs: YearInputs, rules: Rules) -> list[str]:
     reasons = []
     if not inputs.registered:
@@ -373,10 +447,10 @@ def disqualification_reasons(inputs: YearInputs, rules: Rules) -> list[str]:
             refused = inputs.refused_reason
             reasons.append("无故未到社区报到" + (f"（逾期原因：{refused}）" if refused is not None else ""))
     else:
-        if inputs.services < rules.min_services:
-            reasons.append(f"全年参加服务项目 {inputs.services} 项，少于 {rules.min_services} 项")
-        if inputs.activities < rules.min_activities:
-            reasons.append(f"全年参加社区活动 {inputs.activities} 次，少于 {rules.min_activities} 次")
+        reasons.extend(inputs.missed_registrations)
+        # seed 002 四: 虽报到但未达到基本服务要求 — the one yearly minimum (shared.yearly_minimum)
+        minimum = rules.minimum or yearly_minimum.configured().default
+        reasons.extend(minimum.shortfalls(inputs.services, inputs.activities))
     return reasons
 
 
@@ -390,6 +464,15 @@ def band_of(total: int, rules: Rules) -> str:
     """Seed 001 社区参评: "年底按积分高低分为优秀、良好、一般、较差和差" — the highest band whose
     lowest points total the year's total reaches; below 较差's is 差."""
     return next((g for g in GRADES[:4] if total >= rules.bands[g]), "差")
+
+
+def minimum_count(kind: str, source_event_type: str) -> str | None:
+    """"services", "activities" or None: what a fact adds to the yearly minimum's counts — the
+    shared policy's, by the dispatch event that reported it (an absence from an activity is
+    reported by the same event as the attendance, and counts for nothing)."""
+    if kind == "activity_absent":
+        return None
+    return yearly_minimum.counted_as(source_event_type)
 
 
 def evaluate(inputs: YearInputs, rules: Rules) -> GradeResult:
@@ -484,11 +567,13 @@ class MemberRecord(Aggregate):
         self.vetoes: dict[int, MemberVetoed] = {}
         self.disqualified: dict[int, list] = {}
         self.titles: set[tuple[int, str]] = set()
+        self.obligations: dict[str, dict] = {}                # registration obligations (fold_obligation)
 
     # -- state ---------------------------------------------------------------------------
     def apply(self, event: DomainEvent) -> None:
         if isinstance(event, FactRecorded):
             self.facts[event.source_event_id] = event
+            fold_obligation(self.obligations, event.kind, event.__dict__)
             self.line_period[event.source_event_id] = event.period
             self.name = event.member_name or self.name
             self.unit_id = event.unit_id or self.unit_id
@@ -538,7 +623,7 @@ class MemberRecord(Aggregate):
     def record_fact(self, *, kind: str, source_event_id: str, source_event_type: str, occurred_on: date,
                     rules: Rules, district_closed, member_name: str = "", unit_id: str = "",
                     community_id: str = "", district_id: str = "", hours: float = 0.0, rating: int | None = None,
-                    reason: str = "") -> bool:
+                    reason: str = "", obligation_id: str = "", due_on: str = "") -> bool:
         """Record what an event means for this member and the points it earns; False when the
         event was already recorded (a redelivery)."""
         if source_event_id in self.facts:
@@ -551,7 +636,7 @@ class MemberRecord(Aggregate):
             occurred_on=occurred_on.isoformat(), period=period, district_id=district_id or self.district_id,
             community_id=community_id or self.community_id, unit_id=unit_id or self.unit_id,
             member_name=member_name or self.name, hours=float(hours), rating=rating, reason=reason,
-            accepted=accepted))
+            accepted=accepted, obligation_id=obligation_id, due_on=due_on))
         year = int(period[:4])
         for item, raw, why in points_for(fact, rules):
             rule = rules.items[item]
@@ -671,8 +756,11 @@ class MemberRecord(Aggregate):
             registered=any(f.kind == "checked_in" and int(f.occurred_on[:4]) <= year for f in facts),
             excused=any(f.kind == "overdue_reason" and f.accepted and int(f.occurred_on[:4]) <= year for f in facts),
             refused_reason=refused[-1] if refused else None,
-            services=len({f.source_event_id for f in in_year if f.kind == "service_verified"}),
-            activities=sum(1 for f in in_year if f.kind == "activity_attended"))
+            services=len({f.source_event_id for f in in_year
+                          if minimum_count(f.kind, f.source_event_type) == yearly_minimum.SERVICES}),
+            activities=sum(1 for f in in_year
+                           if minimum_count(f.kind, f.source_event_type) == yearly_minimum.ACTIVITIES),
+            missed_registrations=registration_year(self.obligations, year).missed)
 
     def disqualification_reasons(self, year: int, rules: Rules) -> list[str]:
         return disqualification_reasons(self.year_inputs(year), rules)
@@ -794,6 +882,7 @@ class GradingInputs:
         self.checked_in_from: int | None = None           # the earliest year of a check-in
         self.excused_from: int | None = None              # the earliest year of an accepted overdue reason
         self.refused_reason: str | None = None            # the last refused overdue reason
+        self.obligations: dict[str, dict] = {}            # registration obligations (fold_obligation)
 
     def apply(self, event_type: str, d: dict, version: int) -> None:
         """Fold one event of the member's stream (its data), the stream's `version`-th."""
@@ -815,10 +904,12 @@ class GradingInputs:
                     self.excused_from = year if self.excused_from is None else min(self.excused_from, year)
                 else:
                     self.refused_reason = d.get("reason", "")
-            elif kind == "service_verified":
+            fold_obligation(self.obligations, kind, d)
+            counted = minimum_count(kind, d["source_event_type"])
+            if counted == yearly_minimum.SERVICES:
                 year = int(d["period"][:4])
                 self.services[year] = self.services.get(year, 0) + 1
-            elif kind == "activity_attended":
+            elif counted == yearly_minimum.ACTIVITIES:
                 year = int(d["period"][:4])
                 self.activities[year] = self.activities.get(year, 0) + 1
         elif event_type in POINTS_TYPES:
@@ -842,7 +933,8 @@ class GradingInputs:
                           registered=self.checked_in_from is not None and self.checked_in_from <= year,
                           excused=self.excused_from is not None and self.excused_from <= year,
                           refused_reason=self.refused_reason, services=self.services.get(year, 0),
-                          activities=self.activities.get(year, 0))
+                          activities=self.activities.get(year, 0),
+                          missed_registrations=registration_year(self.obligations, year).missed)
 
     def assign_grade(self, year: int, rules: Rules) -> tuple[GradeResult, list[DomainEvent]]:
         """`MemberRecord.assign_grade` on the folded record: the result and the events to append
@@ -860,7 +952,7 @@ class GradingInputs:
 
     def to_state(self) -> dict:
         state = {k: getattr(self, k) for k in ("name", "unit_id", "community_id", "district_id", "parties",
-                                                 "checked_in_from", "excused_from", "refused_reason")}
+                                                 "checked_in_from", "excused_from", "refused_reason", "obligations")}
         for k in self._YEARLY:
             state[k] = {str(y): v for y, v in getattr(self, k).items()}
         return state

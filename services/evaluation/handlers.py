@@ -62,19 +62,28 @@ def member_checked_in(uow, event, rulebook: RuleBook) -> None:
                                                "district_id": d["district_id"], "street_id": d.get("street_id", "")})
     _record(uow, rulebook, event, d["member_id"], "checked_in", local_date(d["checked_in_at"]),
             community_id=d["community_id"], unit_id=d["unit_id"], district_id=d["district_id"],
-            member_name=d["member_name"])
+            member_name=d["member_name"], obligation_id=d["campaign_id"])
+
+
+def obligation_opened(uow, event, rulebook: RuleBook) -> None:
+    """A one-month obligation to (re-)register (moved, changed workplace, newly admitted,
+    transferred in): what the year's registration status is judged on."""
+    d = event.data
+    _record(uow, rulebook, event, d["member_id"], "obligation_opened", local_date(event.occurred_at),
+            unit_id=d["unit_id"], reason=d["kind"], obligation_id=d["obligation_id"], due_on=d["due_date"])
 
 
 def registration_overdue(uow, event, rulebook: RuleBook) -> None:
     d = event.data
     _record(uow, rulebook, event, d["member_id"], "overdue", date.fromisoformat(d["detected_on"]),
-            unit_id=d["unit_id"], reason=f"应于 {d['due_date']} 前报到")
+            unit_id=d["unit_id"], reason=f"应于 {d['due_date']} 前报到", obligation_id=d["obligation_id"],
+            due_on=d["due_date"])
 
 
 def overdue_reason_recorded(uow, event, rulebook: RuleBook) -> None:
     d = event.data
     _record(uow, rulebook, event, d["member_id"], "overdue_reason", local_date(event.occurred_at),
-            unit_id=d["unit_id"], reason=d["reason"])
+            unit_id=d["unit_id"], reason=d["reason"], obligation_id=d["obligation_id"])
 
 
 def member_moved(uow, event, rulebook: RuleBook) -> None:

@@ -457,6 +457,31 @@ def ranking(conn: Connection, year: int, community_id: str | None = None, distri
     return out
 
 
+
+def published_results(conn: Connection, community_id: str, year: int, limit: int = 1000) -> dict:
+    """公布 (seed 001 "定期在一定范围内公布"): the community's ranking and grades of `year`, names
+    masked, once the year is closed in the community's district (its second half closed);
+    before that `published` is False and there are no results. `member_ids` and `unit_ids` (the
+    community's members and their units) say who may see them; a caller shows neither."""
+    district_id = district_of(conn, community_id)
+    published = bool(district_id) and f"{int(year)}H2" in closed_periods(conn, district_id)
+    people = conn.execute(select(members.c.member_id, members.c.unit_id)
+                          .where(members.c.community_id == community_id)).all()
+    return {"community_id": community_id, "year": int(year), "district_id": district_id, "published": published,
+            "member_ids": sorted({m for m, _ in people}), "unit_ids": sorted({u for _, u in people}),
+            "results": ranking(conn, year, community_id=community_id, limit=limit) if published else []}
+
+
+def communities_of(conn: Connection, *, member_id: str | None = None, unit_id: str | None = None) -> list[str]:
+    """The community a member serves in, or the communities where a unit has members."""
+    q = select(members.c.community_id).distinct().order_by(members.c.community_id)
+    if member_id is not None:
+        q = q.where(members.c.member_id == member_id)
+    if unit_id is not None:
+        q = q.where(members.c.unit_id == unit_id)
+    return [c for c in conn.execute(q).scalars() if c]
+
+
 def double_evaluation(conn: Connection, unit_id: str, year: int) -> dict:
     """双评: each member of the unit with the unit's and the community's evaluations side by side."""
     periods_of = (f"{year}H1", f"{year}H2")

@@ -4,16 +4,21 @@
 `extends: default` and override any part (merged key by key). A file that breaks the schema is
 refused at load with every problem listed by file and key, in Chinese, so an operator can fix it
 before the service starts; nothing half-valid is ever used.
+
+The yearly minimum (services and activities below which a member is disqualified) is not part
+of these files: it is the one policy dispatch uses too (shared.yearly_minimum,
+deploy/config/yearly-minimum.yaml); `RuleBook.for_district` hands it out with each district's rules.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from shared.contracts.evaluation import PARTIES
+from shared.yearly_minimum import Minimum, YearlyMinimumPolicy, configured
 
 ITEMS = ("check_in", "registration_overdue", "overdue_excused", "commitment_made", "service_verified",
          "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
@@ -54,13 +59,12 @@ class Rules:
     version: int
     items: dict
     accepted_overdue_reasons: tuple
-    min_services: int
-    min_activities: int
     bands: dict                 # grade -> lowest points total, for 优秀..较差 (below 较差: 差)
     party_points: dict          # party -> ((lowest year score, points), ...) highest first
     community_stars: int
     district_candidates: int
     title_min_grade: str
+    minimum: Minimum | None = None   # the district's yearly minimum (shared.yearly_minimum), set by RuleBook
 
     def rule_id(self, item: str) -> str:
         return f"{self.name}:{item}@v{self.version}"
@@ -105,9 +109,11 @@ def validate(raw, where: str) -> list[str]:
 
     if not isinstance(raw, dict):
         return [f"{where}: 文件内容应为键值映射 (YAML mapping)"]
-    known = {"extends", "version", "items", "accepted_overdue_reasons", "minimum", "grading", "titles"}
+    known = {"extends", "version", "items", "accepted_overdue_reasons", "grading", "titles"}
     for key in raw:
-        if key not in known:
+        if key == "minimum":
+            bad(key, "年度最低服务要求已统一在 yearly-minimum.yaml 中配置，请从积分规则中删除")
+        elif key not in known:
             bad(str(key), "未知的配置项")
     if not _is_int(raw.get("version")) or raw.get("version") < 1:
         bad("version", "必须是正整数")
@@ -150,13 +156,6 @@ def validate(raw, where: str) -> list[str]:
     reasons = raw.get("accepted_overdue_reasons", [])
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
         bad("accepted_overdue_reasons", "必须是原因列表")
-    minimum = raw.get("minimum")
-    if not isinstance(minimum, dict):
-        bad("minimum", "缺少年度最低要求 (services, activities)")
-    else:
-        for k in ("services", "activities"):
-            if not _is_int(minimum.get(k)) or minimum.get(k) < 0:
-                bad(f"minimum.{k}", "必须是不小于0的整数")
     grading = raw.get("grading")
     if not isinstance(grading, dict):
         bad("grading", "缺少评定办法 (grading)")
@@ -221,7 +220,6 @@ def build(name: str, raw: dict) -> Rules:
     grading, titles = raw["grading"], raw["titles"]
     return Rules(name=name, version=raw["version"], items=items,
                  accepted_overdue_reasons=tuple(raw.get("accepted_overdue_reasons", [])),
-                 min_services=raw["minimum"]["services"], min_activities=raw["minimum"]["activities"],
                  bands=dict(grading["bands"]),
                  party_points={party: tuple((step["from"], step["points"]) for step in steps)
                                for party, steps in grading.get("party_points", {}).items()},
@@ -232,14 +230,23 @@ def build(name: str, raw: dict) -> Rules:
 class RuleBook:
     """Every district's rules, loaded from one directory; a district without a file gets the default."""
 
-    def __init__(self, by_name: dict[str, Rules]):
+    def __init__(self, by_name: dict[str, Rules], minimum: YearlyMinimumPolicy | None = None):
         self.by_name = by_name
+        self.minimum = minimum or configured()
+        self._districts: dict[str, Rules] = {}
 
     def for_district(self, district_id: str | None) -> Rules:
-        return self.by_name.get(district_id or DEFAULT) or self.by_name[DEFAULT]
+        """The district's rules (or the default's) with the district's yearly minimum."""
+        key = district_id or DEFAULT
+        found = self._districts.get(key)
+        if found is None:
+            rules = self.by_name.get(key) or self.by_name[DEFAULT]
+            found = self._districts[key] = replace(rules, minimum=self.minimum.for_district(district_id))
+        return found
 
     @classmethod
-    def from_documents(cls, documents: dict[str, object], where: dict[str, str] | None = None) -> "RuleBook":
+    def from_documents(cls, documents: dict[str, object], where: dict[str, str] | None = None,
+                       minimum: YearlyMinimumPolicy | None = None) -> "RuleBook":
         """`documents`: name → parsed YAML. Raises RulesError listing every problem of every file."""
         where = where or {n: f"{n}.yaml" for n in documents}
         problems: list[str] = []
@@ -263,10 +270,10 @@ class RuleBook:
                 rules[name] = build(name, merged)
         if problems:
             raise RulesError(problems)
-        return cls(rules)
+        return cls(rules, minimum)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "RuleBook":
+    def load(cls, directory: str | Path, minimum: YearlyMinimumPolicy | None = None) -> "RuleBook":
         directory = Path(directory)
         files = sorted(directory.glob("*.yaml"))
         documents, where, problems = {}, {}, []
@@ -280,4 +287,4 @@ class RuleBook:
             raise RulesError(problems)
         if not files:
             raise RulesError([f"{directory}: 目录中没有规则文件 (*.yaml)"])
-        return cls.from_documents(documents, where)
+        return cls.from_documents(documents, where, minimum)

@@ -11,6 +11,7 @@ from services.evaluation import domain, handlers, readmodels, schemas
 from services.evaluation.rules import RuleBook, RulesError
 from shared.application import Application
 from shared.codec import EventCodec
+from shared.yearly_minimum import PolicyError, YearlyMinimumPolicy
 from shared.nameko_edge import (
     CommandRejected, ApplicationProvider, EventSourcedService, WorkLogging, command, subscribe,
 )
@@ -51,10 +52,15 @@ class Rules(DependencyProvider):
 
     def setup(self):
         self.directory = self.container.config.get("EVALUATION_RULES_DIR") or str(DEFAULT_RULES_DIR)
-        self.book = RuleBook.load(self.directory)
+        self.minimum_file = self.container.config.get("YEARLY_MINIMUM_FILE") or None
+        self.book = self._load()
+
+    def _load(self) -> RuleBook:
+        # the yearly minimum is dispatch's too (shared.yearly_minimum): read fresh, validated here
+        return RuleBook.load(self.directory, YearlyMinimumPolicy.load(self.minimum_file))
 
     def reload(self) -> RuleBook:
-        self.book = RuleBook.load(self.directory)
+        self.book = self._load()
         return self.book
 
     def get_dependency(self, worker_ctx):
@@ -89,6 +95,10 @@ class EvaluationService(EventSourcedService):
     @subscribe("registration", "MemberCheckedIn")
     def on_member_checked_in(self, event):
         self._on(event, handlers.member_checked_in)
+
+    @subscribe("registration", "RegistrationObligationOpened")
+    def on_registration_obligation_opened(self, event):
+        self._on(event, handlers.obligation_opened)
 
     @subscribe("registration", "RegistrationOverdue")
     def on_registration_overdue(self, event):
@@ -199,7 +209,7 @@ class EvaluationService(EventSourcedService):
         district (or every district) from the recorded facts."""
         try:
             book = self.rules.reload()
-        except RulesError as exc:
+        except (RulesError, PolicyError) as exc:
             raise CommandRejected(exc.code, str(exc), {"problems": exc.problems}) from None
         return recompute(self.app, book, district_id)
 
@@ -232,6 +242,15 @@ class EvaluationService(EventSourcedService):
     @rpc
     def closed_periods(self, district_id):
         return self.app.query(readmodels.closed_periods, district_id)
+
+    @rpc
+    def published_results(self, community_id, year, limit=1000):
+        """The community's ranking and grades of a closed year (公布), names masked."""
+        return self.app.query(readmodels.published_results, community_id, int(year), int(limit))
+
+    @rpc
+    def communities_of(self, member_id=None, unit_id=None):
+        return self.app.query(readmodels.communities_of, member_id=member_id, unit_id=unit_id)
 
 
 def close_year(app, book: RuleBook, district_id: str, year: int, by: str) -> dict:

@@ -345,15 +345,17 @@ def deadline_reminders(notifier: Notifier, today: date, now: datetime, days_befo
 
 
 def midyear_notes(notifier: Notifier, year: int, summary: dict, now: datetime):
-    """The mid-year note to members behind on the yearly minimum (from dispatch's summary)."""
+    """The mid-year note to members behind on the yearly minimum (from dispatch's summary; each
+    member's row carries the minimum of the member's district)."""
 
     def handler(uow) -> list[str]:
         directory = rm.SqlDirectory(uow.conn)
-        minimum = summary["minimum"]
+        default = summary["minimum"]
         return [notifier.record(uow, directory, PlannedMessage(
             "midyear_behind_member", "member", m["member_id"],
             {"member_name": m["name"], "year": year, "services": m["services"], "activities": m["activities"],
-             "min_services": minimum["services"], "min_activities": minimum["activities"]}, False),
+             "min_services": m.get("minimum", default)["services"],
+             "min_activities": m.get("minimum", default)["activities"]}, False),
             f"midyear-note:{year}", now) for m in summary["behind"]]
 
     return handler

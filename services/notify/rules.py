@@ -112,6 +112,18 @@ def _units_of(member_ids, directory):
     return list(out.values())
 
 
+def _units_with_names(member_ids, directory):
+    """The units of these members, each once, with the names of all its members among them
+    (情况反馈: the unit learns about each of its own members)."""
+    out: dict[str, list] = {}
+    for m in dict.fromkeys(member_ids):
+        rec = directory.member(m)
+        if rec and rec.get("unit_id"):
+            out.setdefault(rec["unit_id"], []).append(rec["name"])
+    return [("unit", uid, {"unit_name": unit_name(directory, uid), "member_name": "、".join(names)})
+            for uid, names in out.items()]
+
+
 REGISTRATION_RULES = [
     Rule("registration", "MemberCheckedIn", "check_in_receipt",
          recipients=lambda d, _: [("unit", d["unit_id"], {})],
@@ -191,6 +203,19 @@ DISPATCH_RULES = [
                                "minimum_text": "达到基本服务要求" if d["meets_minimum"] else "未达到基本服务要求",
                                "service_hours": f"{d['service_hours']:g}"},
          provides=("community_name", "minimum_text", "service_hours")),
+    # 情况反馈 to the unit as each record is made, not only in the yearly report: seed 002 管理办法 二
+    # "社区党组织负责……据实查验记载在职党员参加社区活动情况，报所在单位党组织备案"; seed 001 "评议结果及时向在职
+    # 党员所在单位党组织反馈"
+    Rule("dispatch", "ServiceVerified", "service_verified_unit",
+         recipients=lambda d, di: _units_with_names(d["member_ids"], di),
+         values=lambda d, di: {**demand_values(di, d["demand_id"]), "verified_cn": chinese_time(d["verified_at"]),
+                               "hours": f"{d['hours']:g}"},
+         provides=("unit_name", "member_name", "category", "verified_cn", "hours")),
+    Rule("dispatch", "ServiceRated", "service_rated_unit",
+         recipients=lambda d, di: _units_with_names(d["member_ids"], di),
+         values=lambda d, di: {**demand_values(di, d["demand_id"]),
+                               "comment_text": f"，评价意见：{d['comment']}" if d.get("comment") else ""},
+         provides=("unit_name", "member_name", "category", "comment_text")),
     # seed 001: 每季度到责任区普遍开展一次组团走访
     Rule("dispatch", "TeamVisitMissed", "team_visit_missed_community",
          recipients=lambda d, di: [("community", d["community_id"], {})],
@@ -208,6 +233,13 @@ EVALUATION_RULES = [
     Rule("evaluation", "MemberVetoed", "member_vetoed_unit", recipients=_to_unit, provides=("unit_name",),
          important=True,
          agreed_fields=("member_id", "member_name", "unit_id", "community_id", "year", "statement")),
+    # 群众测评 recorded: seed 001 "评议结果及时向在职党员所在单位党组织反馈"
+    Rule("evaluation", "ResidentRatingRecorded", "resident_rating_unit",
+         recipients=lambda d, di: _units_with_names([d["member_id"]], di),
+         values=lambda d, di: {"score_text": f"{d['score']:g}",
+                               "revision_text": "（修订）" if d.get("revision", 1) > 1 else ""},
+         provides=("unit_name", "member_name", "score_text", "revision_text"),
+         agreed_fields=("member_id", "period", "party", "score", "comment", "revision")),
     Rule("evaluation", "DoubleEvaluationPublished", "double_evaluation_result_unit", recipients=_to_unit,
          provides=("unit_name",), agreed_fields=("unit_id", "year", "members")),
 ]

@@ -18,13 +18,23 @@ PARTY_OWED_BY = {"self": "member", "leader": "unit", "residents": "community", "
 REMINDER_OCCASIONS = ("year_closed", "period_closed", "requested")
 TITLES = ("社区服务之星", "身边最美在职党员候选")
 FACT_KINDS = ("enrolled", "checked_in", "moved", "overdue", "overdue_reason", "commitment", "service_verified",
-              "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent")
+              "service_rejected", "service_rated", "wish_fulfilled", "activity_attended", "activity_absent",
+              "obligation_opened")
 PERIOD = validate.Regexp(r"^[0-9]{4}H[12]\Z", error="期间格式应为 2026H1 或 2026H2")
 
 
-@event_contract(SOURCE)
+def _fact_v1_to_v2(data: dict) -> dict:
+    """v2 names the registration obligation a fact is about and its due date; v1 facts had none."""
+    data.setdefault("obligation_id", "")
+    data.setdefault("due_on", "")
+    return data
+
+
+@event_contract(SOURCE, version=2, upcasters={1: _fact_v1_to_v2})
 class FactRecordedSchema(Schema):
-    """What another service's event means for one member's record (the input of the ledger)."""
+    """What another service's event means for one member's record (the input of the ledger).
+    v2: `obligation_id` (the registration obligation or campaign of a check-in, an overdue, an
+    overdue reason or an obligation opened) and `due_on` (its due date), "" when none."""
 
     member_id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(FACT_KINDS))
@@ -40,6 +50,8 @@ class FactRecordedSchema(Schema):
     rating = fields.Integer(allow_none=True, required=True)
     reason = fields.String(required=True)
     accepted = fields.Boolean(required=True)
+    obligation_id = fields.String(required=True)
+    due_on = fields.String(required=True)
 
 
 class PointsLineSchema(Schema):

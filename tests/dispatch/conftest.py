@@ -50,8 +50,8 @@ class Dispatch(ServiceLayer):
         return self.do(handlers.claim_wish, cmd, self.crew(ids))
 
     def registered(self, member_id, name, community="xf", grid="g1", skills=("法律咨询",), unit=("czj", "市财政局"),
-                   availability=("周六上午",)):
-        """As if registration's MemberCheckedIn had arrived."""
+                   availability=("周六上午",), district=None):
+        """As if registration's MemberCheckedIn had arrived (of the community's district if given)."""
         self._versions[member_id] = self._versions.get(member_id, 0) + 3
         event = ReceivedEvent(
             source="registration", event_id=f"ev-{member_id}-{self._versions[member_id]}", event_type="MemberCheckedIn",
@@ -59,7 +59,7 @@ class Dispatch(ServiceLayer):
             global_position=1, occurred_at=T0.isoformat(), correlation_id=None, causation_id=None, actor=None,
             data={"member_id": member_id, "member_name": name, "unit_id": unit[0], "unit_name": unit[1],
                   "community_id": community, "grid_id": grid, "skills": list(skills),
-                  "availability": list(availability)})
+                  "availability": list(availability), **({"district_id": district} if district else {})})
         self.app.handle_once(event, handlers.directory_registered, "dispatch.directory")
         return {"kind": "member", "id": member_id, "name": name}
 

@@ -19,6 +19,7 @@ SUBSCRIBED = {
     ("registration", "UnitRegistered"): (handlers.unit_registered, "evaluation.places", False),
     ("registration", "MemberEnrolled"): (handlers.member_enrolled, "evaluation.record", True),
     ("registration", "MemberCheckedIn"): (handlers.member_checked_in, "evaluation.record", True),
+    ("registration", "RegistrationObligationOpened"): (handlers.obligation_opened, "evaluation.record", True),
     ("registration", "RegistrationOverdue"): (handlers.registration_overdue, "evaluation.record", True),
     ("registration", "OverdueReasonRecorded"): (handlers.overdue_reason_recorded, "evaluation.record", True),
     ("registration", "MemberMoved"): (handlers.member_moved, "evaluation.record", True),

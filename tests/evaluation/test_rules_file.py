@@ -44,7 +44,7 @@ def test_the_shipped_files_load_and_the_override_merges_key_by_key():
      "grading.party_points.residents: 各段评分下限必须从高到低排列"),
     (lambda d: d["grading"].update(party_points={"leader": [{"from": 120, "points": 1}]}),
      "grading.party_points.leader[0].from: 评分下限必须在0到100之间"),
-    (lambda d: d["minimum"].pop("activities"), "minimum.activities: 必须是不小于0的整数"),
+    (lambda d: d.update(minimum={"services": 2, "activities": 6}), "minimum: 年度最低服务要求已统一在 yearly-minimum.yaml"),
     (lambda d: d["titles"].update(min_grade="特优"), "titles.min_grade: 必须是以下之一"),
     (lambda d: d.update(bonus=1), "default.yaml: bonus: 未知的配置项"),
 ])

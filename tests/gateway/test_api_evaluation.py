@@ -106,6 +106,9 @@ def test_rankings_and_the_grade_distribution_stay_within_scope(city):
 def test_a_veto_is_the_communitys_or_its_streets_and_closing_the_year_grades_with_stars(city):
     """Seed 001 组织考评: "街道社区如出具被考察的党员干部没有服务社区群众的书面评价，将对其一票否决"."""
     m1, m2 = city.ids["m1"], city.ids["m2"]
+    city.as_("admin").ok("POST", "/api/v1/communities", {"community_id": "xs1", "name": "西山社区", "district_id": "xq",
+                                                         "district_name": "西区", "street_id": "xs",
+                                                         "street_name": "西山街道", "card_prefix": "XS"})
     create(city.as_("org-xq"), "street-xs", "street_committee", "西山街道党工委", street_id="xs", district_id="xq")
     city.login("street-xs")
     before = len(city.events("evaluation"))
@@ -145,6 +148,32 @@ def test_a_veto_is_the_communitys_or_its_streets_and_closing_the_year_grades_wit
     regraded = city.as_("org-xq").ok("POST", f"/api/v1/districts/xq/years/{YEAR}/regrade")
     assert (regraded["members"], regraded["revised"], regraded["changes"]) == (2, 0, [])
     assert len(city.events("evaluation")) == before
+
+
+
+def test_published_results_are_for_the_communitys_members_and_units_once_the_year_is_closed(city):
+    """Seed 001 "定期在一定范围内公布": after the year's close (the test above), the community's
+    ranking and grades, names masked, for its members and the units with members there; another
+    community's member or an unrelated unit is refused; a year not closed is not published."""
+    from tests.gateway.console_client import Browser
+
+    path = f"/api/v1/communities/xf/evaluation-results?year={YEAR}"
+    mine = city.as_("mem-zhang").ok("GET", path)
+    assert mine["community_name"] == "幸福社区" and mine["total"] == 2
+    assert all("*" in r["name"] and r["grade"] for r in mine["items"])       # masked as the noticeboard does
+    assert "张伟" not in str(mine) and "李娜" not in str(mine)
+    assert city.as_("sec-czj").ok("GET", path)["total"] == 2                   # the unit of both members
+    assert city.as_("staff-xf").ok("GET", path)["total"] == 2
+    for outsider in ("sec-dcj", "staff-dq", "org-dc", "res-zhao"):            # no member there / other places
+        assert city.as_(outsider).get(path).status_code == 403, outsider
+    refused = city.as_("mem-zhang").get(f"/api/v1/communities/dq/evaluation-results?year={YEAR}")
+    assert refused.status_code == 403 and refused.json["error"]["message"]   # another community's results
+    early = city.as_("mem-zhang").get(f"/api/v1/communities/xf/evaluation-results?year={YEAR - 1}")
+    assert early.status_code == 404 and early.json["error"]["code"] == "not_published"
+    page = Browser(city.gateway, "mem-zhang").html(f"/console/evaluation-results?year={YEAR}")
+    assert "幸福社区" in page and "姓名已脱敏" in page and "张伟" not in page.split("<h1>", 1)[1]
+    unit_page = Browser(city.gateway, "sec-czj").html(f"/console/evaluation-results?year={YEAR - 1}")
+    assert "尚未公布" in unit_page
 
 
 def test_the_unit_generates_and_downloads_its_feedback_report(city):

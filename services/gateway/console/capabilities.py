@@ -93,6 +93,8 @@ OFFERED = {
     **{f"POST /api/v1/fund-projects/<project_id>/{step}": ("/console/fund-projects/<project_id>", "项目的下一步")
        for step in ("application", "joint-meeting", "notice", "objection-resolution", "submission", "approval",
                     "rejection", "withdrawal", "change", "acceptance", "payments")},
+    "GET /api/v1/communities/<community_id>/evaluation-results": ("/console/evaluation-results",
+                                                                  "评议结果公布（年度排名与等次）"),
 }
 
 #: Routes no person needs a console page for, each with its reason.

@@ -90,3 +90,34 @@ def veto(call, member_id):
     except ApiError:
         raise
     return done(call, "一票否决已记录，书面评价已送党员所在单位", to=f"/console/evaluation/{member_id}")
+
+
+# -- published results (公布) ------------------------------------------------------------------------
+@screen("/console/evaluation-results", summary="公布的年度评议结果", roles=("member", "unit_secretary"))
+def published_results(call):
+    """The ranking and grades of a closed year, of the member's community or of a community where
+    the unit has members (names masked); before the year's close, says it is not published yet."""
+    me = call.me
+    args = call.request.args
+    try:
+        year = int(args.get("year") or now_beijing().year)
+    except ValueError:
+        year = 0
+    if not 2000 <= year <= 2100:            # shared.contracts.YEAR
+        raise ApiError(400, "invalid_input", "年度不正确")
+    if me.role == "member":
+        communities = call.call("evaluation", "communities_of", member_id=me.member_id)
+    else:
+        communities = call.call("evaluation", "communities_of", unit_id=me.unit_id)
+    chosen = args.get("community_id") or (communities[0] if communities else None)
+    found, pending = None, None
+    if chosen:
+        try:
+            found = evaluation_api.published_results(call, chosen, year)
+        except ApiError as exc:
+            if exc.code != "not_published":
+                raise
+            pending = exc.message
+    return render(call, "evaluation/results.html", title="评议结果公布", year=year, chosen=chosen,
+                  communities=[{"id": c, "name": (call.places.get("community", c) or {}).get("name", c)}
+                               for c in communities], found=found, pending=pending)

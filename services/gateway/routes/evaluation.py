@@ -221,3 +221,38 @@ def regrade(call, district_id, year):
     call.access.district(call.me, district_id)
     body = validate_with(s.RegradeSchema, {"district_id": district_id, "year": year, "by": call.me.username})
     return call.call("evaluation", "regrade", body)
+
+
+# -- published results (公布) ----------------------------------------------------------------------
+RESULT_READERS = STAFF + ("member", "unit_secretary")
+
+
+def published_results(call, community_id: str, year: int) -> dict:
+    """Seed 001 "定期在一定范围内公布": once the year is closed, the community's ranking and grades
+    (names masked) for the community's members, the units with members there, and the staff
+    above it. Another community's member or an unrelated unit is refused."""
+    me = call.me
+    if me.role in STAFF:
+        community = call.access.community(me, community_id)
+    elif me.role in ("member", "unit_secretary"):
+        community = call.places.community(community_id)
+    else:
+        raise forbidden()
+    found = call.call("evaluation", "published_results", community_id, year, RANKING_LIMIT)
+    if me.role == "member" and me.member_id not in found["member_ids"]:
+        raise forbidden("只有在本社区报到的党员可以查看本社区公布的评议结果")
+    if me.role == "unit_secretary" and me.unit_id not in found["unit_ids"]:
+        raise forbidden("只有在本社区有党员报到的单位可以查看本社区公布的评议结果")
+    if not found["published"]:
+        raise ApiError(404, "not_published", f"{year} 年度评议尚未结束，结果尚未公布")
+    return {"community_id": community_id, "community_name": community.get("name", community_id), "year": year,
+            "results": found["results"]}
+
+
+@routes.route(f"{V1}/communities/<community_id>/evaluation-results",
+              summary="公布的年度评议结果：社区排名与等次（年度评定后，本社区党员和在本社区有党员的单位可见，姓名已脱敏）",
+              roles=RESULT_READERS, query=YearQuery, paginated=True)
+def evaluation_results(call, community_id):
+    found = published_results(call, community_id, call.query["year"])
+    return {**paginate(found["results"], call.query["page"], call.query["page_size"]),
+            "community_id": community_id, "community_name": found["community_name"], "year": found["year"]}
