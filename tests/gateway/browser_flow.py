@@ -360,8 +360,10 @@ def community_journey(j: Journeys) -> None:
     staff.get_by_role("button", name="安排活动").click()
     j.flash(staff, "活动已安排")
 
-    # check-in from the letter to the card and the receipt
+    # check-in from the letter to the card and the receipt (the ledgers are on the same home)
     j.go(staff, "/console/community")
+    j.xlsx(staff, "下载诉求反馈台账（Excel）")
+    j.xlsx(staff, "下载民情走访台账（Excel）")
     staff.get_by_role("link", name="报到登记").click()
     j.axe(staff)
     letter = staff.locator("a.letter").first
