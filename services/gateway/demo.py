@@ -83,6 +83,8 @@ def seed(gateway) -> list[tuple[str, str, str]]:
                 "availability": ["周六上午", "周三晚上"]})
         api.call(sec, "POST", "/api/v1/accounts", {"username": "mem-zhang", "password": DEMO_PASSWORD,
                                                    "role": "member", "display_name": "张伟", "member_id": ids[0]})
+        api.call(sec, "POST", "/api/v1/accounts", {"username": "mem-liu", "password": DEMO_PASSWORD,   # not reported yet
+                                                   "role": "member", "display_name": "刘洋", "member_id": ids[3]})
         api.call(staff, "POST", "/api/v1/communities/xf/posts", {"post_id": "p1", "title": "法律咨询岗",
                                                                  "category": "矛盾调解", "description": "每月一次"})
         api.call(staff, "POST", "/api/v1/communities/xf/wishes", {"group": "空巢老人", "content": "想要一台收音机",
@@ -108,7 +110,8 @@ def seed(gateway) -> list[tuple[str, str, str]]:
     homes = {"city_org": "/console/district", "district_org": "/console/district",
              "street_committee": "/console/district", "community_staff": "/console/community",
              "unit_secretary": "/console/unit", "member": "/console/member", "resident": "/console/resident"}
-    return [(u, r, homes[r]) for u, _, r, _ in ACCOUNTS] + [("mem-zhang", "member", "/console/member")]
+    return [(u, r, homes[r]) for u, _, r, _ in ACCOUNTS] + [("mem-zhang", "member", "/console/member"),
+                                                     ("mem-liu", "member", "/console/member")]
 
 
 def run_demo(cfg: GatewayConfig, host: str = "0.0.0.0", data_dir: str | None = None) -> int:

@@ -95,6 +95,8 @@ OFFERED = {
                     "rejection", "withdrawal", "change", "acceptance", "payments")},
     "GET /api/v1/communities/<community_id>/evaluation-results": ("/console/evaluation-results",
                                                                   "评议结果公布（年度排名与等次）"),
+    "GET /api/v1/communities/<community_id>/demand-ledger.xlsx": ("/console/community#ledgers", "下载诉求反馈台账"),
+    "GET /api/v1/communities/<community_id>/team-visits.xlsx": ("/console/community#ledgers", "下载民情走访台账"),
 }
 
 #: Routes no person needs a console page for, each with its reason.
@@ -121,11 +123,9 @@ EXEMPT = {
     "POST /api/v1/communities/<community_id>/funds/<int:year>/reports": "经费报告尚无页面（经 API 办理）",
     "POST /api/v1/communities/<community_id>/funds/<int:year>/close": "年度结账尚无页面（经 API 办理）",
     "GET /api/v1/communities/<community_id>/demand-ledger": "诉求反馈台账：尚无控制台页面（经 API 办理）",
-    "GET /api/v1/communities/<community_id>/demand-ledger.xlsx": "诉求反馈台账 Excel：尚无控制台页面（经 API 办理）",
     "GET /api/v1/communities/<community_id>/six-ones": "社区的六个一：尚无控制台页面（经 API 办理）",
     "GET /api/v1/communities/<community_id>/team-visit-gaps": "未走访的服务队：尚无控制台页面（经 API 办理）",
     "GET /api/v1/communities/<community_id>/team-visits": "民情走访台账：尚无控制台页面（经 API 办理）",
-    "GET /api/v1/communities/<community_id>/team-visits.xlsx": "民情走访台账 Excel：尚无控制台页面（经 API 办理）",
     "GET /api/v1/members/<member_id>/feedback-cards/<int:year>": "表现反馈卡：尚无控制台页面（经 API 办理）",
     "GET /api/v1/members/<member_id>/feedback-cards/<int:year>.pdf": "表现反馈卡 PDF：尚无控制台页面（经 API 办理）",
     "GET /api/v1/members/<member_id>/service-records": "登记卡上的服务记录：尚无控制台页面（经 API 办理）",

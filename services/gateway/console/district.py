@@ -63,7 +63,9 @@ def charts(call, where: dict, community_ids: list[str]) -> dict:
             dist = None
         if dist:
             counts = dist.get("grades", dist) if isinstance(dist, dict) else {}
-            out["grades"] = {"year": year, "data": [{"name": g, "value": int(counts.get(g, 0) or 0)} for g in GRADES]}
+            data = [{"name": g, "value": int(counts.get(g, 0) or 0)} for g in GRADES]
+            # all counts 0 is "not graded yet", never five equal slices
+            out["grades"] = {"year": year, "data": data, "total": sum(d["value"] for d in data)}
     return out
 
 

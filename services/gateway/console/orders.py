@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.gateway.access import STAFF
 from services.gateway.accounts import ROLES
 from services.gateway.console import texts
-from services.gateway.console.kit import HOME, act, back_to, form, number, render, screen
+from services.gateway.console.kit import FormInvalid, HOME, act, back_to, done, form, number, render, run, screen
 from services.gateway.routes import dispatch as dispatch_api
 
 #: The steps a demand moves through, as a resident reads them (issue: 已受理 → … → 已评价).
@@ -93,11 +93,25 @@ def _handler(name):
     return next(r.handler for r in dispatch_api.routes.routes if r.handler.__name__ == name)
 
 
-def _order_action(name: str, handler, message: str, build=lambda form: {}):
+def _order_action(name: str, handler, message: str, build=lambda form: {}, field: str | None = None):
+    """A form on the demand's page. A one-button form reports a refusal as a flash message; a form
+    with a field (`field`: the reason to decline, send back or cancel) shows the order's page again
+    with the message beside that field and what was typed kept."""
     @form(f"/console/demands/<demand_id>/{name}", summary=message, roles=tuple(ROLES))
     def action(call, demand_id):
-        return act(call, handler, build(call.request.form), message, to=back_to(call, HOME.get(call.me.role, "/")),
-                   demand_id=demand_id)
+        to = back_to(call, HOME.get(call.me.role, "/"))
+        if name == "decline":                            # the order is no longer the member's to see
+            to = HOME.get(call.me.role, "/")
+        elif to.split("?")[0] == call.request.path:      # sent again from the page a refusal showed
+            to = f"/console/demands/{demand_id}"
+        if field is None:
+            return act(call, handler, build(call.request.form), message, to=to, demand_id=demand_id)
+        try:
+            run(call, handler, build(call.request.form), demand_id=demand_id)
+        except FormInvalid as exc:
+            errors = {field: next(iter(exc.errors.values()), exc.message)}
+            return demand_screen(call, demand_id, 400, values=call.request.form, errors=errors, message=exc.message)
+        return done(call, message, to=to)
     action.__name__ = f"console_{name}"
     return action
 
@@ -107,9 +121,12 @@ _order_action("dispatch", dispatch_api.dispatch_order, "已派单",
               else {"suggested": 3})
 _order_action("publish", _handler("publish"), "已发布到服务菜单")
 _order_action("verify", _handler("verify"), "纪实已查验")
-_order_action("reject", _handler("reject"), "纪实已退回", lambda f: {"reason": f.get("reason", "")})
-_order_action("cancel", _handler("cancel"), "已取消", lambda f: {"reason": f.get("reason", "")})
+_order_action("reject", _handler("reject"), "纪实已退回", lambda f: {"reason": f.get("reason", "")},
+              field="reason")
+_order_action("cancel", _handler("cancel"), "已取消", lambda f: {"reason": f.get("reason", "")},
+              field="reason")
 _order_action("accept", dispatch_api.accept_order, "已接单")
-_order_action("decline", dispatch_api.decline_order, "已谢绝", lambda f: {"reason": f.get("reason", "")})
+_order_action("decline", dispatch_api.decline_order, "已谢绝", lambda f: {"reason": f.get("reason", "")},
+              field="reason")
 _order_action("rate", dispatch_api.rate_service, "感谢您的评价",
               lambda f: {"rating": number(f.get("rating")) or 0, "comment": f.get("comment", "")})

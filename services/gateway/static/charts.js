@@ -7,7 +7,7 @@
   var red = ["#b3262b", "#d9822b", "#2b6cb3", "#3d8f4f", "#7b4fb3", "#8c8c8c"];
   function draw(id, option) {
     var el = document.getElementById(id);
-    if (!el) return;
+    if (!el) return;                                   // no data: the page says 暂无数据 instead
     var chart = echarts.init(el, null, {renderer: "svg"});
     chart.setOption(Object.assign({color: red, animation: false, textStyle: {fontSize: 13}}, option));
     window.addEventListener("resize", function () { chart.resize(); });
@@ -26,7 +26,7 @@
     yAxis: [{type: "value", name: "次"}, {type: "value", name: "小时"}],
     series: [{name: "服务次数", type: "bar", data: m.services}, {name: "服务时长", type: "line", yAxisIndex: 1, data: m.hours}]
   });
-  if (data.grades) {
+  if (data.grades && data.grades.total) {             // all 0: the page says 尚未评定 instead
     draw("chart-grades", {tooltip: {trigger: "item"}, legend: {bottom: 0},
       series: [{type: "pie", radius: ["35%", "65%"], data: data.grades.data, label: {formatter: "{b} {c}人"}}]});
   }
