@@ -36,8 +36,10 @@ console: setup
 faults: setup
 	$(BIN)/python -m tests.faults
 
+# Two pytest sessions side by side (tests/run.py); `$(BIN)/python -m tests.run <args>` runs one
+# ordinary pytest session with those arguments.
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m tests.run
 
 # Three clustered RabbitMQ nodes and a PostgreSQL primary with a standby, on ports of their own
 # (deploy/cluster.py); the machine's RabbitMQ and PostgreSQL are not touched.

@@ -36,6 +36,9 @@ configure_logging("tests", level=os.environ.get("BAODAO_LOG_LEVEL", "WARNING"))
 # vhost of its own): hundreds of short-lived quorum queues, one Raft group each, per test
 # session weigh on the shared broker of a 2-core machine. Deployments default to quorum.
 os.environ.setdefault("QUEUE_TYPE", "classic")
+# Small connection pools for the services the tests start (in-process and as processes): two test
+# sessions run side by side (tests/run.py) on one PostgreSQL with the default max_connections.
+os.environ.setdefault("DB_POOL_SIZE", "4")
 
 
 # -- the layers ------------------------------------------------------------------------------
