@@ -15,6 +15,11 @@ Each role is scoped to its place in the hierarchy:
 | unit_secretary     | 单位党组织书记   | one unit (unit_id, district_id)         |
 | member             | 在职党员         | themselves (member_id, unit_id)         |
 | resident           | 居民             | themselves (resident_id, community_id)  |
+| department         | 委办局（部门）   | the event types it was granted          |
+
+A department account (civil affairs, health, ...) is created by the city or a district
+organisation department with the event types it may read (`gw_department_grants`); it sees
+only those, through the department API (services/gateway/routes/departments.py).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, func, select
 
 from shared.db import Database
 
@@ -38,6 +43,7 @@ ROLES = {
     "unit_secretary": "单位党组织书记",
     "member": "在职党员",
     "resident": "居民",
+    "department": "委办局",
 }
 #: The place fields each role must carry.
 SCOPE_FIELDS = {
@@ -48,6 +54,7 @@ SCOPE_FIELDS = {
     "unit_secretary": ("unit_id", "district_id"),
     "member": ("member_id", "unit_id"),
     "resident": ("resident_id", "community_id"),
+    "department": (),
 }
 PLACE_FIELDS = ("district_id", "street_id", "community_id", "unit_id", "member_id", "resident_id")
 
@@ -74,6 +81,13 @@ login_failures = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("username", String(64), nullable=False, index=True),
     Column("failed_at", Float, nullable=False),
+)
+
+department_grants = Table(
+    "gw_department_grants", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("event_types", Text, nullable=False),   # JSON list of "source.EventType"
+    Column("granted_by", String(64)),
 )
 
 
@@ -242,6 +256,21 @@ class AccountStore:
         """A disabled account can no longer log in, and its live tokens stop working."""
         with self.db.transaction() as conn:
             conn.execute(accounts.update().where(accounts.c.username == username).values(active=False))
+
+    def set_grants(self, username: str, event_types: list[str], granted_by: str | None = None) -> list[str]:
+        """The event types a department account may read (replacing those it had)."""
+        types = sorted(set(event_types))
+        with self.db.transaction() as conn:
+            conn.execute(department_grants.delete().where(department_grants.c.username == username))
+            conn.execute(department_grants.insert().values(username=username, event_types=json.dumps(types),
+                                                           granted_by=granted_by))
+        return types
+
+    def grants(self, username: str) -> list[str]:
+        with self.db.transaction() as conn:
+            found = conn.execute(select(department_grants.c.event_types)
+                                 .where(department_grants.c.username == username)).scalar()
+        return json.loads(found) if found else []
 
     def list(self, filters: dict, page: int, page_size: int) -> dict:
         q = select(accounts)

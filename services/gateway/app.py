@@ -32,6 +32,7 @@ ROUTE_MODULES = (
     "services.gateway.routes.funds",
     "services.gateway.routes.open311",
     "services.gateway.routes.console",
+    "services.gateway.routes.departments",
 )
 TOKEN_COOKIE = "baodao_token"
 #: A caller's correlation id is kept only if it is a plain token (no header injection).

@@ -91,6 +91,16 @@ OFFERED = {
     **{f"POST /api/v1/fund-projects/<project_id>/{step}": ("/console/fund-projects/<project_id>", "项目的下一步")
        for step in ("application", "joint-meeting", "notice", "objection-resolution", "submission", "approval",
                     "rejection", "withdrawal", "change", "acceptance", "payments")},
+    "GET /api/v1/department/event-types": ("/console/department#event-types", "可订阅的事件类型"),
+    "GET /api/v1/department/events": ("/console/department#history", "历史事件（前 20 条；完整历史经 API 分页）"),
+    "POST /api/v1/department/webhooks": ("/console/department#register", "登记 Webhook（密钥只显示一次）"),
+    "GET /api/v1/department/webhooks": ("/console/department#webhooks", "本部门的 Webhook"),
+    "GET /api/v1/department/webhooks/<webhook_id>": ("/console/department/webhooks/<webhook_id>", "Webhook 详情"),
+    "GET /api/v1/department/webhooks/<webhook_id>/deliveries": ("/console/department/webhooks/<webhook_id>",
+                                                                "投递记录"),
+    "POST /api/v1/department/webhooks/<webhook_id>/pause": ("/console/department#webhooks", "暂停推送"),
+    "POST /api/v1/department/webhooks/<webhook_id>/resume": ("/console/department#webhooks", "恢复推送"),
+    "DELETE /api/v1/department/webhooks/<webhook_id>": ("/console/department#webhooks", "删除 Webhook"),
 }
 
 #: Routes no person needs a console page for, each with its reason.
@@ -140,6 +150,7 @@ EXEMPT = {
     "POST /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests/<demand_id>.json": "Open311：供其他系统对接",
+    "POST /api/v1/accounts/<username>/event-types": "调整委办局授权：账号管理尚无页面（管理员经 API 办理）",
 }
 
 

@@ -12,7 +12,8 @@ routes = RouteGroup("accounts", "账号与登录")
 #: Which roles each role may create accounts for (always within its own scope).
 MAY_CREATE = {
     "city_org": tuple(ROLES),
-    "district_org": ("district_org", "street_committee", "community_staff", "unit_secretary", "member", "resident"),
+    "district_org": ("district_org", "street_committee", "community_staff", "unit_secretary", "member", "resident",
+                     "department"),
     "street_committee": ("community_staff", "resident"),
     "community_staff": ("resident",),
     "unit_secretary": ("member",),
@@ -38,6 +39,9 @@ class CreateAccountSchema(Schema):
     unit_id = fields.String(load_default=None)
     member_id = fields.String(load_default=None)
     resident_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    #: a department account's granted event types ("dispatch.ServiceCompleted", ...)
+    event_types = fields.List(fields.String(validate=validate.Length(min=3, max=120)), load_default=None,
+                              validate=validate.Length(max=200))
 
 
 class AccountQuerySchema(Schema):
@@ -79,6 +83,13 @@ def place_of_new_account(call, body: dict) -> dict:
             raise invalid(missing)
 
     if role == "city_org":
+        return {}
+    if role == "department":
+        from services.gateway.routes.departments import checked_grants
+
+        checked_grants(call, body.get("event_types"))
+        if me.role == "district_org":   # a district's department: the district may list and disable it
+            return {"district_id": me.district_id}
         return {}
     if role == "district_org":
         need("district_id")
@@ -125,7 +136,11 @@ def create_account(call):
                                                body["display_name"], created_by=call.me.username, **place)
     except ValueError:
         raise ApiError(409, "account_exists", "用户名已被占用") from None
-    return created.public()
+    out = created.public()
+    if body["role"] == "department":
+        out["event_types"] = call.gateway.accounts.set_grants(created.username, body["event_types"],
+                                                              call.me.username)
+    return out
 
 
 @routes.route("/api/v1/accounts", summary="本范围内的账号列表", roles=tuple(MAY_CREATE), query=AccountQuerySchema,
