@@ -16,6 +16,10 @@ repeats that one event, with the same `webhook-id` for the receiver to drop. Del
 receiver reuse one kept-alive HTTP connection (a receiver that closes it costs a new
 connection, nothing else). A paused webhook keeps its cursor and delivers nothing until resumed.
 
+What leaves is masked (`for_departments`): the personal fields an event's contract marks (a
+member's phone, a resident's id — an Open311 phone or email —, a resident's name) as the
+noticeboard masks them (shared/privacy.py); the full data stays in notify's log.
+
 Targets are checked (`TargetPolicy`) when a webhook is registered and again whenever a
 connection to it is opened: the host name is resolved, and an address on loopback, link-local
 (169.254.0.0/16), a private or otherwise non-public range, or one of the platform's own hosts is
@@ -165,8 +169,21 @@ def history(conn: Connection, event_types: list[str], after: int = 0, limit: int
     q = _where_types(select(event_log.c.position, event_log.c.envelope).where(event_log.c.position > int(after)),
                      event_types).order_by(event_log.c.position).limit(limit)
     rows = conn.execute(q).all()
-    return {"events": [{"position": p, "event": json.loads(e)} for p, e in rows],
+    return {"events": [{"position": p, "event": for_departments(json.loads(e))} for p, e in rows],
             "last_position": rows[-1][0] if rows else int(after)}
+
+
+def for_departments(envelope: dict) -> dict:
+    """The envelope as it may leave the platform: the personal fields its contract marks
+    (phone numbers, residents' ids, names) masked as the noticeboard masks them."""
+    from shared.contracts import ContractError, get_contract
+    from shared.privacy import mask_personal
+
+    try:
+        schema = get_contract(envelope["source"], envelope["event_type"]).schema
+    except ContractError:
+        return envelope
+    return {**envelope, "data": mask_personal(schema, envelope.get("data") or {})}
 
 
 def head(conn: Connection) -> int:
