@@ -175,12 +175,14 @@ class Gateway:
             token = request.values.get("api_key") if request.path.startswith("/open311/") else None
         if not token:
             return None
-        username = self.tokens.verify(token)
-        if username is None:
+        claims = self.tokens.claims(token)
+        principal = self.accounts.session(claims) if claims else None
+        if principal is None:
             if header:
                 raise ApiError(401, "token_invalid", "登录已过期或凭证无效，请重新登录")
             return None
-        return self.accounts.get(username)
+        request.token_claims = claims   # for logout
+        return principal
 
     def error_response(self, request: Request, exc: ApiError) -> Response:
         if request.path.startswith("/open311/"):   # GeoReport v2 errors are a list

@@ -151,6 +151,7 @@ EXEMPT = {
     "GET /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests/<demand_id>.json": "Open311：供其他系统对接",
     "POST /api/v1/accounts/<username>/event-types": "调整委办局授权：账号管理尚无页面（管理员经 API 办理）",
+    "DELETE /api/v1/session": "机器退出登录（令牌随即失效）；人在控制台用 /logout",
 }
 
 

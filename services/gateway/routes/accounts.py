@@ -55,6 +55,14 @@ def login(call):
     return {"token": token, "token_type": "Bearer", "expires_at": expires_at, "account": principal.public()}
 
 
+@routes.route("/api/v1/session", "DELETE", summary="退出登录：本令牌随即失效", roles=tuple(ROLES))
+def logout(call):
+    claims = getattr(call.request, "token_claims", None)
+    if claims:
+        call.gateway.accounts.revoke(claims)
+    return {"signed_out": True}
+
+
 @routes.route("/api/v1/me", summary="当前登录的账号、角色与范围", roles=tuple(ROLES))
 def me(call):
     return call.me.public()
@@ -62,14 +70,22 @@ def me(call):
 
 def authenticate(gateway, username: str, password: str):
     """The account, or a refusal: wrong credentials (401), or locked after repeated failures (429)."""
-    wait = gateway.login_throttle.locked_for(username)
-    if wait:
-        raise ApiError(429, "too_many_attempts", f"登录失败次数过多，请 {int(wait // 60) + 1} 分钟后再试")
-    principal = gateway.accounts.authenticate(username, password)
+    principal = check_password(gateway, username, password)
     if principal is None:
-        gateway.login_throttle.failed(username)
         raise ApiError(401, "login_failed", "用户名或密码错误")
-    gateway.login_throttle.succeeded(username)
+    return principal
+
+
+def check_password(gateway, username: str, password: str):
+    """The account if the password is right, else None; at most five wrong ones in ten minutes
+    (429 after). The attempt is counted before the password is checked, atomically, so
+    concurrent guesses cannot slip past the lock; a right one clears the count."""
+    wait = gateway.login_throttle.attempt(username)
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"密码错误次数过多，请 {int(wait // 60) + 1} 分钟后再试")
+    principal = gateway.accounts.authenticate(username, password)
+    if principal is not None:
+        gateway.login_throttle.succeeded(username)
     return principal
 
 
@@ -168,25 +184,27 @@ class PasswordChangeSchema(Schema):
 @routes.route("/api/v1/me/password", "POST", summary="修改本人密码", roles=tuple(ROLES), body=PasswordChangeSchema)
 def change_password(call):
     accounts = call.gateway.accounts
-    if accounts.authenticate(call.me.username, call.body["old_password"]) is None:
+    if check_password(call.gateway, call.me.username, call.body["old_password"]) is None:
         raise ApiError(400, "wrong_password", "原密码不正确")
-    accounts.set_password(call.me.username, call.body["new_password"])
-    return {"username": call.me.username, "changed": True}
+    accounts.set_password(call.me.username, call.body["new_password"])   # every earlier token stops working
+    token, expires_at = call.gateway.tokens.issue(call.me.username)
+    return {"username": call.me.username, "changed": True, "token": token, "expires_at": expires_at}
 
 
 @routes.route("/api/v1/accounts/<username>/disable", "POST", summary="停用账号（本范围内、可创建的角色）",
               roles=tuple(MAY_CREATE))
 def disable_account(call, username):
     target = call.gateway.accounts.get(username)
+    missing = ApiError(404, "not_found", "账号不存在")
     if target is None:
-        raise ApiError(404, "not_found", "账号不存在")
-    if target.role not in MAY_CREATE[call.me.role] or target.username == call.me.username:
-        raise forbidden("不能停用该账号")
+        raise missing
     covered = (call.me.role == "city_org"
                or (target.community_id and call.access.covers_community(call.me, target.community_id))
                or (target.unit_id and call.access.covers_unit(call.me, target.unit_id))
                or (call.me.role == "district_org" and target.district_id == call.me.district_id))
     if not covered:
-        raise forbidden("不能停用其他地区、单位的账号")
+        raise missing   # outside the caller's scope: as if there were none (no probing for usernames)
+    if target.role not in MAY_CREATE[call.me.role] or target.username == call.me.username:
+        raise forbidden("不能停用该账号")
     call.gateway.accounts.disable(username)
     return {"username": username, "active": False}
