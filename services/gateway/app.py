@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import structlog
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -46,6 +46,20 @@ SECURITY_HEADERS = {
                                "img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; "
                                "base-uri 'self'; form-action 'self'; object-src 'none'",
 }
+
+
+#: The largest request body (a 20 MB roster file as base64 in JSON fits); larger ones are refused
+#: on their Content-Length before a byte is read, and a body without one is read no further.
+MAX_BODY = 32 * 1024 * 1024
+
+
+class BoundedRequest(Request):
+    max_content_length = MAX_BODY
+    max_form_memory_size = MAX_BODY
+
+
+def too_large() -> ApiError:
+    return ApiError(413, "body_too_large", f"请求内容超过 {MAX_BODY // (1024 * 1024)} MB")
 
 
 @dataclass
@@ -103,7 +117,7 @@ class Gateway:
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
-        request = Request(environ)
+        request = BoundedRequest(environ)
         try:
             response = self.handle(request)
         except Exception:  # noqa: BLE001 - a last resort: never a traceback in the body
@@ -117,6 +131,8 @@ class Gateway:
         correlation_id = given if CORRELATION_ID.match(given) else str(uuid.uuid4())
         route = None
         try:
+            if (request.content_length or 0) > MAX_BODY:
+                raise too_large()
             endpoint, values = self.url_map.bind_to_environ(request.environ).match()
             if endpoint == "openapi":
                 response = json_response(self.openapi())
@@ -129,6 +145,8 @@ class Gateway:
             response = self.error_response(request, ApiError(404, "not_found", "请求的地址不存在"))
         except MethodNotAllowed:
             response = self.error_response(request, ApiError(405, "method_not_allowed", "不支持该请求方法"))
+        except RequestEntityTooLarge:
+            response = self.error_response(request, too_large())
         except HTTPException as exc:
             response = self.error_response(request, ApiError(exc.code or 400, "bad_request", "请求无效"))
         except Exception:  # noqa: BLE001 - never a stack trace to the caller
