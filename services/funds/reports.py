@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from xml.sax.saxutils import escape
 
 from services.funds.domain import REPORT_NAMES, yuan
 
@@ -74,13 +75,14 @@ def report_pdf(report: str, account: dict, ledger: dict, generated_on: date) -> 
     title = f"{account['community_name']} {account['year']} 年度{REPORT_NAMES[report]}"
 
     def table(rows, widths):
-        t = Table([[Paragraph(str(c), cell) for c in r] for r in rows], colWidths=widths, repeatRows=1)
+        # cells are people's text (project names, payees): escaped, never read as reportlab markup
+        t = Table([[Paragraph(escape(str(c)), cell) for c in r] for r in rows], colWidths=widths, repeatRows=1)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
                                ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
         return t
 
-    story = [Paragraph(title, title_style), Spacer(1, 4 * mm),
+    story = [Paragraph(escape(title), title_style), Spacer(1, 4 * mm),
              Paragraph(f"生成日期：{generated_on.isoformat()}", body), Paragraph("一、经费概况", h_style),
              table([["项目", "内容"], *summary_rows(account, ledger)], [70 * mm, 120 * mm]),
              Paragraph("二、服务项目", h_style),

@@ -170,21 +170,28 @@ class FundsService(EventSourcedService):
         account = self.app.query(readmodels.account_view, cmd["community_id"], cmd["year"])
         if account is None:
             raise domain.NoBudget(f"{cmd['year']} 年度尚未下达本社区的专项经费")
+        # the files first: ReportIssued is recorded only once they exist (a report that failed to
+        # render is not "issued", and issuing again then makes it)
+        files = self._write_report(cmd["community_id"], cmd["year"], cmd["report"], on)
         result = self.app.execute(handlers.issue_report, cmd["community_id"], cmd["year"], cmd["report"], on,
                                   self.calendar)
-        files = self._write_report(cmd["community_id"], cmd["year"], cmd["report"], on)
         return {**result, "files": files}
 
     def _write_report(self, community_id: str, year: int, report: str, on: date) -> list[str]:
         account = self.app.query(readmodels.account_view, community_id, year)
         ledger = self.app.query(readmodels.ledger_entries, community_id, year, fresh=False)
+        rendered = {"pdf": reports.report_pdf(report, account, ledger, on),     # both rendered before
+                    "xlsx": reports.report_xlsx(report, account, ledger, on)}   # anything is written
         base = Path(self.app.config.get("REPORTS_DIR") or os.environ.get("BAODAO_DATA_DIR", PROJECT_ROOT / "var"))
         folder = (base if self.app.config.get("REPORTS_DIR") else base / "funds-reports") / community_id / str(year)
         folder.mkdir(parents=True, exist_ok=True)
-        pdf, xlsx = folder / f"{report}.pdf", folder / f"{report}.xlsx"
-        pdf.write_bytes(reports.report_pdf(report, account, ledger, on))
-        xlsx.write_bytes(reports.report_xlsx(report, account, ledger, on))
-        return [str(pdf), str(xlsx)]
+        paths = []
+        for ext, content in rendered.items():
+            path, partial = folder / f"{report}.{ext}", folder / f".{report}.{ext}.partial"
+            partial.write_bytes(content)
+            partial.replace(path)   # whole or not at all
+            paths.append(str(path))
+        return paths
 
     @command(schemas.CloseYearSchema)
     def close_year(self, cmd):
