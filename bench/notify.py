@@ -152,12 +152,13 @@ def run(args) -> dict:
     with fresh_vhost(AMQP_BASE) as amqp_uri:
         env = service_env(amqp_uri, url, work, log_level="WARNING")
         env["NOTIFY_DELIVERY_POLL_SECONDS"] = "1"
+        env["NOTIFY_WEBHOOK_ALLOWED_TARGETS"] = "127.0.0.1"   # the bench's receiver listens on loopback
         svc = ServiceProcess("notify", env, work / "notify.log").start()
         try:
             wait_ready(amqp_uri, [svc], timeout=120)
             db = Database(url, schema="notify") if url else Database(f"sqlite:///{work / 'notify.db'}")
             with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as rpc:
-                rpc.notify.register_webhook("bench", f"http://127.0.0.1:{port}/hook", "bench-secret-0000000",
+                rpc.notify.register_webhook("bench", f"http://127.0.0.1:{port}/hook", None,
                                             ["registration.MemberCheckedIn"], 0)
             pub = Publisher(amqp_uri)
             run_id = uuid.uuid4().hex[:6]

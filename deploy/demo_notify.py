@@ -90,7 +90,7 @@ def run(rpc, received: Path, http_port: int) -> dict:
     dsp.verify_service({"demand_id": demand_id, "by": "staff-1"})
     print(f"  order {demand_id}: dispatched, accepted, completed, verified")
 
-    hook = ntf.register_webhook("市民政局", f"http://127.0.0.1:{http_port}/ok/minzheng", "minzhengju-demo-secret",
+    hook = ntf.register_webhook("市民政局", f"http://127.0.0.1:{http_port}/ok/minzheng", None,
                                 ["dispatch.ServiceCompleted", "registration.MemberCheckedIn"], 0)
     wait_for(lambda: len([r for r in lines(received / "http.jsonl") if r["path"] == "/ok/minzheng"]) >= 3)
     wait_for(lambda: ntf.inbox("resident", "r-zhao")["total"] == 3)   # accepted, done, asked to rate once verified
@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     stand_ins = subprocess.Popen([sys.executable, "-m", "tests.notify.receivers", "--out", str(received),
                                   "--smtp-port", str(smtp_port), "--http-port", str(http_port)], cwd=ROOT)
     env = service_env(args.amqp_uri, url, work)
+    env["NOTIFY_WEBHOOK_ALLOWED_TARGETS"] = "127.0.0.1"   # the demo's receiver listens on loopback
     env.update({"NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(smtp_port),
                 "NOTIFY_SMS_URL": f"http://127.0.0.1:{http_port}/ok/sms", "NOTIFY_SMS_KEY": "demo-key",
                 "NOTIFY_DELIVERY_POLL_SECONDS": "0.3"})

@@ -1,6 +1,11 @@
-"""Personal data on printed and public pages (登记卡, 公示栏, rankings): masked, never shown whole.
+"""Personal data on printed and public pages (登记卡, 公示栏, rankings) and in what leaves the
+platform for other departments (webhooks, the event history): masked, never shown whole.
 
-One home for masking: every service that shows people to other people uses these.
+One home for masking: every service that shows people to other people uses these. An event
+contract marks its personal fields with `metadata=PHONE` (a phone number), `CONTACT` (a
+resident's id, which may be their phone number or email: Open311 uses it so) or `NAME`;
+`mask_personal` masks them in an event's data, and the AsyncAPI document shows the mark as
+`x-personal`. Full contact data stays in the services that notify people.
 """
 from __future__ import annotations
 
@@ -53,3 +58,40 @@ def mask_name(name) -> str:
     if len(value) == 2:
         return value[0] + "*"
     return value[0] + "*" * (len(value) - 2) + value[-1]
+
+
+#: Field metadata of an event contract's personal fields (the kind says how it is masked).
+PHONE = {"personal": "phone"}
+CONTACT = {"personal": "contact"}
+NAME = {"personal": "name"}
+MASKS = {"phone": mask_phone, "contact": mask_phone, "name": mask_name}
+
+
+def mask_personal(schema, data: dict) -> dict:
+    """A copy of an event's `data` with the fields its contract `schema` marks personal masked
+    (nested schemas and lists of them too); other fields unchanged."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        if key not in out or out[key] is None:
+            continue
+        kind = (field.metadata or {}).get("personal")
+        if kind:
+            out[key] = MASKS[kind](out[key])
+            continue
+        inner = getattr(field, "schema", None) if type(field).__name__ == "Nested" else None
+        if inner is not None:
+            if isinstance(out[key], list):
+                out[key] = [mask_personal(inner, v) for v in out[key]]
+            else:
+                out[key] = mask_personal(inner, out[key])
+        elif type(field).__name__ == "List" and getattr(getattr(field, "inner", None), "schema", None) is not None:
+            out[key] = [mask_personal(field.inner.schema, v) for v in out[key]]
+    return out
+
+
+def personal_fields(schema) -> dict[str, str]:
+    """The contract's personal fields and their kind (top level)."""
+    return {name: f.metadata["personal"] for name, f in schema.fields.items() if (f.metadata or {}).get("personal")}

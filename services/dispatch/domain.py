@@ -248,6 +248,15 @@ class InvalidRecord(DomainError):
     code = "invalid_record"
 
 
+#: A service window lies within the years the programme can mean (shared.contracts.YEAR): a
+#: window in year 9999 or 1900 was accepted and then broke every list that adds to or sorts by it.
+WINDOW_YEARS = (2000, 2100)
+
+
+def window_in_programme_years(start: datetime, end: datetime) -> bool:
+    return WINDOW_YEARS[0] <= start.year and end.year <= WINDOW_YEARS[1]
+
+
 class AlreadyExists(DomainError):
     code = "already_exists"
 
@@ -439,6 +448,8 @@ class ServiceOrder(Aggregate):
             raise AlreadyExists(f"需求 {self.id} 已登记")
         if window_end <= window_start:
             raise InvalidRecord("服务时段的结束时间应晚于开始时间")
+        if not window_in_programme_years(window_start, window_end):
+            raise InvalidRecord(f"服务时段应在 {WINDOW_YEARS[0]}—{WINDOW_YEARS[1]} 年之间")
         if not description.strip():
             raise InvalidRecord("需求描述不能为空")
         self._trigger(DemandRecorded(demand_id=self.id, community_id=community_id, grid_id=grid_id,

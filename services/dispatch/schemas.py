@@ -1,6 +1,7 @@
 """Dispatch's API contract: the payloads of its RPC commands."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.dispatch.domain import WINDOW_YEARS, window_in_programme_years
 from shared.contracts.dispatch import (
     ACTIVITY_KINDS, CARD_ACTIVITY_MODES, CARD_ACTIVITY_TYPES, CARD_OVERALL, CATEGORIES, URGENCIES,
 )
@@ -28,6 +29,8 @@ class RecordDemandSchema(Schema):
 
     @validates_schema
     def _window(self, data, **kwargs):
+        if not window_in_programme_years(data["window_start"], data["window_end"]):
+            raise ValidationError(f"服务时段应在 {WINDOW_YEARS[0]}—{WINDOW_YEARS[1]} 年之间", "window_start")
         if data["window_end"] <= data["window_start"]:
             raise ValidationError("服务时段的结束时间应晚于开始时间", "window_end")
 

@@ -122,10 +122,13 @@ def pay_project(uow, where: tuple, cmd: dict, on: date, calendar) -> dict:
             "paid_fen": p.paid_fen}
 
 
-def issue_report(uow, community_id: str, year: int, report: str, on: date, calendar) -> dict:
+def issue_report(uow, community_id: str, year: int, report: str, on: date, calendar, write_files=None) -> dict:
+    """`write_files(notice)` writes the report's files and returns their paths; it runs before the
+    command commits, so `ReportIssued` is recorded only once its files exist."""
     ends = _fund(uow, community_id, year).issue_report(report, on=on, calendar=calendar)
-    return {"community_id": community_id, "year": year, "report": report,
-            **(ends.as_dict("notice_ends_on") if ends else {"notice_ends_on": None})}
+    notice = ends.as_dict("notice_ends_on") if ends else {"notice_ends_on": None}
+    files = write_files(notice) if write_files is not None else []
+    return {"community_id": community_id, "year": year, "report": report, **notice, "files": files}
 
 
 def close_year(uow, community_id: str, year: int, by: str, on: date) -> dict:

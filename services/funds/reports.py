@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from pathlib import Path
+from xml.sax.saxutils import escape
 
 from services.funds.domain import REPORT_NAMES, yuan
 from services.funds.workdays import PROVISIONAL_NOTE
@@ -94,13 +96,14 @@ def report_pdf(report: str, account: dict, ledger: dict, generated_on: date, not
     title = f"{account['community_name']} {account['year']} 年度{REPORT_NAMES[report]}"
 
     def table(rows, widths):
-        t = Table([[Paragraph(str(c), cell) for c in r] for r in rows], colWidths=widths, repeatRows=1)
+        # cells are people's text (project names, payees): escaped, never read as reportlab markup
+        t = Table([[Paragraph(escape(str(c)), cell) for c in r] for r in rows], colWidths=widths, repeatRows=1)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
                                ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
         return t
 
-    story = [Paragraph(title, title_style), Spacer(1, 4 * mm),
+    story = [Paragraph(escape(title), title_style), Spacer(1, 4 * mm),
              Paragraph(f"生成日期：{generated_on.isoformat()}", body), Paragraph("一、经费概况", h_style),
              table([["项目", "内容"], *summary_rows(account, ledger, notice)], [70 * mm, 120 * mm]),
              Paragraph("二、服务项目", h_style),
@@ -143,3 +146,19 @@ def report_xlsx(report: str, account: dict, ledger: dict, generated_on: date, no
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def write_report(folder: Path, report: str, account: dict, ledger: dict, on: date,
+                 notice: dict | None = None) -> list[str]:
+    """Render the report as PDF and .xlsx, then write both into `folder` (each file whole or not
+    at all); the paths written."""
+    rendered = {"pdf": report_pdf(report, account, ledger, on, notice),     # both rendered before
+                "xlsx": report_xlsx(report, account, ledger, on, notice)}   # anything is written
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext, content in rendered.items():
+        path, partial = folder / f"{report}.{ext}", folder / f".{report}.{ext}.partial"
+        partial.write_bytes(content)
+        partial.replace(path)
+        paths.append(str(path))
+    return paths

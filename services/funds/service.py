@@ -203,22 +203,18 @@ class FundsService(EventSourcedService):
         account = self.app.query(readmodels.account_view, cmd["community_id"], cmd["year"])
         if account is None:
             raise domain.NoBudget(f"{cmd['year']} 年度尚未下达本社区的专项经费")
-        result = self.app.execute(handlers.issue_report, cmd["community_id"], cmd["year"], cmd["report"], on,
-                                  self.calendar)
-        files = self._write_report(cmd["community_id"], cmd["year"], cmd["report"], on, result)
-        return {**result, "files": files}
+        # the files are written inside the command, before ReportIssued is committed: a report that
+        # failed to render is not "issued" (nothing is recorded), and issuing again makes it
+        account = self.app.query(readmodels.account_view, cmd["community_id"], cmd["year"], self.calendar)
+        ledger = self.app.query(readmodels.ledger_entries, cmd["community_id"], cmd["year"], fresh=False)
+        folder = self._reports_folder(cmd["community_id"], cmd["year"])
+        return self.app.execute(handlers.issue_report, cmd["community_id"], cmd["year"], cmd["report"], on,
+                                self.calendar, write_files=lambda notice: reports.write_report(
+                                    folder, cmd["report"], account, ledger, on, notice))
 
-    def _write_report(self, community_id: str, year: int, report: str, on: date,
-                      notice: dict | None = None) -> list[str]:
-        account = self.app.query(readmodels.account_view, community_id, year, self.calendar)
-        ledger = self.app.query(readmodels.ledger_entries, community_id, year, fresh=False)
+    def _reports_folder(self, community_id: str, year: int) -> Path:
         base = Path(self.app.config.get("REPORTS_DIR") or os.environ.get("BAODAO_DATA_DIR", PROJECT_ROOT / "var"))
-        folder = (base if self.app.config.get("REPORTS_DIR") else base / "funds-reports") / community_id / str(year)
-        folder.mkdir(parents=True, exist_ok=True)
-        pdf, xlsx = folder / f"{report}.pdf", folder / f"{report}.xlsx"
-        pdf.write_bytes(reports.report_pdf(report, account, ledger, on, notice))
-        xlsx.write_bytes(reports.report_xlsx(report, account, ledger, on, notice))
-        return [str(pdf), str(xlsx)]
+        return (base if self.app.config.get("REPORTS_DIR") else base / "funds-reports") / community_id / str(year)
 
     @command(schemas.CloseYearSchema)
     def close_year(self, cmd):

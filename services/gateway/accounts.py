@@ -1,8 +1,10 @@
 """Accounts (账号), roles and expiring tokens.
 
 Passwords are hashed with scrypt (hashlib, n=2**14, r=8, p=1, 16-byte salt); tokens are
-HMAC-SHA256-signed `{sub, exp}` payloads that expire (default 8 hours) and name the account,
-which is loaded on every request, so a disabled account loses access at once.
+HMAC-SHA256-signed `{sub, exp, iat, jti}` payloads that expire (default 8 hours) and name the
+account, which is loaded on every request, so a disabled account loses access at once; a
+logout revokes its token (`gw_revoked_tokens`), a password change every earlier token of the
+account (`gw_token_cutoffs`).
 
 Each role is scoped to its place in the hierarchy:
 
@@ -16,6 +18,11 @@ Each role is scoped to its place in the hierarchy:
 | member             | 在职党员         | themselves (member_id, unit_id)         |
 | resident           | 居民             | themselves (resident_id, community_id)  |
 | supervisory_committee | 社区议事监督委员会 | one community, read only (community_id, ...) |
+| department         | 委办局（部门）   | the event types it was granted          |
+
+A department account (civil affairs, health, ...) is created by the city or a district
+organisation department with the event types it may read (`gw_department_grants`); it sees
+only those, through the department API (services/gateway/routes/departments.py).
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, func, select
 
 from shared.db import Database
 
@@ -40,6 +47,7 @@ ROLES = {
     "member": "在职党员",
     "resident": "居民",
     "supervisory_committee": "社区议事监督委员会",
+    "department": "委办局",
 }
 #: The place fields each role must carry.
 SCOPE_FIELDS = {
@@ -51,6 +59,7 @@ SCOPE_FIELDS = {
     "member": ("member_id", "unit_id"),
     "resident": ("resident_id", "community_id"),
     "supervisory_committee": ("community_id", "street_id", "district_id"),
+    "department": (),
 }
 PLACE_FIELDS = ("district_id", "street_id", "community_id", "unit_id", "member_id", "resident_id")
 
@@ -77,6 +86,25 @@ login_failures = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("username", String(64), nullable=False, index=True),
     Column("failed_at", Float, nullable=False),
+)
+
+#: Sessions ended before their expiry: one token (logout, by its `jti`) or every token of an
+#: account issued before a moment (a password change: `username`, `not_before`).
+revoked_tokens = Table(
+    "gw_revoked_tokens", metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+)
+token_cutoffs = Table(
+    "gw_token_cutoffs", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("not_before", Float, nullable=False),
+)
+department_grants = Table(
+    "gw_department_grants", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("event_types", Text, nullable=False),   # JSON list of "source.EventType"
+    Column("granted_by", String(64)),
 )
 
 
@@ -136,8 +164,10 @@ class Tokens:
         self.ttl = int(ttl_seconds)
 
     def issue(self, username: str, now: float | None = None) -> tuple[str, int]:
-        exp = int((time.time() if now is None else now) + self.ttl)
-        payload = base64.urlsafe_b64encode(json.dumps({"sub": username, "exp": exp}).encode()).decode().rstrip("=")
+        moment = time.time() if now is None else now
+        exp = int(moment + self.ttl)
+        claims = {"sub": username, "exp": exp, "iat": round(moment, 6), "jti": secrets.token_hex(16)}
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}", exp
 
     def _sign(self, payload: str) -> str:
@@ -145,6 +175,12 @@ class Tokens:
 
     def verify(self, token: str, now: float | None = None) -> str | None:
         """The username, or None if the token is forged, malformed or expired."""
+        claims = self.claims(token, now)
+        return claims["sub"] if claims else None
+
+    def claims(self, token: str, now: float | None = None) -> dict | None:
+        """`{sub, exp, iat, jti}` of a genuine unexpired token, else None (revocation is the
+        account store's: `AccountStore.session`)."""
         try:
             payload, signature = token.split(".")
             if not hmac.compare_digest(signature, self._sign(payload)):
@@ -155,7 +191,9 @@ class Tokens:
         moment = time.time() if now is None else now
         if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] <= moment:
             return None
-        return data.get("sub")
+        if not isinstance(data.get("sub"), str):
+            return None
+        return data
 
 
 class LoginThrottle:
@@ -179,9 +217,30 @@ class LoginThrottle:
         now = time.time() if now is None else now
         with self.db.transaction() as conn:
             recent = self._recent(conn, username, now)
+        return self._wait(recent, now)
+
+    def _wait(self, recent: list[float], now: float) -> float:
         if len(recent) < self.attempts:
             return 0.0
         return max(0.0, recent[-self.attempts] + self.window - now)
+
+    def attempt(self, username: str, now: float | None = None) -> float:
+        """Before checking a password: 0 and the attempt counted as a failure (`succeeded`
+        clears it), or the seconds still locked and nothing counted. Atomic per username (an
+        advisory lock on PostgreSQL, the one writer on SQLite), so concurrent guesses cannot
+        all pass the check before any failure is recorded."""
+        now = time.time() if now is None else now
+        with self.db.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(current_schema() || %(key)s))",
+                                     {"key": f".gw_login.{username}"})
+            conn.execute(login_failures.delete().where(login_failures.c.username == username)
+                         .where(login_failures.c.failed_at <= now - self.window))
+            wait = self._wait(self._recent(conn, username, now), now)
+            if wait:
+                return wait
+            conn.execute(login_failures.insert().values(username=username, failed_at=now))
+        return 0.0
 
     def failed(self, username: str, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -241,16 +300,64 @@ class AccountStore:
         with self.db.transaction() as conn:
             return set(conn.execute(select(accounts.c.community_id).where(accounts.c.role == "resident")
                                     .where(accounts.c.resident_id == resident_id)).scalars())
+    def session(self, claims: dict) -> Principal | None:
+        """The active account of a token's claims, unless the token was revoked (logout) or
+        issued before the account's cut-off (a password change)."""
+        username = claims["sub"]
+        with self.db.transaction() as conn:
+            if claims.get("jti") and conn.execute(select(revoked_tokens.c.jti)
+                                                  .where(revoked_tokens.c.jti == claims["jti"])).first():
+                return None
+            cutoff = conn.execute(select(token_cutoffs.c.not_before)
+                                  .where(token_cutoffs.c.username == username)).scalar()
+            if cutoff is not None and float(claims.get("iat") or 0) < cutoff:
+                return None
+            row = conn.execute(select(accounts).where(accounts.c.username == username)
+                               .where(accounts.c.active.is_(True))).first()
+        return self._principal(row) if row else None
+
+    def revoke(self, claims: dict) -> None:
+        """End one session (logout): its token no longer works, though not yet expired."""
+        if not claims.get("jti"):
+            return
+        with self.db.transaction() as conn:
+            conn.execute(revoked_tokens.delete().where(revoked_tokens.c.expires_at < time.time()))
+            if not conn.execute(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == claims["jti"])).first():
+                conn.execute(revoked_tokens.insert().values(jti=claims["jti"], expires_at=float(claims["exp"])))
+
+    def revoke_all(self, username: str, now: float | None = None) -> None:
+        """End every session of the account issued until now."""
+        moment = time.time() if now is None else now
+        with self.db.transaction() as conn:
+            conn.execute(token_cutoffs.delete().where(token_cutoffs.c.username == username))
+            conn.execute(token_cutoffs.insert().values(username=username, not_before=moment))
 
     def set_password(self, username: str, password: str) -> None:
+        """The new password; every token issued before it stops working."""
         with self.db.transaction() as conn:
             conn.execute(accounts.update().where(accounts.c.username == username)
                          .values(password_hash=hash_password(password)))
+        self.revoke_all(username)
 
     def disable(self, username: str) -> None:
         """A disabled account can no longer log in, and its live tokens stop working."""
         with self.db.transaction() as conn:
             conn.execute(accounts.update().where(accounts.c.username == username).values(active=False))
+
+    def set_grants(self, username: str, event_types: list[str], granted_by: str | None = None) -> list[str]:
+        """The event types a department account may read (replacing those it had)."""
+        types = sorted(set(event_types))
+        with self.db.transaction() as conn:
+            conn.execute(department_grants.delete().where(department_grants.c.username == username))
+            conn.execute(department_grants.insert().values(username=username, event_types=json.dumps(types),
+                                                           granted_by=granted_by))
+        return types
+
+    def grants(self, username: str) -> list[str]:
+        with self.db.transaction() as conn:
+            found = conn.execute(select(department_grants.c.event_types)
+                                 .where(department_grants.c.username == username)).scalar()
+        return json.loads(found) if found else []
 
     def list(self, filters: dict, page: int, page_size: int) -> dict:
         q = select(accounts)

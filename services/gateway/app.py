@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import structlog
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -32,6 +32,7 @@ ROUTE_MODULES = (
     "services.gateway.routes.funds",
     "services.gateway.routes.open311",
     "services.gateway.routes.console",
+    "services.gateway.routes.departments",
 )
 TOKEN_COOKIE = "baodao_token"
 #: A caller's correlation id is kept only if it is a plain token (no header injection).
@@ -45,6 +46,20 @@ SECURITY_HEADERS = {
                                "img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; "
                                "base-uri 'self'; form-action 'self'; object-src 'none'",
 }
+
+
+#: The largest request body (a 20 MB roster file as base64 in JSON fits); larger ones are refused
+#: on their Content-Length before a byte is read, and a body without one is read no further.
+MAX_BODY = 32 * 1024 * 1024
+
+
+class BoundedRequest(Request):
+    max_content_length = MAX_BODY
+    max_form_memory_size = MAX_BODY
+
+
+def too_large() -> ApiError:
+    return ApiError(413, "body_too_large", f"请求内容超过 {MAX_BODY // (1024 * 1024)} MB")
 
 
 @dataclass
@@ -102,7 +117,7 @@ class Gateway:
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
-        request = Request(environ)
+        request = BoundedRequest(environ)
         try:
             response = self.handle(request)
         except Exception:  # noqa: BLE001 - a last resort: never a traceback in the body
@@ -116,6 +131,8 @@ class Gateway:
         correlation_id = given if CORRELATION_ID.match(given) else str(uuid.uuid4())
         route = None
         try:
+            if (request.content_length or 0) > MAX_BODY:
+                raise too_large()
             endpoint, values = self.url_map.bind_to_environ(request.environ).match()
             if endpoint == "openapi":
                 response = json_response(self.openapi())
@@ -128,6 +145,8 @@ class Gateway:
             response = self.error_response(request, ApiError(404, "not_found", "请求的地址不存在"))
         except MethodNotAllowed:
             response = self.error_response(request, ApiError(405, "method_not_allowed", "不支持该请求方法"))
+        except RequestEntityTooLarge:
+            response = self.error_response(request, too_large())
         except HTTPException as exc:
             response = self.error_response(request, ApiError(exc.code or 400, "bad_request", "请求无效"))
         except Exception:  # noqa: BLE001 - never a stack trace to the caller
@@ -174,12 +193,14 @@ class Gateway:
             token = request.values.get("api_key") if request.path.startswith("/open311/") else None
         if not token:
             return None
-        username = self.tokens.verify(token)
-        if username is None:
+        claims = self.tokens.claims(token)
+        principal = self.accounts.session(claims) if claims else None
+        if principal is None:
             if header:
                 raise ApiError(401, "token_invalid", "登录已过期或凭证无效，请重新登录")
             return None
-        return self.accounts.get(username)
+        request.token_claims = claims   # for logout
+        return principal
 
     def error_response(self, request: Request, exc: ApiError) -> Response:
         if request.path.startswith("/open311/"):   # GeoReport v2 errors are a list

@@ -132,7 +132,7 @@ def run_demo(cfg: GatewayConfig, host: str = "0.0.0.0", data_dir: str | None = N
         runner.start()
         runners.append(runner)
     cfg.database_url = f"sqlite:///{data}/gateway.db"
-    cfg.secret = cfg.secret or "demo-secret-" + str(data)
+    cfg.secret = cfg.secret or stored_secret(data)
     gateway = build_gateway(cfg)
     accounts = seed(gateway)
     print("演示账号（密码均为 %s）：" % DEMO_PASSWORD)
@@ -144,3 +144,20 @@ def run_demo(cfg: GatewayConfig, host: str = "0.0.0.0", data_dir: str | None = N
         for runner in runners:
             runner.stop()
     return 0
+
+
+def stored_secret(data) -> str:
+    """The demo's token secret: random, made once and kept in the data directory (readable by
+    its owner only), so tokens survive a restart and nobody can derive it from the path."""
+    import os
+    import secrets
+    from pathlib import Path
+
+    path = Path(data) / "gateway-secret"
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret)
+    return secret

@@ -32,7 +32,9 @@ def invalid(details: dict, message: str = "提交的内容有误，请检查后�
 
 #: How a service's refusal code maps onto an HTTP status (default 409: the request was
 #: understood but the state of things refuses it).
-REFUSAL_STATUS = {"invalid_input": 400, "unreadable_file": 400, "not_found": 404}
+REFUSAL_STATUS = {"invalid_input": 400, "unreadable_file": 400, "not_found": 404,
+                  "invalid_url": 400, "forbidden_target": 400, "unresolvable_target": 400, "weak_secret": 400,
+                  "unknown_event_type": 400}
 
 
 def refused(code: str, message: str, details: dict | None = None, missing: bool = False) -> ApiError:

@@ -74,16 +74,45 @@ def json_response(data, status: int = 200, headers=None) -> Response:
                     mimetype="application/json", headers=headers)
 
 
+#: How deep a request's JSON may nest (objects and arrays); no form of the API needs more than a few.
+MAX_JSON_DEPTH = 32
+
+
 def load_json(request: Request) -> dict:
     if not request.get_data(cache=True):
         return {}
     try:
         data = json.loads(request.get_data(cache=True))
+    except RecursionError:   # 100,000 nested arrays: the parser gives up before the stack does
+        raise ApiError(400, "malformed_json", "请求内容嵌套过深") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "malformed_json", "请求内容不是有效的 JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "请求内容应为 JSON 对象")
+    problem = _hostile(data)
+    if problem:
+        raise ApiError(400, "malformed_json", problem)
     return data
+
+
+def _hostile(value) -> str | None:
+    """Why parsed JSON cannot go on (None if it can): nested deeper than `MAX_JSON_DEPTH`, or a
+    string (a key too) that is not valid Unicode text — a lone surrogate ("\\ud800") parses but
+    cannot be stored or sent on. Walked without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "请求内容含有无效的字符（如单独的代理码位）"
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                return "请求内容嵌套过深"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def validate_with(schema: type[Schema], data: dict, partial=None) -> dict:

@@ -68,6 +68,9 @@ def field_schema(field: fields.Field) -> dict:
             out["format"] = "date-time"
     if field.allow_none:
         out["type"] = [out["type"], "null"] if "type" in out else None
+    personal = (field.metadata or {}).get("personal")
+    if personal:   # personal data: masked in what departments receive (shared/privacy.py)
+        out["x-personal"] = personal
     return out
 
 
@@ -115,7 +118,9 @@ def document() -> dict:
                  "description": "Every event the Baodao services publish, generated from their marshmallow "
                                 "contracts (shared/contracts). Each message is the JSON envelope with the event's "
                                 "data; the routing key is the event type. Other departments may also receive "
-                                "them by webhook from notify (docs/notify.md)."},
+                                "them by webhook from notify (docs/notify.md). A field marked `x-personal` (phone, contact, "
+                                "name) is personal data: what departments receive by webhook or from the history has it "
+                                "masked (138****5678, 张*丰); the full value stays in the services that notify people."},
         "defaultContentType": "application/json",
         "servers": {"rabbitmq": {"url": "localhost:5672", "protocol": "amqp", "protocolVersion": "0.9.1"}},
         "channels": channels,

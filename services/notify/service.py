@@ -145,22 +145,47 @@ class NotifyService(EventSourcedService):
     @rpc(expected_exceptions=CommandRejected)
     def register_webhook(self, department, url, secret, event_types, start_after=None):
         """A department's webhook for `event_types` ("dispatch.ServiceCompleted", ...), starting
-        after log position `start_after` (0: from the start; None: from now)."""
+        after log position `start_after` (0: from the start; None: from now). `secret`: a
+        Standard Webhooks `whsec_` secret, or None for one made here; the answer carries it."""
         known = {f"{s}.{t}" for s, t in public_event_types()}
         try:
             with self.app.db.transaction() as conn:
-                return webhooks.register(conn, department, url, secret, list(event_types), start_after, known)
+                return webhooks.register(conn, department, url, secret, list(event_types), start_after, known,
+                                         webhooks.TargetPolicy.from_config(self.app.config))
         except webhooks.WebhookRejected as exc:
             raise CommandRejected(exc.code, exc.message) from None
 
     @rpc
-    def webhook(self, webhook_id):
-        """The webhook, its cursor and its delivery log."""
-        return self.app.query(webhooks.webhook_view, webhook_id, fresh=False)
+    def webhook(self, webhook_id, department=None):
+        """The webhook, its cursor and its delivery log (None unless it is `department`'s, when given)."""
+        return self.app.query(webhooks.webhook_view, webhook_id, department, fresh=False)
 
     @rpc
+    def department_webhooks(self, department):
+        """The department's webhooks: target, event types, cursor, paused; no secret, no log."""
+        return self.app.query(webhooks.webhooks_of, department, fresh=False)
+
+    @rpc
+    def webhook_deliveries(self, webhook_id, department, page=1, page_size=20):
+        """A page of the department's webhook's delivery log, newest first (None: not its webhook)."""
+        return self.app.query(webhooks.deliveries, webhook_id, department, page, page_size, fresh=False)
+
+    @rpc
+    def pause_webhook(self, webhook_id, department, paused=True):
+        """Pause (the cursor stays) or resume the department's webhook; None if it has none such."""
+        with self.app.db.transaction() as conn:
+            return webhooks.set_paused(conn, webhook_id, department, bool(paused))
+
+    @rpc
+    def delete_webhook(self, webhook_id, department):
+        with self.app.db.transaction() as conn:
+            return webhooks.delete(conn, webhook_id, department)
+
+    @rpc(expected_exceptions=CommandRejected)
     def event_history(self, event_types, after=0, limit=100):
-        """A page of the events of these types, in order, after position `after`."""
+        """A page of the events of these types, in order, after position `after` (not negative)."""
+        if int(after) < 0:
+            raise CommandRejected("invalid_input", "起始位置不能为负数")
         return self.app.query(webhooks.history, list(event_types), int(after), int(limit), fresh=False)
 
     @rpc
@@ -171,7 +196,8 @@ class NotifyService(EventSourcedService):
     def deliver_webhooks(self):
         cfg = self.app.config
         webhooks.WebhookDeliverer(self.app.db, retry_delays=cfg.get("WEBHOOK_RETRY_DELAYS", (1, 5, 30, 120, 600)),
-                                  lease_seconds=float(cfg.get("WEBHOOK_LEASE_SECONDS", 30))).run_once()
+                                  lease_seconds=float(cfg.get("WEBHOOK_LEASE_SECONDS", 30)),
+                                  policy=webhooks.TargetPolicy.from_config(cfg)).run_once()
 
     # -- scheduled reminders -----------------------------------------------------------------
     @config_timer("REMINDER_SCAN_SECONDS", 3600.0)

@@ -163,6 +163,12 @@ def _read_xlsx(content: bytes) -> list[RawRow]:
     import openpyxl   # imported here: a CSV-only caller does not pay for it
     from openpyxl.utils.exceptions import InvalidFileException
 
+    from shared.spreadsheet import ZipTooLarge, check_zip
+
+    try:
+        check_zip(content)   # the declared sizes, before anything is unpacked
+    except ZipTooLarge as exc:
+        raise RosterFormatError(str(exc)) from None
     try:
         wb = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:

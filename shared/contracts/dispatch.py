@@ -2,6 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import IsoDate, IsoDateTime, event_contract
+from shared.privacy import CONTACT, NAME
 
 SOURCE = "dispatch"
 
@@ -30,8 +31,8 @@ class DemandRecordedSchema(Schema):
     demand_id = fields.String(required=True)
     community_id = fields.String(required=True)
     grid_id = fields.String(allow_none=True, load_default=None)
-    resident_id = fields.String(required=True)
-    resident_name = fields.String(required=True)
+    resident_id = fields.String(required=True, metadata=CONTACT)
+    resident_name = fields.String(required=True, metadata=NAME)
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     description = fields.String(required=True)
     address = fields.String(required=True)
@@ -84,7 +85,7 @@ class OrderAcceptedSchema(Schema):
     community_id = fields.String(required=True)
     assignee = fields.Nested(Assignee, required=True)
     accepted_at = IsoDateTime(required=True)
-    resident_id = fields.String(required=True)
+    resident_id = fields.String(required=True, metadata=CONTACT)
 
 
 @event_contract(SOURCE)
@@ -160,7 +161,7 @@ class ServiceRejectedSchema(Schema):
 class ServiceRatedSchema(Schema):
     demand_id = fields.String(required=True)
     member_ids = fields.List(fields.String(), required=True)
-    resident_id = fields.String(required=True)
+    resident_id = fields.String(required=True, metadata=CONTACT)
     rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(load_default="")
 
@@ -185,8 +186,8 @@ class WishPostedSchema(Schema):
 
     wish_id = fields.String(required=True)
     community_id = fields.String(required=True)
-    resident_id = fields.String(required=True)
-    resident_name = fields.String(required=True)
+    resident_id = fields.String(required=True, metadata=CONTACT)
+    resident_name = fields.String(required=True, metadata=NAME)
     group = fields.String(required=True)
     content = fields.String(required=True)
 

@@ -2,6 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import IsoDate, IsoDateTime, event_contract
+from shared.privacy import PHONE
 
 SOURCE = "registration"
 
@@ -82,7 +83,7 @@ class MemberEnrolledSchema(Schema):
     unit_id = fields.String(required=True)
     name = fields.String(required=True)
     gender = fields.String(required=True, validate=validate.OneOf(("男", "女")))
-    phone = fields.String(required=True)
+    phone = fields.String(required=True, metadata=PHONE)
     position = fields.String(load_default="")
     residence_community_id = fields.String(required=True)
     probationary = fields.Boolean(load_default=False)

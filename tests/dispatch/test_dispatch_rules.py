@@ -233,3 +233,26 @@ def test_candidates_carry_their_open_load_and_this_years_services(dsp):
     assert (by_id["m1"]["open_orders"], by_id["m1"]["services_this_year"]) == (2, 0)
     assert (by_id["m2"]["open_orders"], by_id["m2"]["services_this_year"]) == (0, 1)
     assert dsp.query(readmodels.candidates_in, "yg", T0.year)[0]["open_orders"] == 0
+
+
+@pytest.mark.parametrize("year", [9999, 1900])
+def test_a_service_window_outside_the_programme_years_is_refused_and_nothing_stored(dsp, year):
+    """Seed 000: members serve "利用业余时间" — in their spare time, a window of days and hours
+    the programme can mean: a window in year 9999 or 1900 is refused (it was accepted, then
+    broke every list that adds to or sorts by it), in the domain and at the edge (the schema)."""
+    from marshmallow import ValidationError
+
+    from services.dispatch.schemas import RecordDemandSchema
+
+    start = T0.replace(year=year)
+    body = {"demand_id": "d9", "community_id": "xf", "grid_id": "g1", "resident_id": "r1", "resident_name": "赵大爷",
+            "category": "法律援助", "description": "邻里纠纷需要法律咨询", "address": "幸福小区3栋",
+            "window_start": start, "window_end": start + timedelta(hours=3), "urgency": "一般", "public": True,
+            "channel": "上门", "recorded_by": "staff-1"}
+    with pytest.raises(InvalidRecord, match="服务时段应在"):
+        dsp.do(handlers.record_demand, body, [])
+    assert dsp.query(readmodels.order_view, "d9") is None
+    wire = {**body, "window_start": body["window_start"].isoformat(), "window_end": body["window_end"].isoformat()}
+    with pytest.raises(ValidationError) as exc:
+        RecordDemandSchema().load(wire)
+    assert "window_start" in exc.value.messages

@@ -208,3 +208,33 @@ def test_the_relay_publishes_the_accounts_events_in_order_and_consumers_decode_t
     assert [e.event_type for e in decoded] == ["BudgetAllocated", "ProjectProposed", "ProjectWithdrawn"]
     assert [e.stream_version for e in decoded] == [1, 2, 3]
     assert decoded[1].data["amount_fen"] == 300_000 and decoded[0].correlation_id
+
+
+def test_a_report_is_recorded_issued_only_once_its_files_exist_and_its_text_is_never_markup(services, monkeypatch):
+    """A report that fails to render is not ReportIssued (issuing again then makes it); people's
+    text in it (a project's title) is printed as written, not parsed as reportlab markup."""
+    from pypdf import PdfReader
+
+    from services.funds import reports
+
+    rpc, _, reports_dir = services
+    cid = "c" + uuid.uuid4().hex[:6]
+    rpc.funds.allocate_budget({"community_id": cid, "community_name": "幸福社区", "year": 2026, "on": "2026-01-05"})
+    hostile = "<b>楼道 <font name='x'>照明 & 改造"
+    rpc.funds.propose_project({**proposal(cid, f"{cid}-p1", 100_000), "title": hostile})
+    real = reports.report_pdf
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports, "report_pdf", broken)
+    with pytest.raises(Exception):
+        rpc.funds.issue_report({"community_id": cid, "year": 2026, "report": "street_report", "on": "2026-11-25"})
+    assert "ReportIssued" not in [e["event_type"] for e in rpc.funds.audit_trail(cid, 2026)]
+    assert not (reports_dir / cid / "2026" / "street_report.pdf").exists()
+    monkeypatch.setattr(reports, "report_pdf", real)
+    issued = rpc.funds.issue_report({"community_id": cid, "year": 2026, "report": "street_report", "on": "2026-11-25"})
+    assert [e["event_type"] for e in rpc.funds.audit_trail(cid, 2026)].count("ReportIssued") == 1
+    pdf = next(p for p in issued["files"] if p.endswith(".pdf"))
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "<b>楼道" in text.replace("\n", "") or "<b>" in text

@@ -104,7 +104,8 @@ def city(city_vhost):
     amqp_uri = city_vhost
     prefix = "gw" + uuid.uuid4().hex[:6] + "_"
     schemas = {name: prefix + name for name in ("registration", "dispatch", "evaluation", "funds", "notify", "gateway")}
-    base = {"AMQP_URI": amqp_uri, "DATABASE_URL": PG_URL, "INBOX_RETRY_DELAYS": [0.2, 0.5]}
+    base = {"AMQP_URI": amqp_uri, "DATABASE_URL": PG_URL, "INBOX_RETRY_DELAYS": [0.2, 0.5],
+            "WEBHOOK_ALLOWED_TARGETS": ["127.0.0.1"], "WEBHOOK_POLL_SECONDS": 0.2}   # departments' test receivers
     with ExitStack() as stack:
         for cls in (DispatchService, EvaluationService, FundsService, NotifyService, RegistrationService):
             stack.enter_context(running(cls, config={**base, "DATABASE_SCHEMA": schemas[cls.name]}))

@@ -1,33 +1,38 @@
-"""Subscriptions for other departments: signed webhooks to a real local HTTP receiver; history
-paged from the start, then live with no gap and no duplicate."""
-import hashlib
-import hmac
+"""Subscriptions for other departments: webhooks signed the Standard Webhooks way to a real
+local HTTP receiver (allow-listed: loopback is refused otherwise); history paged from the
+start, then live with no gap and no duplicate; targets checked against request forgery."""
+import ipaddress
 import json
 import time
+from functools import partial
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify import webhooks
-from services.notify.webhooks import WebhookDeliverer, WebhookRejected
+from services.notify.webhooks import TargetPolicy, WebhookRejected
 from tests.notify import events as ev
 
-SECRET = "minzhengju-secret-0001"
+SECRET = "whsec_" + "bWluemhlbmdqdS1zZWNyZXQtMDAwMS1mb3ItdGVzdHM="   # 32 bytes
 COMPLETED = "dispatch.ServiceCompleted"
+#: The local receivers listen on loopback, which an operator must allow-list.
+LOCAL = TargetPolicy(allowed=["127.0.0.1"])
+WebhookDeliverer = partial(webhooks.WebhookDeliverer, policy=LOCAL)
 
 
 def verify(secret, request):
-    """What the department's receiver does."""
-    headers = request["headers"]
-    expected = "sha256=" + hmac.new(secret.encode(), headers["X-Baodao-Timestamp"].encode() + b"."
-                                    + request["body"].encode("utf-8"), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, headers["X-Baodao-Signature"]) and \
-        abs(time.time() - int(headers["X-Baodao-Timestamp"])) < 300
+    """What the department's receiver does: the Standard Webhooks library's own check."""
+    try:
+        Webhook(secret).verify(request["body"], request["headers"])
+    except WebhookVerificationError:
+        return False
+    return True
 
 
-def register(notify, url, start_after=0, types=(COMPLETED,)):
+def register(notify, url, start_after=0, types=(COMPLETED,), policy=LOCAL, secret=SECRET, department="民政局"):
     with notify.db.transaction() as conn:
-        return webhooks.register(conn, "民政局", url, SECRET, list(types), start_after,
-                                 {COMPLETED, "dispatch.OrderAccepted", "registration.MemberCheckedIn"})
+        return webhooks.register(conn, department, url, secret, list(types), start_after,
+                                 {COMPLETED, "dispatch.OrderAccepted", "registration.MemberCheckedIn"}, policy)
 
 
 def test_a_signed_webhook_delivered_in_order_with_retries(notify, receivers):
@@ -42,11 +47,11 @@ def test_a_signed_webhook_delivered_in_order_with_retries(notify, receivers):
     reqs = receivers.requests()
     assert [r["status"] for r in reqs] == [503, 503, 200, 200]
     assert all(verify(SECRET, r) for r in reqs)
-    assert not verify("another-secret-000000", reqs[0])
+    assert not verify("whsec_" + "YW5vdGhlci1zZWNyZXQtb2YtMzItYnl0ZXMtbG9uZyE=", reqs[0])
     bodies = [json.loads(r["body"]) for r in reqs if r["status"] == 200]
     assert [b["event"]["data"]["demand_id"] for b in bodies] == ["d1", "d2"]
     assert all(b["event"]["event_type"] == "ServiceCompleted" for b in bodies)
-    assert reqs[0]["headers"]["X-Baodao-Event-Id"] == reqs[2]["headers"]["X-Baodao-Event-Id"]   # the same event retried
+    assert reqs[0]["headers"]["webhook-id"] == reqs[2]["headers"]["webhook-id"]   # the same event retried
     with notify.db.transaction() as conn:
         view = webhooks.webhook_view(conn, hook["webhook_id"])
     assert [(e["outcome"], e["attempt"]) for e in view["log"]] == [("failed", 1), ("failed", 2), ("delivered", 3),
@@ -89,6 +94,100 @@ def test_registration_is_checked(notify, receivers):
     with pytest.raises(WebhookRejected) as exc:
         register(notify, receivers.url("/ok/x"), types=("dispatch.NoSuchEvent",))
     assert exc.value.code == "unknown_event_type" and "dispatch.NoSuchEvent" in exc.value.message
+    with pytest.raises(WebhookRejected) as exc:
+        register(notify, receivers.url("/ok/x"), start_after=-1)
+    assert exc.value.code == "invalid_input"
+    for weak in ("minzhengju-secret-0001", "whsec_c2hvcnQ=", "whsec_not base64!"):
+        with pytest.raises(WebhookRejected) as exc:
+            register(notify, receivers.url("/ok/x"), secret=weak)
+        assert exc.value.code == "weak_secret", weak
+    made = register(notify, receivers.url("/ok/x"), secret=None)
+    assert made["secret"].startswith("whsec_") and Webhook(made["secret"])   # a Standard Webhooks secret
+
+
+def resolver(table):
+    """A fake DNS: host name → addresses."""
+    return lambda host, port: [ipaddress.ip_address(a) for a in table.get(host, [])]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/hook", "http://169.254.169.254/latest/",
+    "http://10.1.2.3/hook", "http://172.16.5.5/hook", "http://192.168.1.10/hook", "http://100.64.0.1/hook",
+    "http://0.0.0.0/hook", "http://[::ffff:127.0.0.1]/hook", "http://[fd00::1]/hook", "http://intranet.example/hook",
+    "http://rebind.example/hook", "https://mq.internal/hook", "http://203.0.113.9/hook"])
+def test_a_target_on_loopback_link_local_private_or_the_platform_is_refused(url):
+    """SSRF: the host name is resolved and every address must be public, and not the platform's."""
+    policy = TargetPolicy(platform_hosts=["mq.internal"], resolve=resolver({
+        "localhost": ["127.0.0.1"], "intranet.example": ["10.9.9.9"], "rebind.example": ["93.184.216.34", "127.0.0.1"],
+        "mq.internal": ["93.184.216.40"], "127.0.0.1": ["127.0.0.1"], "::1": ["::1"],
+        "169.254.169.254": ["169.254.169.254"], "10.1.2.3": ["10.1.2.3"], "172.16.5.5": ["172.16.5.5"],
+        "192.168.1.10": ["192.168.1.10"], "100.64.0.1": ["100.64.0.1"], "0.0.0.0": ["0.0.0.0"],
+        "::ffff:127.0.0.1": ["::ffff:127.0.0.1"], "fd00::1": ["fd00::1"], "203.0.113.9": ["203.0.113.9"]}))
+    with pytest.raises(WebhookRejected) as exc:
+        policy.check(url)
+    assert exc.value.code == "forbidden_target"
+
+
+def test_a_public_target_or_an_allow_listed_one_is_accepted_and_an_unknown_name_refused():
+    table = {"hook.mz.gov.cn": ["93.184.216.34"], "intranet.mz": ["10.20.1.5"], "plain.mz": ["10.30.0.1"]}
+    TargetPolicy(resolve=resolver(table)).check("https://hook.mz.gov.cn/baodao")
+    allowing = TargetPolicy(allowed="10.20.0.0/16, plain.mz", resolve=resolver(table))
+    allowing.check("http://intranet.mz:8443/hook")
+    allowing.check("http://plain.mz/hook")
+    with pytest.raises(WebhookRejected) as exc:
+        TargetPolicy(resolve=resolver(table)).check("http://nowhere.mz/hook")
+    assert exc.value.code == "unresolvable_target"
+
+
+def test_the_platform_hosts_come_from_the_services_own_config():
+    policy = TargetPolicy.from_config({"AMQP_URI": "amqp://guest:guest@rabbit.baodao:5672/",
+                                       "DATABASE_URL": "postgresql://u:p@pg.baodao/db",
+                                       "WEBHOOK_PLATFORM_HOSTS": "gw.baodao"})
+    assert policy.platform_names == {"rabbit.baodao", "pg.baodao", "gw.baodao"}
+
+
+def test_registration_refuses_loopback_unless_allow_listed(notify, receivers):
+    with pytest.raises(WebhookRejected) as exc:
+        register(notify, receivers.url("/ok/x"), policy=TargetPolicy())
+    assert exc.value.code == "forbidden_target"
+    assert register(notify, receivers.url("/ok/x"))["webhook_id"]
+
+
+def test_delivery_checks_the_target_again_and_follows_no_redirect(notify, receivers):
+    """A target that became forbidden after registration (its name now resolves inside) gets
+    nothing: the attempt is logged as refused; a receiver's redirect is not followed."""
+    notify.receive(ev.unit(), ev.community(), ev.demand("d1"), ev.completed("d1", "m1", "张三"))
+    hook = register(notify, receivers.url("/ok/hooks"))
+    assert webhooks.WebhookDeliverer(notify.db, policy=TargetPolicy()).run_once() == 0
+    assert receivers.requests() == []
+    with notify.db.transaction() as conn:
+        log = webhooks.webhook_view(conn, hook["webhook_id"])["log"]
+    assert [e["outcome"] for e in log] == ["failed"] and log[0]["error"].startswith("forbidden_target")
+
+
+def test_pause_resume_delete_only_the_departments_own(notify, receivers):
+    notify.receive(ev.unit(), ev.community(), ev.demand("d1"), ev.completed("d1", "m1", "张三"))
+    hook = register(notify, receivers.url("/ok/hooks"))
+    other = register(notify, receivers.url("/ok/other"), department="卫健委")
+    with notify.db.transaction() as conn:
+        assert webhooks.set_paused(conn, hook["webhook_id"], "卫健委", True) is None     # not theirs
+        assert webhooks.set_paused(conn, hook["webhook_id"], "民政局", True)["paused"] is True
+        assert [w["webhook_id"] for w in webhooks.webhooks_of(conn, "民政局")] == [hook["webhook_id"]]
+        assert "secret" not in webhooks.webhooks_of(conn, "民政局")[0]
+        assert webhooks.webhook_view(conn, other["webhook_id"], "民政局") is None
+        assert webhooks.deliveries(conn, other["webhook_id"], "民政局") is None
+    WebhookDeliverer(notify.db).run_once()
+    assert [r["path"] for r in receivers.requests()] == ["/ok/other"]     # the paused one waits
+    with notify.db.transaction() as conn:
+        webhooks.set_paused(conn, hook["webhook_id"], "民政局", False)
+    WebhookDeliverer(notify.db).run_once()
+    assert sorted(r["path"] for r in receivers.requests()) == ["/ok/hooks", "/ok/other"]
+    with notify.db.transaction() as conn:
+        page = webhooks.deliveries(conn, hook["webhook_id"], "民政局")
+        assert page["total"] == 1 and page["items"][0]["outcome"] == "delivered"
+        assert webhooks.delete(conn, hook["webhook_id"], "卫健委") is False
+        assert webhooks.delete(conn, hook["webhook_id"], "民政局") is True
+        assert webhooks.webhooks_of(conn, "民政局") == []
 
 
 def test_one_instance_at_a_time_delivers_a_webhook(notify, receivers):
@@ -191,3 +290,34 @@ def test_a_page_slower_than_the_lease_is_still_delivered_by_one_instance_once_in
         b.close()
         server.shutdown()
         server.server_close()
+
+
+def test_personal_data_leaves_masked_and_stays_whole_in_notify(notify, receivers):
+    """A member's phone (MemberEnrolled) and a resident's id — an Open311 phone — and name
+    (DemandRecorded) reach departments masked as the noticeboard masks them (shared/privacy.py),
+    in the history and in the webhook's body; notify's own log keeps them whole."""
+    notify.receive(ev.unit(), ev.community(), ev.enrolled("m1", "张三", phone="13912345678"),
+                   ev.demand("d1", resident="13700001234"))
+    types = ["registration.MemberEnrolled", "dispatch.DemandRecorded"]
+    with notify.db.transaction() as conn:
+        page = webhooks.history(conn, types)
+        whole = [json.loads(e) for e in conn.execute(webhooks.event_log.select().with_only_columns(webhooks.event_log.c.envelope)).scalars()]
+    enrolled, demand = (e["event"]["data"] for e in page["events"])
+    assert enrolled["phone"] == "139****5678" and enrolled["name"] == "张三"      # a member's name is not masked
+    assert demand["resident_id"] == "137****1234" and demand["resident_name"] == "赵*爷"
+    assert "13912345678" in json.dumps(whole) and "13700001234" in json.dumps(whole)
+    with notify.db.transaction() as conn:
+        webhooks.register(conn, "民政局", receivers.url("/ok/hooks"), SECRET, types, 0, set(types), LOCAL)
+    WebhookDeliverer(notify.db).run_once()
+    bodies = " ".join(r["body"] for r in receivers.requests())
+    assert "139****5678" in bodies and "13912345678" not in bodies and "13700001234" not in bodies
+
+
+def test_the_asyncapi_document_marks_the_personal_fields():
+    from services.notify.asyncapi import document
+
+    messages = document()["components"]["messages"]
+    data = messages["registration.MemberEnrolled"]["payload"]["properties"]["data"]["properties"]
+    assert data["phone"]["x-personal"] == "phone" and "x-personal" not in data["member_id"]
+    demand = messages["dispatch.DemandRecorded"]["payload"]["properties"]["data"]["properties"]
+    assert demand["resident_id"]["x-personal"] == "contact" and demand["resident_name"]["x-personal"] == "name"

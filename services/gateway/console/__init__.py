@@ -7,4 +7,5 @@ and the service's schema), so the console can do nothing the API would refuse.""
 from services.gateway.console import (  # noqa: F401
     common, community, district, evaluation, funds, member, orders, resident, unit,
 )
+from services.gateway.console import department  # noqa: F401,E402
 from services.gateway.console.kit import render_error, routes  # noqa: F401

@@ -97,6 +97,16 @@ OFFERED = {
                                                                   "评议结果公布（年度排名与等次）"),
     "GET /api/v1/communities/<community_id>/demand-ledger.xlsx": ("/console/community#ledgers", "下载诉求反馈台账"),
     "GET /api/v1/communities/<community_id>/team-visits.xlsx": ("/console/community#ledgers", "下载民情走访台账"),
+    "GET /api/v1/department/event-types": ("/console/department#event-types", "可订阅的事件类型"),
+    "GET /api/v1/department/events": ("/console/department#history", "历史事件（前 20 条；完整历史经 API 分页）"),
+    "POST /api/v1/department/webhooks": ("/console/department#register", "登记 Webhook（密钥只显示一次）"),
+    "GET /api/v1/department/webhooks": ("/console/department#webhooks", "本部门的 Webhook"),
+    "GET /api/v1/department/webhooks/<webhook_id>": ("/console/department/webhooks/<webhook_id>", "Webhook 详情"),
+    "GET /api/v1/department/webhooks/<webhook_id>/deliveries": ("/console/department/webhooks/<webhook_id>",
+                                                                "投递记录"),
+    "POST /api/v1/department/webhooks/<webhook_id>/pause": ("/console/department#webhooks", "暂停推送"),
+    "POST /api/v1/department/webhooks/<webhook_id>/resume": ("/console/department#webhooks", "恢复推送"),
+    "DELETE /api/v1/department/webhooks/<webhook_id>": ("/console/department#webhooks", "删除 Webhook"),
 }
 
 #: Routes no person needs a console page for, each with its reason.
@@ -146,6 +156,8 @@ EXEMPT = {
     "GET /open311/v2/requests/<demand_id>.json": "Open311：供其他系统对接",
     "POST /api/v1/districts/<district_id>/years/<int:year>/regrade": "重新评定：规则调整后由区委组织部经 API 或运维命令办理",
     "POST /api/v1/districts/<district_id>/periods/<period>/reminders": "提醒提交评议：尚无控制台页面（经 API 办理）",
+    "POST /api/v1/accounts/<username>/event-types": "调整委办局授权：账号管理尚无页面（管理员经 API 办理）",
+    "DELETE /api/v1/session": "机器退出登录（令牌随即失效）；人在控制台用 /logout",
 }
 
 

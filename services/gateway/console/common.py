@@ -51,16 +51,20 @@ def login_submit(call):
 @routes.route("/logout", "POST", summary="退出", openapi=False)
 def logout(call):
     guard(call, token=False)
-    return _signed_out()
+    return _signed_out(call)
 
 
 @routes.route("/logout", summary="退出（链接）", openapi=False)
 def logout_link(call):
-    """Signing out changes nothing but this browser's cookies, so a link may do it too."""
-    return _signed_out()
+    """Signing out only ends this browser's own session (its token is revoked, its cookies
+    cleared), so a link may do it too."""
+    return _signed_out(call)
 
 
-def _signed_out() -> Response:
+def _signed_out(call) -> Response:
+    claims = getattr(call.request, "token_claims", None)
+    if claims:
+        call.gateway.accounts.revoke(claims)
     response = redirect("/login", code=303)
     response.delete_cookie(TOKEN_COOKIE, path="/")
     response.delete_cookie(FLASH_COOKIE, path="/")

@@ -48,7 +48,8 @@ TEMPLATES.globals.update(window=texts.cn_window, role_names=texts.ROLE_NAMES, st
 #: Each role's home (a page of task tiles).
 HOME = {"city_org": "/console/district", "district_org": "/console/district", "street_committee": "/console/district",
         "community_staff": "/console/community", "unit_secretary": "/console/unit", "member": "/console/member",
-        "resident": "/console/resident", "supervisory_committee": "/console/supervision"}
+        "resident": "/console/resident", "supervisory_committee": "/console/supervision",
+        "department": "/console/department"}
 
 
 class FormInvalid(Exception):

@@ -27,7 +27,7 @@ PARTY_NAMES = {"self": "党员自评", "leader": "领导点评", "residents": "�
                "organisation": "组织考评"}
 ROLE_NAMES = {"city_org": "市委组织部", "district_org": "区委组织部", "street_committee": "街道党工委",
               "community_staff": "社区党组织", "unit_secretary": "单位党组织", "member": "在职党员",
-              "resident": "居民", "supervisory_committee": "社区议事监督委员会"}
+              "resident": "居民", "supervisory_committee": "社区议事监督委员会", "department": "委办局"}
 
 _RULES_DIR = Path(__file__).resolve().parents[3] / "deploy" / "config" / "evaluation-rules"
 

@@ -13,7 +13,7 @@ routes = RouteGroup("accounts", "账号与登录")
 MAY_CREATE = {
     "city_org": tuple(ROLES),
     "district_org": ("district_org", "street_committee", "community_staff", "unit_secretary", "member", "resident",
-                     "supervisory_committee"),
+                     "supervisory_committee", "department"),
     "street_committee": ("community_staff", "resident", "supervisory_committee"),
     "community_staff": ("resident", "supervisory_committee"),
     "unit_secretary": ("member",),
@@ -39,6 +39,9 @@ class CreateAccountSchema(Schema):
     unit_id = fields.String(load_default=None)
     member_id = fields.String(load_default=None)
     resident_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    #: a department account's granted event types ("dispatch.ServiceCompleted", ...)
+    event_types = fields.List(fields.String(validate=validate.Length(min=3, max=120)), load_default=None,
+                              validate=validate.Length(max=200))
 
 
 class AccountQuerySchema(Schema):
@@ -52,6 +55,14 @@ def login(call):
     return {"token": token, "token_type": "Bearer", "expires_at": expires_at, "account": principal.public()}
 
 
+@routes.route("/api/v1/session", "DELETE", summary="退出登录：本令牌随即失效", roles=tuple(ROLES))
+def logout(call):
+    claims = getattr(call.request, "token_claims", None)
+    if claims:
+        call.gateway.accounts.revoke(claims)
+    return {"signed_out": True}
+
+
 @routes.route("/api/v1/me", summary="当前登录的账号、角色与范围", roles=tuple(ROLES))
 def me(call):
     return call.me.public()
@@ -59,14 +70,22 @@ def me(call):
 
 def authenticate(gateway, username: str, password: str):
     """The account, or a refusal: wrong credentials (401), or locked after repeated failures (429)."""
-    wait = gateway.login_throttle.locked_for(username)
-    if wait:
-        raise ApiError(429, "too_many_attempts", f"登录失败次数过多，请 {int(wait // 60) + 1} 分钟后再试")
-    principal = gateway.accounts.authenticate(username, password)
+    principal = check_password(gateway, username, password)
     if principal is None:
-        gateway.login_throttle.failed(username)
         raise ApiError(401, "login_failed", "用户名或密码错误")
-    gateway.login_throttle.succeeded(username)
+    return principal
+
+
+def check_password(gateway, username: str, password: str):
+    """The account if the password is right, else None; at most five wrong ones in ten minutes
+    (429 after). The attempt is counted before the password is checked, atomically, so
+    concurrent guesses cannot slip past the lock; a right one clears the count."""
+    wait = gateway.login_throttle.attempt(username)
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"密码错误次数过多，请 {int(wait // 60) + 1} 分钟后再试")
+    principal = gateway.accounts.authenticate(username, password)
+    if principal is not None:
+        gateway.login_throttle.succeeded(username)
     return principal
 
 
@@ -90,6 +109,13 @@ def place_of_new_account(call, body: dict) -> dict:
         return found
 
     if role == "city_org":
+        return {}
+    if role == "department":
+        from services.gateway.routes.departments import checked_grants
+
+        checked_grants(call, body.get("event_types"))
+        if me.role == "district_org":   # a district's department: the district may list and disable it
+            return {"district_id": me.district_id}
         return {}
     if role == "district_org":
         need("district_id")
@@ -152,7 +178,11 @@ def create_account(call):
                                                body["display_name"], created_by=call.me.username, **place)
     except ValueError:
         raise ApiError(409, "account_exists", "用户名已被占用") from None
-    return created.public()
+    out = created.public()
+    if body["role"] == "department":
+        out["event_types"] = call.gateway.accounts.set_grants(created.username, body["event_types"],
+                                                              call.me.username)
+    return out
 
 
 @routes.route("/api/v1/accounts", summary="本范围内的账号列表", roles=tuple(MAY_CREATE), query=AccountQuerySchema,
@@ -180,25 +210,27 @@ class PasswordChangeSchema(Schema):
 @routes.route("/api/v1/me/password", "POST", summary="修改本人密码", roles=tuple(ROLES), body=PasswordChangeSchema)
 def change_password(call):
     accounts = call.gateway.accounts
-    if accounts.authenticate(call.me.username, call.body["old_password"]) is None:
+    if check_password(call.gateway, call.me.username, call.body["old_password"]) is None:
         raise ApiError(400, "wrong_password", "原密码不正确")
-    accounts.set_password(call.me.username, call.body["new_password"])
-    return {"username": call.me.username, "changed": True}
+    accounts.set_password(call.me.username, call.body["new_password"])   # every earlier token stops working
+    token, expires_at = call.gateway.tokens.issue(call.me.username)
+    return {"username": call.me.username, "changed": True, "token": token, "expires_at": expires_at}
 
 
 @routes.route("/api/v1/accounts/<username>/disable", "POST", summary="停用账号（本范围内、可创建的角色）",
               roles=tuple(MAY_CREATE))
 def disable_account(call, username):
     target = call.gateway.accounts.get(username)
+    missing = ApiError(404, "not_found", "账号不存在")
     if target is None:
-        raise ApiError(404, "not_found", "账号不存在")
-    if target.role not in MAY_CREATE[call.me.role] or target.username == call.me.username:
-        raise forbidden("不能停用该账号")
+        raise missing
     covered = (call.me.role == "city_org"
                or (target.community_id and call.access.covers_community(call.me, target.community_id))
                or (target.unit_id and call.access.covers_unit(call.me, target.unit_id))
                or (call.me.role == "district_org" and target.district_id == call.me.district_id))
     if not covered:
-        raise forbidden("不能停用其他地区、单位的账号")
+        raise missing   # outside the caller's scope: as if there were none (no probing for usernames)
+    if target.role not in MAY_CREATE[call.me.role] or target.username == call.me.username:
+        raise forbidden("不能停用该账号")
     call.gateway.accounts.disable(username)
     return {"username": username, "active": False}

@@ -22,6 +22,8 @@ def recipient_of(principal) -> tuple[str, str]:
         return "community", principal.community_id
     if role in ("city_org", "district_org", "street_committee"):
         return "department", principal.street_id or principal.district_id or "city"
+    if role == "department":   # another department (委办局): an inbox of its own
+        return "department", f"dept:{principal.username}"
     raise forbidden()
 
 
