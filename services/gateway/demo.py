@@ -25,6 +25,7 @@ ACCOUNTS = [
     ("staff-yg", "阳光社区吴书记", "community_staff", {"community_id": "yg"}),
     ("sec-czj", "市财政局李书记", "unit_secretary", {"unit_id": "czj"}),
     ("res-zhao", "赵大爷", "resident", {"community_id": "xf"}),
+    ("sup-xf", "幸福社区议事监督委员会", "supervisory_committee", {"community_id": "xf"}),
 ]
 MEMBERS = [("张伟", "13800000001", ["法律咨询", "矛盾调解"], "xf"), ("李娜", "13800000002", ["健康义诊"], "xf"),
            ("王强", "13800000003", ["维修"], "xf"), ("刘洋", "13800000004", ["助老"], "yg"),
@@ -109,7 +110,8 @@ def seed(gateway) -> list[tuple[str, str, str]]:
             "window_start": start.isoformat(), "window_end": (start + timedelta(hours=3)).isoformat()})
     homes = {"city_org": "/console/district", "district_org": "/console/district",
              "street_committee": "/console/district", "community_staff": "/console/community",
-             "unit_secretary": "/console/unit", "member": "/console/member", "resident": "/console/resident"}
+             "unit_secretary": "/console/unit", "member": "/console/member", "resident": "/console/resident",
+             "supervisory_committee": "/console/supervision"}
     return [(u, r, homes[r]) for u, _, r, _ in ACCOUNTS] + [("mem-zhang", "member", "/console/member"),
                                                      ("mem-liu", "member", "/console/member")]
 

@@ -153,6 +153,7 @@ def setup_city(c: City) -> None:
     create(staff_xf, "res-zhao", "resident", "赵大爷", community_id="xf")
     create(staff_xf, "res-qian", "resident", "钱阿姨", community_id="xf")
     staff_xf.ok("POST", "/api/v1/communities/xf/grids", {"grid_id": "xf-g1", "name": "一网格", "leader_name": "周"})
+    create(staff_xf, "sup-xf", "supervisory_committee", "幸福社区议事监督委员会", community_id="xf")
 
     sec = c.as_("sec-czj") if "sec-czj" in c.tokens else c.api.as_(c.login("sec-czj"))
     sec.ok("POST", "/api/v1/units/czj/campaigns", {"campaign_id": "2026", "title": "2026年报到",
@@ -171,5 +172,6 @@ def setup_city(c: City) -> None:
     create(sec, "mem-li", "member", "李娜", member_id=c.ids["m2"])
     for name in ("org-dc", "street-hp", "staff-dq", "sec-dcj", "res-zhao", "res-qian", "mem-zhang", "mem-li"):
         c.login(name)
+    c.login("sup-xf")
     # dispatch's directory fills from registration's events
     wait_for(lambda: len(staff_xf.ok("GET", "/api/v1/yearly-minimum?community_id=xf")["items"]) == 2, timeout=30)

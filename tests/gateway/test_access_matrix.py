@@ -95,7 +95,7 @@ from tests.gateway.test_member_scope import dq_member  # noqa: E402,F401 - a fix
 #: One caller of each role, placed in 西区 / 和平街道 / 幸福社区 / 市财政局.
 CALLERS = {"admin": "city_org", "org-xq": "district_org", "street-hp": "street_committee",
            "staff-xf": "community_staff", "sec-czj": "unit_secretary", "mem-zhang": "member",
-           "res-zhao": "resident", None: None}
+           "res-zhao": "resident", "sup-xf": "supervisory_committee", None: None}
 #: Path ids outside each caller's scope ({dq_member}, {dq_demand} are filled at run time); the
 #: city sees everything, so it has none.
 OUTSIDE = {
@@ -111,6 +111,8 @@ OUTSIDE = {
                   "demand_id": "{dq_demand}", "resident_id": "res-qian"},
     "res-zhao": {"community_id": "dq", "unit_id": "dcj", "district_id": "dc", "member_id": "{m1}",
                  "demand_id": "{dq_demand}", "resident_id": "res-qian"},
+    "sup-xf": {"community_id": "dq", "unit_id": "dcj", "district_id": "dc", "member_id": "{dq_member}",
+               "demand_id": "{dq_demand}", "username": "staff-dq", "resident_id": "res-qian"},
 }
 #: Other path parameters: ids that name nothing in particular.
 OTHER = {"year": "2026", "party": "community", "period": "2026", "step": "1", "name": "x", "code": "x"}
@@ -271,3 +273,33 @@ def test_no_refused_request_changed_anything(city, elsewhere):
         finally:
             db.dispose()
     assert list(itertools.islice(generated_cases(), 1))       # the generated cases ran before this
+
+
+#: The supervisory committee (社区议事监督委员会, seed 003 第十四条): it reads its own community's
+#: fund, every step of it, and changes nothing; other communities' funds are closed to it.
+SUPERVISOR = {
+    "fund account xf": ("GET", "/api/v1/communities/xf/funds/2026", "ok"),
+    "fund ledger xf": ("GET", "/api/v1/communities/xf/funds/2026/ledger", "ok"),
+    "fund notices xf": ("GET", "/api/v1/communities/xf/funds-noticeboard", "ok"),
+    "supervision xf": ("GET", "/api/v1/communities/xf/funds/2026/supervision", "ok"),
+    "fund ledger dq": ("GET", "/api/v1/communities/dq/funds/2026/ledger", "no"),
+    "supervision dq": ("GET", "/api/v1/communities/dq/funds/2026/supervision", "no"),
+    "fund notices dq": ("GET", "/api/v1/communities/dq/funds-noticeboard", "no"),
+    "propose in xf": ("POST", "/api/v1/communities/xf/fund-projects", "no"),
+    "budget of xf": ("POST", "/api/v1/communities/xf/funds/2026/budget", "no"),
+    "close xf": ("POST", "/api/v1/communities/xf/funds/2026/close", "no"),
+    "community demands xf": ("GET", "/api/v1/communities/xf/demands", "no"),
+    "member zhang": ("GET", "/api/v1/members/{m1}", "no"),
+}
+
+
+@pytest.mark.parametrize("name", list(SUPERVISOR))
+def test_the_supervisory_committee_reads_its_own_community_fund_only(city, name):
+    method, path, expected = SUPERVISOR[name]
+    body = {} if method == "POST" else None                 # the role is refused before the body is read
+    response = city.as_("sup-xf").request(method, path.format(m1=city.ids["m1"]), json=body)
+    if expected == "ok":        # past role and scope: the service answers (xf has no 2026 budget in this city)
+        assert response.status_code == 200 or response.json["error"]["code"] == "no_budget", \
+            response.get_data(as_text=True)[:300]
+    else:
+        assert response.status_code == 403, response.get_data(as_text=True)[:300]

@@ -100,12 +100,12 @@ def test_the_supervisory_committee_reads_every_step_of_its_community_and_acts_on
     from tests.gateway.console_client import Browser
 
     staff, street = city.as_("staff-xf"), city.as_("street-hp")
-    created = create(staff, "sup-xf", "supervisory_committee", "幸福社区议事监督委员会", community_id="xf")
+    created = create(staff, "sup-xf-new", "supervisory_committee", "幸福社区议事监督委员会", community_id="xf")
     assert created["community_id"] == "xf" and created["street_id"] == "hp"
     assert staff.post("/api/v1/accounts", {"username": "sup-dq", "password": PASSWORD, "role": "supervisory_committee",
                                            "display_name": "x", "community_id": "dq"}).status_code == 403
-    city.login("sup-xf")
-    sup = city.as_("sup-xf")
+    city.login("sup-xf-new")
+    sup = city.as_("sup-xf-new")
     org = city.as_("org-xq")
     if org.get("/api/v1/communities/xf/funds/2026").status_code != 200:
         org.ok("POST", "/api/v1/communities/xf/funds/2026/budget", {"allocated_fen": 5_000_000, "on": "2026-01-05"})

@@ -189,9 +189,22 @@ def project_step(call, project_id, step):
         run(call, handler, body, project_id=project_id)
     except FormInvalid as exc:
         errors = {f"{step}-{k}" if not k.startswith(("line", "sig")) else k: v for k, v in exc.errors.items()}
+        if "payments-names" in errors:                  # the same signer twice: beside the repeated name
+            errors[repeated_signer(call.request.form)] = errors.pop("payments-names")
         return project_screen(call, project_id, 400, values=call.request.form,
                               errors=errors or {f"{step}-_": exc.message}, message=exc.message)
     return done(call, f"已办理：{funds_api.STEP_NAMES[step]}", to=f"/console/fund-projects/{project_id}")
+
+
+def repeated_signer(form_) -> str:
+    """The form field of the first signer whose name an earlier signer already wrote."""
+    seen = set()
+    for i in range(1, 5):
+        name = form_.get(f"sig{i}-name", "").strip()
+        if name and name in seen:
+            return f"sig{i}-name"
+        seen.add(name)
+    return "payments-_"
 
 
 def _prefixed(form_, step):
