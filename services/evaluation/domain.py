@@ -216,6 +216,9 @@ class PartyInputReminded(DomainEvent):
 
 @dataclass(frozen=True)
 class MemberVetoed(DomainEvent):
+    """一票否决; `issued_by` is "community" or "street" (VETO_SCOPES), "" on a v1 veto."""
+
+    schema_version: ClassVar[int] = 2
     member_id: str
     member_name: str
     unit_id: str
@@ -223,6 +226,7 @@ class MemberVetoed(DomainEvent):
     year: int
     statement: str
     by_id: str
+    issued_by: str
 
 
 @dataclass(frozen=True)
@@ -735,7 +739,8 @@ class MemberRecord(Aggregate):
         if year in self.vetoes:
             return
         self._trigger(MemberVetoed(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
-                                   community_id=self.community_id, year=year, statement=statement, by_id=by_id))
+                                   community_id=self.community_id, year=year, statement=statement, by_id=by_id,
+                                   issued_by=VETO_SCOPES[by_role]))
 
     def vetoes_allowed(self, by_role: str, by_scope: str, street_id: str) -> bool:
         scope = VETO_SCOPES.get(by_role)

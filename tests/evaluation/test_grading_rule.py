@@ -109,9 +109,22 @@ def test_the_street_of_the_members_community_may_veto_as_well_as_the_community()
     r.veto(year=2026, statement="经街道核实未服务群众", by_role="street_committee", by_id="street-hp", by_scope="hp",
            street_id="hp")
     assert r.vetoes[2026].by_id == "street-hp"
+    assert r.vetoes[2026].issued_by == "street"
     other = _member()
     other.veto(year=2026, statement="未服务群众", by_role="community_staff", by_id="staff", by_scope="xf")
-    assert 2026 in other.vetoes
+    assert other.vetoes[2026].issued_by == "community"
+
+
+def test_a_stored_v1_veto_is_upcast_with_its_issuer_unknown():
+    """Seed 001 组织考评: "街道社区如出具……书面评价，将对其一票否决" — the veto records whether the
+    community or the street issued it; a veto stored before it did says neither."""
+    from shared.contracts import get_contract
+    from services.evaluation.domain import MemberVetoed
+
+    v1 = {"member_id": "m1", "member_name": "张三", "unit_id": "u", "community_id": "xf", "year": 2026,
+          "statement": "未服务群众", "by_id": "staff"}
+    event = MemberVetoed.from_data(get_contract("evaluation", "MemberVetoed").decode(v1, 1))
+    assert (event.issued_by, event.statement) == ("", "未服务群众")
 
 
 def test_a_regrade_recomputes_the_year_from_the_history_and_records_both_grades_and_rules():
