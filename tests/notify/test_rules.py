@@ -192,7 +192,7 @@ def test_evaluation_and_funds_rules_wake_up_when_their_contracts_exist(database,
         "grade": "优秀", "stars": 5, "points": 128, "district_id": "xq", "score": 96.5, "explanation": ["服务12次"]}))
     notify.receive(ev.received("evaluation", "MemberVetoed", {
         "member_id": "m2", "member_name": "李四", "unit_id": "czj", "community_id": "xf", "year": 2026,
-        "statement": "服务中与居民发生冲突", "by_id": "staff-1"}))
+        "statement": "服务中与居民发生冲突", "by_id": "staff-1", "issued_by": "community"}))
     notify.receive(ev.received("evaluation", "DoubleEvaluationPublished", {"unit_id": "czj", "year": 2026,
                                                                           "members": 12}))
     notify.receive(ev.received("funds", "FundsReportDue", {
