@@ -344,6 +344,9 @@ class EvaluationProjection(Projection):
     def when_MemberDisqualified(self, conn, event, d) -> None:
         self._result(conn, d, d["year"], disqualified=json.dumps(d["reasons"], ensure_ascii=False))
 
+    def when_DisqualificationRevised(self, conn, event, d) -> None:
+        self._result(conn, d, d["year"], disqualified=json.dumps(d["new_reasons"], ensure_ascii=False))
+
     def when_TitleAwarded(self, conn, event, d) -> None:
         self._write_results(conn)       # the row it adds to may be in this batch
         row = conn.execute(select(results.c.titles).where(and_(results.c.member_id == d["member_id"],

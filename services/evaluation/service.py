@@ -288,10 +288,23 @@ def remind(app, district_id: str, period: str, occasion: str) -> int:
 
 
 def regrade(app, book: RuleBook, district_id: str, year: int, by: str) -> dict:
-    """Regrade every member of the district for the year; the changed grades, old and new."""
+    """Re-decide the district's year for every member (grade, disqualification, titles), then
+    award the title places left free; what changed, old and new."""
     member_ids = app.query(readmodels.member_ids_of, district_id)
-    changes = []
+    changes, standings = [], []
     for start in range(0, len(member_ids), BATCH):
-        changes += app.execute(handlers.regrade, member_ids[start:start + BATCH], year, book, by)
+        done = app.execute(handlers.regrade, member_ids[start:start + BATCH], year, book, by)
+        changes += done["changes"]
+        standings += done["standings"]
+    awards = domain.free_title_places(standings, book.for_district(district_id))
+    if awards:
+        app.execute(handlers.award_free_titles, awards, year)
+        by_member = {c["member_id"]: c for c in changes}
+        for member_id, title, _ in awards:
+            if member_id not in by_member:
+                by_member[member_id] = {"member_id": member_id, "titles_awarded": [], "titles_withdrawn": []}
+                changes.append(by_member[member_id])
+            by_member[member_id]["titles_awarded"].append(title)
     return {"district_id": district_id, "year": year, "members": len(member_ids), "revised": len(changes),
-            "titles_withdrawn": sum(len(c["titles_withdrawn"]) for c in changes), "changes": changes}
+            "titles_withdrawn": sum(len(c["titles_withdrawn"]) for c in changes),
+            "titles_awarded": len(awards), "changes": changes}

@@ -208,7 +208,13 @@ class MemberDisqualifiedSchema(Schema):
     reasons = fields.List(fields.String(), required=True)
 
 
-@event_contract(SOURCE)
+def _title_awarded_v1_to_v2(data: dict) -> dict:
+    """v2 says why the title was awarded (the year-end selection or a regrade); v1 did not."""
+    data.setdefault("reason", "")
+    return data
+
+
+@event_contract(SOURCE, version=2, upcasters={1: _title_awarded_v1_to_v2})
 class TitleAwardedSchema(Schema):
     member_id = fields.String(required=True)
     member_name = fields.String(required=True)
@@ -218,6 +224,23 @@ class TitleAwardedSchema(Schema):
     year = fields.Integer(required=True)
     title = fields.String(required=True, validate=validate.OneOf(TITLES))
     rank = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class DisqualificationRevisedSchema(Schema):
+    """A regrade decided the year's disqualification again: the reasons before and after
+    (none after: the member is eligible again)."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    old_reasons = fields.List(fields.String(), required=True)
+    new_reasons = fields.List(fields.String(), required=True)
+    requested_by = fields.String(required=True)
 
 
 @event_contract(SOURCE)
