@@ -288,6 +288,19 @@ def regrade(uow, member_ids: list[str], year: int, rulebook: RuleBook, by: str) 
     return {"changes": changes, "standings": standings}
 
 
+class Preview(Exception):
+    """Raised by `regrade_preview` so the transaction rolls back; carries the answer."""
+
+    def __init__(self, answer):
+        super().__init__("preview")
+        self.answer = answer
+
+
+def regrade_preview(uow, member_ids: list[str], year: int, rulebook: RuleBook, by: str):
+    """`regrade` decided and never recorded: raises `Preview` with its answer."""
+    raise Preview(regrade(uow, member_ids, year, rulebook, by))
+
+
 @rerun_on_redelivery
 def award_free_titles(uow, awards: list[tuple[str, str, int]], year: int) -> int:
     """Award the places a regrade left free (`free_title_places`), each with its reason."""

@@ -330,7 +330,11 @@ def test_a_regrade_awards_the_title_places_members_now_qualify_for_and_tells_the
     (rules / "xq.yaml").write_text(text.replace("version: 2", "version: 3").replace(
         "grading:\n", "grading:\n  bands: {优秀: 50, 良好: 40, 一般: 30, 较差: 20}\n"), encoding="utf-8")
     ev.book = RuleBook.load(rules)
+    before = len(ev.events("evaluation-member-m1"))
+    preview = regrade(ev, ev.book, "xq", 2026, "org-2", dry_run=True)     # the confirm step records nothing
+    assert len(ev.events("evaluation-member-m1")) == before and preview["titles_awarded"] == 3
     done = regrade(ev, ev.book, "xq", 2026, "org-2")
+    assert done["changes"] == preview["changes"]
     m1 = next(c for c in done["changes"] if c["member_id"] == "m1")
     assert (m1["new_grade"], sorted(m1["titles_awarded"])) == ("优秀", ["社区服务之星", "身边最美在职党员候选"])
     m2 = next(c for c in done["changes"] if c["member_id"] == "m2")
