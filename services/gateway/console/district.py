@@ -134,3 +134,46 @@ def rankings(call):
         call.access.district(me, district_id)
         ranked = call.call("evaluation", "ranking", year, district_id=district_id, limit=50)
     return render(call, "rankings.html", title="排名", ranked=ranked, year=year)
+
+
+# -- regrade (重新评定): a confirm step listing what will change, then apply ------------------------
+def _year_of(value) -> int | None:
+    try:
+        year = int(value or "")
+    except ValueError:
+        return None
+    return year if 2000 <= year <= 2100 else None          # shared.contracts.YEAR
+
+
+@screen("/console/district/regrade", summary="重新评定：先预览每名党员的原等次与新等次，再确认", roles=("district_org",))
+def regrade_preview(call):
+    """The confirm step: a dry run of the regrade of the year (`?year=`), old → new per member
+    (grade, disqualification, titles withdrawn or awarded); nothing is recorded until applied."""
+    me = call.me
+    raw = call.request.args.get("year")
+    year = _year_of(raw)
+    preview, errors = None, {}
+    if raw is not None and year is None:
+        errors = {"year": "年度不正确"}
+    elif year is not None:
+        call.access.district(me, me.district_id)
+        preview = call.call("evaluation", "regrade", {"district_id": me.district_id, "year": year,
+                                                      "by": me.username, "dry_run": True})
+    return render(call, "evaluation/regrade.html", status=400 if errors else 200, title="重新评定",
+                  year=year or now_beijing().year - 1, preview=preview, errors=errors,
+                  values=call.request.args, message=errors.get("year"))
+
+
+@form("/console/districts/<district_id>/years/regrade", summary="确认重新评定", roles=("district_org",))
+def regrade_apply(call, district_id):
+    year = _year_of(call.request.form.get("year"))
+    if year is None:
+        return done(call, "年度不正确", to="/console/district/regrade", error=True)
+    try:
+        answer = run(call, evaluation_api.regrade, {}, district_id=district_id, year=year)
+    except FormInvalid as exc:
+        return done(call, exc.message if not exc.errors else "；".join(exc.errors.values()),
+                    to=f"/console/district/regrade?year={year}", error=True)
+    return done(call, f"{year} 年度已重新评定：{answer['revised']} 名党员的评定有变化，撤销称号 "
+                      f"{answer['titles_withdrawn']} 个，递补称号 {answer['titles_awarded']} 个，已告知所在单位",
+                to="/console/district")

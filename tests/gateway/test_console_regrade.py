@@ -1,0 +1,97 @@
+"""The district's regrade in the console, without the broker: the gateway's RPC answered by
+evaluation's real service layer (SQLite). The confirm step lists old → new per member and records
+nothing; applying it records the revision; a bad year gives a Chinese message and changes nothing."""
+import shutil
+
+import pytest
+
+from services.evaluation import service as evaluation_service
+from services.evaluation.rules import RuleBook
+from services.gateway.accounts import AccountStore, Tokens
+from services.gateway.app import Gateway
+from shared.db import Database
+from tests.evaluation.conftest import Evaluation
+from tests.evaluation.test_year import active_member
+from tests.gateway.conftest import PASSWORD
+from tests.gateway.console_client import Browser, csrf_of, flash_of
+
+YEAR = 2026
+
+
+class RegradeRpc:
+    def __init__(self, ev):
+        self.ev = ev
+
+    def call(self, service, method, *args, actor=None, correlation_id=None, **kwargs):
+        if (service, method) == ("evaluation", "regrade"):
+            [cmd] = args
+            return evaluation_service.regrade(self.ev, self.ev.book, cmd["district_id"], cmd["year"], cmd["by"],
+                                              cmd.get("dry_run", False))
+        raise AssertionError(f"unexpected call {service}.{method}")
+
+
+@pytest.fixture
+def district(tmp_path):
+    ev_db = Database(f"sqlite:///{tmp_path / 'evaluation.db'}")
+    ev = Evaluation(ev_db)
+    ev.community()
+    ev.unit()
+    active_member(ev, "m1", "张三丰", services=8)
+    active_member(ev, "m2", "李小四", services=2)
+    ev.close_year("xq", YEAR)
+    rules = tmp_path / "rules"
+    shutil.copytree(Evaluation.__init__.__defaults__[0], rules)
+    text = (rules / "xq.yaml").read_text(encoding="utf-8")
+    (rules / "xq.yaml").write_text(text.replace("version: 2", "version: 3").replace(
+        "grading:\n", "grading:\n  bands: {优秀: 200, 良好: 150, 一般: 100, 较差: 50}\n"), encoding="utf-8")
+    ev.book = RuleBook.load(rules)
+    accounts_db = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
+    accounts = AccountStore(accounts_db)
+    accounts.create("org-xq", PASSWORD, "district_org", "西区组织部", district_id="xq")
+    accounts.create("staff-xf", PASSWORD, "community_staff", "幸福社区", community_id="xf")
+    app = Gateway(RegradeRpc(ev), accounts, Tokens("test-secret", 3600))
+    yield ev, app
+    accounts_db.dispose()
+    ev_db.drop_schema()
+
+
+def login(app, username) -> Browser:
+    browser = Browser(app)
+    response = browser.post("/login", {"username": username, "password": PASSWORD}, token=False)
+    assert response.status_code == 303
+    return browser
+
+
+def grades(ev) -> list[str]:
+    return [e.event_type for e in ev.events("evaluation-member-m1")]
+
+
+def test_the_district_previews_the_regrade_then_applies_it(district):
+    ev, app = district
+    org = login(app, "org-xq")
+    before = grades(ev)
+    page = org.html(f"/console/district/regrade?year={YEAR}")
+    assert "张三丰" in page and "优秀" in page and "一般" in page and "撤销“社区服务之星”" in page
+    assert grades(ev) == before                                  # the preview recorded nothing
+    org.token = csrf_of(page)
+    response = org.post("/console/districts/xq/years/regrade", {"year": str(YEAR)})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/console/district")
+    assert "GradeRevised" in grades(ev)
+    again = org.html(f"/console/district/regrade?year={YEAR}")
+    assert "年度已重新评定" in flash_of(again)
+    assert 'id="regrade-nothing"' in again                       # applied: nothing left to change
+
+
+def test_a_bad_year_is_refused_beside_the_field_and_changes_nothing(district):
+    ev, app = district
+    org = login(app, "org-xq")
+    before = grades(ev)
+    response = org.get("/console/district/regrade?year=abc")
+    assert response.status_code == 400 and "年度不正确" in response.get_data(as_text=True)
+    assert grades(ev) == before
+
+
+def test_only_the_district_org_may_regrade(district):
+    ev, app = district
+    staff = login(app, "staff-xf")
+    assert staff.get(f"/console/district/regrade?year={YEAR}").status_code == 403
