@@ -223,6 +223,10 @@ class EvaluationService(EventSourcedService):
         return self.app.query(readmodels.party_history, member_id, period)
 
     @rpc
+    def missing_inputs(self, district_id, period):
+        return self.app.query(readmodels.missing_inputs, district_id, period)
+
+    @rpc
     def result(self, member_id, year):
         return self.app.query(readmodels.result, member_id, int(year))
 

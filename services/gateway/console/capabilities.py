@@ -79,6 +79,7 @@ OFFERED = {
     "POST /api/v1/members/<member_id>/evaluations/<party>": ("/console/evaluation/<member_id>", "领导点评、社区参评、群众测评、组织考评（自评：/console/member/self-evaluation）"),
     "POST /api/v1/members/<member_id>/veto": ("/console/evaluation/<member_id>#veto", "一票否决（书面评价）"),
     "POST /api/v1/districts/<district_id>/years/<int:year>/regrade": ("/console/district/regrade", "重新评定（预览原等次→新等次后确认）"),
+    "POST /api/v1/districts/<district_id>/periods/<period>/reminders": ("/console/district/reminders", "提醒提交评议（谁欠什么，一键提醒）"),
     "GET /api/v1/units/<unit_id>/double-evaluation": ("/console/unit#double-evaluation", "双评表"),
     "GET /api/v1/evaluation-rankings": ("/console/district/rankings", "排名"),
     "GET /api/v1/districts/<district_id>/grades": ("/console/district#charts", "等次分布图"),
@@ -145,7 +146,6 @@ EXEMPT = {
     "POST /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests.json": "Open311：供其他系统对接",
     "GET /open311/v2/requests/<demand_id>.json": "Open311：供其他系统对接",
-    "POST /api/v1/districts/<district_id>/periods/<period>/reminders": "提醒提交评议：尚无控制台页面（经 API 办理）",
 }
 
 

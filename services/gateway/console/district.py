@@ -177,3 +177,30 @@ def regrade_apply(call, district_id):
     return done(call, f"{year} 年度已重新评定：{answer['revised']} 名党员的评定有变化，撤销称号 "
                       f"{answer['titles_withdrawn']} 个，递补称号 {answer['titles_awarded']} 个，已告知所在单位",
                 to="/console/district")
+
+
+# -- reminders (提醒提交评议): who owes what, and a button ------------------------------------------
+OWED_BY_NAMES = {"member": "党员本人", "unit": "所在单位", "community": "报到社区", "department": "区委组织部"}
+
+
+@screen("/console/district/reminders", summary="尚未提交的评议：谁欠什么，一键提醒", roles=("district_org",))
+def reminders(call):
+    """The members of the district with a half-year input not yet given (`?period=`, the
+    current half year by default), each missing party and who owes it; a button reminds them."""
+    me = call.me
+    period = call.request.args.get("period") or current_period()
+    owing = call.call("evaluation", "missing_inputs", me.district_id, period)
+    return render(call, "evaluation/reminders.html", title="提醒提交评议", period=period, owing=owing,
+                  party_names=texts.PARTY_NAMES, owed_by_names=OWED_BY_NAMES)
+
+
+@form("/console/districts/<district_id>/periods/remind", summary="提醒各方提交评议", roles=("district_org",))
+def remind(call, district_id):
+    period = call.request.form.get("period", "")
+    try:
+        count = run(call, evaluation_api.remind_party_inputs, {}, district_id=district_id, period=period)["reminded"]
+    except FormInvalid as exc:
+        return done(call, exc.message if not exc.errors else "；".join(exc.errors.values()),
+                    to="/console/district/reminders", error=True)
+    return done(call, f"已提醒 {count} 名党员的相关各方提交 {texts.period_name(period)}评议",
+                to=f"/console/district/reminders?period={period}")

@@ -1,11 +1,11 @@
-"""The district's regrade in the console, without the broker: the gateway's RPC answered by
+"""The district's regrade and reminders in the console, without the broker: the gateway's RPC answered by
 evaluation's real service layer (SQLite). The confirm step lists old → new per member and records
 nothing; applying it records the revision; a bad year gives a Chinese message and changes nothing."""
 import shutil
 
 import pytest
 
-from services.evaluation import service as evaluation_service
+from services.evaluation import readmodels, service as evaluation_service
 from services.evaluation.rules import RuleBook
 from services.gateway.accounts import AccountStore, Tokens
 from services.gateway.app import Gateway
@@ -27,6 +27,12 @@ class RegradeRpc:
             [cmd] = args
             return evaluation_service.regrade(self.ev, self.ev.book, cmd["district_id"], cmd["year"], cmd["by"],
                                               cmd.get("dry_run", False))
+        if (service, method) == ("evaluation", "missing_inputs"):
+            return self.ev.query(readmodels.missing_inputs, *args)
+        if (service, method) == ("evaluation", "remind_party_inputs"):
+            [cmd] = args
+            return {"district_id": cmd["district_id"], "period": cmd["period"],
+                    "reminded": evaluation_service.remind(self.ev, cmd["district_id"], cmd["period"], "requested")}
         raise AssertionError(f"unexpected call {service}.{method}")
 
 
@@ -95,3 +101,27 @@ def test_only_the_district_org_may_regrade(district):
     ev, app = district
     staff = login(app, "staff-xf")
     assert staff.get(f"/console/district/regrade?year={YEAR}").status_code == 403
+
+
+def test_the_district_sees_who_owes_which_input_and_reminds_them(district):
+    ev, app = district
+    org = login(app, "org-xq")
+    page = org.html("/console/district/reminders?period=2026H1")
+    assert "张三丰" in page and "领导点评（所在单位）" in page and "组织考评（区委组织部）" in page
+    org.token = csrf_of(page)
+    response = org.post("/console/districts/xq/periods/remind", {"period": "2026H1"})
+    assert response.status_code == 303
+    reminded = [e for e in ev.events("evaluation-member-m1") if e.event_type == "PartyInputReminded"]
+    assert reminded and reminded[-1].occasion == "requested"
+    assert "已提醒 2 名党员" in flash_of(org.html("/console/district/reminders?period=2026H1"))
+
+
+def test_a_bad_period_to_remind_is_refused_in_chinese_and_reminds_nobody(district):
+    ev, app = district
+    org = login(app, "org-xq")
+    org.token = csrf_of(org.html("/console/district/reminders?period=2026H1"))
+    before = len(ev.events("evaluation-member-m1"))
+    response = org.post("/console/districts/xq/periods/remind", {"period": "2026-1"})
+    assert response.status_code == 303
+    assert "期间格式" in flash_of(org.html("/console/district/reminders?period=2026H1"))
+    assert len(ev.events("evaluation-member-m1")) == before
