@@ -608,3 +608,13 @@ def missing_inputs(conn: Connection, district_id: str, period: str) -> list[dict
                         "community_id": m["community_id"], "missing": missing,
                         "owed_by": {p: PARTY_OWED_BY[p] for p in missing}})
     return out
+
+
+def members_of_street(conn: Connection, street_id: str) -> list[dict]:
+    """The members serving in the communities of a street (the street committee's veto list)."""
+    rows = conn.execute(select(members.c.member_id, members.c.name, members.c.community_id,
+                               communities.c.name.label("community_name"))
+                        .join(communities, communities.c.community_id == members.c.community_id)
+                        .where(communities.c.street_id == street_id)
+                        .order_by(members.c.community_id, members.c.member_id)).mappings()
+    return [dict(r) for r in rows]

@@ -223,6 +223,10 @@ class EvaluationService(EventSourcedService):
         return self.app.query(readmodels.party_history, member_id, period)
 
     @rpc
+    def members_of_street(self, street_id):
+        return self.app.query(readmodels.members_of_street, street_id)
+
+    @rpc
     def missing_inputs(self, district_id, period):
         return self.app.query(readmodels.missing_inputs, district_id, period)
 

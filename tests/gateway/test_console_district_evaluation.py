@@ -13,7 +13,7 @@ from shared.db import Database
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_year import active_member
 from tests.gateway.conftest import PASSWORD
-from tests.gateway.console_client import Browser, csrf_of, flash_of
+from tests.gateway.console_client import Browser, csrf_of, field_error, flash_of
 
 YEAR = 2026
 
@@ -27,6 +27,18 @@ class RegradeRpc:
             [cmd] = args
             return evaluation_service.regrade(self.ev, self.ev.book, cmd["district_id"], cmd["year"], cmd["by"],
                                               cmd.get("dry_run", False))
+        if (service, method) == ("registration", "place"):
+            return {("community", "xf"): {"community_id": "xf", "name": "幸福社区", "district_id": "xq",
+                                          "street_id": "hp"}}.get(tuple(args))
+        if (service, method) == ("registration", "member"):
+            return {"member_id": args[0], "name": "张三丰", "unit_id": "czj", "registered_community_id": "xf",
+                    "residence_community_id": "xf"}
+        if (service, method) == ("evaluation", "members_of_street"):
+            return self.ev.query(readmodels.members_of_street, *args)
+        if (service, method) == ("evaluation", "veto_member"):
+            from services.evaluation import handlers
+            [cmd] = args
+            return self.ev.do(handlers.veto_member, cmd)
         if (service, method) == ("evaluation", "missing_inputs"):
             return self.ev.query(readmodels.missing_inputs, *args)
         if (service, method) == ("evaluation", "remind_party_inputs"):
@@ -55,6 +67,7 @@ def district(tmp_path):
     accounts = AccountStore(accounts_db)
     accounts.create("org-xq", PASSWORD, "district_org", "西区组织部", district_id="xq")
     accounts.create("staff-xf", PASSWORD, "community_staff", "幸福社区", community_id="xf")
+    accounts.create("street-hp", PASSWORD, "street_committee", "和平街道", district_id="xq", street_id="hp")
     app = Gateway(RegradeRpc(ev), accounts, Tokens("test-secret", 3600))
     yield ev, app
     accounts_db.dispose()
@@ -125,3 +138,20 @@ def test_a_bad_period_to_remind_is_refused_in_chinese_and_reminds_nobody(distric
     assert response.status_code == 303
     assert "期间格式" in flash_of(org.html("/console/district/reminders?period=2026H1"))
     assert len(ev.events("evaluation-member-m1")) == before
+
+
+def test_the_street_sees_its_communities_members_and_vetoes_with_a_written_statement(district):
+    """Seed 001 组织考评: "街道社区如出具被考察的党员干部没有服务社区群众的书面评价，将对其一票否决"."""
+    ev, app = district
+    street = login(app, "street-hp")
+    page = street.html("/console/street/veto")
+    assert "张三丰" in page and "幸福社区" in page
+    street.token = csrf_of(page)
+    response = street.post("/console/street/members/m1/veto", {"year": "2027", "statement": "  "})
+    assert response.status_code == 400
+    assert "请填写书面评价" in field_error(response.get_data(as_text=True), "statement")
+    assert not [e for e in ev.events("evaluation-member-m1") if e.event_type == "MemberVetoed"]
+    response = street.post("/console/street/members/m1/veto", {"year": "2027", "statement": "经街道核实，全年未服务群众"})
+    assert response.status_code == 303
+    [vetoed] = [e for e in ev.events("evaluation-member-m1") if e.event_type == "MemberVetoed"]
+    assert (vetoed.issued_by, vetoed.by_id) == ("street", "street-hp")

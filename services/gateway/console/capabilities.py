@@ -77,7 +77,7 @@ OFFERED = {
     "GET /api/v1/members/<member_id>/result": ("/console/member/points", "等次与星级"),
     "GET /api/v1/members/<member_id>/evaluations": ("/console/evaluation/<member_id>", "五方评议情况"),
     "POST /api/v1/members/<member_id>/evaluations/<party>": ("/console/evaluation/<member_id>", "领导点评、社区参评、群众测评、组织考评（自评：/console/member/self-evaluation）"),
-    "POST /api/v1/members/<member_id>/veto": ("/console/evaluation/<member_id>#veto", "一票否决（书面评价）"),
+    "POST /api/v1/members/<member_id>/veto": ("/console/evaluation/<member_id>#veto", "一票否决（书面评价；街道党工委：/console/street/veto）"),
     "POST /api/v1/districts/<district_id>/years/<int:year>/regrade": ("/console/district/regrade", "重新评定（预览原等次→新等次后确认）"),
     "POST /api/v1/districts/<district_id>/periods/<period>/reminders": ("/console/district/reminders", "提醒提交评议（谁欠什么，一键提醒）"),
     "GET /api/v1/units/<unit_id>/double-evaluation": ("/console/unit#double-evaluation", "双评表"),
