@@ -906,7 +906,8 @@ class MemberRecord(Aggregate):
     def standing(self, year: int, rules: Rules) -> dict:
         """The year's decision as it stands: what `free_title_places` reads of the member."""
         grade, _, points, _ = self.current_grade(year)
-        return {"member_id": self.id, "community_id": self.community_id, "grade": grade, "points": points,
+        return {"member_id": self.id, "name": self.name, "community_id": self.community_id, "grade": grade,
+                "points": points, "disqualified": list(self.disqualified.get(year, [])),
                 "eligible": not title_refusal(grade, self.disqualified.get(year, []), year in self.vetoes, rules),
                 "titles": sorted(t for y, t in self.titles if y == year)}
 

@@ -317,9 +317,15 @@ def regrade(app, book: RuleBook, district_id: str, year: int, by: str, dry_run: 
         app.execute(handlers.award_free_titles, awards, year)
     if awards:
         by_member = {c["member_id"]: c for c in changes}
+        standing = {s["member_id"]: s for s in standings}
         for member_id, title, _ in awards:
-            if member_id not in by_member:
-                by_member[member_id] = {"member_id": member_id, "titles_awarded": [], "titles_withdrawn": []}
+            if member_id not in by_member:          # only a title changes: the grade stands
+                s = standing[member_id]
+                by_member[member_id] = {
+                    "member_id": member_id, "name": s["name"], "old_grade": s["grade"], "new_grade": s["grade"],
+                    "old_points": s["points"], "new_points": s["points"], "old_rules": "", "new_rules": "",
+                    "old_disqualified": s["disqualified"], "new_disqualified": s["disqualified"],
+                    "titles_withdrawn": [], "titles_awarded": []}
                 changes.append(by_member[member_id])
             by_member[member_id]["titles_awarded"].append(title)
     return {"district_id": district_id, "year": year, "dry_run": dry_run, "members": len(member_ids),
