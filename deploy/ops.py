@@ -475,12 +475,13 @@ def cmd_regrade(args) -> int:
         return 0
     if done["changes"]:
         print(_table([[c["member_id"], f"{c['old_grade']} ({c['old_points']})", f"{c['new_grade']} ({c['new_points']})",
-                       c["old_rules"] or "-", c["new_rules"], "、".join(c["titles_withdrawn"]) or "-"]
+                       c["old_rules"] or "-", c["new_rules"] or "-", "、".join(c["titles_withdrawn"]) or "-",
+                       "、".join(c.get("titles_awarded", [])) or "-"]
                       for c in done["changes"]],
                      ["member", "old grade (points)", "new grade (points)", "old rules", "new rules",
-                      "titles withdrawn"]))
+                      "titles withdrawn", "titles awarded"]))
     print(f"{done['district_id']} {done['year']}: {done['members']} member(s), {done['revised']} grade(s) revised, "
-          f"{done['titles_withdrawn']} title(s) withdrawn")
+          f"{done['titles_withdrawn']} title(s) withdrawn, {done.get('titles_awarded', 0)} title(s) awarded")
     return 0
 
 

@@ -216,6 +216,9 @@ class PartyInputReminded(DomainEvent):
 
 @dataclass(frozen=True)
 class MemberVetoed(DomainEvent):
+    """一票否决; `issued_by` is "community" or "street" (VETO_SCOPES), "" on a v1 veto."""
+
+    schema_version: ClassVar[int] = 2
     member_id: str
     member_name: str
     unit_id: str
@@ -223,6 +226,7 @@ class MemberVetoed(DomainEvent):
     year: int
     statement: str
     by_id: str
+    issued_by: str
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,10 @@ class MemberDisqualified(DomainEvent):
 
 @dataclass(frozen=True)
 class TitleAwarded(DomainEvent):
+    """A title awarded; `reason` says why (the year-end selection or a regrade that freed a
+    place); "" on a v1 award."""
+
+    schema_version: ClassVar[int] = 2
     member_id: str
     member_name: str
     unit_id: str
@@ -249,6 +257,27 @@ class TitleAwarded(DomainEvent):
     year: int
     title: str
     rank: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class DisqualificationRevised(DomainEvent):
+    """A regrade decided the year's disqualification (取消当年评先评优资格) again under the
+    current rules and data: the reasons before and after (an empty `new_reasons` restores the
+    member's eligibility), who asked."""
+
+    member_id: str
+    member_name: str
+    unit_id: str
+    community_id: str
+    district_id: str
+    year: int
+    old_reasons: list
+    new_reasons: list
+    requested_by: str
+
+    def to_data(self) -> dict:
+        return {**self.__dict__, "old_reasons": list(self.old_reasons), "new_reasons": list(self.new_reasons)}
 
 
 @dataclass(frozen=True)
@@ -301,7 +330,7 @@ class DoubleEvaluationPublished(DomainEvent):
 
 EVENTS = (FactRecorded, PointsAwarded, PointsDeducted, PointsRecorded, *PARTY_EVENTS.values(), PeriodClosed,
           GradeAssigned, PartyInputReminded, MemberVetoed, MemberDisqualified, TitleAwarded, DoubleEvaluationPublished,
-          GradeRevised, TitleWithdrawn)
+          GradeRevised, TitleWithdrawn, DisqualificationRevised)
 
 
 # -- points --------------------------------------------------------------------------------
@@ -518,6 +547,46 @@ def evaluate(inputs: YearInputs, rules: Rules) -> GradeResult:
     return GradeResult(grade, STARS[grade], total, float(total), lines, reasons, eligible, missing)
 
 
+def title_refusal(grade: str, disqualified: list, vetoed: bool, rules: Rules) -> str:
+    """Why a member may not hold a title of the year ("" when they may): seed 001 组织考评's
+    veto "取消评先评优资格", a disqualification, or a grade below `titles.min_grade`."""
+    if vetoed:
+        return "已被一票否决，取消评先评优资格"
+    if disqualified:
+        return "取消当年评先评优资格：" + "；".join(disqualified)
+    if GRADES.index(grade) > GRADES.index(rules.title_min_grade):
+        return f"重新评定为{grade}，低于称号要求的{rules.title_min_grade}"
+    return ""
+
+
+def free_title_places(standings: list[dict], rules: Rules) -> list[tuple[str, str, int]]:
+    """After a regrade: (member_id, title, rank) for each place under `titles` left free (a
+    title withdrawn, or never filled), given to the eligible members holding no such title, in
+    the year-end order (points, then id): `community_stars` per community, `district_candidates`
+    in the district. A rank continues after the places still held."""
+    eligible = sorted((s for s in standings if s["eligible"]), key=lambda s: (-s["points"], s["member_id"]))
+    held = {}
+    for s in standings:
+        if s["eligible"] and TITLE_STAR in s["titles"]:
+            held[s["community_id"]] = held.get(s["community_id"], 0) + 1
+    awards = []
+    for s in eligible:
+        if TITLE_STAR in s["titles"]:
+            continue
+        n = held.get(s["community_id"], 0)
+        if n < rules.community_stars:
+            held[s["community_id"]] = n + 1
+            awards.append((s["member_id"], TITLE_STAR, n + 1))
+    candidates = sum(1 for s in standings if s["eligible"] and TITLE_CANDIDATE in s["titles"])
+    for s in eligible:
+        if candidates >= rules.district_candidates:
+            break
+        if TITLE_CANDIDATE not in s["titles"]:
+            candidates += 1
+            awards.append((s["member_id"], TITLE_CANDIDATE, candidates))
+    return awards
+
+
 def reminder(member_id: str, name: str, unit_id: str, community_id: str, district_id: str,
              missing: list[tuple[str, str]], occasion: str) -> PartyInputReminded | None:
     """The reminder of the missing inputs (None when nothing is missing)."""
@@ -606,6 +675,8 @@ class MemberRecord(Aggregate):
             self.reminded.update((m["period"], event.occasion) for m in event.missing)
         elif isinstance(event, TitleWithdrawn):
             self.titles.discard((event.year, event.title))
+        elif isinstance(event, DisqualificationRevised):
+            self.disqualified[event.year] = list(event.new_reasons)
 
     def closed_for_me(self, district_closed) -> set[str]:
         """The district's closed periods plus both halves of every year already graded."""
@@ -735,7 +806,8 @@ class MemberRecord(Aggregate):
         if year in self.vetoes:
             return
         self._trigger(MemberVetoed(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
-                                   community_id=self.community_id, year=year, statement=statement, by_id=by_id))
+                                   community_id=self.community_id, year=year, statement=statement, by_id=by_id,
+                                   issued_by=VETO_SCOPES[by_role]))
 
     def vetoes_allowed(self, by_role: str, by_scope: str, street_id: str) -> bool:
         scope = VETO_SCOPES.get(by_role)
@@ -791,34 +863,53 @@ class MemberRecord(Aggregate):
         return g.grade, g.stars, g.points, g.explanation
 
     def regrade(self, year: int, rules: Rules, district_closed, by: str) -> GradeRevised | None:
-        """Recompute a graded year from the member's history under `rules`: the year's facts
-        are scored again (each difference a correcting ledger line, its reason saying so), the
-        year is graded by the bands, and a changed grade or points total is recorded as
-        `GradeRevised` with both grades and both rules. A title the new grade no longer
-        qualifies for (below `titles.min_grade`) is withdrawn. None when the year was not
-        graded or nothing changed. The veto and disqualification stand as recorded."""
+        """Re-decide a graded year from the member's history under `rules`, the whole decision:
+        the year's facts are scored again (each difference a correcting ledger line, its reason
+        saying so), the year is graded by the bands and a changed grade or points total is
+        recorded as `GradeRevised` with both grades and both rules; the disqualification (the
+        yearly minimum, overdue registration) is decided again and a change recorded as
+        `DisqualificationRevised`; a title the member no longer qualifies for (grade below
+        `titles.min_grade`, disqualified or vetoed) is withdrawn with its reason. Titles newly
+        qualified for are awarded by the district (`free_title_places`). The veto stands as
+        issued. Returns the GradeRevised, None when the year was not graded or its grade did
+        not change."""
         if year not in self.grades:
             return None
         self.recompute(rules, district_closed, reopen=year)
         result = evaluate(self.year_inputs(year), rules)
+        revised = None
         old_grade, old_stars, old_points, old_explanation = self.current_grade(year)
-        if (result.grade, result.points) == (old_grade, old_points):
-            return None
-        old_rules = self.revisions[year].new_rules if year in self.revisions else next(
-            (m.group(1) for m in map(_BANDS_ID.search, old_explanation) if m), "")
-        revised = self._trigger(GradeRevised(
-            member_id=self.id, member_name=self.name, unit_id=self.unit_id, community_id=self.community_id,
-            district_id=self.district_id, year=year, old_grade=old_grade, new_grade=result.grade,
-            old_stars=old_stars, new_stars=result.stars, old_points=old_points, new_points=result.points,
-            old_rules=old_rules, new_rules=rules.bands_id, requested_by=by, explanation=result.explanation))
-        if GRADES.index(result.grade) > GRADES.index(rules.title_min_grade):
+        if (result.grade, result.points) != (old_grade, old_points):
+            old_rules = self.revisions[year].new_rules if year in self.revisions else next(
+                (m.group(1) for m in map(_BANDS_ID.search, old_explanation) if m), "")
+            revised = self._trigger(GradeRevised(
+                member_id=self.id, member_name=self.name, unit_id=self.unit_id, community_id=self.community_id,
+                district_id=self.district_id, year=year, old_grade=old_grade, new_grade=result.grade,
+                old_stars=old_stars, new_stars=result.stars, old_points=old_points, new_points=result.points,
+                old_rules=old_rules, new_rules=rules.bands_id, requested_by=by, explanation=result.explanation))
+        old_reasons = self.disqualified.get(year, [])
+        if list(result.disqualified) != list(old_reasons):
+            self._trigger(DisqualificationRevised(
+                member_id=self.id, member_name=self.name, unit_id=self.unit_id, community_id=self.community_id,
+                district_id=self.district_id, year=year, old_reasons=list(old_reasons),
+                new_reasons=list(result.disqualified), requested_by=by))
+        why_not = title_refusal(result.grade, result.disqualified, year in self.vetoes, rules)
+        if why_not:
             for title_year, title in sorted(self.titles):
                 if title_year == year:
                     self._trigger(TitleWithdrawn(
                         member_id=self.id, member_name=self.name, unit_id=self.unit_id,
                         community_id=self.community_id, district_id=self.district_id, year=year, title=title,
-                        reason=f"重新评定为{result.grade}，低于称号要求的{rules.title_min_grade}"))
+                        reason=why_not))
         return revised
+
+    def standing(self, year: int, rules: Rules) -> dict:
+        """The year's decision as it stands: what `free_title_places` reads of the member."""
+        grade, _, points, _ = self.current_grade(year)
+        return {"member_id": self.id, "name": self.name, "community_id": self.community_id, "grade": grade,
+                "points": points, "disqualified": list(self.disqualified.get(year, [])),
+                "eligible": not title_refusal(grade, self.disqualified.get(year, []), year in self.vetoes, rules),
+                "titles": sorted(t for y, t in self.titles if y == year)}
 
     def remind_missing(self, period: str, occasion: str) -> PartyInputReminded | None:
         """Remind the parties that owe this member's inputs for `period` of the missing ones
@@ -831,7 +922,7 @@ class MemberRecord(Aggregate):
             self._trigger(notice)
         return notice
 
-    def award_title(self, year: int, title: str, rank: int) -> bool:
+    def award_title(self, year: int, title: str, rank: int, reason: str = "年度评选") -> bool:
         if year not in self.grades:
             raise DomainError("年度评定完成后才能评选")
         if (year, title) in self.titles:
@@ -840,7 +931,7 @@ class MemberRecord(Aggregate):
             raise DomainError("该党员已被取消当年评先评优资格")
         self._trigger(TitleAwarded(member_id=self.id, member_name=self.name, unit_id=self.unit_id,
                                    community_id=self.community_id, district_id=self.district_id, year=year,
-                                   title=title, rank=rank))
+                                   title=title, rank=rank, reason=reason))
         return True
 
 
@@ -853,7 +944,7 @@ def _party_keys(year: int) -> tuple:
 POINTS_TYPES = frozenset({"PointsAwarded", "PointsDeducted", "PointsRecorded"})
 MEMBER_EVENT_TYPES = frozenset({"FactRecorded", *POINTS_TYPES, *(c.event_type for c in PARTY_EVENTS.values()),
                                 "GradeAssigned", "MemberVetoed", "MemberDisqualified", "TitleAwarded",
-                                "PartyInputReminded", "GradeRevised", "TitleWithdrawn"})
+                                "PartyInputReminded", "GradeRevised", "TitleWithdrawn", "DisqualificationRevised"})
 
 
 class GradingInputs:
@@ -925,6 +1016,8 @@ class GradingInputs:
             self.vetoes[d["year"]] = d["statement"]
         elif event_type == "MemberDisqualified":
             self.disqualified[d["year"]] = list(d["reasons"])
+        elif event_type == "DisqualificationRevised":
+            self.disqualified[d["year"]] = list(d["new_reasons"])
 
     def year_inputs(self, year: int) -> YearInputs:
         got = self.parties

@@ -258,22 +258,54 @@ def remind_party_inputs(uow, member_ids: list[str], period: str, occasion: str) 
 
 
 @rerun_on_redelivery
-def regrade(uow, member_ids: list[str], year: int, rulebook: RuleBook, by: str) -> list[dict]:
-    """Regrade a batch of members' year from their histories under the current rules; each
-    changed grade (and each withdrawn title) as recorded."""
-    changes = []
+def regrade(uow, member_ids: list[str], year: int, rulebook: RuleBook, by: str) -> dict:
+    """Re-decide a batch of members' year from their histories under the current rules:
+    {"changes": each changed grade, disqualification or withdrawn title, "standings": each
+    graded member's decision as it now stands (for `award_free_titles`)}."""
+    changes, standings = [], []
     uow.load_many(*[(MemberRecord, m) for m in member_ids])
     for member_id in member_ids:
         record = uow.load(MemberRecord, member_id)
+        if year not in record.grades:
+            continue
+        rules = rulebook.for_district(record.district_id)
         closed = uow.load(DistrictCalendar, record.district_id).closed if record.district_id else set()
         titles_before = {t for y, t in record.titles if y == year}
-        revised = record.regrade(year, rulebook.for_district(record.district_id), closed, by)
-        if revised is not None:
-            changes.append({"member_id": member_id, "old_grade": revised.old_grade, "new_grade": revised.new_grade,
-                            "old_points": revised.old_points, "new_points": revised.new_points,
-                            "old_rules": revised.old_rules, "new_rules": revised.new_rules,
-                            "titles_withdrawn": sorted(titles_before - {t for y, t in record.titles if y == year})})
-    return changes
+        reasons_before = list(record.disqualified.get(year, []))
+        old_grade, _, old_points, _ = record.current_grade(year)
+        revised = record.regrade(year, rules, closed, by)
+        reasons_after = list(record.disqualified.get(year, []))
+        withdrawn = sorted(titles_before - {t for y, t in record.titles if y == year})
+        if revised is not None or withdrawn or reasons_before != reasons_after:
+            new_grade, _, new_points, _ = record.current_grade(year)
+            changes.append({"member_id": member_id, "name": record.name, "old_grade": old_grade,
+                            "new_grade": new_grade, "old_points": old_points, "new_points": new_points,
+                            "old_rules": revised.old_rules if revised else "",
+                            "new_rules": revised.new_rules if revised else "",
+                            "old_disqualified": reasons_before, "new_disqualified": reasons_after,
+                            "titles_withdrawn": withdrawn, "titles_awarded": []})
+        standings.append(record.standing(year, rules))
+    return {"changes": changes, "standings": standings}
+
+
+class Preview(Exception):
+    """Raised by `regrade_preview` so the transaction rolls back; carries the answer."""
+
+    def __init__(self, answer):
+        super().__init__("preview")
+        self.answer = answer
+
+
+def regrade_preview(uow, member_ids: list[str], year: int, rulebook: RuleBook, by: str):
+    """`regrade` decided and never recorded: raises `Preview` with its answer."""
+    raise Preview(regrade(uow, member_ids, year, rulebook, by))
+
+
+@rerun_on_redelivery
+def award_free_titles(uow, awards: list[tuple[str, str, int]], year: int) -> int:
+    """Award the places a regrade left free (`free_title_places`), each with its reason."""
+    return sum(uow.load(MemberRecord, member_id).award_title(
+        year, title, rank, reason=f"重新评定后{title}名额空出，按积分依次递补") for member_id, title, rank in awards)
 
 
 def publish_double_evaluation(uow, unit_id: str, year: int, members: int) -> dict:

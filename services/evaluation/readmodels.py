@@ -344,6 +344,9 @@ class EvaluationProjection(Projection):
     def when_MemberDisqualified(self, conn, event, d) -> None:
         self._result(conn, d, d["year"], disqualified=json.dumps(d["reasons"], ensure_ascii=False))
 
+    def when_DisqualificationRevised(self, conn, event, d) -> None:
+        self._result(conn, d, d["year"], disqualified=json.dumps(d["new_reasons"], ensure_ascii=False))
+
     def when_TitleAwarded(self, conn, event, d) -> None:
         self._write_results(conn)       # the row it adds to may be in this batch
         row = conn.execute(select(results.c.titles).where(and_(results.c.member_id == d["member_id"],
@@ -583,3 +586,35 @@ def grading_inputs(conn: Connection, member_ids: list[str]) -> dict[str, Grading
                                                       .where(t.c.member_id.in_(chunk))):
             out[member_id] = GradingInputs.from_state(member_id, version, json.loads(state))
     return out
+
+
+def missing_inputs(conn: Connection, district_id: str, period: str) -> list[dict]:
+    """Who owes what for `period` in the district: each member with an input not yet given,
+    the missing parties and who owes each (PARTY_OWED_BY: member, unit, community, department)."""
+    from shared.contracts.evaluation import PARTIES, PARTY_OWED_BY
+    given: dict[str, set] = {}
+    rows = conn.execute(select(party_inputs.c.member_id, party_inputs.c.party)
+                        .where(party_inputs.c.period == period)
+                        .where(party_inputs.c.member_id.in_(select(members.c.member_id)
+                                                            .where(members.c.district_id == district_id))))
+    for member_id, party in rows:
+        given.setdefault(member_id, set()).add(party)
+    out = []
+    for m in conn.execute(select(members).where(members.c.district_id == district_id)
+                          .order_by(members.c.member_id)).mappings():
+        missing = [p for p in PARTIES if p not in given.get(m["member_id"], set())]
+        if missing:
+            out.append({"member_id": m["member_id"], "name": m["name"], "unit_id": m["unit_id"],
+                        "community_id": m["community_id"], "missing": missing,
+                        "owed_by": {p: PARTY_OWED_BY[p] for p in missing}})
+    return out
+
+
+def members_of_street(conn: Connection, street_id: str) -> list[dict]:
+    """The members serving in the communities of a street (the street committee's veto list)."""
+    rows = conn.execute(select(members.c.member_id, members.c.name, members.c.community_id,
+                               communities.c.name.label("community_name"))
+                        .join(communities, communities.c.community_id == members.c.community_id)
+                        .where(communities.c.street_id == street_id)
+                        .order_by(members.c.community_id, members.c.member_id)).mappings()
+    return [dict(r) for r in rows]

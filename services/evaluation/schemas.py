@@ -56,6 +56,7 @@ class RegradeSchema(Schema):
     district_id = fields.String(required=True, validate=ID)
     year = fields.Integer(required=True, validate=YEAR)
     by = fields.String(required=True, validate=ID)
+    dry_run = fields.Boolean(load_default=False)
 
 
 class RemindSchema(Schema):

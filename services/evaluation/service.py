@@ -189,7 +189,7 @@ class EvaluationService(EventSourcedService):
     def regrade(self, cmd):
         """Regrade a district's graded year from the members' histories under the current rules
         (after `reload_rules` or a corrected grading rule)."""
-        return regrade(self.app, self.rules.book, cmd["district_id"], cmd["year"], cmd["by"])
+        return regrade(self.app, self.rules.book, cmd["district_id"], cmd["year"], cmd["by"], cmd["dry_run"])
 
     @command(schemas.CloseYearSchema)
     def close_year(self, cmd):
@@ -221,6 +221,14 @@ class EvaluationService(EventSourcedService):
     @rpc
     def party_history(self, member_id, period=None):
         return self.app.query(readmodels.party_history, member_id, period)
+
+    @rpc
+    def members_of_street(self, street_id):
+        return self.app.query(readmodels.members_of_street, street_id)
+
+    @rpc
+    def missing_inputs(self, district_id, period):
+        return self.app.query(readmodels.missing_inputs, district_id, period)
 
     @rpc
     def result(self, member_id, year):
@@ -287,11 +295,40 @@ def remind(app, district_id: str, period: str, occasion: str) -> int:
     return reminded
 
 
-def regrade(app, book: RuleBook, district_id: str, year: int, by: str) -> dict:
-    """Regrade every member of the district for the year; the changed grades, old and new."""
+def regrade(app, book: RuleBook, district_id: str, year: int, by: str, dry_run: bool = False) -> dict:
+    """Re-decide the district's year for every member (grade, disqualification, titles), then
+    award the title places left free; what changed, old and new. `dry_run`: the same answer,
+    decided on the records as read, with nothing recorded (the confirm step)."""
     member_ids = app.query(readmodels.member_ids_of, district_id)
-    changes = []
+    changes, standings = [], []
     for start in range(0, len(member_ids), BATCH):
-        changes += app.execute(handlers.regrade, member_ids[start:start + BATCH], year, book, by)
-    return {"district_id": district_id, "year": year, "members": len(member_ids), "revised": len(changes),
-            "titles_withdrawn": sum(len(c["titles_withdrawn"]) for c in changes), "changes": changes}
+        batch = member_ids[start:start + BATCH]
+        if dry_run:
+            try:
+                app.execute(handlers.regrade_preview, batch, year, book, by)
+            except handlers.Preview as preview:     # its transaction rolled back: nothing recorded
+                done = preview.answer
+        else:
+            done = app.execute(handlers.regrade, batch, year, book, by)
+        changes += done["changes"]
+        standings += done["standings"]
+    awards = domain.free_title_places(standings, book.for_district(district_id))
+    if awards and not dry_run:
+        app.execute(handlers.award_free_titles, awards, year)
+    if awards:
+        by_member = {c["member_id"]: c for c in changes}
+        standing = {s["member_id"]: s for s in standings}
+        for member_id, title, _ in awards:
+            if member_id not in by_member:          # only a title changes: the grade stands
+                s = standing[member_id]
+                by_member[member_id] = {
+                    "member_id": member_id, "name": s["name"], "old_grade": s["grade"], "new_grade": s["grade"],
+                    "old_points": s["points"], "new_points": s["points"], "old_rules": "", "new_rules": "",
+                    "old_disqualified": s["disqualified"], "new_disqualified": s["disqualified"],
+                    "titles_withdrawn": [], "titles_awarded": []}
+                changes.append(by_member[member_id])
+            by_member[member_id]["titles_awarded"].append(title)
+    return {"district_id": district_id, "year": year, "dry_run": dry_run, "members": len(member_ids),
+            "revised": len(changes),
+            "titles_withdrawn": sum(len(c["titles_withdrawn"]) for c in changes),
+            "titles_awarded": len(awards), "changes": changes}

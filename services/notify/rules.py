@@ -271,6 +271,10 @@ EVALUATION_RULES += [
          important=True),
     Rule("evaluation", "TitleWithdrawn", "title_withdrawn_unit", recipients=_to_unit, provides=("unit_name",),
          important=True),
+    Rule("evaluation", "DisqualificationRevised", "disqualification_revised_unit", recipients=_to_unit,
+         provides=("unit_name", "decision"), important=True,
+         values=lambda d, di: {"decision": ("取消当年评先评优资格：" + "；".join(d["new_reasons"])) if d["new_reasons"]
+                               else "恢复当年评先评优资格"}),
 ]
 FUNDS_RULES = [
     Rule("funds", "FundsReportDue", "funds_report_due",

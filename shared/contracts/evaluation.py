@@ -172,9 +172,19 @@ class PartyInputRemindedSchema(Schema):
     occasion = fields.String(required=True, validate=validate.OneOf(REMINDER_OCCASIONS))
 
 
-@event_contract(SOURCE)
+def _vetoed_v1_to_v2(data: dict) -> dict:
+    """v2 records who issued the veto ("community" or "street"); a v1 veto did not say: ""."""
+    data.setdefault("issued_by", "")
+    return data
+
+
+VETO_ISSUERS = ("community", "street")
+
+
+@event_contract(SOURCE, version=2, upcasters={1: _vetoed_v1_to_v2})
 class MemberVetoedSchema(Schema):
-    """一票否决: the community's written statement that the member did not serve."""
+    """一票否决: the written statement of the member's community (社区党组织) or of its street
+    (街道党工委) that the member did not serve; v2 added `issued_by`, which of the two."""
 
     member_id = fields.String(required=True)
     member_name = fields.String(required=True)
@@ -183,6 +193,7 @@ class MemberVetoedSchema(Schema):
     year = fields.Integer(required=True)
     statement = fields.String(required=True)
     by_id = fields.String(required=True)
+    issued_by = fields.String(required=True, validate=validate.OneOf(("", *VETO_ISSUERS)))
 
 
 @event_contract(SOURCE)
@@ -197,7 +208,13 @@ class MemberDisqualifiedSchema(Schema):
     reasons = fields.List(fields.String(), required=True)
 
 
-@event_contract(SOURCE)
+def _title_awarded_v1_to_v2(data: dict) -> dict:
+    """v2 says why the title was awarded (the year-end selection or a regrade); v1 did not."""
+    data.setdefault("reason", "")
+    return data
+
+
+@event_contract(SOURCE, version=2, upcasters={1: _title_awarded_v1_to_v2})
 class TitleAwardedSchema(Schema):
     member_id = fields.String(required=True)
     member_name = fields.String(required=True)
@@ -207,6 +224,23 @@ class TitleAwardedSchema(Schema):
     year = fields.Integer(required=True)
     title = fields.String(required=True, validate=validate.OneOf(TITLES))
     rank = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+@event_contract(SOURCE)
+class DisqualificationRevisedSchema(Schema):
+    """A regrade decided the year's disqualification again: the reasons before and after
+    (none after: the member is eligible again)."""
+
+    member_id = fields.String(required=True)
+    member_name = fields.String(required=True)
+    unit_id = fields.String(required=True)
+    community_id = fields.String(required=True)
+    district_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    old_reasons = fields.List(fields.String(), required=True)
+    new_reasons = fields.List(fields.String(), required=True)
+    requested_by = fields.String(required=True)
 
 
 @event_contract(SOURCE)

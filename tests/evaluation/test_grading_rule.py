@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from services.evaluation.domain import (
-    GradeRevised, MemberRecord, PartyInputReminded, TitleWithdrawn, WrongRole, YearInputs, band_of, evaluate,
+    DisqualificationRevised, TitleAwarded, free_title_places, GradeRevised, MemberRecord, PartyInputReminded, TitleWithdrawn, WrongRole, YearInputs, band_of, evaluate,
 )
 from services.evaluation.rules import GRADES, PARTIES, RuleBook
+from shared.yearly_minimum import Minimum
 
 BOOK = RuleBook.load(Path(__file__).resolve().parents[2] / "deploy" / "config" / "evaluation-rules")
 DEFAULT, XQ = BOOK.for_district("nowhere"), BOOK.for_district("xq")
@@ -109,9 +110,22 @@ def test_the_street_of_the_members_community_may_veto_as_well_as_the_community()
     r.veto(year=2026, statement="经街道核实未服务群众", by_role="street_committee", by_id="street-hp", by_scope="hp",
            street_id="hp")
     assert r.vetoes[2026].by_id == "street-hp"
+    assert r.vetoes[2026].issued_by == "street"
     other = _member()
     other.veto(year=2026, statement="未服务群众", by_role="community_staff", by_id="staff", by_scope="xf")
-    assert 2026 in other.vetoes
+    assert other.vetoes[2026].issued_by == "community"
+
+
+def test_a_stored_v1_veto_is_upcast_with_its_issuer_unknown():
+    """Seed 001 组织考评: "街道社区如出具……书面评价，将对其一票否决" — the veto records whether the
+    community or the street issued it; a veto stored before it did says neither."""
+    from shared.contracts import get_contract
+    from services.evaluation.domain import MemberVetoed
+
+    v1 = {"member_id": "m1", "member_name": "张三", "unit_id": "u", "community_id": "xf", "year": 2026,
+          "statement": "未服务群众", "by_id": "staff"}
+    event = MemberVetoed.from_data(get_contract("evaluation", "MemberVetoed").decode(v1, 1))
+    assert (event.issued_by, event.statement) == ("", "未服务群众")
 
 
 def test_a_regrade_recomputes_the_year_from_the_history_and_records_both_grades_and_rules():
@@ -145,6 +159,66 @@ def test_a_regrade_recomputes_the_year_from_the_history_and_records_both_grades_
     assert again.new_points == 10 + 10 * (14 + 6) + 12 == 222
     assert again.new_grade == "优秀" and again.old_rules == "xq:grading.bands@v3"
     assert any("重新评定按现行规则重算" in getattr(e, "reason", "") for e in r.pending)
+
+
+def _busy_member(member_id: str, services: int, community="xf") -> MemberRecord:
+    r = MemberRecord(member_id)
+    r.record_fact(kind="checked_in", source_event_id=f"{member_id}-in", source_event_type="MemberCheckedIn",
+                  occurred_on=date(2026, 3, 1), rules=XQ, district_closed=set(), member_name=member_id, unit_id="u",
+                  community_id=community, district_id="xq")
+    for i in range(services):
+        r.record_fact(kind="service_verified", source_event_id=f"{member_id}-s{i}", source_event_type="ServiceVerified",
+                      occurred_on=date(2026, 5, 1), rules=XQ, district_closed=set(), hours=2)
+    for i in range(6):
+        r.record_fact(kind="activity_attended", source_event_id=f"{member_id}-a{i}",
+                      source_event_type="AttendanceRecorded", occurred_on=date(2026, 9, 1), rules=XQ,
+                      district_closed=set())
+    return r
+
+
+def test_a_regrade_decides_the_disqualification_again_both_ways_with_its_reasons():
+    """Seed 002 四: "虽报到但未达到基本服务要求的……取消当年评先评优资格" — a regrade applies the
+    yearly minimum in force: a member now short of it is disqualified, one who now meets it is
+    eligible again, each change recorded with its reasons; the title goes with eligibility."""
+    r = _busy_member("m1", services=3)
+    low = {"优秀": 40, "良好": 30, "一般": 20, "较差": 10}
+    lenient = replace(XQ, bands=low, minimum=Minimum(services=2, activities=0))
+    strict = replace(XQ, bands=low, minimum=Minimum(services=5, activities=0))
+    assert r.assign_grade(2026, lenient).eligible
+    r.award_title(2026, "社区服务之星", 1)
+    assert r.regrade(2026, strict, {"2026H1", "2026H2"}, "org-xq") is None      # the grade stands
+    [revised] = [e for e in r.pending if isinstance(e, DisqualificationRevised)]
+    assert revised.old_reasons == [] and revised.new_reasons and revised.requested_by == "org-xq"
+    [withdrawn] = [e for e in r.pending if isinstance(e, TitleWithdrawn)]
+    assert withdrawn.reason.startswith("取消当年评先评优资格") and not r.titles
+    assert not r.standing(2026, strict)["eligible"]
+    r.regrade(2026, lenient, {"2026H1", "2026H2"}, "org-xq")
+    restored = [e for e in r.pending if isinstance(e, DisqualificationRevised)][-1]
+    assert restored.new_reasons == [] and r.disqualified[2026] == [] and r.standing(2026, lenient)["eligible"]
+    assert r.regrade(2026, lenient, {"2026H1", "2026H2"}, "org-xq") is None
+    assert len([e for e in r.pending if isinstance(e, DisqualificationRevised)]) == 2     # nothing new
+
+
+def test_a_regrade_gives_a_freed_title_place_to_the_next_qualifying_member():
+    """Seed 001 社区参评: "年底按积分高低分为优秀、良好、一般、较差和差" — titles go by the year's
+    decision: when a regrade withdraws one, the place under `titles` passes to the next eligible
+    member by points, recorded with its reason; places still held are not given twice."""
+    one = replace(XQ, community_stars=1, district_candidates=1, minimum=Minimum(services=0, activities=0))
+    top, next_ = _busy_member("m1", services=10), _busy_member("m2", services=8)
+    for r in (top, next_):
+        r.assign_grade(2026, one)
+    top.award_title(2026, "社区服务之星", 1)
+    top.award_title(2026, "身边最美在职党员候选", 1)
+    standings = [r.standing(2026, one) for r in (top, next_)]
+    assert free_title_places(standings, one) == []                     # every place is held
+    top.veto(year=2027, statement="x", by_role="community_staff", by_id="s", by_scope="xf")  # another year
+    top.disqualified[2026] = ["未达到基本服务要求"]                   # as a regrade would decide
+    standings = [r.standing(2026, one) for r in (top, next_)]
+    awards = free_title_places([{**s, "titles": []} if s["member_id"] == "m1" else s for s in standings], one)
+    assert awards == [("m2", "社区服务之星", 1), ("m2", "身边最美在职党员候选", 1)]
+    next_.award_title(2026, "社区服务之星", 1, reason="重新评定后名额空出")
+    [awarded] = [e for e in next_.pending if isinstance(e, TitleAwarded)]
+    assert awarded.reason == "重新评定后名额空出"
 
 
 def test_band_of():

@@ -309,3 +309,38 @@ def test_a_regrade_under_changed_rules_revises_grades_with_both_and_withdraws_ti
     assert regrade(ev, ev.book, "xq", 2026, "org-2")["revised"] == 0       # exact: nothing left to revise
     # the year close after a regrade answers with the revised grades
     assert ev.close_year("xq", 2026)["distribution"] == {"优秀": 0, "良好": 0, "一般": 1, "较差": 1, "差": 0}
+
+
+def test_a_regrade_awards_the_title_places_members_now_qualify_for_and_tells_the_unit(ev, tmp_path):
+    """Seed 001 社区参评: "年底按积分高低分为优秀、良好、一般、较差和差" — a regrade re-decides the
+    titles both ways: under gentler bands members who now reach `titles.min_grade` take the free
+    places (社区服务之星 per community, candidates per district), each award with its reason."""
+    from services.evaluation.service import regrade
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ev.__class__.__init__.__defaults__[0], rules)
+    text = (rules / "xq.yaml").read_text(encoding="utf-8")
+    (rules / "xq.yaml").write_text(text.replace("grading:\n", "grading:\n  bands: {优秀: 500, 良好: 400, 一般: 300, 较差: 200}\n"),
+                                   encoding="utf-8")
+    ev.book = RuleBook.load(rules)
+    active_member(ev, "m1", services=8)
+    active_member(ev, "m2", "李四", services=6)
+    ev.close_year("xq", 2026)
+    assert ev.query(readmodels.result, "m1", 2026)["titles"] == []          # nobody reached 优秀
+    (rules / "xq.yaml").write_text(text.replace("version: 2", "version: 3").replace(
+        "grading:\n", "grading:\n  bands: {优秀: 50, 良好: 40, 一般: 30, 较差: 20}\n"), encoding="utf-8")
+    ev.book = RuleBook.load(rules)
+    before = len(ev.events("evaluation-member-m1"))
+    preview = regrade(ev, ev.book, "xq", 2026, "org-2", dry_run=True)     # the confirm step records nothing
+    assert len(ev.events("evaluation-member-m1")) == before and preview["titles_awarded"] == 3
+    done = regrade(ev, ev.book, "xq", 2026, "org-2")
+    assert done["changes"] == preview["changes"]
+    m1 = next(c for c in done["changes"] if c["member_id"] == "m1")
+    assert (m1["new_grade"], sorted(m1["titles_awarded"])) == ("优秀", ["社区服务之星", "身边最美在职党员候选"])
+    m2 = next(c for c in done["changes"] if c["member_id"] == "m2")
+    assert m2["titles_awarded"] == ["身边最美在职党员候选"]               # one star per community
+    awarded = [e for e in ev.events("evaluation-member-m1") if e.event_type == "TitleAwarded"]
+    assert all("重新评定" in e.reason for e in awarded)
+    assert {t["title"] for t in ev.query(readmodels.result, "m1", 2026)["titles"]} == {
+        "社区服务之星", "身边最美在职党员候选"}
+    assert regrade(ev, ev.book, "xq", 2026, "org-2")["titles_awarded"] == 0    # the places are held now

@@ -192,7 +192,7 @@ def test_evaluation_and_funds_rules_wake_up_when_their_contracts_exist(database,
         "grade": "优秀", "stars": 5, "points": 128, "district_id": "xq", "score": 96.5, "explanation": ["服务12次"]}))
     notify.receive(ev.received("evaluation", "MemberVetoed", {
         "member_id": "m2", "member_name": "李四", "unit_id": "czj", "community_id": "xf", "year": 2026,
-        "statement": "服务中与居民发生冲突", "by_id": "staff-1"}))
+        "statement": "服务中与居民发生冲突", "by_id": "staff-1", "issued_by": "community"}))
     notify.receive(ev.received("evaluation", "DoubleEvaluationPublished", {"unit_id": "czj", "year": 2026,
                                                                           "members": 12}))
     notify.receive(ev.received("funds", "FundsReportDue", {
@@ -283,6 +283,10 @@ def test_missing_inputs_are_reminded_to_whoever_owes_them_and_a_regrade_is_told_
     notify.receive(ev.received("evaluation", "TitleWithdrawn", {
         "member_id": "m1", "member_name": "张三", "unit_id": "czj", "community_id": "xf", "district_id": "xq",
         "year": 2026, "title": "社区服务之星", "reason": "重新评定为一般，低于称号要求的优秀"}))
+    notify.receive(ev.received("evaluation", "DisqualificationRevised", {
+        "member_id": "m1", "member_name": "张三", "unit_id": "czj", "community_id": "xf", "district_id": "xq",
+        "year": 2026, "old_reasons": ["全年服务次数不足"], "new_reasons": [], "requested_by": "org-xq"}))
     unit = {m["template"]: m for m in notify.inbox("unit", "czj")["items"]}
+    assert "恢复当年评先评优资格" in unit["disqualification_revised_unit"]["body"]
     assert "由“较差”（2星，积分128分）改为“优秀”（5星，积分128分）" in unit["grade_revised_unit"]["body"]
     assert unit["grade_revised_unit"]["important"] and "社区服务之星" in unit["title_withdrawn_unit"]["body"]

@@ -134,3 +134,73 @@ def rankings(call):
         call.access.district(me, district_id)
         ranked = call.call("evaluation", "ranking", year, district_id=district_id, limit=50)
     return render(call, "rankings.html", title="排名", ranked=ranked, year=year)
+
+
+# -- regrade (重新评定): a confirm step listing what will change, then apply ------------------------
+def _year_of(value) -> int | None:
+    try:
+        year = int(value or "")
+    except ValueError:
+        return None
+    return year if 2000 <= year <= 2100 else None          # shared.contracts.YEAR
+
+
+@screen("/console/district/regrade", summary="重新评定：先预览每名党员的原等次与新等次，再确认", roles=("district_org",))
+def regrade_preview(call):
+    """The confirm step: a dry run of the regrade of the year (`?year=`), old → new per member
+    (grade, disqualification, titles withdrawn or awarded); nothing is recorded until applied."""
+    me = call.me
+    raw = call.request.args.get("year")
+    year = _year_of(raw)
+    preview, errors = None, {}
+    if raw is not None and year is None:
+        errors = {"year": "年度不正确"}
+    elif year is not None:
+        call.access.district(me, me.district_id)
+        preview = call.call("evaluation", "regrade", {"district_id": me.district_id, "year": year,
+                                                      "by": me.username, "dry_run": True})
+    return render(call, "evaluation/regrade.html", status=400 if errors else 200, title="重新评定",
+                  year=year or now_beijing().year - 1, preview=preview, errors=errors,
+                  values=call.request.args, message=errors.get("year"))
+
+
+@form("/console/districts/<district_id>/years/regrade", summary="确认重新评定", roles=("district_org",))
+def regrade_apply(call, district_id):
+    year = _year_of(call.request.form.get("year"))
+    if year is None:
+        return done(call, "年度不正确", to="/console/district/regrade", error=True)
+    try:
+        answer = run(call, evaluation_api.regrade, {}, district_id=district_id, year=year)
+    except FormInvalid as exc:
+        return done(call, exc.message if not exc.errors else "；".join(exc.errors.values()),
+                    to=f"/console/district/regrade?year={year}", error=True)
+    return done(call, f"{year} 年度已重新评定：{answer['revised']} 名党员的评定有变化，撤销称号 "
+                      f"{answer['titles_withdrawn']} 个，递补称号 {answer['titles_awarded']} 个，已告知所在单位",
+                to="/console/district")
+
+
+# -- reminders (提醒提交评议): who owes what, and a button ------------------------------------------
+OWED_BY_NAMES = {"member": "党员本人", "unit": "所在单位", "community": "报到社区", "department": "区委组织部"}
+
+
+@screen("/console/district/reminders", summary="尚未提交的评议：谁欠什么，一键提醒", roles=("district_org",))
+def reminders(call):
+    """The members of the district with a half-year input not yet given (`?period=`, the
+    current half year by default), each missing party and who owes it; a button reminds them."""
+    me = call.me
+    period = call.request.args.get("period") or current_period()
+    owing = call.call("evaluation", "missing_inputs", me.district_id, period)
+    return render(call, "evaluation/reminders.html", title="提醒提交评议", period=period, owing=owing,
+                  party_names=texts.PARTY_NAMES, owed_by_names=OWED_BY_NAMES)
+
+
+@form("/console/districts/<district_id>/periods/remind", summary="提醒各方提交评议", roles=("district_org",))
+def remind(call, district_id):
+    period = call.request.form.get("period", "")
+    try:
+        count = run(call, evaluation_api.remind_party_inputs, {}, district_id=district_id, period=period)["reminded"]
+    except FormInvalid as exc:
+        return done(call, exc.message if not exc.errors else "；".join(exc.errors.values()),
+                    to="/console/district/reminders", error=True)
+    return done(call, f"已提醒 {count} 名党员的相关各方提交 {texts.period_name(period)}评议",
+                to=f"/console/district/reminders?period={period}")

@@ -121,3 +121,28 @@ def published_results(call):
     return render(call, "evaluation/results.html", title="评议结果公布", year=year, chosen=chosen,
                   communities=[{"id": c, "name": (call.places.get("community", c) or {}).get("name", c)}
                                for c in communities], found=found, pending=pending)
+
+
+# -- the street's veto (街道党工委 一票否决) ------------------------------------------------------------
+def street_screen(call, status=200, **kw):
+    members = call.call("evaluation", "members_of_street", call.me.street_id)
+    return render(call, "evaluation/street_veto.html", status=status, title="一票否决（街道）", members=members,
+                  year=now_beijing().year, **kw)
+
+
+@screen("/console/street/veto", summary="街道党工委：本街道各社区报到党员的一票否决", roles=("street_committee",))
+def street_veto(call):
+    """The members of the street's communities, each with the veto form (a written statement)."""
+    return street_screen(call)
+
+
+@form("/console/street/members/<member_id>/veto", summary="街道出具书面评价，一票否决", roles=("street_committee",))
+def street_veto_member(call, member_id):
+    f = call.request.form
+    try:
+        run(call, evaluation_api.veto, {"year": number(f.get("year")), "statement": f.get("statement", "").strip()},
+            member_id=member_id)
+    except FormInvalid as exc:
+        return street_screen(call, 400, values=f, errors=exc.errors or {"statement": exc.message},
+                             message=exc.message, chosen=member_id)
+    return done(call, "一票否决已记录，书面评价已送党员所在单位", to="/console/street/veto")

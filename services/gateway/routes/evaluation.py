@@ -219,7 +219,8 @@ def remind_party_inputs(call, district_id, period):
               roles=("district_org",))
 def regrade(call, district_id, year):
     call.access.district(call.me, district_id)
-    body = validate_with(s.RegradeSchema, {"district_id": district_id, "year": year, "by": call.me.username})
+    body = validate_with(s.RegradeSchema, {"district_id": district_id, "year": year, "by": call.me.username,
+                                           "dry_run": call.request.args.get("dry_run") in ("1", "true")})
     return call.call("evaluation", "regrade", body)
 
 
