@@ -3,7 +3,8 @@ platform for other departments (webhooks, the event history): masked, never show
 
 One home for masking: every service that shows people to other people uses these. An event
 contract marks its personal fields with `metadata=PHONE` (a phone number), `CONTACT` (a
-resident's id, which may be their phone number or email: Open311 uses it so) or `NAME`;
+resident's id, which may be their phone number or email: Open311 uses it so), `NAME` or
+`ADDRESS` (a home address: the estate stays, the building and door do not);
 `mask_personal` masks them in an event's data, and the AsyncAPI document shows the mark as
 `x-personal`. Full contact data stays in the services that notify people.
 """
@@ -60,11 +61,24 @@ def mask_name(name) -> str:
     return value[0] + "*" * (len(value) - 2) + value[-1]
 
 
+def mask_address(address) -> str:
+    """幸福小区****: a home address keeps its first half (the estate or street), the rest (the
+    building, unit and door) becomes stars; ``None``/empty gives ""."""
+    if address is None:
+        return ""
+    value = str(address).strip()
+    if not value:
+        return ""
+    keep = len(value) // 2
+    return value[:keep] + "*" * (len(value) - keep)
+
+
 #: Field metadata of an event contract's personal fields (the kind says how it is masked).
 PHONE = {"personal": "phone"}
 CONTACT = {"personal": "contact"}
 NAME = {"personal": "name"}
-MASKS = {"phone": mask_phone, "contact": mask_phone, "name": mask_name}
+ADDRESS = {"personal": "address"}
+MASKS = {"phone": mask_phone, "contact": mask_phone, "name": mask_name, "address": mask_address}
 
 
 def mask_personal(schema, data: dict) -> dict:

@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import IsoDate, IsoDateTime, event_contract
-from shared.privacy import CONTACT, NAME
+from shared.privacy import ADDRESS, CONTACT, NAME
 
 SOURCE = "dispatch"
 
@@ -35,7 +35,7 @@ class DemandRecordedSchema(Schema):
     resident_name = fields.String(required=True, metadata=NAME)
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     description = fields.String(required=True)
-    address = fields.String(required=True)
+    address = fields.String(required=True, metadata=ADDRESS)
     window_start = IsoDateTime(required=True)
     window_end = IsoDateTime(required=True)
     urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
@@ -283,8 +283,8 @@ class PracticalDeedVerifiedSchema(Schema):
 
 
 class ResidentRequest(Schema):
-    resident = fields.String(required=True)
-    address = fields.String(load_default="")
+    resident = fields.String(required=True, metadata=NAME)
+    address = fields.String(load_default="", metadata=ADDRESS)
     request = fields.String(required=True)
 
 

@@ -293,8 +293,8 @@ def test_a_page_slower_than_the_lease_is_still_delivered_by_one_instance_once_in
 
 
 def test_personal_data_leaves_masked_and_stays_whole_in_notify(notify, receivers):
-    """A member's phone (MemberEnrolled) and a resident's id — an Open311 phone — and name
-    (DemandRecorded) reach departments masked as the noticeboard masks them (shared/privacy.py),
+    """A member's phone (MemberEnrolled) and a resident's id — an Open311 phone —, name and home
+    address (DemandRecorded) reach departments masked as the noticeboard masks them (shared/privacy.py),
     in the history and in the webhook's body; notify's own log keeps them whole."""
     notify.receive(ev.unit(), ev.community(), ev.enrolled("m1", "张三", phone="13912345678"),
                    ev.demand("d1", resident="13700001234"))
@@ -305,6 +305,7 @@ def test_personal_data_leaves_masked_and_stays_whole_in_notify(notify, receivers
     enrolled, demand = (e["event"]["data"] for e in page["events"])
     assert enrolled["phone"] == "139****5678" and enrolled["name"] == "张三"      # a member's name is not masked
     assert demand["resident_id"] == "137****1234" and demand["resident_name"] == "赵*爷"
+    assert demand["address"] == "幸福小***" and "幸福小区3栋" not in json.dumps(page)     # the building is not shown
     assert "13912345678" in json.dumps(whole) and "13700001234" in json.dumps(whole)
     with notify.db.transaction() as conn:
         webhooks.register(conn, "民政局", receivers.url("/ok/hooks"), SECRET, types, 0, set(types), LOCAL)
@@ -321,3 +322,4 @@ def test_the_asyncapi_document_marks_the_personal_fields():
     assert data["phone"]["x-personal"] == "phone" and "x-personal" not in data["member_id"]
     demand = messages["dispatch.DemandRecorded"]["payload"]["properties"]["data"]["properties"]
     assert demand["resident_id"]["x-personal"] == "contact" and demand["resident_name"]["x-personal"] == "name"
+    assert demand["address"]["x-personal"] == "address"
