@@ -126,7 +126,8 @@ def block_events(rng: random.Random, first: int, count: int, per_member: int, co
             "joined_on": "2026-01-02"}, "2026-01-02T02:00:00+00:00"))
         out.append(_ev(next(counter), "MemberCheckedIn", {
             "member_id": m, "member_name": "党员" + m[-4:], "unit_id": unit, "community_id": community,
-            "community_name": "社区", "district_id": DISTRICT, "checked_in_at": "2026-01-20T02:00:00+00:00"},
+            "community_name": "社区", "district_id": DISTRICT, "street_id": "s" + community,
+            "campaign_id": "campaign-2026", "checked_in_at": "2026-01-20T02:00:00+00:00"},
             "2026-01-20T02:00:00+00:00"))
     rest = count * (per_member - 2)
     mix = (("AttendanceRecorded", 0.35), ("ServiceVerified", 0.25), ("ServiceRated", 0.2), ("CommitmentMade", 0.08),

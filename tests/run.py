@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=15"]
 
 # Two groups of about equal length: the gateway's (the served console in Chromium, schemathesis)
-# with the fault suite, and everything else.
+# with the fault suite and the benches' smoke runs, and everything else.
 GROUPS = {
-    "gateway+faults": ["tests/gateway", "tests/faults"],
-    "services+kernel": ["tests", "--ignore=tests/gateway", "--ignore=tests/faults"],
+    "gateway+faults+benches": ["tests/gateway", "tests/faults", "tests/e2e/test_benches.py"],
+    "services+kernel": ["tests", "--ignore=tests/gateway", "--ignore=tests/faults",
+                        "--ignore=tests/e2e/test_benches.py"],
 }
 
 
