@@ -171,6 +171,13 @@ def fund_to_submission(j: Journeys, staff, tag: str) -> str:
              ("joint-meeting", {"参会人数": "15", "其中居民代表人数": "7", "赞成票": "15", "会议纪要": "联席会议一致通过"}, day(2)),
              ("notice", {}, day(2)),
              ("submission", {}, day(8))]
+    fund_steps(j, staff, steps)
+    return staff.url.replace(j.base, "")
+
+
+def fund_steps(j: "Journeys", staff, steps) -> None:
+    """The community's steps of a fund project up to submission, each on its form of the
+    project page: (step, {label: value}, date)."""
     for name, fields, on in steps:
         form = staff.locator(f"#step-{name}")
         for label, value in fields.items():
@@ -179,7 +186,6 @@ def fund_to_submission(j: Journeys, staff, tag: str) -> str:
         form.get_by_role("button").click()
         j.flash(staff, "已办理")
     expect(staff.locator(".steps li.current")).to_contain_text("报街道审批")
-    return staff.url.replace(j.base, "")
 
 
 # -- the journeys --------------------------------------------------------------------------------------

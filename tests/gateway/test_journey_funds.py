@@ -40,7 +40,7 @@ def journey(j, tag: str) -> dict:
     """The fund project's journey through console pages; returns what the pages showed."""
     from playwright.sync_api import expect
 
-    from tests.gateway.browser_flow import BEIJING
+    from tests.gateway.browser_flow import BEIJING, fund_steps
     from datetime import datetime
     today = datetime.now(BEIJING).date()
     d0 = today - timedelta(days=14)
@@ -73,14 +73,7 @@ def journey(j, tag: str) -> dict:
                                 "会议纪要": "联席会议一致同意加装扶手"}, day(2)),
              ("notice", {}, day(2)),
              ("submission", {}, day(8))]
-    for name, fields, on in steps:
-        form = staff.locator(f"#step-{name}")
-        for label, value in fields.items():
-            form.get_by_label(label).fill(value)
-        form.get_by_label("办理日期").fill(on)
-        form.get_by_role("button").click()
-        j.flash(staff, "已办理")
-    expect(staff.locator(".steps li.current")).to_contain_text("报街道审批")
+    fund_steps(j, staff, steps)
 
     # -- the street committee: the approval as a to-do with its due date; a blank signer refused -------
     street = j.login("street-hp")
